@@ -1,0 +1,69 @@
+/* echo.c - grouppush's conformance target: every message comes back with its type.
+
+   Build:  cc -std=c99 -O2 -I.. echo.c -o echo        (add -DGP_USE_EPOLL for epoll)
+   Run:    ./echo 9001      then point a WebSocket client (or Autobahn's fuzzingclient)
+           at ws://127.0.0.1:9001/.  Port 0 picks a free port; the chosen one is printed.
+   Flags:  --host H  --max-message BYTES  --max-send-queue BYTES  --handshake-timeout MS
+           --ping-interval MS  --max-conns N  --origins LIST  --max-handshake BYTES */
+#define GROUPPUSH_IMPLEMENTATION
+#include "../grouppush.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
+    (void)user;
+    gp_ws_send(srv, id, opcode, data.ptr, data.len);
+}
+static int on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req,
+                     gp_ws_accept *acc, void *user) {
+    (void)srv; (void)id; (void)req; (void)user;
+    acc->protocol = "echo";   /* selected only when the client offers it */
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    gp_loop *loop;
+    gp_ws_server *srv;
+    gp_ws_config cfg;
+    const char *host = "127.0.0.1";
+    int i, port = -1, rc;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_message = 16u << 20;
+    cfg.max_send_queue = 64u << 20;
+    cfg.on_message = on_message;
+    cfg.on_accept = on_accept;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--host") == 0 && v) { host = v; i++; }
+        else if (strcmp(a, "--max-message") == 0 && v) { cfg.max_message = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--max-send-queue") == 0 && v) { cfg.max_send_queue = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--handshake-timeout") == 0 && v) { cfg.handshake_timeout_ms = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--ping-interval") == 0 && v) { cfg.ping_interval_ms = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--max-conns") == 0 && v) { cfg.max_conns = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--max-handshake") == 0 && v) { cfg.max_handshake = strtoull(v, NULL, 10); i++; }
+        else if (strcmp(a, "--origins") == 0 && v) { cfg.origins = v; i++; }
+        else if (a[0] != '-' && port < 0) port = atoi(a);
+        else {
+            fprintf(stderr, "usage: %s [--host H] [--max-message N] [--max-send-queue N] "
+                            "[--handshake-timeout MS] [--ping-interval MS] [--max-conns N] "
+                            "[--origins LIST] [--max-handshake N] PORT\n", argv[0]);
+            return 2;
+        }
+    }
+    if (port < 0) port = 9001;
+    if ((rc = gp_loop_create(NULL, &loop)) != GP_OK || (rc = gp_ws_create(loop, &cfg, &srv)) != GP_OK) {
+        fprintf(stderr, "echo: %s\n", gp_result_string(rc));
+        return 1;
+    }
+    if ((rc = gp_ws_listen(srv, host, port, 0)) != GP_OK) {
+        fprintf(stderr, "echo: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        return 1;
+    }
+    printf("echo: listening on %s:%d\n", host, gp_ws_port(srv));
+    fflush(stdout);
+    gp_loop_run(loop);
+    gp_ws_destroy(srv);
+    gp_loop_destroy(loop);
+    return 0;
+}

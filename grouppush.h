@@ -1,0 +1,2705 @@
+/* (manual placeholder) */
+#if defined(GROUPPUSH_IMPLEMENTATION) && !defined(GP__IMPLEMENTATION_DONE) && \
+    !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
+    !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE)
+/* The implementation needs POSIX + Linux declarations. Effective only when no libc header
+   came before this one; otherwise define _GNU_SOURCE (or _POSIX_C_SOURCE 200809L) first. */
+#  define _GNU_SOURCE 1
+#endif
+#ifndef GROUPPUSH_H
+#define GROUPPUSH_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define GP_VERSION_MAJOR 0
+#define GP_VERSION_MINOR 1
+#define GP_VERSION_PATCH 0
+#define GP_VERSION_STRING "0.1.0"
+
+#ifndef GP_API
+#  if defined(GP_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#    define GP_API static __attribute__((unused))
+#  elif defined(GP_STATIC)
+#    define GP_API static
+#  else
+#    define GP_API extern
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== common types ======================================================== */
+
+#define GP__RESULTS(X)                                                   \
+    X(GP_OK,            0, "ok")                                         \
+    X(GP_ERR_NOMEM,    -1, "out of memory")                              \
+    X(GP_ERR_INVAL,    -2, "invalid argument")                           \
+    X(GP_ERR_IO,       -3, "system call failed, see errno")              \
+    X(GP_ERR_PROTOCOL, -4, "peer broke the protocol")                    \
+    X(GP_ERR_TOO_BIG,  -5, "over a configured limit")                    \
+    X(GP_ERR_FULL,     -6, "queue or table full")                        \
+    X(GP_ERR_CLOSED,   -7, "connection closed or id stale")              \
+    X(GP_ERR_AGAIN,    -8, "try again later")                            \
+    X(GP_ERR_NOTFOUND, -9, "no such item")
+typedef enum gp_result {
+#define GP__X(name, value, text) name = value,
+    GP__RESULTS(GP__X)
+#undef GP__X
+    GP__RESULT_END_ = -100
+} gp_result;
+/* Human text for a gp_result ("unknown result" for anything else). Never NULL. */
+GP_API const char *gp_result_string(int result);
+
+/* A borrowed byte range: valid only as long as its documentation says. */
+typedef struct gp_bytes { const uint8_t *ptr; size_t len; } gp_bytes;
+
+/* A connection handle: slot index in the low 20 bits, generation above; 0 is never valid. */
+typedef struct gp_conn_id { uint32_t v; } gp_conn_id;
+
+enum { GP_LOG_ERROR = 1, GP_LOG_WARN = 2, GP_LOG_INFO = 3, GP_LOG_DEBUG = 4 };
+/* Logging hook: component is "loop", "ws", "chansrv", ...; msg has no newline. */
+typedef void (*gp_log_fn)(void *user, int level, const char *component, const char *msg);
+/* Ready-made hook: writes "[component] msg" lines to stderr. user is ignored. */
+GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg);
+
+/* Growable byte buffer (caller-zeroed; alloc_ctx goes to GP_MALLOC & co). */
+typedef struct gp_buf { uint8_t *data; size_t len, cap; void *alloc_ctx; } gp_buf;
+GP_API int  gp_buf_reserve(gp_buf *b, size_t extra);          /* room for len+extra */
+GP_API int  gp_buf_append(gp_buf *b, const void *p, size_t n); /* GP_OK / GP_ERR_NOMEM */
+GP_API void gp_buf_consume(gp_buf *b, size_t n);               /* drop n bytes in front */
+GP_API void gp_buf_free(gp_buf *b);
+
+/* ==== >>util  pure helpers ================================================ */
+
+/* SHA-1 (RFC 3174) of data into out[20]. */
+GP_API void gp_sha1(const void *data, size_t len, uint8_t out[20]);
+/* Base64 (RFC 4648, with padding). Encode writes 4*ceil(n/3) chars plus NUL, returns the
+   length without NUL, or 0 if cap is too small. Decode returns bytes written or -1 on bad
+   input or small cap. */
+GP_API size_t gp_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap);
+GP_API long   gp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+/* Incremental UTF-8 validator (a DFA over bytes). Start with *state = GP_UTF8_ACCEPT; feed
+   chunks; GP_UTF8_REJECT is sticky. A message is valid iff the final state is ACCEPT.
+   Returns the new state. Rejects overlongs, surrogates, > U+10FFFF as soon as the first
+   impossible byte arrives. */
+enum { GP_UTF8_ACCEPT = 0, GP_UTF8_REJECT = 12 };
+GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n);
+
+/* Monotonic clock in milliseconds. */
+GP_API uint64_t gp_time_ms(void);
+
+/* Minimal JSON reader (RFC 8259). Tokens in document order; an object's or array's
+   `size` is its number of direct children (an object counts keys and values). Strings
+   point inside the input, without quotes and still escaped. */
+enum { GP_JSON_OBJECT = 1, GP_JSON_ARRAY, GP_JSON_STRING, GP_JSON_NUMBER, GP_JSON_TRUE,
+       GP_JSON_FALSE, GP_JSON_NULL };
+typedef struct gp_json_tok { int type; size_t start, end; size_t size; size_t next; } gp_json_tok;
+/* Parse the whole text (surrounding whitespace allowed). Returns the number of tokens,
+   GP_ERR_PROTOCOL for invalid JSON, GP_ERR_TOO_BIG if more than max tokens or nesting
+   deeper than 32. `next` of each token is the index just past its subtree. */
+GP_API int gp_json_parse(const uint8_t *text, size_t len, gp_json_tok *toks, size_t max);
+/* Index of the value for `key` in the object at toks[obj], or -1. Keys compare unescaped. */
+GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key);
+/* Unescape string token into out (cap bytes) as UTF-8. Returns length, or
+   GP_ERR_TOO_BIG (cap too small) / GP_ERR_PROTOCOL (lone surrogate escape). */
+GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap);
+/* Append s (n bytes of UTF-8) to b as a quoted JSON string. */
+GP_API int gp_json_put_string(gp_buf *b, const void *s, size_t n);
+
+/* ==== >>loop  readiness event loop ======================================== */
+
+typedef struct gp_loop gp_loop;
+enum { GP_LOOP_READ = 1, GP_LOOP_WRITE = 2, GP_LOOP_ERROR = 4 };
+typedef void (*gp_loop_io_fn)(gp_loop *loop, int fd, int events, void *user);
+typedef void (*gp_loop_fn)(gp_loop *loop, void *user);
+
+typedef struct gp_loop_config {
+    void     *alloc_ctx;   /* passed to GP_MALLOC/GP_REALLOC/GP_FREE */
+    gp_log_fn log_fn;      /* NULL: silent */
+    void     *log_user;
+    int       log_level;   /* 0 = GP_LOG_INFO */
+} gp_loop_config;
+
+/* Create a loop (poll backend, or epoll with GP_USE_EPOLL on Linux). cfg may be NULL. */
+GP_API int  gp_loop_create(const gp_loop_config *cfg, gp_loop **out);
+/* Destroy; fds are not closed (their owners close them). */
+GP_API void gp_loop_destroy(gp_loop *loop);
+/* Watch fd for events (GP_LOOP_READ|GP_LOOP_WRITE); a second call changes events and
+   callback. fn is called with the fired events (ERROR means hangup or error). */
+GP_API int  gp_loop_watch(gp_loop *loop, int fd, int events, gp_loop_io_fn fn, void *user);
+/* Change only the event mask of a watched fd. */
+GP_API int  gp_loop_set_events(gp_loop *loop, int fd, int events);
+/* Stop watching fd (safe inside any callback; a pending event for it is dropped). */
+GP_API int  gp_loop_unwatch(gp_loop *loop, int fd);
+/* Start a timer: first after delay_ms, then every repeat_ms (0 = one-shot). Returns an id
+   (never 0), or 0 when out of memory. */
+GP_API uint64_t gp_loop_timer_start(gp_loop *loop, uint64_t delay_ms, uint64_t repeat_ms,
+                                    gp_loop_fn fn, void *user);
+/* Cancel a timer (a stale or 0 id is ignored). Returns GP_OK or GP_ERR_NOTFOUND. */
+GP_API int  gp_loop_timer_stop(gp_loop *loop, uint64_t id);
+/* Register fn to run after every batch of events and timers, before the loop sleeps
+   again (the write-cork flush point). */
+GP_API int  gp_loop_hook_add(gp_loop *loop, gp_loop_fn fn, void *user);
+GP_API void gp_loop_hook_remove(gp_loop *loop, gp_loop_fn fn, void *user);
+/* One iteration: wait up to timeout_ms (-1 = until the next timer or event), dispatch
+   events, timers and hooks. Returns the number of fd events dispatched or GP_ERR_IO. */
+GP_API int  gp_loop_run_once(gp_loop *loop, int timeout_ms);
+/* Run until gp_loop_stop(). Returns GP_OK or GP_ERR_IO. */
+GP_API int  gp_loop_run(gp_loop *loop);
+GP_API void gp_loop_stop(gp_loop *loop);
+/* The loop's cached monotonic time in ms (updated each iteration). */
+GP_API uint64_t gp_loop_now(const gp_loop *loop);
+/* "poll" or "epoll". */
+GP_API const char *gp_loop_backend(const gp_loop *loop);
+/* The allocator context and log settings given at create. */
+GP_API void *gp_loop_alloc_ctx(const gp_loop *loop);
+GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ==== >>net  sockets ====================================================== */
+
+enum { GP_NET_REUSEPORT = 1, GP_NET_V6ONLY = 2 };
+/* Listening socket, non-blocking and close-on-exec, SO_REUSEADDR always, SO_REUSEPORT with
+   GP_NET_REUSEPORT. host: IPv4/IPv6 literal or name; NULL or "" = 0.0.0.0. port 0 =
+   ephemeral. backlog <= 0 = 1024. */
+GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int *fd_out);
+/* Non-blocking connect (TCP_NODELAY set); completes when the fd turns writable (check with
+   gp_net_connect_result). */
+GP_API int gp_net_connect(const char *host, int port, int *fd_out);
+GP_API int gp_net_connect_result(int fd);       /* GP_OK or GP_ERR_IO with errno set */
+GP_API int gp_net_local_port(int fd);           /* bound port or -1 */
+/* Split "host:port", "[v6]:port" or ":port" (host = "") into host (cap bytes) and port. */
+GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *port);
+
+/* ==== >>http  upgrade request parser (pure) =============================== */
+
+#define GP_HTTP_MAX_HEADERS 48
+typedef struct gp_http_header { gp_bytes name, value; } gp_http_header;
+typedef struct gp_http_request {
+    gp_bytes method, path;
+    int      minor_version;                  /* HTTP/1.x */
+    size_t   num_headers;
+    gp_http_header headers[GP_HTTP_MAX_HEADERS];
+} gp_http_request;
+/* Parse a request head. Returns the head length (> 0) when complete, 0 if more input is
+   needed, GP_ERR_PROTOCOL if malformed, GP_ERR_TOO_BIG if over GP_HTTP_MAX_HEADERS headers.
+   Fields point into buf. Values are trimmed. */
+GP_API int gp_http_parse_request(const uint8_t *buf, size_t len, gp_http_request *req);
+/* Header value by case-insensitive name (the first one), or NULL. */
+GP_API const gp_bytes *gp_http_header_get(const gp_http_request *req, const char *name);
+/* 1 if a comma-separated value list holds token (case-insensitive). */
+GP_API int gp_http_has_token(gp_bytes value, const char *token);
+/* Sec-WebSocket-Accept for a key (RFC 6455 4.2.2): writes 28 chars + NUL into out. */
+GP_API void gp_ws_accept_key(const uint8_t *key, size_t len, char out[29]);
+
+/* ==== >>wscodec  RFC 6455 framing (pure) ================================== */
+
+enum { GP_WS_CONT = 0x0, GP_WS_TEXT = 0x1, GP_WS_BINARY = 0x2, GP_WS_CLOSE = 0x8,
+       GP_WS_PING = 0x9, GP_WS_PONG = 0xA };
+typedef struct gp_ws_frame {
+    int      fin, rsv, opcode, masked;
+    uint8_t  mask[4];
+    uint64_t payload_len;
+    size_t   header_len;
+} gp_ws_frame;
+/* Parse a frame header. Returns its length (2..14), 0 if more bytes are needed, or
+   GP_ERR_PROTOCOL (64-bit length with the top bit set, or a non-minimal length). */
+GP_API int gp_ws_parse_header(const uint8_t *buf, size_t len, gp_ws_frame *f);
+/* RFC 6455 5.2-5.5 checks for a frame a server receives: returns 0 or the close code (1002).
+   in_message: a fragmented data message is open. */
+GP_API int gp_ws_check_frame(const gp_ws_frame *f, int in_message);
+/* Encode a header into out (>= 14 bytes). mask NULL = unmasked. Returns its length. */
+GP_API size_t gp_ws_encode_header(uint8_t *out, int fin, int opcode, uint64_t len,
+                                  const uint8_t *mask);
+/* XOR data with mask, starting at byte `offset` of the payload. */
+GP_API void gp_ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset);
+/* 1 if a close code may appear on the wire (RFC 6455 7.4.1, 7.4.2). */
+GP_API int gp_ws_close_code_valid(int code);
+
+/* ==== >>ws  WebSocket server ============================================== */
+
+typedef struct gp_ws_server gp_ws_server;
+/* A refcounted, encoded message (frame bytes), shareable by many connections. */
+typedef struct gp_msg gp_msg;
+
+typedef struct gp_http_response {
+    int         status;        /* e.g. 200; 0 = let the server answer 404 */
+    const char *content_type;  /* NULL = text/plain */
+    const void *body;          /* copied after the callback returns */
+    size_t      body_len;
+    const char *headers;       /* extra header lines, each ending "\r\n", or NULL */
+} gp_http_response;
+
+typedef struct gp_ws_accept {
+    const char *protocol;      /* subprotocol to select (must be offered), or NULL */
+    void       *conn_user;     /* initial per-connection user pointer */
+} gp_ws_accept;
+
+typedef struct gp_ws_stats {
+    size_t   connections, handshaking, closing;
+    uint64_t accepted, refused, msgs_in, msgs_out, bytes_in, bytes_out, slow_closed;
+} gp_ws_stats;
+
+typedef struct gp_ws_config {
+    size_t   max_conns;            /* 0 = 10000; more get 503 */
+    size_t   max_handshake;        /* request head bytes, 0 = 8192; more get 431 */
+    uint64_t handshake_timeout_ms; /* 0 = 10000; then 408 */
+    uint64_t max_message;          /* reassembled message bytes, 0 = 1 MiB; more: 1009 */
+    size_t   max_send_queue;       /* queued bytes per connection, 0 = 4 MiB; more: drop */
+    uint64_t ping_interval_ms;     /* 0 = 30000; idle connections are pinged, dropped after
+                                      another interval of silence; GP_WS_NO_PING disables */
+    uint64_t close_timeout_ms;     /* 0 = 3000: wait for the peer's close / FIN */
+    const char *origins;           /* comma-separated Origin allowlist; NULL = any */
+    /* Upgrade request: return 0 to accept (may fill *acc), or an HTTP status (e.g. 403). */
+    int  (*on_accept)(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req,
+                      gp_ws_accept *acc, void *user);
+    /* Non-upgrade request: fill *res. NULL or status 0: 426 Upgrade Required. */
+    void (*on_http)(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res,
+                    void *user);
+    void (*on_open)(gp_ws_server *srv, gp_conn_id id, void *user);
+    /* A complete message (text is valid UTF-8). data is borrowed until return. */
+    void (*on_message)(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user);
+    /* Fires once per opened connection, last. code: the peer's close code, or the one we sent,
+       1006 when the TCP connection dropped without a close, 1008 for a slow reader. */
+    void (*on_close)(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user);
+    void *user;
+} gp_ws_config;
+#define GP_WS_NO_PING ((uint64_t)-1)
+
+/* Create a server on loop. cfg is copied. */
+GP_API int  gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **out);
+/* Close every connection at once (no callbacks) and free the server. */
+GP_API void gp_ws_destroy(gp_ws_server *srv);
+/* Listen on host:port (flags as gp_net_listen). May be called several times. */
+GP_API int  gp_ws_listen(gp_ws_server *srv, const char *host, int port, int flags);
+/* Adopt a listening fd (made non-blocking; closed by the server). */
+GP_API int  gp_ws_listen_fd(gp_ws_server *srv, int fd);
+/* Port of the first listener, or -1. */
+GP_API int  gp_ws_port(const gp_ws_server *srv);
+/* Graceful stop: stop accepting, send close `code` to every open connection, drop the
+   handshaking ones. Connections finish closing on the loop; see gp_ws_stats. */
+GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason);
+GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st);
+GP_API gp_loop *gp_ws_loop(const gp_ws_server *srv);
+
+/* Encode a data or control frame once (FIN set). Returns NULL on NOMEM or a control payload
+   over 125 bytes. The caller holds one reference. */
+GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_t len);
+GP_API gp_msg *gp_msg_ref(gp_msg *m);
+GP_API void    gp_msg_unref(gp_msg *m);
+/* Encoded size in bytes (header + payload). */
+GP_API size_t  gp_msg_size(const gp_msg *m);
+
+/* Queue one frame on a connection (copied). Writes are corked: flushed with one writev per
+   connection after the current batch of events. GP_ERR_CLOSED for a stale or closing id. */
+GP_API int  gp_ws_send(gp_ws_server *srv, gp_conn_id id, int opcode, const void *data, size_t len);
+/* Queue a reference to m (no copy). */
+GP_API int  gp_ws_send_msg(gp_ws_server *srv, gp_conn_id id, gp_msg *m);
+/* Start the close handshake (code 0 = 1000). Safe in any callback; on_close follows. */
+GP_API int  gp_conn_close(gp_ws_server *srv, gp_conn_id id, int code, const char *reason);
+GP_API int  gp_conn_is_open(const gp_ws_server *srv, gp_conn_id id);
+GP_API int  gp_conn_set_user(gp_ws_server *srv, gp_conn_id id, void *user);
+GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id);
+/* Bytes queued and not yet written, or 0 for a stale id. */
+GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id);
+/* Slot index of an id (< 2^20): a dense key for per-connection tables. */
+GP_API uint32_t gp_conn_slot(gp_conn_id id);
+
+/* ==== >>group  group registry ============================================= */
+
+typedef struct gp_groups gp_groups;
+typedef struct gp_group_config {
+    size_t max_groups_per_conn;    /* 0 = 1024 */
+    size_t max_name;               /* 0 = 128 bytes */
+    /* A group got its first local member / lost its last one (interest routing). */
+    void (*on_first)(gp_groups *g, const char *name, size_t len, void *user);
+    void (*on_empty)(gp_groups *g, const char *name, size_t len, void *user);
+    void *user;
+} gp_group_config;
+GP_API int  gp_group_create(gp_ws_server *srv, const gp_group_config *cfg, gp_groups **out);
+GP_API void gp_group_destroy(gp_groups *g);
+/* Join (idempotent). GP_ERR_TOO_BIG name over max, GP_ERR_FULL over max groups per
+   connection, GP_ERR_INVAL empty name, GP_ERR_CLOSED stale id. O(1) expected. */
+GP_API int  gp_group_join(gp_groups *g, gp_conn_id id, const void *name, size_t len);
+/* Leave. GP_ERR_NOTFOUND if not a member. */
+GP_API int  gp_group_leave(gp_groups *g, gp_conn_id id, const void *name, size_t len);
+/* Leave every group (call from on_close). */
+GP_API void gp_group_leave_all(gp_groups *g, gp_conn_id id);
+/* Queue m on every member. Returns the number of members it was queued on. */
+GP_API size_t gp_group_send(gp_groups *g, const void *name, size_t len, gp_msg *m);
+GP_API size_t gp_group_size(const gp_groups *g, const void *name, size_t len);
+GP_API void gp_group_counts(const gp_groups *g, size_t *groups, size_t *memberships);
+
+/* ==== >>chan  RESP2/RESP3 codec (pure) ==================================== */
+
+/* Value types: the RESP type byte itself. */
+enum { GP_CHAN_SIMPLE = '+', GP_CHAN_ERROR = '-', GP_CHAN_INT = ':', GP_CHAN_BULK = '$',
+       GP_CHAN_ARRAY = '*', GP_CHAN_NULL = '_', GP_CHAN_BOOL = '#', GP_CHAN_DOUBLE = ',',
+       GP_CHAN_BIGNUM = '(', GP_CHAN_BLOBERR = '!', GP_CHAN_VERBATIM = '=', GP_CHAN_MAP = '%',
+       GP_CHAN_SET = '~', GP_CHAN_ATTR = '|', GP_CHAN_PUSH = '>' };
+typedef struct gp_chan_value {
+    int      type;     /* GP_CHAN_*; a RESP2 null bulk/array is GP_CHAN_NULL */
+    int64_t  integer;  /* INT, BOOL; the count for aggregates */
+    gp_bytes str;      /* SIMPLE, ERROR, BULK, DOUBLE, BIGNUM, BLOBERR, VERBATIM */
+    size_t   children; /* direct children of an aggregate (a map: 2 per entry) */
+} gp_chan_value;
+/* Parse one complete value (a reply or push) into vals (preorder). Returns bytes consumed,
+   0 if incomplete, GP_ERR_PROTOCOL, or GP_ERR_TOO_BIG (bulk over max_bulk or more than
+   max_vals values). */
+GP_API long gp_chan_parse(const uint8_t *buf, size_t len, gp_chan_value *vals, size_t max_vals,
+                          size_t *nvals, uint64_t max_bulk);
+/* Parse one request: a multibulk array of bulk strings, or an inline line (words split on
+   spaces, "double" and 'single' quotes as Redis does). args point into buf. Returns bytes
+   consumed (an empty line consumes and gives *argc 0), 0 incomplete, GP_ERR_PROTOCOL,
+   GP_ERR_TOO_BIG (more than max_args, bulk over max_bulk, inline line over max_inline). */
+GP_API long gp_chan_parse_request(const uint8_t *buf, size_t len, gp_bytes *args, size_t max_args,
+                                  size_t *argc, uint64_t max_bulk, size_t max_inline);
+/* Encoders: append to b. */
+GP_API int gp_chan_put_command(gp_buf *b, size_t argc, const gp_bytes *args);
+GP_API int gp_chan_put_agg(gp_buf *b, int type, size_t n);          /* '*', '%', '>', ... */
+GP_API int gp_chan_put_bulk(gp_buf *b, const void *s, size_t n);
+GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s); /* '+' or '-' */
+GP_API int gp_chan_put_int(gp_buf *b, int64_t v);
+GP_API int gp_chan_put_null(gp_buf *b, int resp3);                 /* "_" or "$-1" */
+
+/* ==== >>chansrv  Redis-compatible pub/sub server ========================== */
+
+typedef struct gp_chansrv gp_chansrv;
+typedef struct gp_chansrv_config {
+    const char *password;       /* requirepass; NULL = none */
+    size_t   max_clients;       /* 0 = 10000 */
+    uint64_t max_bulk;          /* 0 = 64 MiB (Redis: proto-max-bulk-len) */
+    size_t   max_args;          /* 0 = 65536 per command */
+    size_t   max_output;        /* 0 = 32 MiB buffered per subscriber, then it is dropped
+                                   (Redis: client-output-buffer-limit pubsub) */
+    uint64_t grace_ms;          /* 0 = 2000: after start, keep publishes for late subscribers;
+                                   GP_CHANSRV_NO_GRACE disables */
+    size_t   grace_max_bytes;   /* 0 = 64 MiB kept at most during the grace period */
+} gp_chansrv_config;
+#define GP_CHANSRV_NO_GRACE ((uint64_t)-1)
+typedef struct gp_chansrv_stats {
+    size_t   clients, channels, patterns;
+    uint64_t published, delivered, dropped_clients, graced;
+} gp_chansrv_stats;
+GP_API int  gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_chansrv **out);
+GP_API int  gp_chansrv_listen(gp_chansrv *s, const char *host, int port);
+GP_API int  gp_chansrv_port(const gp_chansrv *s);
+/* Serve an already connected socket (tests use socketpair()). */
+GP_API int  gp_chansrv_adopt(gp_chansrv *s, int fd);
+GP_API void gp_chansrv_stats_get(const gp_chansrv *s, gp_chansrv_stats *st);
+GP_API void gp_chansrv_destroy(gp_chansrv *s);
+/* Redis glob match (*, ?, [a-z], [^x], \\x), as PSUBSCRIBE uses it. */
+GP_API int  gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s, size_t slen);
+
+/* ==== >>chancli  pub/sub client ============================================ */
+
+typedef struct gp_chancli gp_chancli;
+/* A message on channel (from a SUBSCRIBE) or matching pattern (PSUBSCRIBE). Borrowed. */
+typedef void (*gp_chancli_msg_fn)(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user);
+typedef struct gp_chancli_config {
+    const char *host;            /* NULL = 127.0.0.1 */
+    int         port;            /* 0 = 2206 */
+    const char *username;        /* NULL = "default" when a password is set */
+    const char *password;        /* NULL = no AUTH */
+    uint64_t heartbeat_ms;       /* 0 = 1000: PING when idle; dead after 3 silent beats */
+    uint64_t backoff_max_ms;     /* 0 = 1000: reconnect delays 0, 25, 50 ... up to this */
+    size_t   max_backlog;        /* 0 = 10000 publishes held while disconnected */
+    size_t   max_backlog_bytes;  /* 0 = 64 MiB */
+    uint64_t max_bulk;           /* 0 = 64 MiB accepted from the server */
+    gp_chancli_msg_fn on_message;  /* default for subscriptions without their own */
+    /* Connection state: 1 = subscribed and flushed after (re)connect, 0 = lost. */
+    void (*on_state)(gp_chancli *c, int up, void *user);
+    void *user;
+} gp_chancli_config;
+typedef struct gp_chancli_stats {
+    int      up;
+    size_t   subscriptions, backlog;
+    uint64_t published, received, reconnects, dropped;
+} gp_chancli_stats;
+/* Create and start connecting (never blocks). cfg is copied. */
+GP_API int  gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_chancli **out);
+GP_API void gp_chancli_destroy(gp_chancli *c);
+/* Subscribe (the seed's Channel\Client::on): fn (NULL = cfg on_message) gets every message
+   on channel. Kept across reconnects. Idempotent (replaces the callback). */
+GP_API int  gp_chancli_subscribe(gp_chancli *c, const void *ch, size_t len, gp_chancli_msg_fn fn,
+                                 void *user);
+GP_API int  gp_chancli_unsubscribe(gp_chancli *c, const void *ch, size_t len);
+GP_API int  gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp_chancli_msg_fn fn,
+                                  void *user);
+GP_API int  gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len);
+/* Publish. While disconnected it is held (in order) up to the backlog limits, then
+   GP_ERR_FULL. Publishes unacknowledged when the connection drops are sent again. */
+GP_API int  gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data,
+                               size_t len);
+GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st);
+/* Parse "redis://[[user]:password@]host[:port]" or "host:port" into cfg (strings point into
+   buf, which receives a copy of url). */
+GP_API int  gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chancli_config *cfg);
+
+/* ==== >>sup  supervisor ==================================================== */
+
+typedef struct gp_sup_child gp_sup_child;
+enum { GP_SUP_MASTER = 0, GP_SUP_CHANNEL = 1, GP_SUP_WORKER = 2 };
+/* Figures each process publishes for the status report (shared memory). */
+typedef struct gp_sup_stats {
+    int32_t  role, index, pid, restarts;
+    uint64_t connections, groups, memberships, msgs_in, msgs_out, rss_kb, started_ms;
+} gp_sup_stats;
+/* Entry point of a child: run its loop, return the exit code. */
+typedef int (*gp_sup_main_fn)(gp_sup_child *child, void *user);
+typedef struct gp_sup_config {
+    int    argc;                 /* main's argc/argv: used for process titles in ps */
+    char **argv;
+    const char *name;            /* NULL = "grouppush" */
+    int    workers;              /* 0 = 8 */
+    gp_sup_main_fn worker_main;  /* required */
+    gp_sup_main_fn channel_main; /* NULL = no channel server process */
+    void  *user;
+    uint64_t stop_timeout_ms;    /* 0 = 4000, then SIGKILL */
+    uint64_t ready_timeout_ms;   /* 0 = 10000 during a reload */
+    /* In the master, once, when every child has called gp_sup_ready. */
+    void (*on_ready)(void *user);
+    gp_log_fn log_fn;
+    void  *log_user;
+} gp_sup_config;
+/* Fork the children and supervise them until SIGINT/SIGTERM; installs handlers for SIGINT,
+   SIGTERM, SIGHUP (rolling reload), SIGCHLD, SIGUSR2 (status to stdout) in the master.
+   Returns the master's exit code; in a child, calls the main fn and _exit()s with its code.
+   GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
+GP_API int  gp_sup_run(const gp_sup_config *cfg);
+GP_API int  gp_sup_role(const gp_sup_child *ch);
+GP_API int  gp_sup_index(const gp_sup_child *ch);
+/* Tell the master this child is serving (ready line; reload proceeds). */
+GP_API void gp_sup_ready(gp_sup_child *ch);
+/* In a child: route SIGINT/SIGTERM into loop as a call of on_stop (graceful stop). */
+GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user);
+/* This child's shared status slot (fill the counters; pid/role/index are set). */
+GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch);
+/* Render every process's status as JSON into b. */
+GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b);
+/* Set the process title shown by ps (argv area) and the thread name. */
+GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title);
+
+/* ==== >>app  the group-push protocol ======================================== */
+
+typedef struct gp_app gp_app;
+typedef struct gp_app_config {
+    gp_ws_config      ws;         /* limits and on_accept/on_http; message callbacks are the app's */
+    gp_chancli_config chan;       /* where the channel is; on_message/on_state are the app's */
+    const char *prefix;           /* channel name prefix, NULL = "group:" */
+    size_t max_group_id;          /* 0 = 128 bytes */
+    size_t max_message;           /* 0 = 65536 bytes of "message" text */
+    size_t max_groups_per_conn;   /* 0 = 1024 */
+    void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
+    void *user;
+} gp_app_config;
+typedef struct gp_app_stats {
+    size_t connections, groups, memberships;
+    uint64_t msgs_in, msgs_out, errors;
+} gp_app_stats;
+GP_API int  gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out);
+GP_API void gp_app_destroy(gp_app *app);
+GP_API gp_ws_server *gp_app_ws(gp_app *app);
+GP_API gp_chancli   *gp_app_channel(gp_app *app);
+GP_API gp_groups    *gp_app_groups(gp_app *app);
+GP_API void gp_app_stats_get(const gp_app *app, gp_app_stats *st);
+/* Publish to a group from user code (the same path as send_to_group). */
+GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const void *msg, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GROUPPUSH_H */
+#if defined(GROUPPUSH_IMPLEMENTATION) && !defined(GP__IMPLEMENTATION_DONE)
+#define GP__IMPLEMENTATION_DONE
+
+#if defined(_FEATURES_H) && defined(__GLIBC__) && !defined(__USE_XOPEN2K8)
+#error "grouppush: define _GNU_SOURCE (or _POSIX_C_SOURCE 200809L) before any #include"
+#endif
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#if defined(GP_USE_EPOLL) && defined(__linux__)
+#  define GP__HAS_EPOLL 1
+#  include <sys/epoll.h>
+#else
+#  define GP__HAS_EPOLL 0
+#endif
+#if defined(__linux__)
+#  define GP__HAS_PRCTL 1
+#  include <sys/prctl.h>
+#else
+#  define GP__HAS_PRCTL 0
+#endif
+#if defined(GP_NO_SUPERVISOR)
+#  define GP__HAS_SUP 0
+#else
+#  define GP__HAS_SUP 1
+#endif
+#if defined(__linux__) && defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(_GNU_SOURCE)
+#  define GP__HAS_ACCEPT4 1
+#else
+#  define GP__HAS_ACCEPT4 0
+#endif
+#ifndef MSG_NOSIGNAL
+#  define MSG_NOSIGNAL 0
+#endif
+
+#if defined(GP_MALLOC) != defined(GP_FREE) || defined(GP_MALLOC) != defined(GP_REALLOC)
+#error "grouppush: define all of GP_MALLOC, GP_REALLOC and GP_FREE, or none"
+#endif
+#ifndef GP_MALLOC
+#  define GP_MALLOC(ctx, sz)            ((void)(ctx), malloc(sz))
+#  define GP_REALLOC(ctx, p, old, new_) ((void)(ctx), (void)(old), realloc((p), (new_)))
+#  define GP_FREE(ctx, p, sz)           ((void)(ctx), (void)(sz), free(p))
+#endif
+#ifndef GP_ASSERT
+#  define GP_ASSERT(c) assert(c)
+#endif
+#ifndef GP_LOG_LEVEL
+#  define GP_LOG_LEVEL GP_LOG_INFO
+#endif
+
+#define GP__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GP__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define GP__LOG(loop, lvl, comp, ...) \
+    do { if ((lvl) <= GP_LOG_LEVEL) gp_loop_log((loop), (lvl), (comp), __VA_ARGS__); } while (0)
+
+/* ==== >>util  buffers, hashing, SHA-1, base64, UTF-8, JSON. Pure. ======== */
+
+GP_API const char *gp_result_string(int result) {
+    switch (result) {
+#define GP__X(name, value, text) case value: return text;
+        GP__RESULTS(GP__X)
+#undef GP__X
+        default: return "unknown result";
+    }
+}
+
+GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg) {
+    static const char *names[] = { "", "error", "warn", "info", "debug" };
+    (void)user;
+    fprintf(stderr, "[%ld %s %s] %s\n", (long)getpid(), component,
+            names[level >= 1 && level <= 4 ? level : 0], msg);
+}
+
+static void *gp__malloc(void *ctx, size_t n) { return GP_MALLOC(ctx, n); }
+static void *gp__realloc(void *ctx, void *p, size_t old, size_t n) { return GP_REALLOC(ctx, p, old, n); }
+static void gp__free(void *ctx, void *p, size_t n) { if (p) GP_FREE(ctx, p, n); }
+static void *gp__calloc(void *ctx, size_t n) {
+    void *p = gp__malloc(ctx, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+/* Grow an array of `size`-byte items to hold at least `need`. */
+static int gp__grow(void *ctx, void **arr, size_t *cap, size_t need, size_t size) {
+    size_t nc;
+    void *p;
+    if (need <= *cap) return GP_OK;
+    nc = *cap ? *cap : 8;
+    while (nc < need) {
+        if (nc > ((size_t)-1) / 2 / size) return GP_ERR_NOMEM;
+        nc *= 2;
+    }
+    p = gp__realloc(ctx, *arr, *cap * size, nc * size);
+    if (p == NULL) return GP_ERR_NOMEM;
+    *arr = p;
+    *cap = nc;
+    return GP_OK;
+}
+
+GP_API int gp_buf_reserve(gp_buf *b, size_t extra) {
+    size_t need, nc;
+    uint8_t *p;
+    if (extra > ((size_t)-1) - b->len) return GP_ERR_NOMEM;
+    need = b->len + extra;
+    if (need <= b->cap) return GP_OK;
+    nc = b->cap ? b->cap : 256;
+    while (nc < need) nc = nc > ((size_t)-1) / 2 ? need : nc * 2;
+    p = (uint8_t *)gp__realloc(b->alloc_ctx, b->data, b->cap, nc);
+    if (p == NULL) return GP_ERR_NOMEM;
+    b->data = p;
+    b->cap = nc;
+    return GP_OK;
+}
+GP_API int gp_buf_append(gp_buf *b, const void *p, size_t n) {
+    if (n == 0) return GP_OK;
+    if (gp_buf_reserve(b, n) != GP_OK) return GP_ERR_NOMEM;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return GP_OK;
+}
+static int gp__buf_puts(gp_buf *b, const char *s) { return gp_buf_append(b, s, strlen(s)); }
+static int gp__buf_printf(gp_buf *b, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int gp__buf_printf(gp_buf *b, const char *fmt, ...) {
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || gp_buf_reserve(b, (size_t)n + 1) != GP_OK) return GP_ERR_NOMEM;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return GP_OK;
+}
+GP_API void gp_buf_consume(gp_buf *b, size_t n) {
+    if (n >= b->len) { b->len = 0; return; }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+GP_API void gp_buf_free(gp_buf *b) {
+    gp__free(b->alloc_ctx, b->data, b->cap);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static uint32_t gp__hash(const void *p, size_t n) {   /* FNV-1a */
+    const uint8_t *s = (const uint8_t *)p;
+    uint32_t h = 2166136261u;
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= s[i]; h *= 16777619u; }
+    return h;
+}
+static int gp__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static int gp__ieq(const uint8_t *a, size_t n, const char *b) {
+    size_t i;
+    if (strlen(b) != n) return 0;
+    for (i = 0; i < n; i++) if (gp__lower(a[i]) != gp__lower((uint8_t)b[i])) return 0;
+    return 1;
+}
+static void gp__be16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static uint32_t gp__rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
+
+GP_API uint64_t gp_time_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* SHA-1, RFC 3174. */
+static uint32_t gp__rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+static void gp__sha1_block(uint32_t h[5], const uint8_t *p) {
+    uint32_t w[80], a, b, c, d, e, f, k, t;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) |
+               ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
+    for (i = 16; i < 80; i++) w[i] = gp__rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4];
+    for (i = 0; i < 80; i++) {
+        if (i < 20)      { f = (b & c) | (~b & d);          k = 0x5A827999u; }
+        else if (i < 40) { f = b ^ c ^ d;                   k = 0x6ED9EBA1u; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDCu; }
+        else             { f = b ^ c ^ d;                   k = 0xCA62C1D6u; }
+        t = gp__rol(a, 5) + f + e + k + w[i];
+        e = d; d = c; c = gp__rol(b, 30); b = a; a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+GP_API void gp_sha1(const void *data, size_t len, uint8_t out[20]) {
+    uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
+    const uint8_t *p = (const uint8_t *)data;
+    uint8_t tail[128];
+    size_t rest = len, tl, i;
+    uint64_t bits = (uint64_t)len * 8u;
+    while (rest >= 64) { gp__sha1_block(h, p); p += 64; rest -= 64; }
+    memcpy(tail, p, rest);
+    tail[rest] = 0x80;
+    tl = rest + 1 <= 56 ? 64 : 128;
+    memset(tail + rest + 1, 0, tl - rest - 1);
+    for (i = 0; i < 8; i++) tail[tl - 1 - i] = (uint8_t)(bits >> (8 * i));
+    gp__sha1_block(h, tail);
+    if (tl == 128) gp__sha1_block(h, tail + 64);
+    for (i = 0; i < 5; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24); out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8); out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
+static const char gp__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+GP_API size_t gp_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap) {
+    size_t o = 0, i;
+    if (n > ((size_t)-1) / 2 || cap < (n + 2) / 3 * 4 + 1) return 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = gp__b64[v >> 18]; out[o++] = gp__b64[(v >> 12) & 63];
+        out[o++] = gp__b64[(v >> 6) & 63]; out[o++] = gp__b64[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
+        out[o++] = gp__b64[v >> 18]; out[o++] = gp__b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? gp__b64[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+static int gp__b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+GP_API long gp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap) {
+    size_t i, o = 0, pad = 0;
+    if (n % 4 != 0) return -1;
+    if (n > 0 && in[n - 1] == '=') pad++;
+    if (n > 1 && in[n - 2] == '=') pad++;
+    if (n / 4 * 3 - pad > cap) return -1;
+    for (i = 0; i < n; i += 4) {
+        int v[4], k;
+        uint32_t w;
+        for (k = 0; k < 4; k++) {
+            int c = (unsigned char)in[i + (size_t)k];
+            if (c == '=' && i + 4 == n && (size_t)k >= 4 - pad) v[k] = 0;
+            else if ((v[k] = gp__b64val(c)) < 0) return -1;
+        }
+        w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) | (uint32_t)v[3];
+        out[o++] = (uint8_t)(w >> 16);
+        if (!(i + 4 == n && pad >= 2)) out[o++] = (uint8_t)(w >> 8);
+        if (!(i + 4 == n && pad >= 1)) out[o++] = (uint8_t)w;
+    }
+    return (long)o;
+}
+
+/* UTF-8 DFA: byte classes, then states (multiples of 12). Accepts exactly the
+   well-formed sequences of Unicode 3.9 / RFC 3629 table. */
+static const uint8_t gp__utf8_class[256] = {
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,
+    7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7, 7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,
+    8,8,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+    10,3,3,3,3,3,3,3,3,3,3,3,3,4,3,3, 11,6,6,6,5,8,8,8,8,8,8,8,8,8,8,8
+};
+static const uint8_t gp__utf8_trans[108] = {
+    0,12,24,36,60,96,84,12,12,12,48,72,      /* 0: accept */
+    12,12,12,12,12,12,12,12,12,12,12,12,     /* 12: reject */
+    12,0,12,12,12,12,12,0,12,0,12,12,        /* 24: 1 more byte */
+    12,24,12,12,12,12,12,24,12,24,12,12,     /* 36: 2 more */
+    12,12,12,12,12,12,12,24,12,12,12,12,     /* 48: E0, needs A0..BF */
+    12,24,12,12,12,12,12,12,12,24,12,12,     /* 60: ED, needs 80..9F */
+    12,12,12,12,12,12,12,36,12,36,12,12,     /* 72: F0, needs 90..BF */
+    12,36,12,12,12,12,12,36,12,36,12,12,     /* 84: F1-F3 */
+    12,36,12,12,12,12,12,12,12,12,12,12      /* 96: F4, needs 80..8F */
+};
+GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n) {
+    size_t i = 0;
+    if (state == GP_UTF8_REJECT) return state;
+    for (;;) {
+        /* ASCII fast path, 8 bytes at a time, only between sequences */
+        if (state == GP_UTF8_ACCEPT) {
+            while (i + 8 <= n) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                if (w & 0x8080808080808080ull) break;
+                i += 8;
+            }
+        }
+        if (i >= n) break;
+        state = gp__utf8_trans[state + gp__utf8_class[p[i++]]];
+        if (state == GP_UTF8_REJECT) break;
+    }
+    return state;
+}
+
+/* JSON reader: iterative, explicit stack of open containers (no recursion). */
+static size_t gp__json_ws(const uint8_t *s, size_t i, size_t n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+static int gp__hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = gp__lower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+/* Scan a string starting at the opening quote; returns index after the closing quote or 0. */
+static size_t gp__json_string(const uint8_t *s, size_t i, size_t n) {
+    for (i++; i < n; i++) {
+        uint8_t c = s[i];
+        if (c == '"') return i + 1;
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (++i >= n) return 0;
+            c = s[i];
+            if (c == 'u') {
+                int k;
+                for (k = 1; k <= 4; k++)
+                    if (i + (size_t)k >= n || gp__hexval(s[i + (size_t)k]) < 0) return 0;
+                i += 4;
+            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+static size_t gp__json_number(const uint8_t *s, size_t i, size_t n) {
+    size_t st;
+    if (i < n && s[i] == '-') i++;
+    if (i >= n) return 0;
+    if (s[i] == '0') i++;
+    else if (s[i] >= '1' && s[i] <= '9') { while (i < n && s[i] >= '0' && s[i] <= '9') i++; }
+    else return 0;
+    if (i < n && s[i] == '.') {
+        st = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == st) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        st = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == st) return 0;
+    }
+    return i;
+}
+GP_API int gp_json_parse(const uint8_t *s, size_t n, gp_json_tok *toks, size_t max) {
+    int stack[32];
+    int depth = 0;
+    size_t nt = 0, i = 0;
+    int expect_key = 0;   /* inside an object, before a key */
+    int need_value = 1;   /* a value must come next */
+    int after_key = 0;    /* a key was read: ':' then value */
+    if (max > INT_MAX) max = INT_MAX;
+    for (;;) {
+        i = gp__json_ws(s, i, n);
+        if (i >= n) break;
+        if (after_key) {
+            if (s[i] != ':') return GP_ERR_PROTOCOL;
+            i++;
+            after_key = 0;
+            need_value = 1;
+            continue;
+        }
+        if (!need_value && !expect_key) {
+            /* after a value: ',' or a closer, or end of document */
+            if (depth == 0) return GP_ERR_PROTOCOL;
+            if (s[i] == ',') {
+                i++;
+                if (toks[stack[depth - 1]].type == GP_JSON_OBJECT) expect_key = 1;
+                else need_value = 1;
+                continue;
+            }
+            if ((s[i] == '}' && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
+                (s[i] == ']' && toks[stack[depth - 1]].type == GP_JSON_ARRAY)) {
+                gp_json_tok *t = &toks[stack[--depth]];
+                t->end = i + 1;
+                t->next = nt;
+                i++;
+                continue;
+            }
+            return GP_ERR_PROTOCOL;
+        }
+        if (depth == 0 && nt > 0) return GP_ERR_PROTOCOL;
+        /* closing an empty container */
+        if ((s[i] == '}' || s[i] == ']') && depth > 0 &&
+            toks[stack[depth - 1]].size == 0 &&
+            ((s[i] == '}' && expect_key && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
+             (s[i] == ']' && need_value && toks[stack[depth - 1]].type == GP_JSON_ARRAY))) {
+            gp_json_tok *t = &toks[stack[--depth]];
+            t->end = i + 1;
+            t->next = nt;
+            expect_key = 0;
+            need_value = 0;
+            i++;
+            continue;
+        }
+        if (nt >= max) return GP_ERR_TOO_BIG;
+        {
+            gp_json_tok *t = &toks[nt];
+            size_t e;
+            t->start = i;
+            t->size = 0;
+            if (depth > 0) toks[stack[depth - 1]].size++;
+            if (expect_key) {
+                if (s[i] != '"' || (e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1; t->next = nt + 1;
+                nt++; i = e; expect_key = 0; after_key = 1;
+                continue;
+            }
+            switch (s[i]) {
+            case '{': case '[':
+                if (depth >= 32) return GP_ERR_TOO_BIG;
+                t->type = s[i] == '{' ? GP_JSON_OBJECT : GP_JSON_ARRAY;
+                stack[depth++] = (int)nt;
+                nt++; i++;
+                if (t->type == GP_JSON_OBJECT) { expect_key = 1; need_value = 0; }
+                else need_value = 1;
+                continue;
+            case '"':
+                if ((e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1;
+                break;
+            case 't':
+                if (n - i < 4 || memcmp(s + i, "true", 4) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_TRUE; e = i + 4; t->end = e;
+                break;
+            case 'f':
+                if (n - i < 5 || memcmp(s + i, "false", 5) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_FALSE; e = i + 5; t->end = e;
+                break;
+            case 'n':
+                if (n - i < 4 || memcmp(s + i, "null", 4) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_NULL; e = i + 4; t->end = e;
+                break;
+            default:
+                if ((e = gp__json_number(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_NUMBER; t->end = e;
+                break;
+            }
+            t->next = nt + 1;
+            nt++;
+            i = e;
+            need_value = 0;
+        }
+    }
+    if (nt == 0 || depth != 0 || need_value || expect_key || after_key) return GP_ERR_PROTOCOL;
+    return (int)nt;
+}
+/* Compare an escaped JSON string token with a plain C string. */
+static int gp__json_eq(const uint8_t *text, const gp_json_tok *t, const char *key) {
+    uint8_t tmp[64];
+    long n;
+    size_t kl = strlen(key);
+    if (t->type != GP_JSON_STRING) return 0;
+    if (memchr(text + t->start, '\\', t->end - t->start) == NULL)
+        return t->end - t->start == kl && memcmp(text + t->start, key, kl) == 0;
+    n = gp_json_unescape(text, t, tmp, sizeof tmp);
+    return n >= 0 && (size_t)n == kl && memcmp(tmp, key, kl) == 0;
+}
+GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key) {
+    size_t i, k;
+    if (obj < 0 || toks[obj].type != GP_JSON_OBJECT) return -1;
+    i = (size_t)obj + 1;
+    for (k = 0; k < toks[obj].size / 2; k++) {
+        if (gp__json_eq(text, &toks[i], key)) return (int)i + 1;
+        i = toks[i + 1].next;
+    }
+    return -1;
+}
+static size_t gp__utf8_put(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
+        o[2] = (uint8_t)(0x80 | (cp & 63)); return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); o[3] = (uint8_t)(0x80 | (cp & 63));
+    return 4;
+}
+static uint32_t gp__hex4(const uint8_t *p) {
+    return (uint32_t)((gp__hexval(p[0]) << 12) | (gp__hexval(p[1]) << 8) |
+                      (gp__hexval(p[2]) << 4) | gp__hexval(p[3]));
+}
+GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap) {
+    size_t i = t->start, o = 0;
+    while (i < t->end) {
+        uint8_t c = text[i];
+        uint8_t tmp[4];
+        size_t k = 1;
+        if (c != '\\') {
+            const uint8_t *bs = (const uint8_t *)memchr(text + i, '\\', t->end - i);
+            size_t run = bs ? (size_t)(bs - (text + i)) : t->end - i;
+            if (run > cap - o) return GP_ERR_TOO_BIG;
+            memcpy(out + o, text + i, run);
+            o += run; i += run;
+            continue;
+        }
+        c = text[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b': tmp[0] = '\b'; break;
+        case 'f': tmp[0] = '\f'; break;
+        case 'n': tmp[0] = '\n'; break;
+        case 'r': tmp[0] = '\r'; break;
+        case 't': tmp[0] = '\t'; break;
+        case 'u': {
+            uint32_t cp = gp__hex4(text + i);
+            i += 4;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return GP_ERR_PROTOCOL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo;
+                if (i + 6 > t->end || text[i] != '\\' || text[i + 1] != 'u') return GP_ERR_PROTOCOL;
+                lo = gp__hex4(text + i + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF) return GP_ERR_PROTOCOL;
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            k = gp__utf8_put(tmp, cp);
+            break;
+        }
+        default: tmp[0] = c; break;   /* " \ / */
+        }
+        if (k > cap - o) return GP_ERR_TOO_BIG;
+        memcpy(out + o, tmp, k);
+        o += k;
+    }
+    return (long)o;
+}
+GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
+    const uint8_t *s = (const uint8_t *)sv;
+    size_t i, run = 0;
+    if (gp_buf_reserve(b, n + 2) != GP_OK) return GP_ERR_NOMEM;
+    b->data[b->len++] = '"';
+    for (i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        char esc[8];
+        if (c >= 0x20 && c != '"' && c != '\\') { run++; continue; }
+        if (gp_buf_append(b, s + i - run, run) != GP_OK) return GP_ERR_NOMEM;
+        run = 0;
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; esc[2] = 0; }
+        else if (c == '\n') strcpy(esc, "\\n");
+        else if (c == '\r') strcpy(esc, "\\r");
+        else if (c == '\t') strcpy(esc, "\\t");
+        else snprintf(esc, sizeof esc, "\\u%04x", c);
+        if (gp__buf_puts(b, esc) != GP_OK) return GP_ERR_NOMEM;
+    }
+    if (gp_buf_append(b, s + n - run, run) != GP_OK) return GP_ERR_NOMEM;
+    return gp_buf_append(b, "\"", 1);
+}
+
+/* ==== >>loop  poll|epoll backend, timers, hooks. Uses: >>util ============ */
+
+typedef struct gp__fdent {
+    gp_loop_io_fn fn;
+    void *user;
+    int events;     /* watched mask; 0 with fn == NULL = unused */
+    int pidx;       /* poll backend: index in pfds, or -1 */
+    uint32_t gen;   /* bumped on every watch/unwatch: drops stale fired events */
+} gp__fdent;
+typedef struct gp__fired { int fd, events; uint32_t gen; } gp__fired;
+typedef struct gp__timer {
+    uint64_t when, repeat;
+    gp_loop_fn fn;
+    void *user;
+    uint32_t gen, heap_idx;   /* heap_idx UINT32_MAX = free slot */
+    uint32_t next_free;
+} gp__timer;
+typedef struct gp__hook { gp_loop_fn fn; void *user; } gp__hook;
+
+struct gp_loop {
+    void *alloc_ctx;
+    gp_log_fn log_fn;
+    void *log_user;
+    int log_level;
+    gp__fdent *fds;
+    size_t fds_cap;
+    gp__fired *fired;
+    size_t fired_cap, nfired;
+    size_t nwatched;
+#if GP__HAS_EPOLL
+    int epfd;
+    struct epoll_event *evs;
+    size_t evs_cap;
+#else
+    struct pollfd *pfds;
+    size_t npfds, pfds_cap;
+#endif
+    gp__timer *timers;
+    size_t timers_cap;
+    uint32_t free_timer;
+    uint32_t *heap;
+    size_t heap_len, heap_cap;
+    gp__hook *hooks;
+    size_t nhooks, hooks_cap;
+    uint64_t now;
+    int stop;
+};
+
+GP_API void gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    if (loop == NULL || loop->log_fn == NULL || level > loop->log_level) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    loop->log_fn(loop->log_user, level, component, msg);
+}
+
+/* --- backend contract: init, free, set(fd, old, new mask), del(fd), wait(ms) -> fired[] --- */
+#if GP__HAS_EPOLL
+static int gp__be_init(gp_loop *l) {
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    return l->epfd < 0 ? GP_ERR_IO : GP_OK;
+}
+static void gp__be_free(gp_loop *l) {
+    if (l->epfd >= 0) close(l->epfd);
+    gp__free(l->alloc_ctx, l->evs, l->evs_cap * sizeof *l->evs);
+}
+static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = ((mask & GP_LOOP_READ) ? EPOLLIN : 0u) | ((mask & GP_LOOP_WRITE) ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (epoll_ctl(l->epfd, old ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) return GP_ERR_IO;
+    return GP_OK;
+}
+static void gp__be_del(gp_loop *l, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+static int gp__be_wait(gp_loop *l, int timeout) {
+    int n, i;
+    if (l->evs_cap < GP__MAX(l->nwatched, 64) &&
+        gp__grow(l->alloc_ctx, (void **)&l->evs, &l->evs_cap, GP__MIN(GP__MAX(l->nwatched, 64), 4096),
+                 sizeof *l->evs) != GP_OK && l->evs_cap == 0)
+        return GP_ERR_NOMEM;
+    n = epoll_wait(l->epfd, l->evs, (int)l->evs_cap, timeout);
+    if (n < 0) return errno == EINTR ? 0 : GP_ERR_IO;
+    if (gp__grow(l->alloc_ctx, (void **)&l->fired, &l->fired_cap, (size_t)n, sizeof *l->fired) != GP_OK)
+        return GP_ERR_NOMEM;
+    l->nfired = 0;
+    for (i = 0; i < n; i++) {
+        uint32_t e = l->evs[i].events;
+        gp__fired *f = &l->fired[l->nfired++];
+        f->fd = l->evs[i].data.fd;
+        f->events = ((e & EPOLLIN) ? GP_LOOP_READ : 0) | ((e & EPOLLOUT) ? GP_LOOP_WRITE : 0) |
+                    ((e & (EPOLLERR | EPOLLHUP)) ? GP_LOOP_ERROR : 0);
+        f->gen = l->fds[f->fd].gen;
+    }
+    return n;
+}
+static const char *gp__be_name(void) { return "epoll"; }
+#else
+static int gp__be_init(gp_loop *l) { (void)l; return GP_OK; }
+static void gp__be_free(gp_loop *l) {
+    gp__free(l->alloc_ctx, l->pfds, l->pfds_cap * sizeof *l->pfds);
+}
+static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
+    gp__fdent *e = &l->fds[fd];
+    short pe = (short)(((mask & GP_LOOP_READ) ? POLLIN : 0) | ((mask & GP_LOOP_WRITE) ? POLLOUT : 0));
+    (void)old;
+    if (e->pidx < 0) {
+        if (gp__grow(l->alloc_ctx, (void **)&l->pfds, &l->pfds_cap, l->npfds + 1, sizeof *l->pfds) != GP_OK)
+            return GP_ERR_NOMEM;
+        e->pidx = (int)l->npfds++;
+        l->pfds[e->pidx].fd = fd;
+    }
+    l->pfds[e->pidx].events = pe;
+    l->pfds[e->pidx].revents = 0;
+    return GP_OK;
+}
+static void gp__be_del(gp_loop *l, int fd) {
+    gp__fdent *e = &l->fds[fd];
+    if (e->pidx >= 0) {
+        size_t last = --l->npfds;
+        if ((size_t)e->pidx != last) {
+            l->pfds[e->pidx] = l->pfds[last];
+            l->fds[l->pfds[e->pidx].fd].pidx = e->pidx;
+        }
+        e->pidx = -1;
+    }
+}
+static int gp__be_wait(gp_loop *l, int timeout) {
+    size_t i;
+    int n = poll(l->pfds, (nfds_t)l->npfds, timeout), left;
+    if (n < 0) return errno == EINTR ? 0 : GP_ERR_IO;
+    if (gp__grow(l->alloc_ctx, (void **)&l->fired, &l->fired_cap, (size_t)n, sizeof *l->fired) != GP_OK)
+        return GP_ERR_NOMEM;
+    l->nfired = 0;
+    for (i = 0, left = n; i < l->npfds && left > 0; i++) {
+        short r = l->pfds[i].revents;
+        gp__fired *f;
+        if (r == 0) continue;
+        left--;
+        f = &l->fired[l->nfired++];
+        f->fd = l->pfds[i].fd;
+        f->events = ((r & POLLIN) ? GP_LOOP_READ : 0) | ((r & POLLOUT) ? GP_LOOP_WRITE : 0) |
+                    ((r & (POLLERR | POLLHUP | POLLNVAL)) ? GP_LOOP_ERROR : 0);
+        f->gen = l->fds[f->fd].gen;
+    }
+    return n;
+}
+static const char *gp__be_name(void) { return "poll"; }
+#endif
+
+GP_API int gp_loop_create(const gp_loop_config *cfg, gp_loop **out) {
+    gp_loop_config def;
+    gp_loop *l;
+    int rc;
+    if (out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    if (cfg == NULL) { memset(&def, 0, sizeof def); cfg = &def; }
+    l = (gp_loop *)gp__calloc(cfg->alloc_ctx, sizeof *l);
+    if (l == NULL) return GP_ERR_NOMEM;
+    l->alloc_ctx = cfg->alloc_ctx;
+    l->log_fn = cfg->log_fn;
+    l->log_user = cfg->log_user;
+    l->log_level = cfg->log_level ? cfg->log_level : GP_LOG_INFO;
+    l->free_timer = UINT32_MAX;
+#if GP__HAS_EPOLL
+    l->epfd = -1;
+#endif
+    if ((rc = gp__be_init(l)) != GP_OK) { gp__free(cfg->alloc_ctx, l, sizeof *l); return rc; }
+    l->now = gp_time_ms();
+    *out = l;
+    return GP_OK;
+}
+GP_API void gp_loop_destroy(gp_loop *l) {
+    if (l == NULL) return;
+    gp__be_free(l);
+    gp__free(l->alloc_ctx, l->fds, l->fds_cap * sizeof *l->fds);
+    gp__free(l->alloc_ctx, l->fired, l->fired_cap * sizeof *l->fired);
+    gp__free(l->alloc_ctx, l->timers, l->timers_cap * sizeof *l->timers);
+    gp__free(l->alloc_ctx, l->heap, l->heap_cap * sizeof *l->heap);
+    gp__free(l->alloc_ctx, l->hooks, l->hooks_cap * sizeof *l->hooks);
+    gp__free(l->alloc_ctx, l, sizeof *l);
+}
+GP_API int gp_loop_watch(gp_loop *l, int fd, int events, gp_loop_io_fn fn, void *user) {
+    gp__fdent *e;
+    int rc;
+    if (l == NULL || fd < 0 || fn == NULL) return GP_ERR_INVAL;
+    if ((size_t)fd >= l->fds_cap) {
+        size_t old = l->fds_cap, i;
+        if (gp__grow(l->alloc_ctx, (void **)&l->fds, &l->fds_cap, (size_t)fd + 1, sizeof *l->fds) != GP_OK)
+            return GP_ERR_NOMEM;
+        for (i = old; i < l->fds_cap; i++) {
+            memset(&l->fds[i], 0, sizeof l->fds[i]);
+            l->fds[i].pidx = -1;
+        }
+    }
+    e = &l->fds[fd];
+    if ((rc = gp__be_set(l, fd, e->fn != NULL, events)) != GP_OK) return rc;
+    if (e->fn == NULL) { l->nwatched++; e->gen++; }
+    e->fn = fn;
+    e->user = user;
+    e->events = events;
+    return GP_OK;
+}
+GP_API int gp_loop_set_events(gp_loop *l, int fd, int events) {
+    gp__fdent *e;
+    if (l == NULL || fd < 0 || (size_t)fd >= l->fds_cap || l->fds[fd].fn == NULL) return GP_ERR_INVAL;
+    e = &l->fds[fd];
+    if (e->events == events) return GP_OK;
+    if (gp__be_set(l, fd, 1, events) != GP_OK) return GP_ERR_IO;
+    e->events = events;
+    return GP_OK;
+}
+GP_API int gp_loop_unwatch(gp_loop *l, int fd) {
+    gp__fdent *e;
+    if (l == NULL || fd < 0 || (size_t)fd >= l->fds_cap || l->fds[fd].fn == NULL) return GP_ERR_INVAL;
+    e = &l->fds[fd];
+    gp__be_del(l, fd);
+    e->fn = NULL;
+    e->user = NULL;
+    e->events = 0;
+    e->gen++;
+    l->nwatched--;
+    return GP_OK;
+}
+
+/* timers: a binary min-heap of slot indices; ids = generation << 32 | (slot + 1) */
+static int gp__tless(gp_loop *l, uint32_t a, uint32_t b) { return l->timers[a].when < l->timers[b].when; }
+static void gp__tswap(gp_loop *l, size_t i, size_t j) {
+    uint32_t t = l->heap[i];
+    l->heap[i] = l->heap[j];
+    l->heap[j] = t;
+    l->timers[l->heap[i]].heap_idx = (uint32_t)i;
+    l->timers[l->heap[j]].heap_idx = (uint32_t)j;
+}
+static void gp__tup(gp_loop *l, size_t i) {
+    while (i > 0 && gp__tless(l, l->heap[i], l->heap[(i - 1) / 2])) { gp__tswap(l, i, (i - 1) / 2); i = (i - 1) / 2; }
+}
+static void gp__tdown(gp_loop *l, size_t i) {
+    for (;;) {
+        size_t c = 2 * i + 1, m = i;
+        if (c < l->heap_len && gp__tless(l, l->heap[c], l->heap[m])) m = c;
+        if (c + 1 < l->heap_len && gp__tless(l, l->heap[c + 1], l->heap[m])) m = c + 1;
+        if (m == i) return;
+        gp__tswap(l, i, m);
+        i = m;
+    }
+}
+static void gp__theap_remove(gp_loop *l, size_t i) {
+    size_t last = --l->heap_len;
+    if (i != last) {
+        gp__tswap(l, i, last);
+        gp__tdown(l, i);
+        gp__tup(l, i);
+    }
+}
+GP_API uint64_t gp_loop_timer_start(gp_loop *l, uint64_t delay_ms, uint64_t repeat_ms, gp_loop_fn fn,
+                                    void *user) {
+    uint32_t slot;
+    gp__timer *t;
+    if (l == NULL || fn == NULL) return 0;
+    if (gp__grow(l->alloc_ctx, (void **)&l->heap, &l->heap_cap, l->heap_len + 1, sizeof *l->heap) != GP_OK)
+        return 0;
+    if (l->free_timer == UINT32_MAX) {
+        size_t old = l->timers_cap, i;
+        if (gp__grow(l->alloc_ctx, (void **)&l->timers, &l->timers_cap, old + 1, sizeof *l->timers) != GP_OK)
+            return 0;
+        for (i = l->timers_cap; i > old; i--) {
+            memset(&l->timers[i - 1], 0, sizeof l->timers[i - 1]);
+            l->timers[i - 1].heap_idx = UINT32_MAX;
+            l->timers[i - 1].next_free = l->free_timer;
+            l->free_timer = (uint32_t)(i - 1);
+        }
+    }
+    slot = l->free_timer;
+    t = &l->timers[slot];
+    l->free_timer = t->next_free;
+    t->when = l->now + delay_ms;
+    t->repeat = repeat_ms;
+    t->fn = fn;
+    t->user = user;
+    t->gen++;
+    t->heap_idx = (uint32_t)l->heap_len;
+    l->heap[l->heap_len++] = slot;
+    gp__tup(l, t->heap_idx);
+    return ((uint64_t)t->gen << 32) | (slot + 1u);
+}
+static void gp__timer_free(gp_loop *l, uint32_t slot) {
+    gp__timer *t = &l->timers[slot];
+    t->heap_idx = UINT32_MAX;
+    t->fn = NULL;
+    t->next_free = l->free_timer;
+    l->free_timer = slot;
+}
+GP_API int gp_loop_timer_stop(gp_loop *l, uint64_t id) {
+    uint32_t slot = (uint32_t)(id & 0xffffffffu);
+    gp__timer *t;
+    if (l == NULL || slot == 0 || slot > l->timers_cap) return GP_ERR_NOTFOUND;
+    t = &l->timers[slot - 1];
+    if (t->heap_idx == UINT32_MAX || t->gen != (uint32_t)(id >> 32)) return GP_ERR_NOTFOUND;
+    gp__theap_remove(l, t->heap_idx);
+    gp__timer_free(l, slot - 1);
+    return GP_OK;
+}
+static void gp__run_timers(gp_loop *l) {
+    size_t budget = l->heap_len + 16;   /* a timer re-armed at 0 ms cannot starve the loop */
+    while (l->heap_len > 0 && budget-- > 0) {
+        uint32_t slot = l->heap[0];
+        gp__timer *t = &l->timers[slot];
+        gp_loop_fn fn = t->fn;
+        void *user = t->user;
+        if (t->when > l->now) break;
+        if (t->repeat) {
+            t->when = l->now + t->repeat;
+            gp__tdown(l, 0);
+        } else {
+            gp__theap_remove(l, 0);
+            gp__timer_free(l, slot);
+        }
+        fn(l, user);
+    }
+}
+
+GP_API int gp_loop_hook_add(gp_loop *l, gp_loop_fn fn, void *user) {
+    if (l == NULL || fn == NULL) return GP_ERR_INVAL;
+    if (gp__grow(l->alloc_ctx, (void **)&l->hooks, &l->hooks_cap, l->nhooks + 1, sizeof *l->hooks) != GP_OK)
+        return GP_ERR_NOMEM;
+    l->hooks[l->nhooks].fn = fn;
+    l->hooks[l->nhooks].user = user;
+    l->nhooks++;
+    return GP_OK;
+}
+GP_API void gp_loop_hook_remove(gp_loop *l, gp_loop_fn fn, void *user) {
+    size_t i;
+    if (l == NULL) return;
+    for (i = 0; i < l->nhooks; i++)
+        if (l->hooks[i].fn == fn && l->hooks[i].user == user) l->hooks[i].fn = NULL;
+}
+static void gp__run_hooks(gp_loop *l) {
+    size_t i, j;
+    for (i = 0; i < l->nhooks; i++)
+        if (l->hooks[i].fn) l->hooks[i].fn(l, l->hooks[i].user);
+    for (i = j = 0; i < l->nhooks; i++)
+        if (l->hooks[i].fn) l->hooks[j++] = l->hooks[i];
+    l->nhooks = j;
+}
+
+GP_API int gp_loop_run_once(gp_loop *l, int timeout_ms) {
+    int n, i, nd = 0;
+    if (l == NULL) return GP_ERR_INVAL;
+    l->now = gp_time_ms();
+    if (l->heap_len > 0) {
+        uint64_t w = l->timers[l->heap[0]].when;
+        int tt = w <= l->now ? 0 : (int)GP__MIN(w - l->now, (uint64_t)INT_MAX);
+        if (timeout_ms < 0 || tt < timeout_ms) timeout_ms = tt;
+    }
+    n = gp__be_wait(l, timeout_ms);
+    if (n < 0) return n;
+    l->now = gp_time_ms();
+    for (i = 0; i < (int)l->nfired; i++) {
+        gp__fired f = l->fired[i];
+        gp__fdent *e;
+        if ((size_t)f.fd >= l->fds_cap) continue;
+        e = &l->fds[f.fd];
+        if (e->fn == NULL || e->gen != f.gen) continue;   /* unwatched or replaced meanwhile */
+        e->fn(l, f.fd, f.events, e->user);
+        nd++;
+    }
+    gp__run_timers(l);
+    gp__run_hooks(l);
+    return nd;
+}
+GP_API int gp_loop_run(gp_loop *l) {
+    if (l == NULL) return GP_ERR_INVAL;
+    l->stop = 0;
+    while (!l->stop) {
+        int rc = gp_loop_run_once(l, -1);
+        if (rc < 0 && rc != GP_ERR_NOMEM) return rc;
+    }
+    return GP_OK;
+}
+GP_API void gp_loop_stop(gp_loop *l) { if (l) l->stop = 1; }
+GP_API uint64_t gp_loop_now(const gp_loop *l) { return l ? l->now : gp_time_ms(); }
+GP_API const char *gp_loop_backend(const gp_loop *l) { (void)l; return gp__be_name(); }
+GP_API void *gp_loop_alloc_ctx(const gp_loop *l) { return l ? l->alloc_ctx : NULL; }
+
+/* ==== >>net  listen/accept/connect. Uses: >>util ========================== */
+
+static int gp__set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return GP_ERR_IO;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return GP_OK;
+}
+static int gp__resolve(const char *host, int port, int passive, struct addrinfo **res) {
+    struct addrinfo hints;
+    char ps[16];
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    if (host && host[0] == '\0') host = NULL;
+    if (host == NULL && passive) hints.ai_family = AF_INET;
+    if (host == NULL && !passive) host = "127.0.0.1";
+    snprintf(ps, sizeof ps, "%d", port);
+    hints.ai_flags |= AI_NUMERICSERV;
+    rc = getaddrinfo(host, ps, &hints, res);
+    if (rc != 0) { errno = EINVAL; return GP_ERR_IO; }
+    return GP_OK;
+}
+GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int *fd_out) {
+    struct addrinfo *res = NULL, *ai;
+    int fd = -1, one = 1, err = 0;
+    if (fd_out == NULL || port < 0 || port > 65535) return GP_ERR_INVAL;
+    if (gp__resolve(host, port, 1, &res) != GP_OK) return GP_ERR_IO;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) { err = errno; continue; }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+        if ((flags & GP_NET_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+            err = errno; close(fd); fd = -1; continue;
+        }
+#endif
+        if (ai->ai_family == AF_INET6) {
+            int v6 = (flags & GP_NET_V6ONLY) ? 1 : 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+        }
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, backlog > 0 ? backlog : 1024) == 0 && gp__set_nonblock(fd) == GP_OK)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) { errno = err; return GP_ERR_IO; }
+    *fd_out = fd;
+    return GP_OK;
+}
+GP_API int gp_net_connect(const char *host, int port, int *fd_out) {
+    struct addrinfo *res = NULL, *ai;
+    int fd = -1, one = 1, err = ECONNREFUSED;
+    if (fd_out == NULL || port <= 0 || port > 65535) return GP_ERR_INVAL;
+    if (gp__resolve(host, port, 0, &res) != GP_OK) return GP_ERR_IO;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) { err = errno; continue; }
+        if (gp__set_nonblock(fd) != GP_OK) { err = errno; close(fd); fd = -1; continue; }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) { errno = err; return GP_ERR_IO; }
+    *fd_out = fd;
+    return GP_OK;
+}
+GP_API int gp_net_connect_result(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return GP_ERR_IO;
+    if (err != 0) { errno = err; return GP_ERR_IO; }
+    return GP_OK;
+}
+GP_API int gp_net_local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+    return -1;
+}
+GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *port) {
+    const char *colon, *hs = s, *he;
+    char *end;
+    long p;
+    if (s == NULL || host == NULL || port == NULL || cap == 0) return GP_ERR_INVAL;
+    if (s[0] == '[') {
+        hs = s + 1;
+        he = strchr(hs, ']');
+        if (he == NULL || he[1] != ':') return GP_ERR_INVAL;
+        colon = he + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) return GP_ERR_INVAL;
+        he = colon;
+    }
+    if ((size_t)(he - hs) >= cap) return GP_ERR_INVAL;
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end != '\0' || end == colon + 1 || p < 0 || p > 65535) return GP_ERR_INVAL;
+    *port = (int)p;
+    return GP_OK;
+}
+
+/* ==== >>http  upgrade request parser. Pure: no I/O, no allocation. Uses: >>util ==== */
+
+static int gp__tchar(uint8_t c) {   /* RFC 9110 token characters */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+static gp_bytes gp__trim(const uint8_t *p, size_t n) {
+    gp_bytes b;
+    while (n > 0 && (p[0] == ' ' || p[0] == '\t')) { p++; n--; }
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+    b.ptr = p;
+    b.len = n;
+    return b;
+}
+GP_API int gp_http_parse_request(const uint8_t *buf, size_t len, gp_http_request *req) {
+    size_t i = 0, head = 0, k;
+    /* find the blank line that ends the head: "\r\n\r\n" (or bare "\n\n") */
+    for (k = 0; k < len; k++) {
+        if (buf[k] != '\n') continue;
+        if (k + 1 < len && buf[k + 1] == '\n') { head = k + 2; break; }
+        if (k + 2 < len && buf[k + 1] == '\r' && buf[k + 2] == '\n') { head = k + 3; break; }
+    }
+    if (head == 0) return 0;
+    memset(req, 0, sizeof *req);
+    /* request-line = method SP request-target SP HTTP-version CRLF */
+    while (i < head && gp__tchar(buf[i])) i++;
+    if (i == 0 || buf[i] != ' ') return GP_ERR_PROTOCOL;
+    req->method.ptr = buf;
+    req->method.len = i;
+    k = ++i;
+    while (i < head && buf[i] > ' ' && buf[i] < 0x7f) i++;
+    if (i == k || buf[i] != ' ') return GP_ERR_PROTOCOL;
+    req->path.ptr = buf + k;
+    req->path.len = i - k;
+    i++;
+    if (head - i < 9 || memcmp(buf + i, "HTTP/1.", 7) != 0 || buf[i + 7] < '0' || buf[i + 7] > '9')
+        return GP_ERR_PROTOCOL;
+    req->minor_version = buf[i + 7] - '0';
+    i += 8;
+    if (buf[i] == '\r') i++;
+    if (buf[i] != '\n') return GP_ERR_PROTOCOL;
+    i++;
+    /* header-field = field-name ":" OWS field-value OWS CRLF; no obs-fold */
+    while (i < head) {
+        size_t ns = i, vs;
+        if (buf[i] == '\r' || buf[i] == '\n') break;
+        while (i < head && gp__tchar(buf[i])) i++;
+        if (i == ns || buf[i] != ':') return GP_ERR_PROTOCOL;
+        if (req->num_headers >= GP_HTTP_MAX_HEADERS) return GP_ERR_TOO_BIG;
+        req->headers[req->num_headers].name.ptr = buf + ns;
+        req->headers[req->num_headers].name.len = i - ns;
+        vs = ++i;
+        while (i < head && buf[i] != '\n') {
+            if (buf[i] < ' ' && buf[i] != '\t' && buf[i] != '\r') return GP_ERR_PROTOCOL;
+            if (buf[i] == '\r' && buf[i + 1] != '\n') return GP_ERR_PROTOCOL;
+            i++;
+        }
+        k = i;
+        if (k > vs && buf[k - 1] == '\r') k--;
+        req->headers[req->num_headers].value = gp__trim(buf + vs, k - vs);
+        req->num_headers++;
+        i++;
+    }
+    return (int)GP__MIN(head, (size_t)INT_MAX);
+}
+GP_API const gp_bytes *gp_http_header_get(const gp_http_request *req, const char *name) {
+    size_t i;
+    for (i = 0; i < req->num_headers; i++)
+        if (gp__ieq(req->headers[i].name.ptr, req->headers[i].name.len, name)) return &req->headers[i].value;
+    return NULL;
+}
+GP_API int gp_http_has_token(gp_bytes v, const char *token) {
+    size_t i = 0;
+    while (i < v.len) {
+        size_t s = i;
+        gp_bytes t;
+        while (i < v.len && v.ptr[i] != ',') i++;
+        t = gp__trim(v.ptr + s, i - s);
+        if (gp__ieq(t.ptr, t.len, token)) return 1;
+        i++;
+    }
+    return 0;
+}
+GP_API void gp_ws_accept_key(const uint8_t *key, size_t len, char out[29]) {
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";   /* RFC 6455 1.3 */
+    uint8_t tmp[128], dig[20];
+    if (len > sizeof tmp - 36) len = sizeof tmp - 36;
+    memcpy(tmp, key, len);
+    memcpy(tmp + len, guid, 36);
+    gp_sha1(tmp, len + 36, dig);
+    gp_base64_encode(dig, 20, out, 29);
+}
+
+/* ==== >>wscodec  RFC 6455 framing. Pure: no I/O, no allocation. Uses: >>util ==== */
+
+GP_API int gp_ws_parse_header(const uint8_t *b, size_t len, gp_ws_frame *f) {
+    size_t hl = 2;
+    uint64_t pl;
+    int i;
+    if (len < 2) return 0;
+    pl = b[1] & 0x7f;
+    if (pl == 126) hl += 2;
+    else if (pl == 127) hl += 8;
+    if (b[1] & 0x80) hl += 4;
+    if (len < hl) return 0;
+    f->fin = b[0] >> 7;
+    f->rsv = (b[0] >> 4) & 7;
+    f->opcode = b[0] & 15;
+    f->masked = b[1] >> 7;
+    if (pl == 126) pl = gp__rd16(b + 2);
+    else if (pl == 127) {
+        if (b[2] & 0x80) return GP_ERR_PROTOCOL;   /* RFC 6455 5.2: MSB must be 0 */
+        pl = 0;
+        for (i = 0; i < 8; i++) pl = (pl << 8) | b[2 + i];
+    }
+    f->payload_len = pl;
+    if (f->masked) memcpy(f->mask, b + hl - 4, 4);
+    else memset(f->mask, 0, 4);
+    f->header_len = hl;
+    return (int)hl;
+}
+GP_API int gp_ws_check_frame(const gp_ws_frame *f, int in_message) {
+    if (f->rsv != 0) return 1002;                          /* 5.2: no extension negotiated */
+    if ((f->opcode >= 3 && f->opcode <= 7) || f->opcode >= 11) return 1002;  /* reserved */
+    if (!f->masked) return 1002;                           /* 5.1: clients must mask */
+    if (f->opcode & 8) {                                   /* 5.5: control frames */
+        if (!f->fin || f->payload_len > 125) return 1002;
+        return 0;
+    }
+    if (f->opcode == GP_WS_CONT && !in_message) return 1002;   /* 5.4 */
+    if (f->opcode != GP_WS_CONT && in_message) return 1002;
+    return 0;
+}
+GP_API size_t gp_ws_encode_header(uint8_t *o, int fin, int opcode, uint64_t len, const uint8_t *mask) {
+    size_t n = 2;
+    int i;
+    o[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 15));
+    if (len < 126) o[1] = (uint8_t)len;
+    else if (len <= 0xffff) { o[1] = 126; gp__be16(o + 2, (uint32_t)len); n = 4; }
+    else {
+        o[1] = 127;
+        for (i = 0; i < 8; i++) o[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (mask) { o[1] |= 0x80; memcpy(o + n, mask, 4); n += 4; }
+    return n;
+}
+GP_API void gp_ws_mask(uint8_t *d, size_t len, const uint8_t mask[4], uint64_t offset) {
+    size_t i = 0;
+    uint8_t m[8];
+    for (i = 0; i < 8; i++) m[i] = mask[(offset + i) & 3];
+    i = 0;
+    if (len >= 8) {
+        uint64_t mw, w;
+        memcpy(&mw, m, 8);
+        for (; i + 8 <= len; i += 8) { memcpy(&w, d + i, 8); w ^= mw; memcpy(d + i, &w, 8); }
+    }
+    for (; i < len; i++) d[i] ^= m[i & 7];
+}
+GP_API int gp_ws_close_code_valid(int code) {
+    /* 7.4.1 defined codes that may be sent, 7.4.2 3000-4999 for registration/private use */
+    if (code >= 1000 && code <= 1003) return 1;
+    if (code >= 1007 && code <= 1014) return 1;
+    return code >= 3000 && code <= 4999;
+}
+
+/* ==== >>ws  connection state machine, fragments, ping/pong, send queue. Uses: >>loop >>net >>http >>wscodec ==== */
+
+#define GP__SLOT_BITS 20
+#define GP__SLOT_MASK ((1u << GP__SLOT_BITS) - 1u)
+#define GP__RBUF_SIZE 65536
+#define GP__IOV_MAX 64
+
+struct gp_msg {
+    uint32_t refs;
+    uint32_t pad_;
+    size_t len;
+    void *alloc_ctx;
+};
+#define GP__MSG_DATA(m) ((uint8_t *)((m) + 1))
+
+enum { GP__HANDSHAKE = 1, GP__OPEN, GP__CLOSING, GP__DRAIN, GP__LINGER, GP__DEAD };
+enum { GP__F_DIRTY = 1, GP__F_WANTW = 2, GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16 };
+
+typedef struct gp__wqe { gp_msg *m; size_t off; } gp__wqe;
+typedef struct gp__rx {
+    gp_buf hs;              /* handshake bytes */
+    size_t hs_scan;
+    uint8_t hdr[14];        /* partial frame header */
+    size_t hlen;
+    int in_frame;
+    gp_ws_frame f;
+    uint64_t left, foff;
+    int msg_op;             /* opcode of the open message, 0 = none */
+    uint32_t utf8;
+    gp_buf msg;             /* reassembled data message */
+    uint8_t ctrl[125];
+    size_t ctrl_len;
+} gp__rx;
+typedef struct gp__conn {
+    gp_ws_server *srv;
+    int fd;
+    uint32_t id;
+    uint8_t state, flags;
+    uint16_t code;          /* close code reported to on_close */
+    uint32_t next_dirty;    /* slot + 1 of the next dirty connection, 0 = end */
+    uint64_t last_rx, t_state;
+    gp__rx *rx;
+    gp__wqe *q;
+    uint32_t qhead, qcount, qcap;
+    size_t qbytes;
+    void *user;
+} gp__conn;
+
+typedef struct gp__listener { int fd; } gp__listener;
+typedef struct gp__slot { gp__conn *c; uint32_t gen, next_free; } gp__slot;
+
+struct gp_ws_server {
+    gp_loop *loop;
+    void *alloc_ctx;
+    gp_ws_config cfg;
+    char *origins;
+    gp__slot *slots;         /* connection table; ids carry the slot's generation */
+    size_t nslots, slots_cap;
+    uint32_t free_head;      /* slot + 1 of the first free slot, 0 = none */
+    uint32_t dirty_head, dirty_tail;
+    uint32_t *dead;
+    size_t ndead, dead_cap;
+    gp__listener *ls;
+    size_t nls, ls_cap;
+    uint8_t *rbuf;
+    gp_msg *ping;
+    uint64_t sweep_timer;
+    int shutting_down;
+    gp_ws_stats st;
+};
+
+#define GP__WS "ws"
+
+static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
+    uint32_t slot = (id.v & GP__SLOT_MASK);
+    gp__conn *c;
+    if (srv == NULL || slot == 0 || slot > srv->nslots) return NULL;
+    c = srv->slots[slot - 1].c;
+    if (c == NULL || c->id != id.v || c->state == GP__DEAD) return NULL;
+    return c;
+}
+static gp_conn_id gp__cid(const gp__conn *c) { gp_conn_id id; id.v = c->id; return id; }
+GP_API uint32_t gp_conn_slot(gp_conn_id id) { return (id.v & GP__SLOT_MASK) - 1u; }
+
+GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_t len) {
+    uint8_t hdr[14];
+    size_t hl;
+    gp_msg *m;
+    void *ctx = srv ? srv->alloc_ctx : NULL;
+    if ((opcode & 8) && len > 125) return NULL;
+    if (len > ((size_t)-1) - sizeof(gp_msg) - 14) return NULL;
+    hl = gp_ws_encode_header(hdr, 1, opcode, len, NULL);
+    m = (gp_msg *)gp__malloc(ctx, sizeof(gp_msg) + hl + len);
+    if (m == NULL) return NULL;
+    m->refs = 1;
+    m->pad_ = 0;
+    m->len = hl + len;
+    m->alloc_ctx = ctx;
+    memcpy(GP__MSG_DATA(m), hdr, hl);
+    if (len) memcpy(GP__MSG_DATA(m) + hl, data, len);
+    return m;
+}
+/* A message of raw bytes (HTTP responses). */
+static gp_msg *gp__msg_raw(gp_ws_server *srv, const void *data, size_t len) {
+    gp_msg *m = (gp_msg *)gp__malloc(srv->alloc_ctx, sizeof(gp_msg) + len);
+    if (m == NULL) return NULL;
+    m->refs = 1;
+    m->pad_ = 0;
+    m->len = len;
+    m->alloc_ctx = srv->alloc_ctx;
+    memcpy(GP__MSG_DATA(m), data, len);
+    return m;
+}
+GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
+GP_API void gp_msg_unref(gp_msg *m) {
+    if (m && --m->refs == 0) gp__free(m->alloc_ctx, m, sizeof(gp_msg) + m->len);
+}
+GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
+
+static void gp__conn_fire_close(gp__conn *c, int code, const uint8_t *reason, size_t rlen) {
+    gp_ws_server *srv = c->srv;
+    gp_bytes r;
+    if ((c->flags & GP__F_OPENED) == 0 || (c->flags & GP__F_CLOSECB)) return;
+    c->flags |= GP__F_CLOSECB;
+    c->code = (uint16_t)code;
+    r.ptr = reason;
+    r.len = rlen;
+    if (srv->cfg.on_close) srv->cfg.on_close(srv, gp__cid(c), code, r, srv->cfg.user);
+}
+static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
+    if (c->rx == NULL) return;
+    gp_buf_free(&c->rx->hs);
+    gp_buf_free(&c->rx->msg);
+    gp__free(srv->alloc_ctx, c->rx, sizeof *c->rx);
+    c->rx = NULL;
+}
+static void gp__q_release(gp_ws_server *srv, gp__conn *c) {
+    while (c->qcount > 0) {
+        gp_msg_unref(c->q[c->qhead].m);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qcount--;
+    }
+    gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
+    c->q = NULL;
+    c->qcap = c->qhead = 0;
+    c->qbytes = 0;
+}
+/* Tear down now: fd closed, callbacks done; the struct is freed at the end of the batch. */
+static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
+    gp_ws_server *srv = c->srv;
+    if (c->state == GP__DEAD) return;
+    if (c->state == GP__OPEN) srv->st.connections--;
+    else if (c->state == GP__HANDSHAKE) srv->st.handshaking--;
+    else srv->st.closing--;
+    c->state = GP__DEAD;
+    gp_loop_unwatch(srv->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    gp__q_release(srv, c);
+    gp__rx_free(srv, c);
+    if (gp__grow(srv->alloc_ctx, (void **)&srv->dead, &srv->dead_cap, srv->ndead + 1, sizeof *srv->dead) == GP_OK)
+        srv->dead[srv->ndead++] = (c->id & GP__SLOT_MASK) - 1;
+    gp__conn_fire_close(c, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+}
+static void gp__set_state(gp__conn *c, int st) {
+    gp_ws_server *srv = c->srv;
+    if (c->state == GP__OPEN) srv->st.connections--;
+    else if (c->state == GP__HANDSHAKE) srv->st.handshaking--;
+    else srv->st.closing--;
+    if (st == GP__OPEN) srv->st.connections++;
+    else if (st == GP__HANDSHAKE) srv->st.handshaking++;
+    else srv->st.closing++;
+    c->state = (uint8_t)st;
+    c->t_state = gp_loop_now(srv->loop);
+}
+static void gp__mark_dirty(gp__conn *c) {
+    gp_ws_server *srv = c->srv;
+    uint32_t s = c->id & GP__SLOT_MASK;
+    if (c->flags & GP__F_DIRTY) return;
+    c->flags |= GP__F_DIRTY;
+    c->next_dirty = 0;
+    if (srv->dirty_tail) srv->slots[srv->dirty_tail - 1].c->next_dirty = s;
+    else srv->dirty_head = s;
+    srv->dirty_tail = s;
+}
+/* Queue a reference. force: ignore the send-queue limit (close frames, HTTP replies). */
+static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
+    gp_ws_server *srv = c->srv;
+    if (c->qcount > 0 && !force && c->qbytes + m->len > srv->cfg.max_send_queue) {
+        srv->st.slow_closed++;
+        GP__LOG(srv->loop, GP_LOG_INFO, GP__WS, "fd %d: send queue over %lu bytes, dropping slow reader",
+                c->fd, (unsigned long)srv->cfg.max_send_queue);
+        gp__conn_destroy(c, 1008, "send queue limit exceeded");
+        return GP_ERR_FULL;
+    }
+    if (c->qcount == c->qcap) {
+        uint32_t nc = c->qcap ? c->qcap * 2 : 4, i;
+        gp__wqe *nq;
+        if (nc > (uint32_t)(UINT32_MAX / sizeof *nq)) return GP_ERR_NOMEM;
+        nq = (gp__wqe *)gp__malloc(srv->alloc_ctx, nc * sizeof *nq);
+        if (nq == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return GP_ERR_NOMEM; }
+        for (i = 0; i < c->qcount; i++) nq[i] = c->q[(c->qhead + i) % c->qcap];
+        gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
+        c->q = nq;
+        c->qcap = nc;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qcount) % c->qcap].m = gp_msg_ref(m);
+    c->q[(c->qhead + c->qcount) % c->qcap].off = 0;
+    c->qcount++;
+    c->qbytes += m->len;
+    gp__mark_dirty(c);
+    return GP_OK;
+}
+static int gp__send_frame(gp__conn *c, int opcode, const void *data, size_t len, int force) {
+    gp_msg *m = gp_msg_new(c->srv, opcode, data, len);
+    int rc;
+    if (m == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return GP_ERR_NOMEM; }
+    rc = gp__q_push(c, m, force);
+    gp_msg_unref(m);
+    return rc;
+}
+static void gp__send_close(gp__conn *c, int code, const void *reason, size_t rlen) {
+    uint8_t p[125];
+    size_t n = 0;
+    if (code) {
+        gp__be16(p, (uint32_t)code);
+        n = 2 + GP__MIN(rlen, (size_t)123);
+        if (n > 2) memcpy(p + 2, reason, n - 2);
+    }
+    gp__send_frame(c, GP_WS_CLOSE, p, n, 1);
+}
+/* Protocol failure (RFC 6455 7.1.7): send close with code, then close TCP after it flushes. */
+static void gp__conn_fail(gp__conn *c, int code, const char *why) {
+    if (c->state != GP__OPEN && c->state != GP__CLOSING) return;
+    GP__LOG(c->srv->loop, GP_LOG_DEBUG, GP__WS, "fd %d: closing %d: %s", c->fd, code, why);
+    if (c->state == GP__OPEN) gp__send_close(c, code, why, strlen(why));
+    if (c->state == GP__DEAD) return;
+    gp__set_state(c, GP__DRAIN);
+    gp__conn_fire_close(c, code, (const uint8_t *)why, strlen(why));
+}
+static void gp__http_reply(gp__conn *c, int status, const char *extra, const char *ctype,
+                           const void *body, size_t blen) {
+    gp_buf b;
+    const char *text;
+    gp_msg *m;
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = c->srv->alloc_ctx;
+    switch (status) {
+    case 200: text = "OK"; break;
+    case 400: text = "Bad Request"; break;
+    case 403: text = "Forbidden"; break;
+    case 404: text = "Not Found"; break;
+    case 408: text = "Request Timeout"; break;
+    case 426: text = "Upgrade Required"; break;
+    case 431: text = "Request Header Fields Too Large"; break;
+    case 500: text = "Internal Server Error"; break;
+    case 503: text = "Service Unavailable"; break;
+    default: text = "Status"; break;
+    }
+    if (body == NULL) { body = text; blen = strlen(text); }
+    if (gp__buf_printf(&b, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+                           "Content-Length: %lu\r\n%s\r\n", status, text,
+                       ctype ? ctype : "text/plain; charset=utf-8", (unsigned long)blen,
+                       extra ? extra : "") != GP_OK ||
+        gp_buf_append(&b, body, blen) != GP_OK ||
+        (m = gp__msg_raw(c->srv, b.data, b.len)) == NULL) {
+        gp_buf_free(&b);
+        gp__conn_destroy(c, 1011, "out of memory");
+        return;
+    }
+    gp_buf_free(&b);
+    gp__q_push(c, m, 1);
+    gp_msg_unref(m);
+    if (c->state != GP__DEAD) gp__set_state(c, GP__DRAIN);
+}
+
+static void gp__deliver(gp__conn *c, int opcode, const uint8_t *p, size_t n) {
+    gp_ws_server *srv = c->srv;
+    gp_bytes b;
+    srv->st.msgs_in++;
+    if (c->state != GP__OPEN || srv->cfg.on_message == NULL) return;
+    b.ptr = p;
+    b.len = n;
+    srv->cfg.on_message(srv, gp__cid(c), opcode, b, srv->cfg.user);
+}
+static void gp__control(gp__conn *c, int op, const uint8_t *p, size_t n) {
+    if (op == GP_WS_PING) {
+        if (c->state == GP__OPEN) gp__send_frame(c, GP_WS_PONG, p, n, 1);   /* 5.5.3 */
+        return;
+    }
+    if (op != GP_WS_CLOSE) return;   /* pong: activity only */
+    if (n == 1) { gp__conn_fail(c, 1002, "close frame with 1-byte payload"); return; }
+    if (n >= 2) {
+        int code = (int)gp__rd16(p);
+        if (!gp_ws_close_code_valid(code)) { gp__conn_fail(c, 1002, "invalid close code"); return; }
+        if (gp_utf8_feed(GP_UTF8_ACCEPT, p + 2, n - 2) != GP_UTF8_ACCEPT) {
+            gp__conn_fail(c, 1007, "close reason is not UTF-8");
+            return;
+        }
+    }
+    if (c->state == GP__OPEN) {
+        /* 5.5.1: answer with the same code; the server then closes TCP first (7.1.1) */
+        int code = n >= 2 ? (int)gp__rd16(p) : 0;
+        gp__send_close(c, code, NULL, 0);
+        if (c->state == GP__DEAD) return;
+        gp__set_state(c, GP__DRAIN);
+        gp__conn_fire_close(c, code ? code : 1005, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0);
+    } else if (c->state == GP__CLOSING) {
+        gp__set_state(c, GP__DRAIN);   /* our close was answered */
+    }
+}
+static gp__rx *gp__rx_get(gp__conn *c) {
+    if (c->rx == NULL) {
+        c->rx = (gp__rx *)gp__calloc(c->srv->alloc_ctx, sizeof *c->rx);
+        if (c->rx == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return NULL; }
+        c->rx->hs.alloc_ctx = c->rx->msg.alloc_ctx = c->srv->alloc_ctx;
+    }
+    return c->rx;
+}
+static void gp__rx_maybe_free(gp__conn *c) {
+    gp__rx *rx = c->rx;
+    if (rx && rx->hlen == 0 && !rx->in_frame && rx->msg_op == 0 && rx->hs.cap == 0) gp__rx_free(c->srv, c);
+}
+/* Feed received bytes (writable: unmasked in place) to the frame state machine. */
+static void gp__ws_feed(gp__conn *c, uint8_t *p, size_t n) {
+    gp_ws_server *srv = c->srv;
+    while (n > 0 && (c->state == GP__OPEN || c->state == GP__CLOSING)) {
+        gp__rx *rx = c->rx;
+        if (rx == NULL || !rx->in_frame) {
+            gp_ws_frame f;
+            int rc, code;
+            if (rx && rx->hlen > 0) {
+                size_t take = GP__MIN(n, sizeof rx->hdr - rx->hlen), used;
+                memcpy(rx->hdr + rx->hlen, p, take);
+                rc = gp_ws_parse_header(rx->hdr, rx->hlen + take, &f);
+                if (rc == 0) { rx->hlen += take; p += take; n -= take; continue; }
+                if (rc < 0) { gp__conn_fail(c, 1002, "bad frame length"); return; }
+                used = (size_t)rc - rx->hlen;
+                p += used; n -= used;
+                rx->hlen = 0;
+            } else {
+                rc = gp_ws_parse_header(p, n, &f);
+                if (rc == 0) {
+                    if ((rx = gp__rx_get(c)) == NULL) return;
+                    memcpy(rx->hdr, p, n);
+                    rx->hlen = n;
+                    return;
+                }
+                if (rc < 0) { gp__conn_fail(c, 1002, "bad frame length"); return; }
+                p += rc; n -= (size_t)rc;
+            }
+            code = gp_ws_check_frame(&f, rx != NULL && rx->msg_op != 0);
+            if (code) { gp__conn_fail(c, code, "protocol error"); return; }
+            if (!(f.opcode & 8) &&
+                f.payload_len > srv->cfg.max_message - (rx ? (uint64_t)rx->msg.len : 0u)) {
+                gp__conn_fail(c, 1009, "message too big");
+                return;
+            }
+            if (f.payload_len <= n && (f.opcode & 8)) {          /* whole control frame here */
+                size_t len = (size_t)f.payload_len;
+                gp_ws_mask(p, len, f.mask, 0);
+                gp__control(c, f.opcode, p, len);
+                p += len; n -= len;
+                continue;
+            }
+            if (f.payload_len <= n && f.fin && f.opcode != GP_WS_CONT) {   /* whole message here */
+                size_t len = (size_t)f.payload_len;
+                gp_ws_mask(p, len, f.mask, 0);
+                if (f.opcode == GP_WS_TEXT && gp_utf8_feed(GP_UTF8_ACCEPT, p, len) != GP_UTF8_ACCEPT) {
+                    gp__conn_fail(c, 1007, "invalid UTF-8");
+                    return;
+                }
+                gp__deliver(c, f.opcode, p, len);
+                p += len; n -= len;
+                continue;
+            }
+            if ((rx = gp__rx_get(c)) == NULL) return;
+            rx->f = f;
+            rx->in_frame = 1;
+            rx->left = f.payload_len;
+            rx->foff = 0;
+            if (f.opcode & 8) rx->ctrl_len = 0;
+            else if (f.opcode != GP_WS_CONT) { rx->msg_op = f.opcode; rx->utf8 = GP_UTF8_ACCEPT; rx->msg.len = 0; }
+        }
+        {
+            size_t take = (size_t)GP__MIN((uint64_t)n, rx->left);
+            gp_ws_mask(p, take, rx->f.mask, rx->foff);
+            if (rx->f.opcode & 8) {
+                memcpy(rx->ctrl + rx->ctrl_len, p, take);
+                rx->ctrl_len += take;
+            } else {
+                if (rx->msg_op == GP_WS_TEXT) {
+                    rx->utf8 = gp_utf8_feed(rx->utf8, p, take);
+                    if (rx->utf8 == GP_UTF8_REJECT) { gp__conn_fail(c, 1007, "invalid UTF-8"); return; }
+                }
+                if (gp_buf_append(&rx->msg, p, take) != GP_OK) { gp__conn_fail(c, 1011, "out of memory"); return; }
+            }
+            p += take; n -= take;
+            rx->left -= take;
+            rx->foff += take;
+            if (rx->left > 0) continue;
+            rx->in_frame = 0;
+            if (rx->f.opcode & 8) {
+                gp__control(c, rx->f.opcode, rx->ctrl, rx->ctrl_len);
+            } else if (rx->f.fin) {
+                int op = rx->msg_op;
+                if (op == GP_WS_TEXT && rx->utf8 != GP_UTF8_ACCEPT) {
+                    gp__conn_fail(c, 1007, "truncated UTF-8");
+                    return;
+                }
+                rx->msg_op = 0;
+                gp__deliver(c, op, rx->msg.data, rx->msg.len);
+                if (c->rx) {
+                    c->rx->msg.len = 0;
+                    if (c->rx->msg.cap > 65536) gp_buf_free(&c->rx->msg);
+                }
+            }
+            if (c->rx) gp__rx_maybe_free(c);
+        }
+    }
+}
+
+static int gp__origin_ok(const gp_ws_server *srv, const gp_bytes *origin) {
+    gp_bytes list;
+    if (srv->origins == NULL || origin == NULL) return 1;
+    list.ptr = (const uint8_t *)srv->origins;
+    list.len = strlen(srv->origins);
+    {
+        size_t i = 0;
+        while (i < list.len) {
+            size_t s = i;
+            gp_bytes t;
+            while (i < list.len && list.ptr[i] != ',') i++;
+            t = gp__trim(list.ptr + s, i - s);
+            if (t.len == origin->len && memcmp(t.ptr, origin->ptr, t.len) == 0) return 1;
+            i++;
+        }
+    }
+    return 0;
+}
+/* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
+static int gp__handshake(gp__conn *c, const gp_http_request *req) {
+    gp_ws_server *srv = c->srv;
+    const gp_bytes *up = gp_http_header_get(req, "Upgrade");
+    const gp_bytes *conn = gp_http_header_get(req, "Connection");
+    const gp_bytes *ver = gp_http_header_get(req, "Sec-WebSocket-Version");
+    const gp_bytes *key = gp_http_header_get(req, "Sec-WebSocket-Key");
+    const gp_bytes *protos = gp_http_header_get(req, "Sec-WebSocket-Protocol");
+    uint8_t raw[32];
+    char acc[29];
+    gp_ws_accept a;
+    gp_buf b;
+    gp_msg *m;
+    int rc;
+    if (up == NULL) {   /* plain HTTP */
+        gp_http_response res;
+        memset(&res, 0, sizeof res);
+        if (srv->cfg.on_http) srv->cfg.on_http(srv, req, &res, srv->cfg.user);
+        if (c->state != GP__HANDSHAKE) return 0;
+        if (res.status == 0)
+            gp__http_reply(c, 426, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n", NULL, NULL, 0);
+        else
+            gp__http_reply(c, res.status, res.headers, res.content_type, res.body, res.body_len);
+        return 0;
+    }
+    if (!gp__ieq(req->method.ptr, req->method.len, "GET") || req->minor_version < 1 ||
+        !gp_http_has_token(*up, "websocket") || conn == NULL || !gp_http_has_token(*conn, "upgrade")) {
+        gp__http_reply(c, 400, NULL, NULL, NULL, 0);
+        return 0;
+    }
+    if (ver == NULL || ver->len != 2 || memcmp(ver->ptr, "13", 2) != 0) {   /* 4.4 */
+        gp__http_reply(c, 426, "Sec-WebSocket-Version: 13\r\n", NULL, NULL, 0);
+        return 0;
+    }
+    if (key == NULL || gp_base64_decode((const char *)key->ptr, key->len, raw, sizeof raw) != 16) {
+        gp__http_reply(c, 400, NULL, NULL, NULL, 0);
+        return 0;
+    }
+    if (!gp__origin_ok(srv, gp_http_header_get(req, "Origin"))) {
+        srv->st.refused++;
+        gp__http_reply(c, 403, NULL, NULL, NULL, 0);
+        return 0;
+    }
+    memset(&a, 0, sizeof a);
+    if (srv->cfg.on_accept) {
+        rc = srv->cfg.on_accept(srv, gp__cid(c), req, &a, srv->cfg.user);
+        if (c->state != GP__HANDSHAKE) return 0;
+        if (rc != 0) {
+            srv->st.refused++;
+            gp__http_reply(c, rc >= 400 && rc <= 599 ? rc : 403, NULL, NULL, NULL, 0);
+            return 0;
+        }
+    }
+    gp_ws_accept_key(key->ptr, key->len, acc);
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = srv->alloc_ctx;
+    rc = gp__buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", acc);
+    if (rc == GP_OK && a.protocol && protos && gp_http_has_token(*protos, a.protocol))
+        rc = gp__buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n", a.protocol);
+    if (rc == GP_OK) rc = gp_buf_append(&b, "\r\n", 2);
+    m = rc == GP_OK ? gp__msg_raw(srv, b.data, b.len) : NULL;
+    gp_buf_free(&b);
+    if (m == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return 0; }
+    gp__q_push(c, m, 1);
+    gp_msg_unref(m);
+    if (c->state != GP__HANDSHAKE) return 0;
+    c->user = a.conn_user;
+    gp__set_state(c, GP__OPEN);
+    c->last_rx = gp_loop_now(srv->loop);
+    c->flags |= GP__F_OPENED;
+    if (srv->cfg.on_open) srv->cfg.on_open(srv, gp__cid(c), srv->cfg.user);
+    return c->state == GP__OPEN;
+}
+static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
+    gp_ws_server *srv = c->srv;
+    gp__rx *rx = gp__rx_get(c);
+    gp_http_request req;
+    size_t k, head = 0, rest;
+    int rc;
+    if (rx == NULL) return;
+    if (gp_buf_append(&rx->hs, p, n) != GP_OK) { gp__conn_destroy(c, 1011, "out of memory"); return; }
+    /* look for the end of the head only in new bytes (plus 3 bytes back) */
+    for (k = rx->hs_scan > 3 ? rx->hs_scan - 3 : 0; k < rx->hs.len; k++) {
+        if (rx->hs.data[k] != '\n') continue;
+        if (k + 1 < rx->hs.len && rx->hs.data[k + 1] == '\n') { head = k + 2; break; }
+        if (k + 2 < rx->hs.len && rx->hs.data[k + 1] == '\r' && rx->hs.data[k + 2] == '\n') { head = k + 3; break; }
+    }
+    rx->hs_scan = rx->hs.len;
+    if (head == 0) {
+        if (rx->hs.len > srv->cfg.max_handshake) gp__http_reply(c, 431, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (head > srv->cfg.max_handshake) { gp__http_reply(c, 431, NULL, NULL, NULL, 0); return; }
+    rc = gp_http_parse_request(rx->hs.data, head, &req);
+    if (rc <= 0) {
+        gp__http_reply(c, rc == GP_ERR_TOO_BIG ? 431 : 400, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (!gp__handshake(c, &req)) return;
+    /* frames that came in the same segment as the request */
+    rest = c->rx->hs.len - head;
+    if (rest > 0) memcpy(srv->rbuf, c->rx->hs.data + head, rest);
+    gp_buf_free(&c->rx->hs);
+    c->rx->hs_scan = 0;
+    gp__rx_maybe_free(c);
+    if (rest > 0) gp__ws_feed(c, srv->rbuf, rest);
+}
+
+static void gp__conn_flush(gp__conn *c);
+static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
+    gp__conn *c = (gp__conn *)user;
+    gp_ws_server *srv = c->srv;
+    int rounds = 0;
+    (void)loop; (void)fd;
+    if ((ev & GP_LOOP_WRITE) && c->state != GP__DEAD) gp__conn_flush(c);
+    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
+    while (c->state != GP__DEAD && rounds++ < 4) {
+        ssize_t r = recv(c->fd, srv->rbuf, GP__RBUF_SIZE, 0);
+        if (r > 0) {
+            srv->st.bytes_in += (uint64_t)r;
+            c->last_rx = gp_loop_now(srv->loop);
+            c->flags &= (uint8_t)~GP__F_PINGED;
+            if (c->state == GP__HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
+            else if (c->state == GP__OPEN || c->state == GP__CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
+            /* DRAIN / LINGER: input is discarded */
+            if (r < GP__RBUF_SIZE) break;
+        } else if (r == 0) {
+            gp__conn_destroy(c, 1006, "connection closed by peer");
+            break;
+        } else {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) gp__conn_destroy(c, 1006, strerror(errno));
+            break;
+        }
+    }
+}
+static void gp__conn_flush(gp__conn *c) {
+    gp_ws_server *srv = c->srv;
+    while (c->qcount > 0 && c->state != GP__DEAD) {
+        struct iovec iov[GP__IOV_MAX];
+        struct msghdr mh;
+        uint32_t i, k = GP__MIN(c->qcount, (uint32_t)GP__IOV_MAX);
+        ssize_t w;
+        for (i = 0; i < k; i++) {
+            gp__wqe *e = &c->q[(c->qhead + i) % c->qcap];
+            iov[i].iov_base = GP__MSG_DATA(e->m) + e->off;
+            iov[i].iov_len = e->m->len - e->off;
+        }
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = k;
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!(c->flags & GP__F_WANTW)) {
+                    c->flags |= GP__F_WANTW;
+                    gp_loop_set_events(srv->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE);
+                }
+                return;
+            }
+            gp__conn_destroy(c, 1006, strerror(errno));
+            return;
+        }
+        srv->st.bytes_out += (uint64_t)w;
+        c->qbytes -= (size_t)w;
+        while (w > 0) {
+            gp__wqe *e = &c->q[c->qhead];
+            size_t left = e->m->len - e->off;
+            if ((size_t)w < left) { e->off += (size_t)w; break; }
+            w -= (ssize_t)left;
+            gp_msg_unref(e->m);
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qcount--;
+        }
+    }
+    if (c->state == GP__DEAD) return;
+    if (c->flags & GP__F_WANTW) {
+        c->flags &= (uint8_t)~GP__F_WANTW;
+        gp_loop_set_events(srv->loop, c->fd, GP_LOOP_READ);
+    }
+    if (c->state == GP__DRAIN) {   /* everything we had to say is out: half-close, then linger */
+        shutdown(c->fd, SHUT_WR);
+        gp__set_state(c, GP__LINGER);
+    }
+}
+/* After each batch: flush every dirty connection (one sendmsg per connection), free the dead. */
+static void gp__ws_hook(gp_loop *loop, void *user) {
+    gp_ws_server *srv = (gp_ws_server *)user;
+    size_t i;
+    (void)loop;
+    while (srv->dirty_head) {
+        gp__conn *c = srv->slots[srv->dirty_head - 1].c;
+        srv->dirty_head = c->next_dirty;
+        if (srv->dirty_head == 0) srv->dirty_tail = 0;
+        c->flags &= (uint8_t)~GP__F_DIRTY;
+        if (c->state != GP__DEAD) gp__conn_flush(c);
+    }
+    for (i = 0; i < srv->ndead; i++) {
+        uint32_t slot = srv->dead[i];
+        gp__conn *c = srv->slots[slot].c;
+        if (c == NULL || c->state != GP__DEAD || (c->flags & GP__F_DIRTY)) continue;
+        gp__free(srv->alloc_ctx, c, sizeof *c);
+        srv->slots[slot].c = NULL;
+        srv->slots[slot].gen++;
+        srv->slots[slot].next_free = srv->free_head;
+        srv->free_head = slot + 1;
+    }
+    srv->ndead = 0;
+}
+static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
+    gp_ws_server *srv = (gp_ws_server *)user;
+    int budget = 512;
+    (void)ev;
+    while (budget-- > 0) {
+        int fd, one = 1;
+        uint32_t slot;
+        gp__conn *c;
+#if GP__HAS_ACCEPT4
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+        fd = accept(lfd, NULL, NULL);
+        if (fd >= 0 && gp__set_nonblock(fd) != GP_OK) { close(fd); continue; }
+#endif
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                GP__LOG(loop, GP_LOG_WARN, GP__WS, "accept: %s", strerror(errno));
+            return;
+        }
+        srv->st.accepted++;
+        if (srv->st.connections + srv->st.handshaking >= srv->cfg.max_conns || srv->shutting_down) {
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                                       "Content-Length: 0\r\n\r\n";
+            srv->st.refused++;
+            (void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+            close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (srv->free_head == 0) {
+            if (srv->nslots + 1 >= GP__SLOT_MASK ||
+                gp__grow(srv->alloc_ctx, (void **)&srv->slots, &srv->slots_cap, srv->nslots + 1,
+                         sizeof *srv->slots) != GP_OK) {
+                close(fd);
+                continue;
+            }
+            memset(&srv->slots[srv->nslots], 0, sizeof srv->slots[0]);
+            srv->free_head = (uint32_t)++srv->nslots;
+        }
+        c = (gp__conn *)gp__calloc(srv->alloc_ctx, sizeof *c);
+        if (c == NULL) { close(fd); continue; }
+        slot = srv->free_head - 1;
+        srv->free_head = srv->slots[slot].next_free;
+        c->srv = srv;
+        c->fd = fd;
+        c->id = ((srv->slots[slot].gen & 0xfffu) << GP__SLOT_BITS) | (slot + 1);
+        c->state = GP__HANDSHAKE;
+        c->t_state = c->last_rx = gp_loop_now(loop);
+        srv->st.handshaking++;
+        srv->slots[slot].c = c;
+        if (gp_loop_watch(loop, fd, GP_LOOP_READ, gp__conn_io, c) != GP_OK) {
+            gp__conn_destroy(c, 1011, "out of memory");
+            continue;
+        }
+    }
+}
+static void gp__ws_sweep(gp_loop *loop, void *user) {
+    gp_ws_server *srv = (gp_ws_server *)user;
+    uint64_t now = gp_loop_now(loop), pi = srv->cfg.ping_interval_ms;
+    size_t i;
+    for (i = 0; i < srv->nslots; i++) {
+        gp__conn *c = srv->slots[i].c;
+        if (c == NULL) continue;
+        switch (c->state) {
+        case GP__HANDSHAKE:
+            if (now - c->t_state >= srv->cfg.handshake_timeout_ms) gp__http_reply(c, 408, NULL, NULL, NULL, 0);
+            break;
+        case GP__OPEN:
+            if (pi == GP_WS_NO_PING) break;
+            if (now - c->last_rx >= 2 * pi) gp__conn_destroy(c, 1006, "no answer to ping");
+            else if (now - c->last_rx >= pi && !(c->flags & GP__F_PINGED)) {
+                c->flags |= GP__F_PINGED;
+                gp__q_push(c, srv->ping, 1);
+            }
+            break;
+        case GP__CLOSING: case GP__DRAIN: case GP__LINGER:
+            if (now - c->t_state >= srv->cfg.close_timeout_ms) gp__conn_destroy(c, 1006, "close timeout");
+            break;
+        default: break;
+        }
+        if (c->state != GP__DEAD && c->qcount == 0 && c->q) gp__q_release(srv, c);   /* idle: give back */
+    }
+}
+
+GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **out) {
+    gp_ws_server *srv;
+    uint64_t tick;
+    if (loop == NULL || out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    srv = (gp_ws_server *)gp__calloc(loop->alloc_ctx, sizeof *srv);
+    if (srv == NULL) return GP_ERR_NOMEM;
+    srv->loop = loop;
+    srv->alloc_ctx = loop->alloc_ctx;
+    if (cfg) srv->cfg = *cfg;
+    if (!srv->cfg.max_conns) srv->cfg.max_conns = 10000;
+    if (!srv->cfg.max_handshake) srv->cfg.max_handshake = 8192;
+    if (!srv->cfg.handshake_timeout_ms) srv->cfg.handshake_timeout_ms = 10000;
+    if (!srv->cfg.max_message) srv->cfg.max_message = 1u << 20;
+    if (!srv->cfg.max_send_queue) srv->cfg.max_send_queue = 4u << 20;
+    if (!srv->cfg.ping_interval_ms) srv->cfg.ping_interval_ms = 30000;
+    if (!srv->cfg.close_timeout_ms) srv->cfg.close_timeout_ms = 3000;
+    srv->cfg.origins = NULL;
+    if (cfg && cfg->origins) {
+        size_t n = strlen(cfg->origins) + 1;
+        srv->origins = (char *)gp__malloc(srv->alloc_ctx, n);
+        if (srv->origins == NULL) { gp_ws_destroy(srv); return GP_ERR_NOMEM; }
+        memcpy(srv->origins, cfg->origins, n);
+    }
+    srv->rbuf = (uint8_t *)gp__malloc(srv->alloc_ctx, GP__RBUF_SIZE);
+    srv->ping = gp_msg_new(srv, GP_WS_PING, NULL, 0);
+    if (srv->rbuf == NULL || srv->ping == NULL || gp_loop_hook_add(loop, gp__ws_hook, srv) != GP_OK) {
+        gp_ws_destroy(srv);
+        return GP_ERR_NOMEM;
+    }
+    tick = GP__MIN(GP__MIN((uint64_t)1000, srv->cfg.handshake_timeout_ms / 4), srv->cfg.close_timeout_ms / 4);
+    if (srv->cfg.ping_interval_ms != GP_WS_NO_PING) tick = GP__MIN(tick, srv->cfg.ping_interval_ms / 4);
+    srv->sweep_timer = gp_loop_timer_start(loop, GP__MAX(tick, 10), GP__MAX(tick, 10), gp__ws_sweep, srv);
+    if (srv->sweep_timer == 0) { gp_ws_destroy(srv); return GP_ERR_NOMEM; }
+    *out = srv;
+    return GP_OK;
+}
+GP_API void gp_ws_destroy(gp_ws_server *srv) {
+    size_t i;
+    if (srv == NULL) return;
+    for (i = 0; i < srv->nls; i++) { gp_loop_unwatch(srv->loop, srv->ls[i].fd); close(srv->ls[i].fd); }
+    for (i = 0; i < srv->nslots; i++) {
+        gp__conn *c = srv->slots[i].c;
+        if (c == NULL) continue;
+        if (c->state != GP__DEAD) {
+            gp_loop_unwatch(srv->loop, c->fd);
+            close(c->fd);
+            gp__q_release(srv, c);
+            gp__rx_free(srv, c);
+        }
+        gp__free(srv->alloc_ctx, c, sizeof *c);
+    }
+    gp_loop_hook_remove(srv->loop, gp__ws_hook, srv);
+    gp_loop_timer_stop(srv->loop, srv->sweep_timer);
+    gp_msg_unref(srv->ping);
+    gp__free(srv->alloc_ctx, srv->rbuf, GP__RBUF_SIZE);
+    gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
+    gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);
+    gp__free(srv->alloc_ctx, srv->dead, srv->dead_cap * sizeof *srv->dead);
+    gp__free(srv->alloc_ctx, srv->ls, srv->ls_cap * sizeof *srv->ls);
+    gp__free(srv->alloc_ctx, srv, sizeof *srv);
+}
+GP_API int gp_ws_listen_fd(gp_ws_server *srv, int fd) {
+    int rc;
+    if (srv == NULL || fd < 0) return GP_ERR_INVAL;
+    if (gp__set_nonblock(fd) != GP_OK) return GP_ERR_IO;
+    if (gp__grow(srv->alloc_ctx, (void **)&srv->ls, &srv->ls_cap, srv->nls + 1, sizeof *srv->ls) != GP_OK)
+        return GP_ERR_NOMEM;
+    if ((rc = gp_loop_watch(srv->loop, fd, GP_LOOP_READ, gp__accept, srv)) != GP_OK) return rc;
+    srv->ls[srv->nls++].fd = fd;
+    return GP_OK;
+}
+GP_API int gp_ws_listen(gp_ws_server *srv, const char *host, int port, int flags) {
+    int fd, rc;
+    if (srv == NULL) return GP_ERR_INVAL;
+    if ((rc = gp_net_listen(host, port, 0, flags, &fd)) != GP_OK) return rc;
+    if ((rc = gp_ws_listen_fd(srv, fd)) != GP_OK) close(fd);
+    return rc;
+}
+GP_API int gp_ws_port(const gp_ws_server *srv) {
+    return srv && srv->nls > 0 ? gp_net_local_port(srv->ls[0].fd) : -1;
+}
+GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason) {
+    size_t i;
+    if (srv == NULL) return;
+    srv->shutting_down = 1;
+    for (i = 0; i < srv->nls; i++) { gp_loop_unwatch(srv->loop, srv->ls[i].fd); close(srv->ls[i].fd); }
+    srv->nls = 0;
+    for (i = 0; i < srv->nslots; i++) {
+        gp__conn *c = srv->slots[i].c;
+        if (c == NULL) continue;
+        if (c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), code ? code : 1001, reason);
+        else if (c->state == GP__HANDSHAKE) gp__conn_destroy(c, 1001, "shutdown");
+    }
+}
+GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st) {
+    if (srv && st) *st = srv->st;
+}
+GP_API gp_loop *gp_ws_loop(const gp_ws_server *srv) { return srv ? srv->loop : NULL; }
+
+GP_API int gp_ws_send_msg(gp_ws_server *srv, gp_conn_id id, gp_msg *m) {
+    gp__conn *c = gp__conn_get(srv, id);
+    if (m == NULL) return GP_ERR_INVAL;
+    if (c == NULL || c->state != GP__OPEN) return GP_ERR_CLOSED;
+    srv->st.msgs_out++;
+    return gp__q_push(c, m, 0);
+}
+GP_API int gp_ws_send(gp_ws_server *srv, gp_conn_id id, int opcode, const void *data, size_t len) {
+    gp__conn *c = gp__conn_get(srv, id);
+    gp_msg *m;
+    int rc;
+    if (c == NULL || c->state != GP__OPEN) return GP_ERR_CLOSED;
+    if ((opcode & 8) && len > 125) return GP_ERR_TOO_BIG;
+    if ((m = gp_msg_new(srv, opcode, data, len)) == NULL) return GP_ERR_NOMEM;
+    rc = gp_ws_send_msg(srv, id, m);
+    gp_msg_unref(m);
+    return rc;
+}
+GP_API int gp_conn_close(gp_ws_server *srv, gp_conn_id id, int code, const char *reason) {
+    gp__conn *c = gp__conn_get(srv, id);
+    size_t rl = reason ? strlen(reason) : 0;
+    if (c == NULL) return GP_ERR_CLOSED;
+    if (c->state == GP__HANDSHAKE) { gp__conn_destroy(c, 1006, "closed before open"); return GP_OK; }
+    if (c->state != GP__OPEN) return GP_OK;
+    if (code == 0) code = 1000;
+    if (!gp_ws_close_code_valid(code)) return GP_ERR_INVAL;
+    gp__send_close(c, code, reason, rl);
+    if (c->state == GP__DEAD) return GP_OK;
+    gp__set_state(c, GP__CLOSING);
+    gp__conn_fire_close(c, code, (const uint8_t *)reason, rl);
+    return GP_OK;
+}
+GP_API int gp_conn_is_open(const gp_ws_server *srv, gp_conn_id id) {
+    const gp__conn *c = gp__conn_get(srv, id);
+    return c != NULL && c->state == GP__OPEN;
+}
+GP_API int gp_conn_set_user(gp_ws_server *srv, gp_conn_id id, void *user) {
+    gp__conn *c = gp__conn_get(srv, id);
+    if (c == NULL) return GP_ERR_CLOSED;
+    c->user = user;
+    return GP_OK;
+}
+GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id) {
+    const gp__conn *c = gp__conn_get(srv, id);
+    return c ? c->user : NULL;
+}
+GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id) {
+    const gp__conn *c = gp__conn_get(srv, id);
+    return c ? c->qbytes : 0;
+}
+
+#endif /* GROUPPUSH_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the grouppush authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain.
+Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+In jurisdictions that recognize copyright laws, the author or authors of this
+software dedicate any and all copyright interest in the software to the public
+domain. We make this dedication for the benefit of the public at large and to
+the detriment of our heirs and successors. We intend this dedication to be an
+overt act of relinquishment in perpetuity of all present and future rights to
+this software under copyright law.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN
+ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION
+WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
