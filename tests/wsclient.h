@@ -33,6 +33,12 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define WSC_FN static __attribute__((unused))
+#else
+#define WSC_FN static
+#endif
+
 #define WSC_TEXT 0x1
 #define WSC_BINARY 0x2
 #define WSC_CLOSE 0x8
@@ -41,10 +47,10 @@
 
 /* Optional hook: an extra fd watched while waiting (e.g. a child's stdout pipe that must
  * be drained so the child never blocks on it); the callback is called when it is readable. */
-static int wsc_drain_fd = -1;
-static void (*wsc_drain_cb)(int fd);
+WSC_FN int wsc_drain_fd = -1;
+WSC_FN void (*wsc_drain_cb)(int fd);
 
-static long long wsc_now_ms(void)
+WSC_FN long long wsc_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -53,9 +59,9 @@ static long long wsc_now_ms(void)
 
 /* ---- SHA-1 (FIPS 180-4) and base64, only what the handshake needs ---- */
 
-static uint32_t wsc__rol(uint32_t x, int c) { return (x << c) | (x >> (32 - c)); }
+WSC_FN uint32_t wsc__rol(uint32_t x, int c) { return (x << c) | (x >> (32 - c)); }
 
-static void wsc__sha1_block(uint32_t h[5], const uint8_t *p)
+WSC_FN void wsc__sha1_block(uint32_t h[5], const uint8_t *p)
 {
     uint32_t w[80], a, b, c, d, e, f, k, t;
     int i;
@@ -75,7 +81,7 @@ static void wsc__sha1_block(uint32_t h[5], const uint8_t *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
 }
 
-static void wsc_sha1(const void *data, size_t n, uint8_t out[20])
+WSC_FN void wsc_sha1(const void *data, size_t n, uint8_t out[20])
 {
     const uint8_t *p = (const uint8_t *)data;
     uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
@@ -98,7 +104,7 @@ static void wsc_sha1(const void *data, size_t n, uint8_t out[20])
 }
 
 /* out must hold 4*ceil(n/3)+1 bytes */
-static void wsc_base64(const uint8_t *in, size_t n, char *out)
+WSC_FN void wsc_base64(const uint8_t *in, size_t n, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t i, o = 0;
@@ -119,7 +125,7 @@ static void wsc_base64(const uint8_t *in, size_t n, char *out)
 }
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 4.2.2), out >= 29 bytes */
-static void wsc_accept_for(const char *key, char *out)
+WSC_FN void wsc_accept_for(const char *key, char *out)
 {
     char buf[128];
     uint8_t dig[20];
@@ -128,7 +134,7 @@ static void wsc_accept_for(const char *key, char *out)
     wsc_base64(dig, 20, out);
 }
 
-static uint32_t wsc__rand(void)
+WSC_FN uint32_t wsc__rand(void)
 {
     static uint32_t s;
     if (s == 0) s = (uint32_t)getpid() * 2654435761u ^ (uint32_t)wsc_now_ms() ^ 0x9E3779B9u;
@@ -140,7 +146,7 @@ static uint32_t wsc__rand(void)
 
 /* Waits until fd is readable (events POLLIN) or writable, also serving the drain hook.
  * Returns 1 ready, 0 timeout, -1 error. */
-static int wsc__wait(int fd, short events, long long deadline)
+WSC_FN int wsc__wait(int fd, short events, long long deadline)
 {
     for (;;) {
         struct pollfd p[2];
@@ -159,7 +165,7 @@ static int wsc__wait(int fd, short events, long long deadline)
     }
 }
 
-static int wsc_write_all(int fd, const void *data, size_t n, int timeout_ms)
+WSC_FN int wsc_write_all(int fd, const void *data, size_t n, int timeout_ms)
 {
     const char *p = (const char *)data;
     long long deadline = wsc_now_ms() + timeout_ms;
@@ -179,7 +185,7 @@ static int wsc_write_all(int fd, const void *data, size_t n, int timeout_ms)
 }
 
 /* TCP connect to host:port within timeout_ms. Returns fd or -1 (errno kept). */
-static int wsc_tcp_connect(const char *host, int port, int timeout_ms)
+WSC_FN int wsc_tcp_connect(const char *host, int port, int timeout_ms)
 {
     struct sockaddr_in a;
     int fd, one = 1, fl, err = 0;
@@ -216,7 +222,7 @@ typedef struct wsc {
     char close_reason[128];
 } wsc;
 
-static int wsc__fill(wsc *c, long long deadline)
+WSC_FN int wsc__fill(wsc *c, long long deadline)
 {
     ssize_t r;
     int w;
@@ -241,7 +247,7 @@ static int wsc__fill(wsc *c, long long deadline)
 
 /* Connects and performs the opening handshake, verifying status 101 and
  * Sec-WebSocket-Accept. Returns 0 or -1 with a message in err. */
-static int wsc_connect(wsc *c, const char *host, int port, int timeout_ms, char *err, size_t errlen)
+WSC_FN int wsc_connect(wsc *c, const char *host, int port, int timeout_ms, char *err, size_t errlen)
 {
     uint8_t raw[16];
     char key[32], want[32], req[512], *hdr_end, *p;
@@ -301,7 +307,7 @@ fail:
 }
 
 /* Encodes one masked client frame into a malloc'd buffer. */
-static uint8_t *wsc_encode(int opcode, int fin, const void *data, size_t n, size_t *outlen)
+WSC_FN uint8_t *wsc_encode(int opcode, int fin, const void *data, size_t n, size_t *outlen)
 {
     uint8_t *f = (uint8_t *)malloc(n + 14), mask[4];
     const uint8_t *d = (const uint8_t *)data;
@@ -322,7 +328,7 @@ static uint8_t *wsc_encode(int opcode, int fin, const void *data, size_t n, size
     return f;
 }
 
-static int wsc_send(wsc *c, int opcode, const void *data, size_t n)
+WSC_FN int wsc_send(wsc *c, int opcode, const void *data, size_t n)
 {
     size_t fl;
     uint8_t *f = wsc_encode(opcode, 1, data, n, &fl);
@@ -333,11 +339,11 @@ static int wsc_send(wsc *c, int opcode, const void *data, size_t n)
     return r;
 }
 
-static int wsc_send_text(wsc *c, const char *s) { return wsc_send(c, WSC_TEXT, s, strlen(s)); }
+WSC_FN int wsc_send_text(wsc *c, const char *s) { return wsc_send(c, WSC_TEXT, s, strlen(s)); }
 
 /* Sends two text frames with ONE write, so they reach the server in the same segment
  * (the seed's browser sends join and send back to back). */
-static int wsc_send_text2(wsc *c, const char *a, const char *b)
+WSC_FN int wsc_send_text2(wsc *c, const char *a, const char *b)
 {
     size_t la, lb;
     uint8_t *fa = wsc_encode(WSC_TEXT, 1, a, strlen(a), &la);
@@ -357,7 +363,7 @@ static int wsc_send_text2(wsc *c, const char *a, const char *b)
  * caller frees; may be NULL if out is NULL) and *outlen; 0 on timeout; -1 on EOF or error
  * (including a masked server frame or a bad length). Pings are answered, pongs skipped,
  * fragmented messages reassembled. */
-static int wsc_recv(wsc *c, int timeout_ms, int *opcode, char **out, size_t *outlen)
+WSC_FN int wsc_recv(wsc *c, int timeout_ms, int *opcode, char **out, size_t *outlen)
 {
     long long deadline = wsc_now_ms() + timeout_ms;
     uint8_t *msg = NULL;
@@ -434,7 +440,7 @@ static int wsc_recv(wsc *c, int timeout_ms, int *opcode, char **out, size_t *out
 
 /* Close handshake: send close(code), wait up to wait_ms for the server's close frame and
  * EOF, then close the socket and free. Returns the server's close code, or -1. */
-static int wsc_close(wsc *c, int code, int wait_ms)
+WSC_FN int wsc_close(wsc *c, int code, int wait_ms)
 {
     uint8_t pl[2];
     int op, r, got = -1;
@@ -457,7 +463,7 @@ static int wsc_close(wsc *c, int code, int wait_ms)
 }
 
 /* Drops the TCP connection without a close handshake. */
-static void wsc_abort(wsc *c)
+WSC_FN void wsc_abort(wsc *c)
 {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
@@ -466,7 +472,7 @@ static void wsc_abort(wsc *c)
 }
 
 /* ---- plain HTTP GET (Connection: close), body malloc'd into *body ---- */
-static int http_get(const char *host, int port, const char *path, int timeout_ms,
+WSC_FN int http_get(const char *host, int port, const char *path, int timeout_ms,
                     int *status, char **body)
 {
     char req[256];
@@ -515,7 +521,7 @@ typedef struct wsc_proc {
 } wsc_proc;
 
 /* value of "key" inside [s, e): number -> *num (returns 1), string -> str (returns 2) */
-static int wsc__json_field(const char *s, const char *e, const char *key, long *num, char *str, size_t sl)
+WSC_FN int wsc__json_field(const char *s, const char *e, const char *key, long *num, char *str, size_t sl)
 {
     size_t kl = strlen(key);
     const char *p;
@@ -542,7 +548,7 @@ static int wsc__json_field(const char *s, const char *e, const char *key, long *
 }
 
 /* Parses up to max processes; returns the count or -1 if the shape is wrong. */
-static int wsc_parse_status(const char *json, wsc_proc *out, int max)
+WSC_FN int wsc_parse_status(const char *json, wsc_proc *out, int max)
 {
     const char *p = strstr(json, "\"processes\""), *objs;
     int n = 0, depth = 0, instr = 0;
