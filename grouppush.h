@@ -265,7 +265,8 @@ typedef struct gp_ws_config {
     void (*on_open)(gp_ws_server *srv, gp_conn_id id, void *user);
     /* A complete message (text is valid UTF-8). data is borrowed until return. */
     void (*on_message)(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user);
-    /* Fires once per opened connection, last. code: the peer's close code, or the one we sent,
+    /* Fires once per opened connection, last, at the end of the event batch in which it closed
+       (so never while the library iterates connections). code: the peer's close code, or ours,
        1006 when the TCP connection dropped without a close, 1008 for a slow reader. */
     void (*on_close)(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user);
     void *user;
@@ -355,10 +356,11 @@ typedef struct gp_chan_value {
 GP_API long gp_chan_parse(const uint8_t *buf, size_t len, gp_chan_value *vals, size_t max_vals,
                           size_t *nvals, uint64_t max_bulk);
 /* Parse one request: a multibulk array of bulk strings, or an inline line (words split on
-   spaces, "double" and 'single' quotes as Redis does). args point into buf. Returns bytes
+   spaces, "double" and 'single' quotes as Redis does; escapes are decoded in place, so
+   buf is written). args point into buf. Returns bytes
    consumed (an empty line consumes and gives *argc 0), 0 incomplete, GP_ERR_PROTOCOL,
    GP_ERR_TOO_BIG (more than max_args, bulk over max_bulk, inline line over max_inline). */
-GP_API long gp_chan_parse_request(const uint8_t *buf, size_t len, gp_bytes *args, size_t max_args,
+GP_API long gp_chan_parse_request(uint8_t *buf, size_t len, gp_bytes *args, size_t max_args,
                                   size_t *argc, uint64_t max_bulk, size_t max_inline);
 /* Encoders: append to b. */
 GP_API int gp_chan_put_command(gp_buf *b, size_t argc, const gp_bytes *args);
@@ -1822,6 +1824,7 @@ typedef struct gp__conn {
 
 typedef struct gp__listener { int fd; } gp__listener;
 typedef struct gp__slot { gp__conn *c; uint32_t gen, next_free; } gp__slot;
+typedef struct gp__closed { uint32_t id; uint16_t code; uint8_t rlen; char reason[123]; } gp__closed;
 
 struct gp_ws_server {
     gp_loop *loop;
@@ -1834,6 +1837,8 @@ struct gp_ws_server {
     uint32_t dirty_head, dirty_tail;
     uint32_t *dead;
     size_t ndead, dead_cap;
+    gp__closed *closed;        /* on_close calls waiting for the end of the batch */
+    size_t nclosed, closed_cap;
     gp__listener *ls;
     size_t nls, ls_cap;
     uint8_t *rbuf;
@@ -1853,7 +1858,8 @@ static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
     if (c == NULL || c->id != id.v || c->state == GP__DEAD) return NULL;
     return c;
 }
-static gp_conn_id gp__cid(const gp__conn *c) { gp_conn_id id; id.v = c->id; return id; }
+static gp_conn_id gp__cid_of(uint32_t v) { gp_conn_id id; id.v = v; return id; }
+static gp_conn_id gp__cid(const gp__conn *c) { return gp__cid_of(c->id); }
 GP_API uint32_t gp_conn_slot(gp_conn_id id) { return (id.v & GP__SLOT_MASK) - 1u; }
 
 GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_t len) {
@@ -1891,15 +1897,28 @@ GP_API void gp_msg_unref(gp_msg *m) {
 }
 GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
 
+/* on_close is queued and called at the end of the batch: no callback about a connection
+   runs while the library (or a group broadcast) is iterating over connections. */
 static void gp__conn_fire_close(gp__conn *c, int code, const uint8_t *reason, size_t rlen) {
     gp_ws_server *srv = c->srv;
-    gp_bytes r;
+    gp__closed *e;
     if ((c->flags & GP__F_OPENED) == 0 || (c->flags & GP__F_CLOSECB)) return;
     c->flags |= GP__F_CLOSECB;
     c->code = (uint16_t)code;
-    r.ptr = reason;
-    r.len = rlen;
-    if (srv->cfg.on_close) srv->cfg.on_close(srv, gp__cid(c), code, r, srv->cfg.user);
+    if (srv->cfg.on_close == NULL) return;
+    if (gp__grow(srv->alloc_ctx, (void **)&srv->closed, &srv->closed_cap, srv->nclosed + 1,
+                 sizeof *srv->closed) != GP_OK) {
+        gp_bytes r;   /* no memory to defer: call now */
+        r.ptr = reason;
+        r.len = rlen;
+        srv->cfg.on_close(srv, gp__cid(c), code, r, srv->cfg.user);
+        return;
+    }
+    e = &srv->closed[srv->nclosed++];
+    e->id = c->id;
+    e->code = (uint16_t)code;
+    e->rlen = (uint8_t)GP__MIN(rlen, sizeof e->reason);
+    if (e->rlen) memcpy(e->reason, reason, e->rlen);
 }
 static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
     if (c->rx == NULL) return;
@@ -2213,14 +2232,21 @@ static int gp__origin_ok(const gp_ws_server *srv, const gp_bytes *origin) {
     }
     return 0;
 }
+/* Token in any of the header lines called name (RFC 7230 3.2.2: repeated lines are one list). */
+static int gp__req_has_token(const gp_http_request *req, const char *name, const char *token) {
+    size_t i;
+    for (i = 0; i < req->num_headers; i++)
+        if (gp__ieq(req->headers[i].name.ptr, req->headers[i].name.len, name) &&
+            gp_http_has_token(req->headers[i].value, token))
+            return 1;
+    return 0;
+}
 /* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
 static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     gp_ws_server *srv = c->srv;
     const gp_bytes *up = gp_http_header_get(req, "Upgrade");
-    const gp_bytes *conn = gp_http_header_get(req, "Connection");
     const gp_bytes *ver = gp_http_header_get(req, "Sec-WebSocket-Version");
     const gp_bytes *key = gp_http_header_get(req, "Sec-WebSocket-Key");
-    const gp_bytes *protos = gp_http_header_get(req, "Sec-WebSocket-Protocol");
     uint8_t raw[32];
     char acc[29];
     gp_ws_accept a;
@@ -2239,7 +2265,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
         return 0;
     }
     if (!gp__ieq(req->method.ptr, req->method.len, "GET") || req->minor_version < 1 ||
-        !gp_http_has_token(*up, "websocket") || conn == NULL || !gp_http_has_token(*conn, "upgrade")) {
+        !gp__req_has_token(req, "Upgrade", "websocket") || !gp__req_has_token(req, "Connection", "upgrade")) {
         gp__http_reply(c, 400, NULL, NULL, NULL, 0);
         return 0;
     }
@@ -2271,7 +2297,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     b.alloc_ctx = srv->alloc_ctx;
     rc = gp__buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", acc);
-    if (rc == GP_OK && a.protocol && protos && gp_http_has_token(*protos, a.protocol))
+    if (rc == GP_OK && a.protocol && gp__req_has_token(req, "Sec-WebSocket-Protocol", a.protocol))
         rc = gp__buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n", a.protocol);
     if (rc == GP_OK) rc = gp_buf_append(&b, "\r\n", 2);
     m = rc == GP_OK ? gp__msg_raw(srv, b.data, b.len) : NULL;
@@ -2405,6 +2431,14 @@ static void gp__ws_hook(gp_loop *loop, void *user) {
     gp_ws_server *srv = (gp_ws_server *)user;
     size_t i;
     (void)loop;
+    for (i = 0; i < srv->nclosed; i++) {   /* may grow while we call */
+        gp__closed e = srv->closed[i];
+        gp_bytes r;
+        r.ptr = (const uint8_t *)e.reason;
+        r.len = e.rlen;
+        srv->cfg.on_close(srv, gp__cid_of(e.id), e.code, r, srv->cfg.user);
+    }
+    srv->nclosed = 0;
     while (srv->dirty_head) {
         gp__conn *c = srv->slots[srv->dirty_head - 1].c;
         srv->dirty_head = c->next_dirty;
@@ -2568,6 +2602,7 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
     gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
     gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);
     gp__free(srv->alloc_ctx, srv->dead, srv->dead_cap * sizeof *srv->dead);
+    gp__free(srv->alloc_ctx, srv->closed, srv->closed_cap * sizeof *srv->closed);
     gp__free(srv->alloc_ctx, srv->ls, srv->ls_cap * sizeof *srv->ls);
     gp__free(srv->alloc_ctx, srv, sizeof *srv);
 }
@@ -2605,7 +2640,9 @@ GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason) {
     }
 }
 GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st) {
-    if (srv && st) *st = srv->st;
+    if (st == NULL) return;
+    if (srv) *st = srv->st;
+    else memset(st, 0, sizeof *st);
 }
 GP_API gp_loop *gp_ws_loop(const gp_ws_server *srv) { return srv ? srv->loop : NULL; }
 
@@ -2658,6 +2695,2461 @@ GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id) {
 GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id) {
     const gp__conn *c = gp__conn_get(srv, id);
     return c ? c->qbytes : 0;
+}
+
+/* ==== >>group  group name -> connection ids. Uses: >>ws (public API only) ==== */
+
+typedef struct gp__group gp__group;
+typedef struct gp__member {
+    gp__group *g;
+    gp_conn_id id;
+    uint32_t idx;                       /* position in g->m */
+    struct gp__member *cnext, *cprev;   /* the connection's memberships */
+    struct gp__member *hnext;           /* membership hash chain (group, id) */
+} gp__member;
+struct gp__group {
+    gp__group *hnext;
+    uint32_t hash;
+    uint32_t count, cap;
+    gp__member **m;
+    size_t nlen;
+    char *name;
+};
+typedef struct gp__gslot { gp__member *head; uint32_t id, count; } gp__gslot;
+struct gp_groups {
+    gp_ws_server *srv;
+    void *alloc_ctx;
+    gp_group_config cfg;
+    gp__group **gt;            /* group hash table (chained), size a power of 2 */
+    size_t gt_size, ngroups;
+    gp__member **mt;           /* membership hash table */
+    size_t mt_size, nmembers;
+    gp__gslot *slots;          /* per connection slot */
+    size_t slots_cap;
+};
+
+static int gp__rehash(void *ctx, void ***tab, size_t *size, size_t count, size_t next_off,
+                      uint32_t (*hash_of)(const void *)) {
+    size_t ns, i;
+    void **nt;
+    if (count < *size) return GP_OK;
+    ns = *size ? *size * 2 : 64;
+    nt = (void **)gp__calloc(ctx, ns * sizeof *nt);
+    if (nt == NULL) return *size ? GP_OK : GP_ERR_NOMEM;   /* a fuller table still works */
+    for (i = 0; i < *size; i++) {
+        void *e = (*tab)[i];
+        while (e) {
+            void **nextp = (void **)((char *)e + next_off);
+            void *nx = *nextp;
+            size_t b = hash_of(e) & (ns - 1);
+            *nextp = nt[b];
+            nt[b] = e;
+            e = nx;
+        }
+    }
+    gp__free(ctx, *tab, *size * sizeof **tab);
+    *tab = nt;
+    *size = ns;
+    return GP_OK;
+}
+static uint32_t gp__group_hash_of(const void *e) { return ((const gp__group *)e)->hash; }
+static uint32_t gp__mhash(const gp__group *g, gp_conn_id id) {
+    uintptr_t p = (uintptr_t)g;
+    uint32_t h = (uint32_t)(p >> 4) ^ (uint32_t)((uint64_t)p >> 32);
+    return (h ^ (id.v * 2654435761u)) * 2246822519u;
+}
+static uint32_t gp__member_hash_of(const void *e) {
+    const gp__member *m = (const gp__member *)e;
+    return gp__mhash(m->g, m->id);
+}
+static gp__group *gp__group_find(const gp_groups *gs, const void *name, size_t len, uint32_t h) {
+    gp__group *g;
+    if (gs->gt_size == 0) return NULL;
+    for (g = gs->gt[h & (gs->gt_size - 1)]; g; g = g->hnext)
+        if (g->hash == h && g->nlen == len && memcmp(g->name, name, len) == 0) return g;
+    return NULL;
+}
+static gp__member *gp__member_find(const gp_groups *gs, const gp__group *g, gp_conn_id id) {
+    gp__member *m;
+    if (gs->mt_size == 0) return NULL;
+    for (m = gs->mt[gp__mhash(g, id) & (gs->mt_size - 1)]; m; m = m->hnext)
+        if (m->g == g && m->id.v == id.v) return m;
+    return NULL;
+}
+
+GP_API int gp_group_create(gp_ws_server *srv, const gp_group_config *cfg, gp_groups **out) {
+    gp_groups *gs;
+    if (srv == NULL || out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    gs = (gp_groups *)gp__calloc(srv->alloc_ctx, sizeof *gs);
+    if (gs == NULL) return GP_ERR_NOMEM;
+    gs->srv = srv;
+    gs->alloc_ctx = srv->alloc_ctx;
+    if (cfg) gs->cfg = *cfg;
+    if (!gs->cfg.max_groups_per_conn) gs->cfg.max_groups_per_conn = 1024;
+    if (!gs->cfg.max_name) gs->cfg.max_name = 128;
+    *out = gs;
+    return GP_OK;
+}
+static void gp__group_free(gp_groups *gs, gp__group *g) {
+    gp__free(gs->alloc_ctx, g->m, g->cap * sizeof *g->m);
+    gp__free(gs->alloc_ctx, g->name, g->nlen + 1);
+    gp__free(gs->alloc_ctx, g, sizeof *g);
+}
+GP_API void gp_group_destroy(gp_groups *gs) {
+    size_t i;
+    if (gs == NULL) return;
+    for (i = 0; i < gs->mt_size; i++) {
+        gp__member *m = gs->mt[i], *nx;
+        for (; m; m = nx) { nx = m->hnext; gp__free(gs->alloc_ctx, m, sizeof *m); }
+    }
+    for (i = 0; i < gs->gt_size; i++) {
+        gp__group *g = gs->gt[i], *nx;
+        for (; g; g = nx) { nx = g->hnext; gp__group_free(gs, g); }
+    }
+    gp__free(gs->alloc_ctx, gs->gt, gs->gt_size * sizeof *gs->gt);
+    gp__free(gs->alloc_ctx, gs->mt, gs->mt_size * sizeof *gs->mt);
+    gp__free(gs->alloc_ctx, gs->slots, gs->slots_cap * sizeof *gs->slots);
+    gp__free(gs->alloc_ctx, gs, sizeof *gs);
+}
+static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
+    uint32_t s = gp_conn_slot(id);
+    gp__gslot *sl;
+    if (s >= gs->slots_cap) {
+        size_t old = gs->slots_cap;
+        if (!create) return NULL;
+        if (gp__grow(gs->alloc_ctx, (void **)&gs->slots, &gs->slots_cap, (size_t)s + 1, sizeof *gs->slots) != GP_OK)
+            return NULL;
+        memset(gs->slots + old, 0, (gs->slots_cap - old) * sizeof *gs->slots);
+    }
+    sl = &gs->slots[s];
+    if (sl->id != id.v) {
+        if (!create) return NULL;
+        if (sl->head) gp_group_leave_all(gs, gp__cid_of(sl->id));   /* stale leftovers */
+        sl->head = NULL;
+        sl->count = 0;
+        sl->id = id.v;
+    }
+    return sl;
+}
+static void gp__member_remove(gp_groups *gs, gp__member *m, gp__gslot *sl) {
+    gp__group *g = m->g;
+    gp__member **pp;
+    /* group array: swap-remove */
+    g->count--;
+    if (m->idx != g->count) {
+        g->m[m->idx] = g->m[g->count];
+        g->m[m->idx]->idx = m->idx;
+    }
+    /* connection list */
+    if (m->cprev) m->cprev->cnext = m->cnext;
+    else sl->head = m->cnext;
+    if (m->cnext) m->cnext->cprev = m->cprev;
+    sl->count--;
+    /* membership hash */
+    for (pp = &gs->mt[gp__mhash(g, m->id) & (gs->mt_size - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == m) { *pp = m->hnext; break; }
+    gs->nmembers--;
+    gp__free(gs->alloc_ctx, m, sizeof *m);
+    if (g->count == 0) {
+        gp__group **gp;
+        for (gp = &gs->gt[g->hash & (gs->gt_size - 1)]; *gp; gp = &(*gp)->hnext)
+            if (*gp == g) { *gp = g->hnext; break; }
+        gs->ngroups--;
+        if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
+        gp__group_free(gs, g);
+    }
+}
+GP_API int gp_group_join(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
+    uint32_t h;
+    gp__group *g;
+    gp__member *m;
+    gp__gslot *sl;
+    int created = 0;
+    if (gs == NULL || name == NULL || len == 0) return GP_ERR_INVAL;
+    if (len > gs->cfg.max_name) return GP_ERR_TOO_BIG;
+    if (!gp_conn_is_open(gs->srv, id)) return GP_ERR_CLOSED;
+    h = gp__hash(name, len);
+    g = gp__group_find(gs, name, len, h);
+    if (g && gp__member_find(gs, g, id)) return GP_OK;
+    if ((sl = gp__gslot_get(gs, id, 1)) == NULL) return GP_ERR_NOMEM;
+    if (sl->count >= gs->cfg.max_groups_per_conn) return GP_ERR_FULL;
+    if (gp__rehash(gs->alloc_ctx, (void ***)&gs->mt, &gs->mt_size, gs->nmembers + 1,
+                   offsetof(gp__member, hnext), gp__member_hash_of) != GP_OK)
+        return GP_ERR_NOMEM;
+    m = (gp__member *)gp__calloc(gs->alloc_ctx, sizeof *m);
+    if (m == NULL) return GP_ERR_NOMEM;
+    if (g == NULL) {
+        if (gp__rehash(gs->alloc_ctx, (void ***)&gs->gt, &gs->gt_size, gs->ngroups + 1,
+                       offsetof(gp__group, hnext), gp__group_hash_of) != GP_OK ||
+            (g = (gp__group *)gp__calloc(gs->alloc_ctx, sizeof *g)) == NULL) {
+            gp__free(gs->alloc_ctx, m, sizeof *m);
+            return GP_ERR_NOMEM;
+        }
+        g->name = (char *)gp__malloc(gs->alloc_ctx, len + 1);
+        g->m = (gp__member **)gp__malloc(gs->alloc_ctx, 4 * sizeof *g->m);
+        if (g->name == NULL || g->m == NULL) {
+            gp__free(gs->alloc_ctx, g->name, len + 1);
+            gp__free(gs->alloc_ctx, g->m, 4 * sizeof *g->m);
+            gp__free(gs->alloc_ctx, g, sizeof *g);
+            gp__free(gs->alloc_ctx, m, sizeof *m);
+            return GP_ERR_NOMEM;
+        }
+        g->cap = 4;
+        memcpy(g->name, name, len);
+        g->name[len] = '\0';
+        g->nlen = len;
+        g->hash = h;
+        g->hnext = gs->gt[h & (gs->gt_size - 1)];
+        gs->gt[h & (gs->gt_size - 1)] = g;
+        gs->ngroups++;
+        created = 1;
+    } else if (g->count == g->cap) {
+        size_t cap = g->cap;
+        if (cap >= UINT32_MAX / 2 ||
+            gp__grow(gs->alloc_ctx, (void **)&g->m, &cap, (size_t)g->count + 1, sizeof *g->m) != GP_OK) {
+            gp__free(gs->alloc_ctx, m, sizeof *m);
+            return GP_ERR_NOMEM;
+        }
+        g->cap = (uint32_t)cap;
+    }
+    m->g = g;
+    m->id = id;
+    m->idx = g->count;
+    g->m[g->count++] = m;
+    m->cnext = sl->head;
+    if (sl->head) sl->head->cprev = m;
+    sl->head = m;
+    sl->count++;
+    m->hnext = gs->mt[gp__mhash(g, id) & (gs->mt_size - 1)];
+    gs->mt[gp__mhash(g, id) & (gs->mt_size - 1)] = m;
+    gs->nmembers++;
+    if (created && gs->cfg.on_first) gs->cfg.on_first(gs, g->name, g->nlen, gs->cfg.user);
+    return GP_OK;
+}
+GP_API int gp_group_leave(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
+    gp__group *g;
+    gp__member *m;
+    gp__gslot *sl;
+    if (gs == NULL || name == NULL) return GP_ERR_INVAL;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    if (g == NULL || (m = gp__member_find(gs, g, id)) == NULL) return GP_ERR_NOTFOUND;
+    if ((sl = gp__gslot_get(gs, id, 0)) == NULL) return GP_ERR_NOTFOUND;
+    gp__member_remove(gs, m, sl);
+    return GP_OK;
+}
+GP_API void gp_group_leave_all(gp_groups *gs, gp_conn_id id) {
+    gp__gslot *sl;
+    if (gs == NULL || (sl = gp__gslot_get(gs, id, 0)) == NULL) return;
+    while (sl->head) gp__member_remove(gs, sl->head, sl);
+    sl->id = 0;
+}
+GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg *msg) {
+    gp__group *g;
+    size_t i, n = 0;
+    if (gs == NULL || msg == NULL) return 0;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    if (g == NULL) return 0;
+    /* on_close is deferred to the end of the batch, so no member leaves during this loop */
+    for (i = 0; i < g->count; i++)
+        if (gp_ws_send_msg(gs->srv, g->m[i]->id, msg) == GP_OK) n++;
+    return n;
+}
+GP_API size_t gp_group_size(const gp_groups *gs, const void *name, size_t len) {
+    const gp__group *g = gs ? gp__group_find(gs, name, len, gp__hash(name, len)) : NULL;
+    return g ? g->count : 0;
+}
+GP_API void gp_group_counts(const gp_groups *gs, size_t *groups, size_t *memberships) {
+    if (groups) *groups = gs ? gs->ngroups : 0;
+    if (memberships) *memberships = gs ? gs->nmembers : 0;
+}
+
+/* ==== >>chan  RESP2/RESP3 codec (the channel speaks Redis's protocol). Pure. Uses: >>util ==== */
+
+#define GP__RESP_MAX_LINE 65536
+#define GP__RESP_MAX_DEPTH 32
+
+/* Find "\r\n" from p; returns index of '\r' or -1. */
+static long gp__crlf(const uint8_t *b, size_t from, size_t len) {
+    const uint8_t *p = b + from, *end = b + len;
+    while (p < end) {
+        const uint8_t *cr = (const uint8_t *)memchr(p, '\r', (size_t)(end - p));
+        if (cr == NULL || cr + 1 >= end) return -1;
+        if (cr[1] == '\n') return (long)(cr - b);
+        p = cr + 1;
+    }
+    return -1;
+}
+static int gp__parse_i64(const uint8_t *p, size_t n, int64_t *out) {
+    size_t i = 0;
+    int neg = 0;
+    uint64_t v = 0;
+    if (n == 0) return -1;
+    if (p[0] == '-' || p[0] == '+') { neg = p[0] == '-'; i = 1; }
+    if (i == n) return -1;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        if (v > (uint64_t)INT64_MAX / 10) return -1;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+        if (v > (uint64_t)INT64_MAX) return -1;
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+GP_API long gp_chan_parse(const uint8_t *buf, size_t len, gp_chan_value *vals, size_t max_vals,
+                          size_t *nvals, uint64_t max_bulk) {
+    size_t pos = 0, nv = 0;
+    int64_t left[GP__RESP_MAX_DEPTH];
+    int depth = 0;
+    if (nvals) *nvals = 0;
+    for (;;) {
+        long cr;
+        int64_t n;
+        gp_chan_value *v;
+        const uint8_t *line;
+        size_t ll;
+        int done = 1;
+        if (pos >= len) return 0;
+        cr = gp__crlf(buf, pos + 1, len);
+        if (cr < 0) return len - pos > GP__RESP_MAX_LINE ? GP_ERR_PROTOCOL : 0;
+        if (nv >= max_vals) return GP_ERR_TOO_BIG;
+        v = &vals[nv++];
+        memset(v, 0, sizeof *v);
+        v->type = buf[pos];
+        line = buf + pos + 1;
+        ll = (size_t)cr - pos - 1;
+        pos = (size_t)cr + 2;
+        switch (v->type) {
+        case '+': case '-': case ',': case '(':
+            v->str.ptr = line; v->str.len = ll;
+            break;
+        case ':':
+            if (gp__parse_i64(line, ll, &v->integer) != 0) return GP_ERR_PROTOCOL;
+            break;
+        case '#':
+            if (ll != 1 || (line[0] != 't' && line[0] != 'f')) return GP_ERR_PROTOCOL;
+            v->integer = line[0] == 't';
+            break;
+        case '_':
+            if (ll != 0) return GP_ERR_PROTOCOL;
+            break;
+        case '$': case '!': case '=':
+            if (gp__parse_i64(line, ll, &n) != 0) return GP_ERR_PROTOCOL;
+            if (n == -1 && v->type == '$') { v->type = GP_CHAN_NULL; break; }
+            if (n < 0) return GP_ERR_PROTOCOL;
+            if ((uint64_t)n > max_bulk) return GP_ERR_TOO_BIG;
+            if (len - pos < (uint64_t)n + 2) return 0;
+            if (buf[pos + (size_t)n] != '\r' || buf[pos + (size_t)n + 1] != '\n') return GP_ERR_PROTOCOL;
+            v->str.ptr = buf + pos; v->str.len = (size_t)n;
+            pos += (size_t)n + 2;
+            break;
+        case '*': case '%': case '~': case '>': case '|':
+            if (gp__parse_i64(line, ll, &n) != 0) return GP_ERR_PROTOCOL;
+            if (n == -1 && v->type == '*') { v->type = GP_CHAN_NULL; break; }
+            if (n < 0 || (uint64_t)n > max_vals) return n < 0 ? GP_ERR_PROTOCOL : GP_ERR_TOO_BIG;
+            v->integer = n;
+            v->children = (size_t)n * ((v->type == '%' || v->type == '|') ? 2u : 1u);
+            if (v->children > 0) {
+                if (depth >= GP__RESP_MAX_DEPTH) return GP_ERR_PROTOCOL;
+                left[depth++] = (int64_t)v->children;
+                done = 0;
+            }
+            break;
+        default:
+            return GP_ERR_PROTOCOL;
+        }
+        if (!done) continue;
+        /* a value completed: count it against its parents */
+        while (depth > 0) {
+            if (--left[depth - 1] > 0) break;
+            depth--;
+        }
+        if (depth == 0) {
+            if (nvals) *nvals = nv;
+            return (long)pos;
+        }
+    }
+}
+
+/* Split an inline request line in place (Redis's rules: quotes, escapes). */
+static int gp__split_inline(uint8_t *p, size_t n, gp_bytes *args, size_t max_args, size_t *argc) {
+    size_t i = 0, ac = 0;
+    for (;;) {
+        uint8_t *o;
+        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == '\v' || p[i] == '\f')) i++;
+        if (i >= n) break;
+        if (ac >= max_args) return GP_ERR_TOO_BIG;
+        o = p + i;
+        args[ac].ptr = o;
+        if (p[i] == '"' || p[i] == '\'') {
+            uint8_t q = p[i++];
+            int closed = 0;
+            while (i < n) {
+                if (q == '"' && p[i] == '\\' && i + 3 < n && p[i + 1] == 'x' &&
+                    gp__hexval(p[i + 2]) >= 0 && gp__hexval(p[i + 3]) >= 0) {
+                    *o++ = (uint8_t)(gp__hexval(p[i + 2]) * 16 + gp__hexval(p[i + 3]));
+                    i += 4;
+                } else if (p[i] == '\\' && i + 1 < n && (q == '"' || p[i + 1] == '\'')) {
+                    uint8_t c = p[i + 1];
+                    if (q == '"') {
+                        switch (c) {
+                        case 'n': c = '\n'; break;
+                        case 'r': c = '\r'; break;
+                        case 't': c = '\t'; break;
+                        case 'b': c = '\b'; break;
+                        case 'a': c = '\a'; break;
+                        default: break;
+                        }
+                    }
+                    *o++ = c;
+                    i += 2;
+                } else if (p[i] == q) {
+                    i++;
+                    if (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') return GP_ERR_PROTOCOL;
+                    closed = 1;
+                    break;
+                } else {
+                    *o++ = p[i++];
+                }
+            }
+            if (!closed) return GP_ERR_PROTOCOL;   /* unbalanced quotes */
+        } else {
+            while (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r' && p[i] != '\v' && p[i] != '\f')
+                *o++ = p[i++];
+        }
+        args[ac].len = (size_t)(o - args[ac].ptr);
+        ac++;
+    }
+    *argc = ac;
+    return GP_OK;
+}
+GP_API long gp_chan_parse_request(uint8_t *buf, size_t len, gp_bytes *args, size_t max_args,
+                                  size_t *argc, uint64_t max_bulk, size_t max_inline) {
+    size_t pos, k;
+    long cr;
+    int64_t n;
+    *argc = 0;
+    if (len == 0) return 0;
+    if (buf[0] != '*') {   /* inline command: one line */
+        const uint8_t *nl = (const uint8_t *)memchr(buf, '\n', len);
+        size_t ll;
+        int rc;
+        if (nl == NULL) return len > max_inline ? GP_ERR_TOO_BIG : 0;
+        ll = (size_t)(nl - buf);
+        if (ll > max_inline) return GP_ERR_TOO_BIG;
+        if (ll > 0 && buf[ll - 1] == '\r') ll--;
+        rc = gp__split_inline(buf, ll, args, max_args, argc);
+        if (rc != GP_OK) return rc;
+        return (long)(nl - buf) + 1;
+    }
+    cr = gp__crlf(buf, 1, len);
+    if (cr < 0) return len > GP__RESP_MAX_LINE ? GP_ERR_PROTOCOL : 0;
+    if (gp__parse_i64(buf + 1, (size_t)cr - 1, &n) != 0 || n > 1024 * 1024) return GP_ERR_PROTOCOL;
+    pos = (size_t)cr + 2;
+    if (n <= 0) return (long)pos;
+    if ((uint64_t)n > max_args) return GP_ERR_TOO_BIG;
+    for (k = 0; k < (size_t)n; k++) {
+        int64_t bl;
+        if (pos >= len) return 0;
+        if (buf[pos] != '$') return GP_ERR_PROTOCOL;
+        cr = gp__crlf(buf, pos + 1, len);
+        if (cr < 0) return len - pos > GP__RESP_MAX_LINE ? GP_ERR_PROTOCOL : 0;
+        if (gp__parse_i64(buf + pos + 1, (size_t)cr - pos - 1, &bl) != 0 || bl < 0) return GP_ERR_PROTOCOL;
+        if ((uint64_t)bl > max_bulk) return GP_ERR_TOO_BIG;
+        pos = (size_t)cr + 2;
+        if (len - pos < (uint64_t)bl + 2) return 0;
+        if (buf[pos + (size_t)bl] != '\r' || buf[pos + (size_t)bl + 1] != '\n') return GP_ERR_PROTOCOL;
+        args[k].ptr = buf + pos;
+        args[k].len = (size_t)bl;
+        pos += (size_t)bl + 2;
+    }
+    *argc = (size_t)n;
+    return (long)pos;
+}
+GP_API int gp_chan_put_agg(gp_buf *b, int type, size_t n) {
+    return gp__buf_printf(b, "%c%lu\r\n", type, (unsigned long)n);
+}
+GP_API int gp_chan_put_bulk(gp_buf *b, const void *s, size_t n) {
+    if (gp__buf_printf(b, "$%lu\r\n", (unsigned long)n) != GP_OK || gp_buf_append(b, s, n) != GP_OK) return GP_ERR_NOMEM;
+    return gp_buf_append(b, "\r\n", 2);
+}
+GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s) {
+    return gp__buf_printf(b, "%c%s\r\n", type, s);
+}
+GP_API int gp_chan_put_int(gp_buf *b, int64_t v) {
+    return gp__buf_printf(b, ":%lld\r\n", (long long)v);
+}
+GP_API int gp_chan_put_null(gp_buf *b, int resp3) {
+    return gp__buf_puts(b, resp3 ? "_\r\n" : "$-1\r\n");
+}
+GP_API int gp_chan_put_command(gp_buf *b, size_t argc, const gp_bytes *args) {
+    size_t i;
+    if (gp_chan_put_agg(b, '*', argc) != GP_OK) return GP_ERR_NOMEM;
+    for (i = 0; i < argc; i++)
+        if (gp_chan_put_bulk(b, args[i].ptr, args[i].len) != GP_OK) return GP_ERR_NOMEM;
+    return GP_OK;
+}
+
+/* Redis glob rules (stringmatchlen): * ? [abc] [^a-z] and \ escapes. Iterative with one
+   backtrack point for '*', so no recursion and linear-ish time. */
+GP_API int gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s, size_t slen) {
+    size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
+    while (i < slen) {
+        if (p < plen && pat[p] == '*') {
+            while (p < plen && pat[p] == '*') p++;
+            if (p == plen) return 1;
+            star_p = p;
+            star_i = i;
+            continue;
+        }
+        if (p < plen) {
+            int match = 0;
+            size_t np = p + 1;
+            if (pat[p] == '?') match = 1;
+            else if (pat[p] == '[') {
+                size_t q = p + 1;
+                int neg = 0;
+                if (q < plen && pat[q] == '^') { neg = 1; q++; }
+                for (;;) {
+                    if (q >= plen) { q = plen; break; }
+                    if (pat[q] == ']') break;
+                    if (pat[q] == '\\' && q + 1 < plen) {
+                        q++;
+                        if (pat[q] == s[i]) match = 1;
+                    } else if (q + 2 < plen && pat[q + 1] == '-') {
+                        uint8_t a = pat[q], b = pat[q + 2];
+                        if (a > b) { uint8_t t = a; a = b; b = t; }
+                        if (s[i] >= a && s[i] <= b) match = 1;
+                        q += 2;
+                    } else if (pat[q] == s[i]) match = 1;
+                    q++;
+                }
+                if (neg) match = !match;
+                np = q < plen ? q + 1 : plen;
+            } else if (pat[p] == '\\' && p + 1 < plen) {
+                match = pat[p + 1] == s[i];
+                np = p + 2;
+            } else match = pat[p] == s[i];
+            if (match) { p = np; i++; continue; }
+        }
+        if (star_p == (size_t)-1) return 0;
+        p = star_p;
+        i = ++star_i;
+    }
+    while (p < plen && pat[p] == '*') p++;
+    return p == plen;
+}
+
+/* ==== >>chansrv  Redis-compatible pub/sub server. Uses: >>loop >>net >>chan ==== */
+
+#define GP__CS "chansrv"
+typedef struct gp__csc gp__csc;
+typedef struct gp__csch {                  /* a channel with subscribers */
+    struct gp__csch *hnext;
+    uint32_t hash;
+    gp__csc **subs;
+    size_t nsubs, cap, len;
+    uint8_t *name;
+} gp__csch;
+typedef struct gp__cspat { gp__csc *c; uint8_t *p; size_t n; } gp__cspat;
+typedef struct gp__csgrace { uint8_t *ch; size_t chlen; uint8_t *msg; size_t len; } gp__csgrace;
+struct gp__csc {
+    gp_chansrv *s;
+    int fd;
+    uint64_t id;
+    gp_buf in, out;
+    size_t out_off;
+    uint8_t resp3, authed, quit, dirty, wantw, dead;
+    char *name;
+    gp__csch **chans;
+    size_t nchans, chans_cap;
+    size_t npats;
+    gp__csc *next_dirty;
+};
+struct gp_chansrv {
+    gp_loop *loop;
+    void *alloc_ctx;
+    gp_chansrv_config cfg;
+    char *password;
+    int lfd;
+    gp__csc **clients;
+    size_t nclients, clients_cap;
+    gp__csch **ct;
+    size_t ct_size, nchannels;
+    gp__cspat *pats;
+    size_t npats, pats_cap;
+    gp__csc *dirty;
+    gp_bytes *argv;
+    size_t argv_cap;
+    uint64_t next_id, grace_until, grace_timer;
+    gp__csgrace *grace;
+    size_t ngrace, grace_cap, grace_bytes;
+    gp_chansrv_stats st;
+};
+
+static uint32_t gp__csch_hash_of(const void *e) { return ((const gp__csch *)e)->hash; }
+static gp__csch *gp__cs_find(gp_chansrv *s, const uint8_t *name, size_t len) {
+    uint32_t h = gp__hash(name, len);
+    gp__csch *ch;
+    if (s->ct_size == 0) return NULL;
+    for (ch = s->ct[h & (s->ct_size - 1)]; ch; ch = ch->hnext)
+        if (ch->hash == h && ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
+    return NULL;
+}
+static void gp__cs_mark(gp__csc *c) {
+    if (c->dirty || c->dead) return;
+    c->dirty = 1;
+    c->next_dirty = c->s->dirty;
+    c->s->dirty = c;
+}
+static void gp__cs_kill(gp__csc *c, const char *why) {
+    if (c->dead) return;
+    GP__LOG(c->s->loop, GP_LOG_DEBUG, GP__CS, "client %llu closed: %s", (unsigned long long)c->id, why);
+    gp__cs_mark(c);   /* the hook frees it */
+    c->dead = 1;
+    gp_loop_unwatch(c->s->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+}
+static void gp__cs_err(gp__csc *c, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void gp__cs_err(gp__csc *c, const char *fmt, ...) {
+    char msg[512];
+    size_t i;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (i = 0; msg[i]; i++) if (msg[i] == '\r' || msg[i] == '\n') msg[i] = ' ';
+    gp_chan_put_simple(&c->out, '-', msg);
+}
+static void gp__cs_bulkstr(gp__csc *c, const char *s) { gp_chan_put_bulk(&c->out, s, strlen(s)); }
+static size_t gp__cs_count(const gp__csc *c) { return c->nchans + c->npats; }
+/* A message (or pmessage) frame for c. */
+static void gp__cs_push_msg(gp__csc *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
+                            const uint8_t *msg, size_t len) {
+    gp_chansrv *s = c->s;
+    if (c->dead) return;
+    gp_chan_put_agg(&c->out, c->resp3 ? '>' : '*', pat ? 4 : 3);
+    if (pat) { gp__cs_bulkstr(c, "pmessage"); gp_chan_put_bulk(&c->out, pat, plen); }
+    else gp__cs_bulkstr(c, "message");
+    gp_chan_put_bulk(&c->out, ch, chlen);
+    gp_chan_put_bulk(&c->out, msg, len);
+    s->st.delivered++;
+    gp__cs_mark(c);
+    if (c->out.len - c->out_off > s->cfg.max_output) {   /* client-output-buffer-limit pubsub */
+        s->st.dropped_clients++;
+        GP__LOG(s->loop, GP_LOG_WARN, GP__CS, "client %llu: output buffer over %lu bytes, dropped",
+                (unsigned long long)c->id, (unsigned long)s->cfg.max_output);
+        gp__cs_kill(c, "output buffer limit");
+    }
+}
+static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, const uint8_t *msg, size_t len) {
+    gp__csch *chan = gp__cs_find(s, ch, chlen);
+    size_t n = 0, i;
+    s->st.published++;
+    if (chan) {
+        for (i = 0; i < chan->nsubs; i++) {
+            if (chan->subs[i]->dead) continue;
+            gp__cs_push_msg(chan->subs[i], NULL, 0, ch, chlen, msg, len);
+            n++;
+        }
+    }
+    for (i = 0; i < s->npats; i++) {
+        gp__cspat *p = &s->pats[i];
+        if (p->c->dead || !gp_chan_glob_match(p->p, p->n, ch, chlen)) continue;
+        gp__cs_push_msg(p->c, p->p, p->n, ch, chlen, msg, len);
+        n++;
+    }
+    /* failover grace: keep it for subscribers that have not come back yet */
+    if (s->grace_until && gp_loop_now(s->loop) < s->grace_until &&
+        s->grace_bytes + chlen + len <= s->cfg.grace_max_bytes &&
+        gp__grow(s->alloc_ctx, (void **)&s->grace, &s->grace_cap, s->ngrace + 1, sizeof *s->grace) == GP_OK) {
+        gp__csgrace *g = &s->grace[s->ngrace];
+        g->ch = (uint8_t *)gp__malloc(s->alloc_ctx, chlen + len + 1);
+        if (g->ch) {
+            memcpy(g->ch, ch, chlen);
+            memcpy(g->ch + chlen, msg, len);
+            g->chlen = chlen;
+            g->msg = g->ch + chlen;
+            g->len = len;
+            s->ngrace++;
+            s->grace_bytes += chlen + len;
+            s->st.graced++;
+        }
+    }
+    return n;
+}
+static void gp__cs_grace_free(gp_chansrv *s) {
+    size_t i;
+    for (i = 0; i < s->ngrace; i++) gp__free(s->alloc_ctx, s->grace[i].ch, s->grace[i].chlen + s->grace[i].len + 1);
+    gp__free(s->alloc_ctx, s->grace, s->grace_cap * sizeof *s->grace);
+    s->grace = NULL;
+    s->ngrace = s->grace_cap = s->grace_bytes = 0;
+}
+static void gp__cs_grace_end(gp_loop *loop, void *user) {
+    gp_chansrv *s = (gp_chansrv *)user;
+    (void)loop;
+    s->grace_until = 0;
+    s->grace_timer = 0;
+    gp__cs_grace_free(s);
+}
+/* Hand the kept messages to a client that just subscribed (pattern: pat != NULL). */
+static void gp__cs_grace_replay(gp__csc *c, const uint8_t *ch, size_t chlen, int is_pat) {
+    gp_chansrv *s = c->s;
+    size_t i;
+    if (s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
+    for (i = 0; i < s->ngrace; i++) {
+        gp__csgrace *g = &s->grace[i];
+        if (is_pat ? !gp_chan_glob_match(ch, chlen, g->ch, g->chlen)
+                   : (g->chlen != chlen || memcmp(g->ch, ch, chlen) != 0))
+            continue;
+        gp__cs_push_msg(c, is_pat ? ch : NULL, chlen, g->ch, g->chlen, g->msg, g->len);
+    }
+}
+static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
+    gp_chansrv *s = c->s;
+    gp__csch *ch = gp__cs_find(s, name, len);
+    size_t i;
+    if (ch) {
+        for (i = 0; i < ch->nsubs; i++) if (ch->subs[i] == c) return 0;
+    } else {
+        if (gp__rehash(s->alloc_ctx, (void ***)&s->ct, &s->ct_size, s->nchannels + 1,
+                       offsetof(gp__csch, hnext), gp__csch_hash_of) != GP_OK)
+            return GP_ERR_NOMEM;
+        ch = (gp__csch *)gp__calloc(s->alloc_ctx, sizeof *ch);
+        if (ch == NULL || (ch->name = (uint8_t *)gp__malloc(s->alloc_ctx, len + 1)) == NULL) {
+            gp__free(s->alloc_ctx, ch, sizeof *ch);
+            return GP_ERR_NOMEM;
+        }
+        memcpy(ch->name, name, len);
+        ch->len = len;
+        ch->hash = gp__hash(name, len);
+        ch->hnext = s->ct[ch->hash & (s->ct_size - 1)];
+        s->ct[ch->hash & (s->ct_size - 1)] = ch;
+        s->nchannels++;
+    }
+    if (gp__grow(s->alloc_ctx, (void **)&ch->subs, &ch->cap, ch->nsubs + 1, sizeof *ch->subs) != GP_OK ||
+        gp__grow(s->alloc_ctx, (void **)&c->chans, &c->chans_cap, c->nchans + 1, sizeof *c->chans) != GP_OK)
+        return GP_ERR_NOMEM;
+    ch->subs[ch->nsubs++] = c;
+    c->chans[c->nchans++] = ch;
+    return 1;
+}
+static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c) {
+    size_t i;
+    gp__csch **pp;
+    for (i = 0; i < ch->nsubs; i++)
+        if (ch->subs[i] == c) { ch->subs[i] = ch->subs[--ch->nsubs]; break; }
+    if (ch->nsubs > 0) return;
+    for (pp = &s->ct[ch->hash & (s->ct_size - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == ch) { *pp = ch->hnext; break; }
+    s->nchannels--;
+    gp__free(s->alloc_ctx, ch->subs, ch->cap * sizeof *ch->subs);
+    gp__free(s->alloc_ctx, ch->name, ch->len + 1);
+    gp__free(s->alloc_ctx, ch, sizeof *ch);
+}
+static int gp__cs_unsubscribe(gp__csc *c, const uint8_t *name, size_t len) {
+    size_t i;
+    for (i = 0; i < c->nchans; i++) {
+        gp__csch *ch = c->chans[i];
+        if (ch->len == len && memcmp(ch->name, name, len) == 0) {
+            memmove(c->chans + i, c->chans + i + 1, (c->nchans - i - 1) * sizeof *c->chans);
+            c->nchans--;
+            gp__cs_chan_drop(c->s, ch, c);
+            return 1;
+        }
+    }
+    return 0;
+}
+static int gp__cs_psubscribe(gp__csc *c, const uint8_t *p, size_t n) {
+    gp_chansrv *s = c->s;
+    size_t i;
+    gp__cspat *e;
+    for (i = 0; i < s->npats; i++)
+        if (s->pats[i].c == c && s->pats[i].n == n && memcmp(s->pats[i].p, p, n) == 0) return 0;
+    if (gp__grow(s->alloc_ctx, (void **)&s->pats, &s->pats_cap, s->npats + 1, sizeof *s->pats) != GP_OK)
+        return GP_ERR_NOMEM;
+    e = &s->pats[s->npats];
+    if ((e->p = (uint8_t *)gp__malloc(s->alloc_ctx, n + 1)) == NULL) return GP_ERR_NOMEM;
+    memcpy(e->p, p, n);
+    e->n = n;
+    e->c = c;
+    s->npats++;
+    c->npats++;
+    return 1;
+}
+/* Remove c's pattern p (or, with p == NULL, the first of c's patterns, copied to out). */
+static int gp__cs_punsubscribe(gp__csc *c, const uint8_t *p, size_t n, gp_buf *out) {
+    gp_chansrv *s = c->s;
+    size_t i;
+    for (i = 0; i < s->npats; i++) {
+        gp__cspat *e = &s->pats[i];
+        if (e->c != c || (p && (e->n != n || memcmp(e->p, p, n) != 0))) continue;
+        if (out) gp_buf_append(out, e->p, e->n);
+        gp__free(s->alloc_ctx, e->p, e->n + 1);
+        memmove(s->pats + i, s->pats + i + 1, (s->npats - i - 1) * sizeof *s->pats);
+        s->npats--;
+        c->npats--;
+        return 1;
+    }
+    return 0;
+}
+static void gp__cs_subreply(gp__csc *c, const char *kind, const uint8_t *name, size_t len, int null_name) {
+    gp_chan_put_agg(&c->out, c->resp3 ? '>' : '*', 3);
+    gp__cs_bulkstr(c, kind);
+    if (null_name) gp_chan_put_null(&c->out, c->resp3);
+    else gp_chan_put_bulk(&c->out, name, len);
+    gp_chan_put_int(&c->out, (int64_t)gp__cs_count(c));
+}
+static int gp__cs_auth_ok(gp_chansrv *s, const gp_bytes *user, const gp_bytes *pass) {
+    size_t pl;
+    if (user && !(user->len == 7 && memcmp(user->ptr, "default", 7) == 0)) return 0;
+    if (s->password == NULL) return 1;
+    pl = strlen(s->password);
+    return pass->len == pl && memcmp(pass->ptr, s->password, pl) == 0;
+}
+static void gp__cs_hello_reply(gp__csc *c) {
+    gp_buf *o = &c->out;
+    gp_chan_put_agg(o, c->resp3 ? '%' : '*', c->resp3 ? 7 : 14);
+    gp__cs_bulkstr(c, "server"); gp__cs_bulkstr(c, "grouppush");
+    gp__cs_bulkstr(c, "version"); gp__cs_bulkstr(c, GP_VERSION_STRING);
+    gp__cs_bulkstr(c, "proto"); gp_chan_put_int(o, c->resp3 ? 3 : 2);
+    gp__cs_bulkstr(c, "id"); gp_chan_put_int(o, (int64_t)c->id);
+    gp__cs_bulkstr(c, "mode"); gp__cs_bulkstr(c, "standalone");
+    gp__cs_bulkstr(c, "role"); gp__cs_bulkstr(c, "master");
+    gp__cs_bulkstr(c, "modules"); gp_chan_put_agg(o, '*', 0);
+}
+static int gp__cs_is(const gp_bytes *a, const char *name) { return gp__ieq(a->ptr, a->len, name); }
+static void gp__cs_unknown(gp__csc *c, size_t argc, const gp_bytes *argv) {
+    char args[512];
+    size_t i, al = 0;
+    args[0] = '\0';
+    for (i = 1; i < argc && al < 128; i++) {
+        int w = snprintf(args + al, sizeof args - al, "'%.*s' ", (int)GP__MIN(argv[i].len, 128 - al),
+                         (const char *)argv[i].ptr);
+        if (w > 0) al += (size_t)w;
+    }
+    gp__cs_err(c, "ERR unknown command '%.*s', with args beginning with: %s",
+               (int)GP__MIN(argv[0].len, (size_t)128), (const char *)argv[0].ptr, args);
+}
+static void gp__cs_arity(gp__csc *c, const char *name) {
+    gp__cs_err(c, "ERR wrong number of arguments for '%s' command", name);
+}
+static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    const gp_bytes *cmd = &argv[0];
+    size_t i;
+    /* Redis order: unknown command, arity, authentication, subscribed-context rule */
+    static const struct { const char *name; int arity; } tab[] = {
+        { "ping", -1 }, { "echo", 2 }, { "auth", -2 }, { "hello", -1 }, { "subscribe", -2 },
+        { "unsubscribe", -1 }, { "psubscribe", -2 }, { "punsubscribe", -1 }, { "publish", 3 },
+        { "pubsub", -2 }, { "quit", -1 }, { "client", -2 }
+    };
+    int k = -1;
+    for (i = 0; i < sizeof tab / sizeof tab[0]; i++) if (gp__cs_is(cmd, tab[i].name)) { k = (int)i; break; }
+    if (k < 0) { gp__cs_unknown(c, argc, argv); return; }
+    if ((tab[k].arity > 0 && argc != (size_t)tab[k].arity) || (tab[k].arity < 0 && argc < (size_t)-tab[k].arity)) {
+        gp__cs_arity(c, tab[k].name);
+        return;
+    }
+    if (!c->authed && k != 2 && k != 3 && k != 10) { gp__cs_err(c, "NOAUTH Authentication required."); return; }
+    if (!c->resp3 && gp__cs_count(c) > 0 && k != 0 && k != 4 && k != 5 && k != 6 && k != 7 && k != 10) {
+        gp__cs_err(c, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+                      "are allowed in this context", tab[k].name);
+        return;
+    }
+    switch (k) {
+    case 0:   /* PING [message] */
+        if (argc > 2) { gp__cs_arity(c, "ping"); return; }
+        if (!c->resp3 && gp__cs_count(c) > 0) {
+            gp_chan_put_agg(&c->out, '*', 2);
+            gp__cs_bulkstr(c, "pong");
+            gp_chan_put_bulk(&c->out, argc == 2 ? argv[1].ptr : (const uint8_t *)"", argc == 2 ? argv[1].len : 0);
+        } else if (argc == 1) gp_chan_put_simple(&c->out, '+', "PONG");
+        else gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
+        return;
+    case 1:
+        gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
+        return;
+    case 2:   /* AUTH [username] password */
+        if (argc > 3) { gp__cs_err(c, "ERR syntax error"); return; }
+        if (s->password == NULL && argc == 2) {
+            gp__cs_err(c, "ERR AUTH <password> called without any password configured for the default user. "
+                          "Are you sure your configuration is correct?");
+            return;
+        }
+        if (!gp__cs_auth_ok(s, argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+            gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        c->authed = 1;
+        gp_chan_put_simple(&c->out, '+', "OK");
+        return;
+    case 3: { /* HELLO [protover [AUTH username password] [SETNAME clientname]] */
+        int64_t ver = c->resp3 ? 3 : 2;
+        size_t j;
+        if (argc >= 2) {
+            if (gp__parse_i64(argv[1].ptr, argv[1].len, &ver) != 0) {
+                gp__cs_err(c, "ERR Protocol version is not an integer or out of range");
+                return;
+            }
+            if (ver < 2 || ver > 3) { gp__cs_err(c, "NOPROTO unsupported protocol version"); return; }
+        }
+        for (j = 2; j < argc; j++) {
+            if (gp__cs_is(&argv[j], "auth") && j + 2 < argc) {
+                if (!gp__cs_auth_ok(s, &argv[j + 1], &argv[j + 2])) {
+                    gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
+                    return;
+                }
+                c->authed = 1;
+                j += 2;
+            } else if (gp__cs_is(&argv[j], "setname") && j + 1 < argc) {
+                j++;
+            } else {
+                gp__cs_err(c, "ERR Syntax error in HELLO option '%.*s'", (int)GP__MIN(argv[j].len, (size_t)128),
+                           (const char *)argv[j].ptr);
+                return;
+            }
+        }
+        if (!c->authed) {
+            gp__cs_err(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                          "select the RESP protocol version at the same time");
+            return;
+        }
+        c->resp3 = ver == 3;
+        gp__cs_hello_reply(c);
+        return;
+    }
+    case 4: case 6:   /* SUBSCRIBE / PSUBSCRIBE */
+        for (i = 1; i < argc; i++) {
+            int rc = k == 4 ? gp__cs_subscribe(c, argv[i].ptr, argv[i].len) : gp__cs_psubscribe(c, argv[i].ptr, argv[i].len);
+            if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
+            gp__cs_subreply(c, k == 4 ? "subscribe" : "psubscribe", argv[i].ptr, argv[i].len, 0);
+            if (rc == 1) gp__cs_grace_replay(c, argv[i].ptr, argv[i].len, k == 6);
+        }
+        return;
+    case 5:   /* UNSUBSCRIBE [channel ...] */
+        if (argc == 1) {
+            if (c->nchans == 0) { gp__cs_subreply(c, "unsubscribe", NULL, 0, 1); return; }
+            while (c->nchans > 0) {
+                gp__csch *ch = c->chans[0];
+                gp_buf nm;
+                memset(&nm, 0, sizeof nm);
+                nm.alloc_ctx = s->alloc_ctx;
+                gp_buf_append(&nm, ch->name, ch->len);
+                gp__cs_unsubscribe(c, ch->name, ch->len);
+                gp__cs_subreply(c, "unsubscribe", nm.data, nm.len, 0);
+                gp_buf_free(&nm);
+            }
+            return;
+        }
+        for (i = 1; i < argc; i++) {
+            gp__cs_unsubscribe(c, argv[i].ptr, argv[i].len);
+            gp__cs_subreply(c, "unsubscribe", argv[i].ptr, argv[i].len, 0);
+        }
+        return;
+    case 7:   /* PUNSUBSCRIBE [pattern ...] */
+        if (argc == 1) {
+            if (c->npats == 0) { gp__cs_subreply(c, "punsubscribe", NULL, 0, 1); return; }
+            while (c->npats > 0) {
+                gp_buf nm;
+                memset(&nm, 0, sizeof nm);
+                nm.alloc_ctx = s->alloc_ctx;
+                gp__cs_punsubscribe(c, NULL, 0, &nm);
+                gp__cs_subreply(c, "punsubscribe", nm.data, nm.len, 0);
+                gp_buf_free(&nm);
+            }
+            return;
+        }
+        for (i = 1; i < argc; i++) {
+            gp__cs_punsubscribe(c, argv[i].ptr, argv[i].len, NULL);
+            gp__cs_subreply(c, "punsubscribe", argv[i].ptr, argv[i].len, 0);
+        }
+        return;
+    case 8:
+        gp_chan_put_int(&c->out, (int64_t)gp__cs_publish(s, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len));
+        return;
+    case 9:   /* PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT */
+        if (gp__cs_is(&argv[1], "channels")) {
+            size_t b, n = 0;
+            gp__csch *ch;
+            if (argc > 3) { gp__cs_arity(c, "pubsub|channels"); return; }
+            for (b = 0; b < s->ct_size; b++)
+                for (ch = s->ct[b]; ch; ch = ch->hnext)
+                    if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len)) n++;
+            gp_chan_put_agg(&c->out, '*', n);
+            for (b = 0; b < s->ct_size; b++)
+                for (ch = s->ct[b]; ch; ch = ch->hnext)
+                    if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len))
+                        gp_chan_put_bulk(&c->out, ch->name, ch->len);
+        } else if (gp__cs_is(&argv[1], "numsub")) {
+            gp_chan_put_agg(&c->out, c->resp3 ? '%' : '*', c->resp3 ? argc - 2 : (argc - 2) * 2);
+            for (i = 2; i < argc; i++) {
+                gp__csch *ch = gp__cs_find(s, argv[i].ptr, argv[i].len);
+                gp_chan_put_bulk(&c->out, argv[i].ptr, argv[i].len);
+                gp_chan_put_int(&c->out, ch ? (int64_t)ch->nsubs : 0);
+            }
+        } else if (gp__cs_is(&argv[1], "numpat")) {
+            size_t a, b, uniq = 0;
+            if (argc != 2) { gp__cs_arity(c, "pubsub|numpat"); return; }
+            for (a = 0; a < s->npats; a++) {
+                for (b = 0; b < a; b++)
+                    if (s->pats[b].n == s->pats[a].n && memcmp(s->pats[b].p, s->pats[a].p, s->pats[a].n) == 0) break;
+                if (b == a) uniq++;
+            }
+            gp_chan_put_int(&c->out, (int64_t)uniq);
+        } else {
+            gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try PUBSUB HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
+                       (const char *)argv[1].ptr);
+        }
+        return;
+    case 10:
+        gp_chan_put_simple(&c->out, '+', "OK");
+        c->quit = 1;
+        return;
+    case 11:  /* CLIENT SETNAME name | GETNAME | ID */
+        if (gp__cs_is(&argv[1], "setname")) {
+            size_t j;
+            if (argc != 3) { gp__cs_arity(c, "client|setname"); return; }
+            for (j = 0; j < argv[2].len; j++)
+                if (argv[2].ptr[j] < '!' || argv[2].ptr[j] > '~') {
+                    gp__cs_err(c, "ERR Client names cannot contain spaces, newlines or special characters.");
+                    return;
+                }
+            gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
+            c->name = NULL;
+            if (argv[2].len > 0 && (c->name = (char *)gp__malloc(s->alloc_ctx, argv[2].len + 1)) != NULL) {
+                memcpy(c->name, argv[2].ptr, argv[2].len);
+                c->name[argv[2].len] = '\0';
+            }
+            gp_chan_put_simple(&c->out, '+', "OK");
+        } else if (gp__cs_is(&argv[1], "getname")) {
+            if (argc != 2) { gp__cs_arity(c, "client|getname"); return; }
+            if (c->name) gp__cs_bulkstr(c, c->name);
+            else gp_chan_put_null(&c->out, c->resp3);
+        } else if (gp__cs_is(&argv[1], "id")) {
+            if (argc != 2) { gp__cs_arity(c, "client|id"); return; }
+            gp_chan_put_int(&c->out, (int64_t)c->id);
+        } else {
+            gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
+                       (const char *)argv[1].ptr);
+        }
+        return;
+    default:
+        return;
+    }
+}
+static void gp__cs_flush(gp__csc *c) {
+    while (!c->dead && c->out.len > c->out_off) {
+        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->wantw) { c->wantw = 1; gp_loop_set_events(c->s->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE); }
+                return;
+            }
+            gp__cs_kill(c, strerror(errno));
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    if (c->dead) return;
+    c->out.len = c->out_off = 0;
+    if (c->out.cap > 1u << 20) gp_buf_free(&c->out);
+    if (c->wantw) { c->wantw = 0; gp_loop_set_events(c->s->loop, c->fd, GP_LOOP_READ); }
+    if (c->quit) gp__cs_kill(c, "quit");
+}
+static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
+    gp__csc *c = (gp__csc *)user;
+    gp_chansrv *s = c->s;
+    size_t off = 0;
+    (void)loop; (void)fd;
+    if (ev & GP_LOOP_WRITE) gp__cs_flush(c);
+    if (c->dead || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
+    for (;;) {
+        ssize_t r;
+        if (gp_buf_reserve(&c->in, 16384) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
+        r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (r == 0) { gp__cs_kill(c, "eof"); return; }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) { gp__cs_kill(c, strerror(errno)); return; }
+            break;
+        }
+        c->in.len += (size_t)r;
+        if (c->in.len < c->in.cap) break;
+    }
+    while (!c->dead && !c->quit && off < c->in.len) {
+        size_t argc = 0;
+        long n = gp_chan_parse_request(c->in.data + off, c->in.len - off, s->argv, s->argv_cap, &argc,
+                                       s->cfg.max_bulk, 65536);
+        if (n == GP_ERR_TOO_BIG && c->in.data[off] == '*' && s->argv_cap < s->cfg.max_args) {
+            size_t want = GP__MIN(s->argv_cap * 4, s->cfg.max_args);
+            if (gp__grow(s->alloc_ctx, (void **)&s->argv, &s->argv_cap, want, sizeof *s->argv) == GP_OK) continue;
+        }
+        if (n == 0) break;
+        if (n < 0) {
+            gp__cs_err(c, "ERR Protocol error: %s", c->in.data[off] != '*' ?
+                       (n == GP_ERR_TOO_BIG ? "too big inline request" : "unbalanced quotes in request") :
+                       (n == GP_ERR_TOO_BIG ? "invalid bulk length" : "invalid multibulk length"));
+            c->quit = 1;   /* Redis closes after a protocol error */
+            c->in.len = off = 0;
+            break;
+        }
+        off += (size_t)n;
+        if (argc > 0) gp__cs_command(c, argc, s->argv);
+    }
+    if (!c->dead) {
+        gp_buf_consume(&c->in, off);
+        if (c->in.len == 0 && c->in.cap > 65536) gp_buf_free(&c->in);
+        gp__cs_mark(c);
+    }
+}
+static void gp__cs_hook(gp_loop *loop, void *user) {
+    gp_chansrv *s = (gp_chansrv *)user;
+    (void)loop;
+    while (s->dirty) {
+        gp__csc *c = s->dirty;
+        s->dirty = c->next_dirty;
+        c->dirty = 0;
+        if (!c->dead) gp__cs_flush(c);
+        if (c->dead) {
+            size_t i;
+            while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
+            while (c->npats > 0) gp__cs_punsubscribe(c, NULL, 0, NULL);
+            for (i = 0; i < s->nclients; i++)
+                if (s->clients[i] == c) { s->clients[i] = s->clients[--s->nclients]; break; }
+            gp_buf_free(&c->in);
+            gp_buf_free(&c->out);
+            gp__free(s->alloc_ctx, c->chans, c->chans_cap * sizeof *c->chans);
+            gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
+            gp__free(s->alloc_ctx, c, sizeof *c);
+            s->st.clients = s->nclients;
+        }
+    }
+}
+GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
+    gp__csc *c;
+    int one = 1;
+    if (s == NULL || fd < 0) return GP_ERR_INVAL;
+    if (s->nclients >= s->cfg.max_clients) {
+        static const char full[] = "-ERR max number of clients reached\r\n";
+        (void)!send(fd, full, sizeof full - 1, MSG_NOSIGNAL);
+        close(fd);
+        return GP_ERR_FULL;
+    }
+    if (gp__set_nonblock(fd) != GP_OK) { close(fd); return GP_ERR_IO; }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (gp__grow(s->alloc_ctx, (void **)&s->clients, &s->clients_cap, s->nclients + 1, sizeof *s->clients) != GP_OK ||
+        (c = (gp__csc *)gp__calloc(s->alloc_ctx, sizeof *c)) == NULL) {
+        close(fd);
+        return GP_ERR_NOMEM;
+    }
+    c->s = s;
+    c->fd = fd;
+    c->id = ++s->next_id;
+    c->authed = s->password == NULL;
+    c->in.alloc_ctx = c->out.alloc_ctx = s->alloc_ctx;
+    if (gp_loop_watch(s->loop, fd, GP_LOOP_READ, gp__cs_read, c) != GP_OK) {
+        close(fd);
+        gp__free(s->alloc_ctx, c, sizeof *c);
+        return GP_ERR_NOMEM;
+    }
+    s->clients[s->nclients++] = c;
+    s->st.clients = s->nclients;
+    return GP_OK;
+}
+static void gp__cs_accept(gp_loop *loop, int lfd, int ev, void *user) {
+    gp_chansrv *s = (gp_chansrv *)user;
+    int budget = 256;
+    (void)loop; (void)ev;
+    while (budget-- > 0) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return;
+        }
+        gp_chansrv_adopt(s, fd);
+    }
+}
+GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_chansrv **out) {
+    gp_chansrv *s;
+    if (loop == NULL || out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    s = (gp_chansrv *)gp__calloc(loop->alloc_ctx, sizeof *s);
+    if (s == NULL) return GP_ERR_NOMEM;
+    s->loop = loop;
+    s->alloc_ctx = loop->alloc_ctx;
+    s->lfd = -1;
+    if (cfg) s->cfg = *cfg;
+    if (!s->cfg.max_clients) s->cfg.max_clients = 10000;
+    if (!s->cfg.max_bulk) s->cfg.max_bulk = 64u << 20;
+    if (!s->cfg.max_args) s->cfg.max_args = 65536;
+    if (!s->cfg.max_output) s->cfg.max_output = 32u << 20;
+    if (!s->cfg.grace_ms) s->cfg.grace_ms = 2000;
+    if (!s->cfg.grace_max_bytes) s->cfg.grace_max_bytes = 64u << 20;
+    s->cfg.password = NULL;
+    if (cfg && cfg->password && cfg->password[0]) {
+        size_t n = strlen(cfg->password) + 1;
+        if ((s->password = (char *)gp__malloc(s->alloc_ctx, n)) == NULL) { gp_chansrv_destroy(s); return GP_ERR_NOMEM; }
+        memcpy(s->password, cfg->password, n);
+    }
+    if (gp__grow(s->alloc_ctx, (void **)&s->argv, &s->argv_cap, GP__MIN((size_t)1024, s->cfg.max_args),
+                 sizeof *s->argv) != GP_OK ||
+        gp_loop_hook_add(loop, gp__cs_hook, s) != GP_OK) {
+        gp_chansrv_destroy(s);
+        return GP_ERR_NOMEM;
+    }
+    if (s->cfg.grace_ms != GP_CHANSRV_NO_GRACE) {
+        s->grace_until = gp_loop_now(loop) + s->cfg.grace_ms;
+        s->grace_timer = gp_loop_timer_start(loop, s->cfg.grace_ms, 0, gp__cs_grace_end, s);
+    }
+    *out = s;
+    return GP_OK;
+}
+GP_API int gp_chansrv_listen(gp_chansrv *s, const char *host, int port) {
+    int fd, rc;
+    if (s == NULL || s->lfd >= 0) return GP_ERR_INVAL;
+    if ((rc = gp_net_listen(host ? host : "127.0.0.1", port, 0, 0, &fd)) != GP_OK) return rc;
+    if ((rc = gp_loop_watch(s->loop, fd, GP_LOOP_READ, gp__cs_accept, s)) != GP_OK) { close(fd); return rc; }
+    s->lfd = fd;
+    return GP_OK;
+}
+GP_API int gp_chansrv_port(const gp_chansrv *s) { return s && s->lfd >= 0 ? gp_net_local_port(s->lfd) : -1; }
+GP_API void gp_chansrv_stats_get(const gp_chansrv *s, gp_chansrv_stats *st) {
+    if (s == NULL || st == NULL) return;
+    *st = s->st;
+    st->clients = s->nclients;
+    st->channels = s->nchannels;
+    st->patterns = s->npats;
+}
+GP_API void gp_chansrv_destroy(gp_chansrv *s) {
+    size_t i;
+    if (s == NULL) return;
+    for (i = 0; i < s->nclients; i++) gp__cs_kill(s->clients[i], "server destroyed");
+    gp__cs_hook(s->loop, s);
+    gp_loop_hook_remove(s->loop, gp__cs_hook, s);
+    if (s->grace_timer) gp_loop_timer_stop(s->loop, s->grace_timer);
+    gp__cs_grace_free(s);
+    if (s->lfd >= 0) { gp_loop_unwatch(s->loop, s->lfd); close(s->lfd); }
+    gp__free(s->alloc_ctx, s->clients, s->clients_cap * sizeof *s->clients);
+    gp__free(s->alloc_ctx, s->ct, s->ct_size * sizeof *s->ct);
+    gp__free(s->alloc_ctx, s->pats, s->pats_cap * sizeof *s->pats);
+    gp__free(s->alloc_ctx, s->argv, s->argv_cap * sizeof *s->argv);
+    gp__free(s->alloc_ctx, s->password, s->password ? strlen(s->password) + 1 : 0);
+    gp__free(s->alloc_ctx, s, sizeof *s);
+}
+
+/* ==== >>chancli  pub/sub client: one RESP3 connection, reconnect, backlog. Uses: >>loop >>net >>chan ==== */
+
+#define GP__CC "chancli"
+enum { GP__CC_DOWN = 0, GP__CC_CONNECTING, GP__CC_HELLO, GP__CC_UP };
+enum { GP__CC_R_PUBLISH = 1, GP__CC_R_PING = 2, GP__CC_R_OTHER = 3 };
+typedef struct gp__ccsub {
+    struct gp__ccsub *hnext;
+    uint32_t hash;
+    int is_pat;
+    gp_chancli_msg_fn fn;
+    void *user;
+    size_t len;
+    uint8_t *name;
+} gp__ccsub;
+typedef struct gp__ccpub { uint8_t *cmd; size_t len; } gp__ccpub;
+struct gp_chancli {
+    gp_loop *loop;
+    void *alloc_ctx;
+    gp_chancli_config cfg;
+    char *strs;                 /* host, username, password copies */
+    int fd, state;
+    gp_buf in, out;
+    size_t out_off;
+    int wantw, dirty_hooked;
+    gp__ccsub **st;             /* subscriptions (channels and patterns) */
+    size_t st_size, nsubs;
+    gp__ccpub *pq;              /* ring: [0, nsent) sent and unacknowledged, then held */
+    size_t pq_head, pq_count, pq_cap, nsent, held_bytes;
+    uint8_t *rk;                /* ring of expected non-push reply kinds */
+    size_t rk_head, rk_count, rk_cap;
+    gp_chan_value vals[64];
+    uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff;
+    gp_chancli_stats stt;
+};
+
+static uint32_t gp__ccsub_hash_of(const void *e) { return ((const gp__ccsub *)e)->hash; }
+static uint32_t gp__cc_hash(const void *name, size_t len, int is_pat) { return gp__hash(name, len) ^ (uint32_t)is_pat; }
+static gp__ccsub *gp__cc_find(const gp_chancli *c, const void *name, size_t len, int is_pat) {
+    uint32_t h = gp__cc_hash(name, len, is_pat);
+    gp__ccsub *s;
+    if (c->st_size == 0) return NULL;
+    for (s = c->st[h & (c->st_size - 1)]; s; s = s->hnext)
+        if (s->hash == h && s->is_pat == is_pat && s->len == len && memcmp(s->name, name, len) == 0) return s;
+    return NULL;
+}
+static void gp__cc_send_cmd(gp_chancli *c, size_t argc, const gp_bytes *argv) {
+    gp_chan_put_command(&c->out, argc, argv);
+}
+static void gp__cc_expect(gp_chancli *c, uint8_t kind) {
+    if (c->rk_count == c->rk_cap) {
+        size_t nc = c->rk_cap ? c->rk_cap * 2 : 64, i;
+        uint8_t *n = (uint8_t *)gp__malloc(c->alloc_ctx, nc);
+        if (n == NULL) return;   /* the reply will be taken as OTHER */
+        for (i = 0; i < c->rk_count; i++) n[i] = c->rk[(c->rk_head + i) % c->rk_cap];
+        gp__free(c->alloc_ctx, c->rk, c->rk_cap);
+        c->rk = n;
+        c->rk_cap = nc;
+        c->rk_head = 0;
+    }
+    c->rk[(c->rk_head + c->rk_count++) % c->rk_cap] = kind;
+}
+static void gp__cc_connect(gp_chancli *c);
+static void gp__cc_retry(gp_loop *loop, void *user) {
+    gp_chancli *c = (gp_chancli *)user;
+    (void)loop;
+    c->retry_timer = 0;
+    gp__cc_connect(c);
+}
+static void gp__cc_drop(gp_chancli *c, const char *why) {
+    int was_up = c->state == GP__CC_UP;
+    if (c->state == GP__CC_DOWN) return;
+    GP__LOG(c->loop, was_up ? GP_LOG_WARN : GP_LOG_DEBUG, GP__CC, "channel %s:%d lost: %s",
+            c->cfg.host, c->cfg.port, why);
+    if (c->fd >= 0) { gp_loop_unwatch(c->loop, c->fd); close(c->fd); c->fd = -1; }
+    c->state = GP__CC_DOWN;
+    c->in.len = 0;
+    c->out.len = c->out_off = 0;
+    c->wantw = 0;
+    c->rk_count = c->rk_head = 0;
+    c->nsent = 0;             /* unacknowledged publishes are sent again after reconnecting */
+    c->stt.up = 0;
+    if (was_up) {
+        c->backoff = 0;       /* first retry at once */
+        c->stt.reconnects++;
+        if (c->cfg.on_state) c->cfg.on_state(c, 0, c->cfg.user);
+    } else {
+        c->backoff = c->backoff ? GP__MIN(c->backoff * 2, c->cfg.backoff_max_ms) : 25;
+    }
+    if (c->retry_timer == 0) c->retry_timer = gp_loop_timer_start(c->loop, was_up ? 0 : c->backoff, 0, gp__cc_retry, c);
+}
+static void gp__cc_flush(gp_chancli *c) {
+    while (c->fd >= 0 && c->state >= GP__CC_HELLO && c->out.len > c->out_off) {
+        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->wantw) { c->wantw = 1; gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE); }
+                return;
+            }
+            gp__cc_drop(c, strerror(errno));
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    if (c->out.len == c->out_off) {
+        c->out.len = c->out_off = 0;
+        if (c->wantw && c->fd >= 0) { c->wantw = 0; gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ); }
+    }
+}
+static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
+/* Send SUBSCRIBE/PSUBSCRIBE for everything, then every held publish. */
+static void gp__cc_resume(gp_chancli *c) {
+    gp_bytes argv[257];
+    size_t b, i, n;
+    int pass;
+    for (pass = 0; pass < 2; pass++) {
+        argv[0].ptr = (const uint8_t *)(pass ? "PSUBSCRIBE" : "SUBSCRIBE");
+        argv[0].len = pass ? 10 : 9;
+        n = 1;
+        for (b = 0; b < c->st_size; b++) {
+            gp__ccsub *s;
+            for (s = c->st[b]; s; s = s->hnext) {
+                if (s->is_pat != pass) continue;
+                argv[n].ptr = s->name;
+                argv[n].len = s->len;
+                if (++n == 257) { gp__cc_send_cmd(c, n, argv); n = 1; }
+            }
+        }
+        if (n > 1) gp__cc_send_cmd(c, n, argv);
+    }
+    for (i = 0; i < c->pq_count; i++) {
+        gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
+        gp_buf_append(&c->out, p->cmd, p->len);
+        gp__cc_expect(c, GP__CC_R_PUBLISH);
+    }
+    c->nsent = c->pq_count;
+    c->held_bytes = 0;
+}
+static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
+    if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
+        GP__LOG(c->loop, GP_LOG_ERROR, GP__CC, "channel %s:%d refused HELLO: %.*s", c->cfg.host, c->cfg.port,
+                (int)GP__MIN(v->str.len, (size_t)200), (const char *)v->str.ptr);
+        gp__cc_drop(c, "HELLO refused");
+        return;
+    }
+    c->state = GP__CC_UP;
+    c->stt.up = 1;
+    c->backoff = 0;
+    gp__cc_resume(c);
+    if (c->cfg.on_state) c->cfg.on_state(c, 1, c->cfg.user);
+}
+static void gp__cc_on_value(gp_chancli *c, size_t nv) {
+    const gp_chan_value *v = c->vals;
+    if (v->type == GP_CHAN_ATTR) return;
+    if (v->type == GP_CHAN_PUSH || (v->type == GP_CHAN_ARRAY && c->state == GP__CC_UP && nv >= 4 &&
+                                    v[1].type == GP_CHAN_BULK && c->rk_count == 0)) {
+        gp__ccsub *s = NULL;
+        gp_bytes ch, data;
+        if (nv >= 4 && v->children == 3 && gp__ieq(v[1].str.ptr, v[1].str.len, "message")) {
+            ch = v[2].str; data = v[3].str;
+            s = gp__cc_find(c, ch.ptr, ch.len, 0);
+        } else if (nv >= 5 && v->children == 4 && gp__ieq(v[1].str.ptr, v[1].str.len, "pmessage")) {
+            ch = v[3].str; data = v[4].str;
+            s = gp__cc_find(c, v[2].str.ptr, v[2].str.len, 1);
+        } else return;   /* subscribe confirmations and other pushes */
+        c->stt.received++;
+        if (s && s->fn) s->fn(c, ch, data, s->user);
+        else if (c->cfg.on_message) c->cfg.on_message(c, ch, data, s ? s->user : c->cfg.user);
+        return;
+    }
+    if (c->state == GP__CC_HELLO) { gp__cc_on_hello(c, v); return; }
+    if (c->rk_count > 0) {
+        uint8_t k = c->rk[c->rk_head];
+        c->rk_head = (c->rk_head + 1) % c->rk_cap;
+        c->rk_count--;
+        if (k == GP__CC_R_PUBLISH && c->nsent > 0) {   /* acknowledged: forget it */
+            gp__ccpub *p = &c->pq[c->pq_head];
+            gp__free(c->alloc_ctx, p->cmd, p->len);
+            c->pq_head = (c->pq_head + 1) % c->pq_cap;
+            c->pq_count--;
+            c->nsent--;
+        }
+    }
+    if (v->type == GP_CHAN_ERROR)
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
+                (const char *)v->str.ptr);
+}
+static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
+    gp_chancli *c = (gp_chancli *)user;
+    size_t off = 0;
+    (void)loop; (void)fd;
+    if (c->state == GP__CC_CONNECTING) {
+        gp_bytes argv[7];
+        size_t n = 2;
+        if (gp_net_connect_result(c->fd) != GP_OK) { gp__cc_drop(c, strerror(errno)); return; }
+        c->state = GP__CC_HELLO;
+        c->last_rx = gp_loop_now(c->loop);
+        gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ);
+        argv[0].ptr = (const uint8_t *)"HELLO"; argv[0].len = 5;
+        argv[1].ptr = (const uint8_t *)"3"; argv[1].len = 1;
+        if (c->cfg.password) {
+            argv[2].ptr = (const uint8_t *)"AUTH"; argv[2].len = 4;
+            argv[3].ptr = (const uint8_t *)c->cfg.username; argv[3].len = strlen(c->cfg.username);
+            argv[4].ptr = (const uint8_t *)c->cfg.password; argv[4].len = strlen(c->cfg.password);
+            n = 5;
+        }
+        argv[n].ptr = (const uint8_t *)"SETNAME"; argv[n++].len = 7;
+        argv[n].ptr = (const uint8_t *)"grouppush"; argv[n++].len = 9;
+        gp__cc_send_cmd(c, n, argv);
+        gp__cc_flush(c);
+        return;
+    }
+    if (ev & GP_LOOP_WRITE) gp__cc_flush(c);
+    if (c->fd < 0 || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
+    for (;;) {
+        ssize_t r;
+        if (gp_buf_reserve(&c->in, 65536) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
+        r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (r == 0) { gp__cc_drop(c, "closed by peer"); return; }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) { gp__cc_drop(c, strerror(errno)); return; }
+            break;
+        }
+        c->in.len += (size_t)r;
+        c->last_rx = gp_loop_now(c->loop);
+        if (c->in.len < c->in.cap) break;
+    }
+    while (c->fd >= 0 && off < c->in.len) {
+        size_t nv = 0;
+        long n = gp_chan_parse(c->in.data + off, c->in.len - off, c->vals, 64, &nv, c->cfg.max_bulk);
+        if (n == 0) break;
+        if (n < 0) { gp__cc_drop(c, "protocol error from server"); return; }
+        off += (size_t)n;
+        gp__cc_on_value(c, nv);
+    }
+    if (c->fd >= 0) {
+        gp_buf_consume(&c->in, off);
+        if (c->in.len == 0 && c->in.cap > (1u << 20)) gp_buf_free(&c->in);
+    }
+}
+static void gp__cc_connect(gp_chancli *c) {
+    int fd;
+    if (c->state != GP__CC_DOWN) return;
+    c->t_connect = gp_loop_now(c->loop);
+    if (gp_net_connect(c->cfg.host, c->cfg.port, &fd) != GP_OK ||
+        gp_loop_watch(c->loop, fd, GP_LOOP_WRITE, gp__cc_io, c) != GP_OK) {
+        if (c->fd >= 0) close(fd);
+        c->state = GP__CC_CONNECTING;
+        c->fd = -1;
+        gp__cc_drop(c, strerror(errno));
+        return;
+    }
+    c->fd = fd;
+    c->state = GP__CC_CONNECTING;
+}
+static void gp__cc_heartbeat(gp_loop *loop, void *user) {
+    gp_chancli *c = (gp_chancli *)user;
+    uint64_t now = gp_loop_now(loop), hb = c->cfg.heartbeat_ms;
+    if (c->state == GP__CC_CONNECTING || c->state == GP__CC_HELLO) {
+        if (now - c->t_connect >= 3 * hb) gp__cc_drop(c, "connect timeout");
+        return;
+    }
+    if (c->state != GP__CC_UP) return;
+    if (now - c->last_rx >= 3 * hb) { gp__cc_drop(c, "no answer to PING"); return; }
+    if (now - c->last_rx >= hb) {
+        gp_bytes ping;
+        ping.ptr = (const uint8_t *)"PING";
+        ping.len = 4;
+        gp__cc_send_cmd(c, 1, &ping);
+        gp__cc_expect(c, GP__CC_R_PING);
+    }
+}
+GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_chancli **out) {
+    gp_chancli *c;
+    size_t hl, ul, pl;
+    const char *host, *user;
+    if (loop == NULL || out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    c = (gp_chancli *)gp__calloc(loop->alloc_ctx, sizeof *c);
+    if (c == NULL) return GP_ERR_NOMEM;
+    c->loop = loop;
+    c->alloc_ctx = loop->alloc_ctx;
+    c->fd = -1;
+    if (cfg) c->cfg = *cfg;
+    host = c->cfg.host ? c->cfg.host : "127.0.0.1";
+    user = c->cfg.username ? c->cfg.username : "default";
+    if (!c->cfg.port) c->cfg.port = 2206;
+    if (!c->cfg.heartbeat_ms) c->cfg.heartbeat_ms = 1000;
+    if (!c->cfg.backoff_max_ms) c->cfg.backoff_max_ms = 1000;
+    if (!c->cfg.max_backlog) c->cfg.max_backlog = 10000;
+    if (!c->cfg.max_backlog_bytes) c->cfg.max_backlog_bytes = 64u << 20;
+    if (!c->cfg.max_bulk) c->cfg.max_bulk = 64u << 20;
+    hl = strlen(host) + 1; ul = strlen(user) + 1;
+    pl = c->cfg.password ? strlen(c->cfg.password) + 1 : 0;
+    c->strs = (char *)gp__malloc(c->alloc_ctx, hl + ul + pl);
+    c->in.alloc_ctx = c->out.alloc_ctx = c->alloc_ctx;
+    if (c->strs == NULL || gp_loop_hook_add(loop, gp__cc_hook, c) != GP_OK) {
+        gp__free(c->alloc_ctx, c->strs, hl + ul + pl);
+        gp__free(c->alloc_ctx, c, sizeof *c);
+        return GP_ERR_NOMEM;
+    }
+    memcpy(c->strs, host, hl);
+    memcpy(c->strs + hl, user, ul);
+    c->cfg.host = c->strs;
+    c->cfg.username = c->strs + hl;
+    if (pl) { memcpy(c->strs + hl + ul, c->cfg.password, pl); c->cfg.password = c->strs + hl + ul; }
+    c->hb_timer = gp_loop_timer_start(loop, c->cfg.heartbeat_ms, c->cfg.heartbeat_ms, gp__cc_heartbeat, c);
+    gp__cc_connect(c);
+    *out = c;
+    return GP_OK;
+}
+GP_API void gp_chancli_destroy(gp_chancli *c) {
+    size_t i;
+    if (c == NULL) return;
+    if (c->fd >= 0) { gp_loop_unwatch(c->loop, c->fd); close(c->fd); }
+    if (c->hb_timer) gp_loop_timer_stop(c->loop, c->hb_timer);
+    if (c->retry_timer) gp_loop_timer_stop(c->loop, c->retry_timer);
+    gp_loop_hook_remove(c->loop, gp__cc_hook, c);
+    for (i = 0; i < c->st_size; i++) {
+        gp__ccsub *s = c->st[i], *nx;
+        for (; s; s = nx) { nx = s->hnext; gp__free(c->alloc_ctx, s->name, s->len + 1); gp__free(c->alloc_ctx, s, sizeof *s); }
+    }
+    for (i = 0; i < c->pq_count; i++) {
+        gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
+        gp__free(c->alloc_ctx, p->cmd, p->len);
+    }
+    gp__free(c->alloc_ctx, c->pq, c->pq_cap * sizeof *c->pq);
+    gp__free(c->alloc_ctx, c->rk, c->rk_cap);
+    gp__free(c->alloc_ctx, c->st, c->st_size * sizeof *c->st);
+    gp_buf_free(&c->in);
+    gp_buf_free(&c->out);
+    gp__free(c->alloc_ctx, c->strs, strlen(c->cfg.host) + strlen(c->cfg.username) + 2 +
+             (c->cfg.password ? strlen(c->cfg.password) + 1 : 0));
+    gp__free(c->alloc_ctx, c, sizeof *c);
+}
+static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, gp_chancli_msg_fn fn, void *user) {
+    gp__ccsub *s;
+    gp_bytes argv[2];
+    if (c == NULL || name == NULL) return GP_ERR_INVAL;
+    if ((s = gp__cc_find(c, name, len, is_pat)) != NULL) { s->fn = fn; s->user = user; return GP_OK; }
+    if (gp__rehash(c->alloc_ctx, (void ***)&c->st, &c->st_size, c->nsubs + 1, offsetof(gp__ccsub, hnext),
+                   gp__ccsub_hash_of) != GP_OK)
+        return GP_ERR_NOMEM;
+    s = (gp__ccsub *)gp__calloc(c->alloc_ctx, sizeof *s);
+    if (s == NULL || (s->name = (uint8_t *)gp__malloc(c->alloc_ctx, len + 1)) == NULL) {
+        gp__free(c->alloc_ctx, s, sizeof *s);
+        return GP_ERR_NOMEM;
+    }
+    memcpy(s->name, name, len);
+    s->len = len;
+    s->is_pat = is_pat;
+    s->fn = fn;
+    s->user = user;
+    s->hash = gp__cc_hash(name, len, is_pat);
+    s->hnext = c->st[s->hash & (c->st_size - 1)];
+    c->st[s->hash & (c->st_size - 1)] = s;
+    c->nsubs++;
+    c->stt.subscriptions = c->nsubs;
+    if (c->state == GP__CC_UP) {
+        argv[0].ptr = (const uint8_t *)(is_pat ? "PSUBSCRIBE" : "SUBSCRIBE");
+        argv[0].len = is_pat ? 10 : 9;
+        argv[1].ptr = s->name;
+        argv[1].len = len;
+        gp__cc_send_cmd(c, 2, argv);
+    }
+    return GP_OK;
+}
+static int gp__cc_unsub(gp_chancli *c, const void *name, size_t len, int is_pat) {
+    gp__ccsub *s, **pp;
+    gp_bytes argv[2];
+    if (c == NULL || (s = gp__cc_find(c, name, len, is_pat)) == NULL) return GP_ERR_NOTFOUND;
+    for (pp = &c->st[s->hash & (c->st_size - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == s) { *pp = s->hnext; break; }
+    c->nsubs--;
+    c->stt.subscriptions = c->nsubs;
+    if (c->state == GP__CC_UP) {
+        argv[0].ptr = (const uint8_t *)(is_pat ? "PUNSUBSCRIBE" : "UNSUBSCRIBE");
+        argv[0].len = is_pat ? 12 : 11;
+        argv[1].ptr = s->name;
+        argv[1].len = len;
+        gp__cc_send_cmd(c, 2, argv);
+    }
+    gp__free(c->alloc_ctx, s->name, s->len + 1);
+    gp__free(c->alloc_ctx, s, sizeof *s);
+    return GP_OK;
+}
+GP_API int gp_chancli_subscribe(gp_chancli *c, const void *ch, size_t len, gp_chancli_msg_fn fn, void *user) {
+    return gp__cc_sub(c, ch, len, 0, fn, user);
+}
+GP_API int gp_chancli_unsubscribe(gp_chancli *c, const void *ch, size_t len) { return gp__cc_unsub(c, ch, len, 0); }
+GP_API int gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp_chancli_msg_fn fn, void *user) {
+    return gp__cc_sub(c, pat, len, 1, fn, user);
+}
+GP_API int gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len) { return gp__cc_unsub(c, pat, len, 1); }
+GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
+    gp_buf b;
+    gp_bytes argv[3];
+    gp__ccpub *p;
+    if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
+    if (c->pq_count >= c->cfg.max_backlog ||
+        (c->state != GP__CC_UP && c->held_bytes + chlen + len > c->cfg.max_backlog_bytes)) {
+        c->stt.dropped++;
+        return GP_ERR_FULL;
+    }
+    if (c->pq_count == c->pq_cap) {
+        size_t nc = c->pq_cap ? c->pq_cap * 2 : 64, i;
+        gp__ccpub *n = (gp__ccpub *)gp__malloc(c->alloc_ctx, nc * sizeof *n);
+        if (n == NULL) return GP_ERR_NOMEM;
+        for (i = 0; i < c->pq_count; i++) n[i] = c->pq[(c->pq_head + i) % c->pq_cap];
+        gp__free(c->alloc_ctx, c->pq, c->pq_cap * sizeof *c->pq);
+        c->pq = n;
+        c->pq_cap = nc;
+        c->pq_head = 0;
+    }
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = c->alloc_ctx;
+    argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
+    argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
+    argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
+    if (gp_chan_put_command(&b, 3, argv) != GP_OK) { gp_buf_free(&b); return GP_ERR_NOMEM; }
+    p = &c->pq[(c->pq_head + c->pq_count) % c->pq_cap];
+    p->cmd = b.data;
+    p->len = b.len;
+    c->pq_count++;
+    c->stt.published++;
+    if (c->state == GP__CC_UP) {
+        gp_buf_append(&c->out, b.data, b.len);
+        gp__cc_expect(c, GP__CC_R_PUBLISH);
+        c->nsent++;
+    } else {
+        c->held_bytes += b.len;
+    }
+    return GP_OK;
+}
+GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st) {
+    if (c == NULL || st == NULL) return;
+    *st = c->stt;
+    st->backlog = c->pq_count - c->nsent;
+}
+GP_API int gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chancli_config *cfg) {
+    char *p, *at, *hp;
+    size_t n;
+    if (url == NULL || buf == NULL || cfg == NULL || (n = strlen(url)) + 1 > cap) return GP_ERR_INVAL;
+    memcpy(buf, url, n + 1);
+    p = buf;
+    if (strncmp(p, "redis://", 8) == 0) p += 8;
+    at = strrchr(p, '@');
+    if (at) {
+        char *colon = strchr(p, ':');
+        *at = '\0';
+        if (colon && colon < at) {
+            *colon = '\0';
+            cfg->username = p[0] ? p : NULL;
+            cfg->password = colon + 1;
+        } else {
+            cfg->password = p;
+        }
+        p = at + 1;
+    }
+    hp = p;
+    {
+        char *slash = strchr(hp, '/');
+        if (slash) *slash = '\0';
+    }
+    if (strchr(hp, ':')) {
+        int port;
+        char *colon = strrchr(hp, ':');
+        if (gp_net_split_hostport(hp, hp, (size_t)(colon - hp) + 1, &port) != GP_OK || port == 0) return GP_ERR_INVAL;
+        cfg->port = port;
+    } else {
+        cfg->port = 6379;
+    }
+    cfg->host = hp[0] ? hp : "127.0.0.1";
+    return GP_OK;
+}
+
+/* ==== >>sup  fork N workers + channel server, respawn, signals. Uses: >>loop ====
+   The only section with process-wide state: a signal handler can reach nothing else,
+   so the self-pipe it writes to is a static (one supervisor per process). */
+
+typedef struct gp__supent {
+    int pid, role, index, ready_fd, ready, retiring;
+    uint64_t started;
+    int restarts;
+    uint64_t backoff;
+} gp__supent;
+struct gp_sup_child {
+    const gp_sup_config *cfg;
+    int role, index;
+    int ready_fd;
+    gp_sup_stats *slots;
+    int nslots;
+    gp_sup_stats *mine;
+    gp_loop *loop;
+    gp_loop_fn on_stop;
+    void *stop_user;
+    int sigpipe[2];
+};
+
+#if GP__HAS_SUP
+static int gp__sup_sigfd = -1;
+static void gp__sup_on_signal(int sig) {
+    int saved = errno;
+    uint8_t b = (uint8_t)sig;
+    if (gp__sup_sigfd >= 0) (void)!write(gp__sup_sigfd, &b, 1);
+    errno = saved;
+}
+static int gp__sup_install(int fd, const int *sigs, int n) {
+    struct sigaction sa;
+    int i;
+    gp__sup_sigfd = fd;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = gp__sup_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (i = 0; i < n; i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0) return GP_ERR_IO;
+    return GP_OK;
+}
+static int gp__pipe(int p[2]) {
+    if (pipe(p) != 0) return GP_ERR_IO;
+    gp__set_nonblock(p[0]);
+    gp__set_nonblock(p[1]);
+    return GP_OK;
+}
+static uint64_t gp__rss_kb(int pid) {
+    char path[64];
+    unsigned long size = 0, res = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/statm", pid);
+    if ((f = fopen(path, "r")) == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
+    fclose(f);
+    return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
+}
+
+/* process titles: the argv area (shown by ps) and the thread name (ps -o comm) */
+static char *gp__title_base;
+static size_t gp__title_cap;
+static void gp__title_init(int argc, char **argv) {
+    int i;
+    if (argv == NULL || argc <= 0 || gp__title_base) return;
+    gp__title_base = argv[0];
+    gp__title_cap = strlen(argv[0]) + 1;
+    for (i = 1; i < argc; i++)
+        if (argv[i] == gp__title_base + gp__title_cap) gp__title_cap += strlen(argv[i]) + 1;
+}
+GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) {
+    (void)ch;
+    if (gp__title_base && gp__title_cap > 1) {
+        memset(gp__title_base, 0, gp__title_cap);
+        strncpy(gp__title_base, title, gp__title_cap - 1);
+    }
+#if GP__HAS_PRCTL
+    prctl(PR_SET_NAME, title, 0, 0, 0);
+#endif
+}
+
+typedef struct gp__sup {
+    const gp_sup_config *cfg;
+    gp_loop *loop;
+    gp_sup_stats *slots;
+    int nslots;
+    gp__supent *ents;
+    size_t nents, ents_cap;
+    int sigpipe[2];
+    int stopping, ready_announced, exit_code;
+    int reload_next;          /* next worker index to replace, -1 = no reload running */
+    int reload_new_pid, reload_old_pid;
+    uint64_t reload_deadline, stop_timer;
+    gp_sup_child me;
+} gp__sup;
+
+static int gp__sup_slot(const gp__sup *s, int role, int index) {
+    (void)s;
+    return role == GP_SUP_MASTER ? 0 : role == GP_SUP_CHANNEL ? 1 : 2 + index;
+}
+static void gp__sup_ready_read(gp_loop *loop, int fd, int ev, void *user);
+static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
+    int rp[2], pid;
+    size_t i;
+    gp__supent *e;
+    if (gp__grow(s->loop->alloc_ctx, (void **)&s->ents, &s->ents_cap, s->nents + 1, sizeof *s->ents) != GP_OK)
+        return GP_ERR_NOMEM;
+    if (gp__pipe(rp) != GP_OK) return GP_ERR_IO;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) { close(rp[0]); close(rp[1]); return GP_ERR_IO; }
+    if (pid == 0) {   /* child: drop everything of the master's, then run */
+        gp_sup_child ch;
+        char title[96];
+        int code, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2, SIGPIPE };
+        struct sigaction sa;
+        int master = getppid();
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        gp__sup_sigfd = -1;
+#if GP__HAS_PRCTL
+        prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);   /* no orphan if the master dies */
+#endif
+        if (getppid() != master) _exit(1);
+        close(rp[0]);
+        close(s->sigpipe[0]);
+        close(s->sigpipe[1]);
+        for (i = 0; i < s->nents; i++) if (s->ents[i].ready_fd >= 0) close(s->ents[i].ready_fd);
+        memset(&ch, 0, sizeof ch);
+        ch.cfg = s->cfg;
+        ch.role = role;
+        ch.index = index;
+        ch.ready_fd = rp[1];
+        ch.slots = s->slots;
+        ch.nslots = s->nslots;
+        ch.mine = &s->slots[gp__sup_slot(s, role, index)];
+        ch.sigpipe[0] = ch.sigpipe[1] = -1;
+        memset(ch.mine, 0, sizeof *ch.mine);
+        ch.mine->role = role;
+        ch.mine->index = index;
+        ch.mine->pid = (int32_t)getpid();
+        ch.mine->restarts = restarts;
+        ch.mine->started_ms = gp_time_ms();
+        if (role == GP_SUP_CHANNEL) snprintf(title, sizeof title, "%s: channel server", s->cfg->name);
+        else snprintf(title, sizeof title, "%s: worker %d", s->cfg->name, index);
+        gp_sup_set_title(&ch, title);
+        code = (role == GP_SUP_CHANNEL ? s->cfg->channel_main : s->cfg->worker_main)(&ch, s->cfg->user);
+        fflush(stdout);
+        _exit(code);
+    }
+    close(rp[1]);
+    e = &s->ents[s->nents++];
+    memset(e, 0, sizeof *e);
+    e->pid = pid;
+    e->role = role;
+    e->index = index;
+    e->ready_fd = rp[0];
+    e->started = gp_loop_now(s->loop);
+    e->restarts = restarts;
+    s->slots[gp__sup_slot(s, role, index)].pid = pid;
+    gp_loop_watch(s->loop, rp[0], GP_LOOP_READ, gp__sup_ready_read, s);
+    return GP_OK;
+}
+static gp__supent *gp__sup_by_fd(gp__sup *s, int fd) {
+    size_t i;
+    for (i = 0; i < s->nents; i++) if (s->ents[i].ready_fd == fd) return &s->ents[i];
+    return NULL;
+}
+static void gp__sup_close_ready(gp__sup *s, gp__supent *e) {
+    if (e->ready_fd < 0) return;
+    gp_loop_unwatch(s->loop, e->ready_fd);
+    close(e->ready_fd);
+    e->ready_fd = -1;
+}
+static void gp__sup_reload_step(gp__sup *s);
+static void gp__sup_check_ready(gp__sup *s) {
+    size_t i;
+    if (s->ready_announced) return;
+    for (i = 0; i < s->nents; i++) if (!s->ents[i].ready) return;
+    s->ready_announced = 1;
+    if (s->cfg->on_ready) s->cfg->on_ready(s->cfg->user);
+}
+static void gp__sup_ready_read(gp_loop *loop, int fd, int ev, void *user) {
+    gp__sup *s = (gp__sup *)user;
+    gp__supent *e = gp__sup_by_fd(s, fd);
+    uint8_t b[16];
+    ssize_t r;
+    (void)loop; (void)ev;
+    if (e == NULL) return;
+    r = read(fd, b, sizeof b);
+    if (r > 0) {
+        e->ready = 1;
+        gp__sup_check_ready(s);
+        if (s->reload_next >= 0 && e->pid == s->reload_new_pid) {   /* the new one serves: retire the old */
+            if (s->reload_old_pid > 0) kill(s->reload_old_pid, SIGTERM);
+            else { s->reload_next++; gp__sup_reload_step(s); }
+        }
+    } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        gp__sup_close_ready(s, e);
+    }
+}
+static void gp__sup_respawn_cb(gp_loop *loop, void *user);
+typedef struct gp__sup_pending { gp__sup *s; int role, index, restarts; uint64_t backoff; } gp__sup_pending;
+static void gp__sup_reload_step(gp__sup *s) {
+    size_t i;
+    if (s->reload_next < 0 || s->stopping) return;
+    if (s->reload_next >= s->cfg->workers) {
+        GP__LOG(s->loop, GP_LOG_INFO, "sup", "reload done");
+        s->reload_next = -1;
+        return;
+    }
+    s->reload_old_pid = 0;
+    for (i = 0; i < s->nents; i++)
+        if (s->ents[i].role == GP_SUP_WORKER && s->ents[i].index == s->reload_next && !s->ents[i].retiring) {
+            s->ents[i].retiring = 1;
+            s->reload_old_pid = s->ents[i].pid;
+        }
+    if (gp__sup_spawn(s, GP_SUP_WORKER, s->reload_next, 0) != GP_OK) { s->reload_next = -1; return; }
+    s->ents[s->nents - 1].ready = 0;
+    s->reload_new_pid = s->ents[s->nents - 1].pid;
+    s->reload_deadline = gp_loop_now(s->loop) + s->cfg->ready_timeout_ms;
+}
+static void gp__sup_reap(gp__sup *s) {
+    for (;;) {
+        int status, pid = waitpid(-1, &status, WNOHANG);
+        size_t i;
+        if (pid <= 0) break;
+        for (i = 0; i < s->nents; i++) {
+            gp__supent e = s->ents[i];
+            if (e.pid != pid) continue;
+            gp__sup_close_ready(s, &s->ents[i]);
+            s->ents[i] = s->ents[--s->nents];
+            if (s->stopping) break;
+            if (e.retiring) {   /* replaced during a reload: go on with the next one */
+                if (s->reload_next >= 0 && pid == s->reload_old_pid) { s->reload_next++; gp__sup_reload_step(s); }
+                break;
+            }
+            if (WIFSIGNALED(status))
+                GP__LOG(s->loop, GP_LOG_WARN, "sup", "%s %d (pid %d) killed by signal %d, restarting",
+                        e.role == GP_SUP_CHANNEL ? "channel server" : "worker", e.index, pid, WTERMSIG(status));
+            else
+                GP__LOG(s->loop, GP_LOG_WARN, "sup", "%s %d (pid %d) exited with %d, restarting",
+                        e.role == GP_SUP_CHANNEL ? "channel server" : "worker", e.index, pid, WEXITSTATUS(status));
+            {
+                /* a crash soon after start doubles the delay (crash loop), else restart at once */
+                uint64_t up = gp_loop_now(s->loop) - e.started;
+                uint64_t delay = up < 1000 ? (e.backoff ? GP__MIN(e.backoff * 2, (uint64_t)5000) : 100) : 0;
+                gp__sup_pending *p = (gp__sup_pending *)gp__malloc(s->loop->alloc_ctx, sizeof *p);
+                if (p == NULL) break;
+                p->s = s; p->role = e.role; p->index = e.index; p->restarts = e.restarts + 1; p->backoff = delay;
+                if (e.pid == s->reload_new_pid && s->reload_next >= 0) {   /* the replacement died */
+                    size_t j;
+                    for (j = 0; j < s->nents; j++)
+                        if (s->ents[j].pid == s->reload_old_pid) s->ents[j].retiring = 0;
+                    s->reload_next = -1;
+                    gp__free(s->loop->alloc_ctx, p, sizeof *p);
+                    break;
+                }
+                if (gp_loop_timer_start(s->loop, delay, 0, gp__sup_respawn_cb, p) == 0)
+                    gp__free(s->loop->alloc_ctx, p, sizeof *p);
+            }
+            break;
+        }
+    }
+    if (s->stopping && s->nents == 0) gp_loop_stop(s->loop);
+}
+static void gp__sup_respawn_cb(gp_loop *loop, void *user) {
+    gp__sup_pending *p = (gp__sup_pending *)user;
+    gp__sup *s = p->s;
+    (void)loop;
+    if (!s->stopping && gp__sup_spawn(s, p->role, p->index, p->restarts) == GP_OK) {
+        gp__supent *e = &s->ents[s->nents - 1];
+        e->ready = 1;   /* the ready line is about the first start */
+        e->backoff = p->backoff;
+    }
+    gp__free(s->loop->alloc_ctx, p, sizeof *p);
+}
+static void gp__sup_kill_timer(gp_loop *loop, void *user) {
+    gp__sup *s = (gp__sup *)user;
+    size_t i;
+    (void)loop;
+    for (i = 0; i < s->nents; i++) kill(s->ents[i].pid, SIGKILL);
+}
+static void gp__sup_print_status(gp__sup *s) {
+    gp_buf b;
+    memset(&b, 0, sizeof b);
+    if (gp_sup_status_json(&s->me, &b) == GP_OK) {
+        fwrite(b.data, 1, b.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    gp_buf_free(&b);
+}
+static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
+    gp__sup *s = (gp__sup *)user;
+    uint8_t sigs[32];
+    ssize_t n, i;
+    (void)ev;
+    while ((n = read(fd, sigs, sizeof sigs)) > 0) {
+        for (i = 0; i < n; i++) {
+            size_t k;
+            switch (sigs[i]) {
+            case SIGINT: case SIGTERM:
+                if (s->stopping) break;
+                GP__LOG(loop, GP_LOG_INFO, "sup", "stopping %lu processes", (unsigned long)s->nents);
+                s->stopping = 1;
+                for (k = 0; k < s->nents; k++) kill(s->ents[k].pid, SIGTERM);
+                s->stop_timer = gp_loop_timer_start(loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
+                if (s->nents == 0) gp_loop_stop(loop);
+                break;
+            case SIGHUP:
+                if (s->stopping || s->reload_next >= 0) break;
+                GP__LOG(loop, GP_LOG_INFO, "sup", "reloading %d workers one at a time", s->cfg->workers);
+                s->reload_next = 0;
+                gp__sup_reload_step(s);
+                break;
+            case SIGCHLD:
+                gp__sup_reap(s);
+                break;
+            case SIGUSR2:
+                gp__sup_print_status(s);
+                break;
+            default: break;
+            }
+        }
+    }
+}
+static void gp__sup_tick(gp_loop *loop, void *user) {
+    gp__sup *s = (gp__sup *)user;
+    s->slots[0].rss_kb = gp__rss_kb((int)getpid());
+    if (s->reload_next >= 0 && gp_loop_now(loop) > s->reload_deadline) {
+        size_t i;   /* the replacement never said ready: keep the old one, stop reloading */
+        GP__LOG(loop, GP_LOG_WARN, "sup", "worker %d did not become ready; reload stopped", s->reload_next);
+        for (i = 0; i < s->nents; i++) if (s->ents[i].pid == s->reload_old_pid) s->ents[i].retiring = 0;
+        if (s->reload_new_pid > 0) kill(s->reload_new_pid, SIGKILL);
+        s->reload_next = -1;
+    }
+}
+GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
+    gp__sup s;
+    gp_sup_config cfg;
+    gp_loop_config lc;
+    int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2 }, i, rc;
+    size_t bytes;
+    if (cfg_in == NULL || cfg_in->worker_main == NULL) return GP_ERR_INVAL;
+    cfg = *cfg_in;
+    if (!cfg.workers) cfg.workers = 8;
+    if (!cfg.name) cfg.name = "grouppush";
+    if (!cfg.stop_timeout_ms) cfg.stop_timeout_ms = 4000;
+    if (!cfg.ready_timeout_ms) cfg.ready_timeout_ms = 10000;
+    memset(&s, 0, sizeof s);
+    s.cfg = &cfg;
+    s.reload_next = -1;
+    s.nslots = 2 + cfg.workers;
+    bytes = (size_t)s.nslots * sizeof(gp_sup_stats);
+#ifdef MAP_ANONYMOUS
+    s.slots = (gp_sup_stats *)mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+#else
+    {
+        int zfd = open("/dev/zero", O_RDWR);
+        s.slots = (gp_sup_stats *)mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+        if (zfd >= 0) close(zfd);
+    }
+#endif
+    if (s.slots == (gp_sup_stats *)MAP_FAILED) return GP_ERR_IO;
+    memset(s.slots, 0, bytes);
+    s.slots[0].role = GP_SUP_MASTER;
+    s.slots[0].pid = (int32_t)getpid();
+    s.slots[0].started_ms = gp_time_ms();
+    memset(&lc, 0, sizeof lc);
+    lc.log_fn = cfg.log_fn;
+    lc.log_user = cfg.log_user;
+    if ((rc = gp_loop_create(&lc, &s.loop)) != GP_OK) { munmap(s.slots, bytes); return rc; }
+    s.me.cfg = &cfg;
+    s.me.role = GP_SUP_MASTER;
+    s.me.slots = s.slots;
+    s.me.nslots = s.nslots;
+    s.me.mine = &s.slots[0];
+    s.me.ready_fd = -1;
+    gp__title_init(cfg.argc, cfg.argv);
+    {
+        char title[96];
+        snprintf(title, sizeof title, "%s: master", cfg.name);
+        gp_sup_set_title(&s.me, title);
+    }
+    if (gp__pipe(s.sigpipe) != GP_OK || gp__sup_install(s.sigpipe[1], sigs, 5) != GP_OK ||
+        gp_loop_watch(s.loop, s.sigpipe[0], GP_LOOP_READ, gp__sup_signal, &s) != GP_OK) {
+        gp_loop_destroy(s.loop);
+        munmap(s.slots, bytes);
+        return GP_ERR_IO;
+    }
+    if (cfg.channel_main && gp__sup_spawn(&s, GP_SUP_CHANNEL, 0, 0) != GP_OK) rc = GP_ERR_IO;
+    for (i = 0; rc == GP_OK && i < cfg.workers; i++) rc = gp__sup_spawn(&s, GP_SUP_WORKER, i, 0);
+    if (rc != GP_OK) {
+        size_t k;
+        for (k = 0; k < s.nents; k++) kill(s.ents[k].pid, SIGTERM);
+    } else {
+        gp_loop_timer_start(s.loop, 100, 100, gp__sup_tick, &s);
+        gp_loop_run(s.loop);
+    }
+    {   /* reap whatever is left */
+        size_t k;
+        for (k = 0; k < s.nents; k++) { waitpid(s.ents[k].pid, NULL, 0); gp__sup_close_ready(&s, &s.ents[k]); }
+    }
+    signal(SIGCHLD, SIG_DFL);
+    gp__sup_sigfd = -1;
+    close(s.sigpipe[0]);
+    close(s.sigpipe[1]);
+    gp__free(s.loop->alloc_ctx, s.ents, s.ents_cap * sizeof *s.ents);
+    gp_loop_destroy(s.loop);
+    munmap(s.slots, bytes);
+    return rc == GP_OK ? 0 : 1;
+}
+GP_API void gp_sup_ready(gp_sup_child *ch) {
+    if (ch && ch->ready_fd >= 0) {
+        (void)!write(ch->ready_fd, "R", 1);
+        close(ch->ready_fd);
+        ch->ready_fd = -1;
+    }
+}
+static void gp__sup_child_signal(gp_loop *loop, int fd, int ev, void *user) {
+    gp_sup_child *ch = (gp_sup_child *)user;
+    uint8_t b[16];
+    (void)ev;
+    while (read(fd, b, sizeof b) > 0) {}
+    if (ch->on_stop) ch->on_stop(loop, ch->stop_user);
+}
+GP_API int gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user) {
+    int sigs[] = { SIGINT, SIGTERM };
+    if (ch == NULL || loop == NULL) return GP_ERR_INVAL;
+    if (gp__pipe(ch->sigpipe) != GP_OK) return GP_ERR_IO;
+    ch->loop = loop;
+    ch->on_stop = on_stop;
+    ch->stop_user = user;
+    if (gp__sup_install(ch->sigpipe[1], sigs, 2) != GP_OK) return GP_ERR_IO;
+    return gp_loop_watch(loop, ch->sigpipe[0], GP_LOOP_READ, gp__sup_child_signal, ch);
+}
+GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) {
+    if (ch == NULL || ch->mine == NULL || ch->mine->pid != (int32_t)getpid()) return NULL;
+    return ch->mine;
+}
+GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
+    int i;
+    static const char *roles[] = { "master", "channel", "worker" };
+    if (ch == NULL || b == NULL) return GP_ERR_INVAL;
+    if (gp__buf_puts(b, "{\"processes\":[") != GP_OK) return GP_ERR_NOMEM;
+    for (i = 0; i < ch->nslots; i++) {
+        const gp_sup_stats *st = &ch->slots[i];
+        if (st->pid == 0) continue;
+        if (gp__buf_printf(b, "%s{\"role\":\"%s\",\"index\":%d,\"pid\":%d,\"restarts\":%d,\"rss_kb\":%llu,"
+                              "\"connections\":%llu,\"groups\":%llu,\"memberships\":%llu,"
+                              "\"msgs_in\":%llu,\"msgs_out\":%llu}",
+                           b->data[b->len - 1] == '[' ? "" : ",", roles[st->role >= 0 && st->role <= 2 ? st->role : 0],
+                           (int)st->index, (int)st->pid, (int)st->restarts,
+                           (unsigned long long)gp__rss_kb((int)st->pid), (unsigned long long)st->connections,
+                           (unsigned long long)st->groups, (unsigned long long)st->memberships,
+                           (unsigned long long)st->msgs_in, (unsigned long long)st->msgs_out) != GP_OK)
+            return GP_ERR_NOMEM;
+    }
+    return gp__buf_puts(b, "]}");
+}
+#else /* !GP__HAS_SUP */
+GP_API int  gp_sup_run(const gp_sup_config *cfg) { (void)cfg; return GP_ERR_INVAL; }
+GP_API void gp_sup_ready(gp_sup_child *ch) { (void)ch; }
+GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user) {
+    (void)ch; (void)loop; (void)on_stop; (void)user;
+    return GP_ERR_INVAL;
+}
+GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) { (void)ch; return NULL; }
+GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b) { (void)ch; (void)b; return GP_ERR_INVAL; }
+GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) { (void)ch; (void)title; }
+#endif
+GP_API int gp_sup_role(const gp_sup_child *ch) { return ch ? ch->role : -1; }
+GP_API int gp_sup_index(const gp_sup_child *ch) { return ch ? ch->index : -1; }
+
+/* ==== >>app  the group-push protocol (JSON commands). Uses the public API only ==== */
+
+struct gp_app {
+    gp_loop *loop;
+    void *alloc_ctx;
+    gp_app_config cfg;
+    char *prefix;
+    size_t plen;
+    gp_ws_server *ws;
+    gp_groups *groups;
+    gp_chancli *chan;
+    gp_buf scratch;
+    uint8_t *text;              /* unescaped "message", max_message bytes */
+    int ready_fired;
+    uint64_t msgs_in, msgs_out, errors;
+    gp_json_tok toks[64];
+};
+
+static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char *detail) {
+    gp_buf *b = &a->scratch;
+    b->len = 0;
+    a->errors++;
+    if (gp__buf_puts(b, "{\"error\":\"") != GP_OK || gp__buf_puts(b, code) != GP_OK ||
+        gp__buf_puts(b, "\",\"detail\":") != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
+        gp__buf_puts(b, "}") != GP_OK)
+        return;
+    gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
+}
+/* Channel name = prefix + group id, built in scratch. */
+static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen, gp_bytes *out) {
+    a->scratch.len = 0;
+    if (gp_buf_append(&a->scratch, a->prefix, a->plen) != GP_OK || gp_buf_append(&a->scratch, group, glen) != GP_OK)
+        return NULL;
+    out->ptr = a->scratch.data;
+    out->len = a->scratch.len;
+    return out;
+}
+static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp_msg *m;
+    int op;
+    (void)c;
+    if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
+    /* a backend may publish any bytes; what is not UTF-8 goes out as a binary frame */
+    op = gp_utf8_feed(GP_UTF8_ACCEPT, data.ptr, data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+    if ((m = gp_msg_new(a->ws, op, data.ptr, data.len)) == NULL) return;
+    a->msgs_out += gp_group_send(a->groups, channel.ptr + a->plen, channel.len - a->plen, m);
+    gp_msg_unref(m);
+}
+static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp_bytes ch;
+    (void)g;
+    if (gp__app_channel(a, name, len, &ch))
+        gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_channel, a);
+}
+static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp_bytes ch;
+    (void)g;
+    if (gp__app_channel(a, name, len, &ch)) gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
+}
+/* group_id: a non-empty string, or an integer taken as its decimal text. */
+static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, uint8_t *out, size_t *len) {
+    const gp_json_tok *t;
+    long n;
+    if (tok < 0) { gp__app_error(a, id, "bad_group_id", "group_id is missing"); return 0; }
+    t = &a->toks[tok];
+    if (t->type == GP_JSON_NUMBER) {
+        size_t i;
+        for (i = t->start; i < t->end; i++)
+            if (text[i] == '.' || text[i] == 'e' || text[i] == 'E') {
+                gp__app_error(a, id, "bad_group_id", "group_id must be a string or an integer");
+                return 0;
+            }
+        if (t->end - t->start > a->cfg.max_group_id) {
+            gp__app_error(a, id, "group_id_too_long", "group_id is over the limit");
+            return 0;
+        }
+        memcpy(out, text + t->start, t->end - t->start);
+        *len = t->end - t->start;
+        return 1;
+    }
+    if (t->type != GP_JSON_STRING) {
+        gp__app_error(a, id, "bad_group_id", "group_id must be a string or an integer");
+        return 0;
+    }
+    n = gp_json_unescape(text, t, out, a->cfg.max_group_id);
+    if (n == GP_ERR_TOO_BIG) { gp__app_error(a, id, "group_id_too_long", "group_id is over the limit"); return 0; }
+    if (n <= 0) { gp__app_error(a, id, "bad_group_id", n == 0 ? "group_id is empty" : "group_id has a bad escape"); return 0; }
+    *len = (size_t)n;
+    return 1;
+}
+static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    uint8_t cmd[16], gid[1024];
+    size_t glen = 0;
+    long cl;
+    int nt, ci;
+    (void)srv;
+    a->msgs_in++;
+    if (opcode != GP_WS_TEXT) { gp__app_error(a, id, "binary_not_supported", "send JSON commands as text frames"); return; }
+    nt = gp_json_parse(data.ptr, data.len, a->toks, sizeof a->toks / sizeof a->toks[0]);
+    if (nt < 0 || a->toks[0].type != GP_JSON_OBJECT) {
+        gp__app_error(a, id, "bad_json", nt == GP_ERR_TOO_BIG ? "JSON too deeply nested or too many fields"
+                                                               : nt < 0 ? "not valid JSON" : "expected a JSON object");
+        return;
+    }
+    ci = gp_json_find(data.ptr, a->toks, 0, "cmd");
+    if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); return; }
+    cl = gp_json_unescape(data.ptr, &a->toks[ci], cmd, sizeof cmd);
+    if (cl == 9 && memcmp(cmd, "add_group", 9) == 0) {
+        int rc;
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        rc = gp_group_join(a->groups, id, gid, glen);
+        if (rc == GP_ERR_FULL) gp__app_error(a, id, "too_many_groups", "this connection is in too many groups");
+        else if (rc == GP_ERR_NOMEM) gp__app_error(a, id, "server_busy", "out of memory");
+    } else if (cl == 11 && memcmp(cmd, "leave_group", 11) == 0) {
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        gp_group_leave(a->groups, id, gid, glen);
+    } else if (cl == 13 && memcmp(cmd, "send_to_group", 13) == 0) {
+        int mi, rc;
+        long ml;
+        gp_bytes ch;
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        mi = gp_json_find(data.ptr, a->toks, 0, "message");
+        if (mi < 0 || a->toks[mi].type != GP_JSON_STRING) {
+            gp__app_error(a, id, "bad_message", "message must be a string");
+            return;
+        }
+        ml = gp_json_unescape(data.ptr, &a->toks[mi], a->text, a->cfg.max_message);
+        if (ml == GP_ERR_TOO_BIG) { gp__app_error(a, id, "message_too_long", "message is over the limit"); return; }
+        if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); return; }
+        if (gp__app_channel(a, gid, glen, &ch) == NULL) { gp__app_error(a, id, "server_busy", "out of memory"); return; }
+        rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+        if (rc == GP_ERR_FULL) gp__app_error(a, id, "channel_unavailable", "channel down and backlog full");
+        else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
+    } else {
+        gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group or send_to_group");
+    }
+}
+static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
+    gp_app *a = (gp_app *)user;
+    if (a->cfg.ws.on_open) a->cfg.ws.on_open(srv, id, a->cfg.ws.user);
+}
+static void gp__app_on_close(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp_group_leave_all(a->groups, id);
+    if (a->cfg.ws.on_close) a->cfg.ws.on_close(srv, id, code, reason, a->cfg.ws.user);
+}
+static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req, gp_ws_accept *acc, void *user) {
+    gp_app *a = (gp_app *)user;
+    return a->cfg.ws.on_accept ? a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user) : 0;
+}
+static void gp__app_on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
+    gp_app *a = (gp_app *)user;
+    if (a->cfg.ws.on_http) a->cfg.ws.on_http(srv, req, res, a->cfg.ws.user);
+}
+static void gp__app_on_state(gp_chancli *c, int up, void *user) {
+    gp_app *a = (gp_app *)user;
+    (void)c;
+    if (up && !a->ready_fired) {
+        a->ready_fired = 1;
+        if (a->cfg.on_ready) a->cfg.on_ready(a, a->cfg.user);
+    }
+}
+GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) {
+    gp_app *a;
+    gp_ws_config wc;
+    gp_group_config gc;
+    gp_chancli_config cc;
+    int rc;
+    if (loop == NULL || cfg == NULL || out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    a = (gp_app *)gp__calloc(gp_loop_alloc_ctx(loop), sizeof *a);
+    if (a == NULL) return GP_ERR_NOMEM;
+    a->loop = loop;
+    a->alloc_ctx = gp_loop_alloc_ctx(loop);
+    a->cfg = *cfg;
+    if (!a->cfg.max_group_id) a->cfg.max_group_id = 128;
+    if (a->cfg.max_group_id > 1024) a->cfg.max_group_id = 1024;
+    if (!a->cfg.max_message) a->cfg.max_message = 65536;
+    if (!a->cfg.max_groups_per_conn) a->cfg.max_groups_per_conn = 1024;
+    a->scratch.alloc_ctx = a->alloc_ctx;
+    {
+        const char *p = cfg->prefix ? cfg->prefix : "group:";
+        a->plen = strlen(p);
+        a->prefix = (char *)gp__malloc(a->alloc_ctx, a->plen + 1);
+        if (a->prefix) memcpy(a->prefix, p, a->plen + 1);
+    }
+    a->text = (uint8_t *)gp__malloc(a->alloc_ctx, a->cfg.max_message);
+    if (a->prefix == NULL || a->text == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
+    wc = cfg->ws;
+    wc.on_open = gp__app_on_open;
+    wc.on_message = gp__app_on_message;
+    wc.on_close = gp__app_on_close;
+    wc.on_accept = gp__app_on_accept;
+    wc.on_http = gp__app_on_http;
+    wc.user = a;
+    memset(&gc, 0, sizeof gc);
+    gc.max_groups_per_conn = a->cfg.max_groups_per_conn;
+    gc.max_name = a->cfg.max_group_id;
+    gc.on_first = gp__app_first;
+    gc.on_empty = gp__app_empty;
+    gc.user = a;
+    cc = cfg->chan;
+    cc.on_message = gp__app_on_channel;
+    cc.on_state = gp__app_on_state;
+    cc.user = a;
+    if ((rc = gp_ws_create(loop, &wc, &a->ws)) != GP_OK || (rc = gp_group_create(a->ws, &gc, &a->groups)) != GP_OK ||
+        (rc = gp_chancli_create(loop, &cc, &a->chan)) != GP_OK) {
+        gp_app_destroy(a);
+        return rc;
+    }
+    *out = a;
+    return GP_OK;
+}
+GP_API void gp_app_destroy(gp_app *a) {
+    if (a == NULL) return;
+    gp_chancli_destroy(a->chan);
+    gp_group_destroy(a->groups);
+    gp_ws_destroy(a->ws);
+    gp_buf_free(&a->scratch);
+    gp__free(a->alloc_ctx, a->text, a->cfg.max_message);
+    gp__free(a->alloc_ctx, a->prefix, a->plen + 1);
+    gp__free(a->alloc_ctx, a, sizeof *a);
+}
+GP_API gp_ws_server *gp_app_ws(gp_app *a) { return a ? a->ws : NULL; }
+GP_API gp_chancli *gp_app_channel(gp_app *a) { return a ? a->chan : NULL; }
+GP_API gp_groups *gp_app_groups(gp_app *a) { return a ? a->groups : NULL; }
+GP_API void gp_app_stats_get(const gp_app *a, gp_app_stats *st) {
+    gp_ws_stats ws;
+    if (a == NULL || st == NULL) return;
+    memset(st, 0, sizeof *st);
+    gp_ws_stats_get(a->ws, &ws);
+    st->connections = ws.connections;
+    gp_group_counts(a->groups, &st->groups, &st->memberships);
+    st->msgs_in = a->msgs_in;
+    st->msgs_out = a->msgs_out;
+    st->errors = a->errors;
+}
+GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void *msg, size_t len) {
+    gp_bytes ch;
+    if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
+    if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
+    return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
 }
 
 #endif /* GROUPPUSH_IMPLEMENTATION */

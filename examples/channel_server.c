@@ -1,0 +1,55 @@
+/* channel_server.c - grouppush's channel broker on its own: a small Redis-compatible pub/sub
+   server (PING ECHO AUTH HELLO SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB
+   QUIT CLIENT), RESP2 and RESP3.
+
+   Build:  cc -std=c99 -O2 -I.. channel_server.c -o channel_server
+   Run:    ./channel_server --listen 127.0.0.1:2206 [--password PW] [--grace-ms MS]
+   Try:    redis-cli -p 2206 SUBSCRIBE news      and in another shell
+           redis-cli -p 2206 PUBLISH news hello */
+#define GROUPPUSH_IMPLEMENTATION
+#include "../grouppush.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    char host[256] = "127.0.0.1";
+    int port = 2206, i, rc;
+    gp_chansrv_config cfg;
+    gp_loop_config lc;
+    gp_loop *loop;
+    gp_chansrv *cs;
+    memset(&cfg, 0, sizeof cfg);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--listen") == 0 && v) {
+            if (gp_net_split_hostport(v, host, sizeof host, &port) != GP_OK) {
+                fprintf(stderr, "channel_server: bad address %s\n", v);
+                return 2;
+            }
+            i++;
+        } else if (strcmp(a, "--password") == 0 && v) { cfg.password = v; i++; }
+        else if (strcmp(a, "--grace-ms") == 0 && v) { cfg.grace_ms = strtoull(v, NULL, 10); i++; }
+        else {
+            printf("usage: %s [--listen HOST:PORT] [--password PW] [--grace-ms MS]\n", argv[0]);
+            return strcmp(a, "--help") == 0 ? 0 : 2;
+        }
+    }
+    memset(&lc, 0, sizeof lc);
+    lc.log_fn = gp_log_stderr;
+    lc.log_level = GP_LOG_WARN;
+    if ((rc = gp_loop_create(&lc, &loop)) != GP_OK || (rc = gp_chansrv_create(loop, &cfg, &cs)) != GP_OK) {
+        fprintf(stderr, "channel_server: %s\n", gp_result_string(rc));
+        return 1;
+    }
+    if (gp_chansrv_listen(cs, host, port) != GP_OK) {
+        fprintf(stderr, "channel_server: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        return 1;
+    }
+    printf("channel_server: listening on %s:%d\n", host, gp_chansrv_port(cs));
+    fflush(stdout);
+    gp_loop_run(loop);
+    gp_chansrv_destroy(cs);
+    gp_loop_destroy(loop);
+    return 0;
+}

@@ -1,0 +1,101 @@
+/* publish.c - push a message into a group from a backend program. It speaks the channel's
+   Redis protocol with grouppush's RESP codec, so it works against the built-in channel
+   server and against a real Redis alike (as does `redis-cli PUBLISH group:123 hi`).
+
+   Build:  cc -std=c99 -O2 -I.. publish.c -o publish
+   Run:    ./publish [--channel HOST:PORT | redis://[:PW@]HOST:PORT] [--password PW] GROUP MESSAGE
+           prints the number of channel subscribers (workers) that received it. */
+#define GROUPPUSH_IMPLEMENTATION
+#include "../grouppush.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Send one command and wait (up to 5 s) for its reply. */
+static int roundtrip(int fd, gp_buf *out, gp_buf *in, gp_chan_value *v, size_t *nv) {
+    size_t off = 0;
+    struct pollfd p;
+    uint64_t deadline = gp_time_ms() + 5000;
+    while (off < out->len) {
+        ssize_t w = send(fd, out->data + off, out->len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) return -1;
+        if (w > 0) off += (size_t)w;
+        else { p.fd = fd; p.events = POLLOUT; poll(&p, 1, 100); }
+        if (gp_time_ms() > deadline) return -1;
+    }
+    out->len = 0;
+    for (;;) {
+        long n = gp_chan_parse(in->data, in->len, v, 16, nv, 1u << 20);
+        ssize_t r;
+        if (n > 0) { gp_buf_consume(in, (size_t)n); return 0; }
+        if (n < 0 || gp_time_ms() > deadline) return -1;
+        p.fd = fd; p.events = POLLIN;
+        poll(&p, 1, 100);
+        if (gp_buf_reserve(in, 4096) != GP_OK) return -1;
+        r = recv(fd, in->data + in->len, in->cap - in->len, 0);
+        if (r == 0) return -1;
+        if (r > 0) in->len += (size_t)r;
+        else if (errno != EAGAIN && errno != EINTR) return -1;
+    }
+}
+int main(int argc, char **argv) {
+    gp_chancli_config cfg;
+    char buf[512], chname[1100];
+    const char *url = "127.0.0.1:2206", *group = NULL, *msg = NULL;
+    gp_buf out, in;
+    gp_chan_value v[16];
+    gp_bytes args[5];
+    size_t nv;
+    int i, fd;
+    struct pollfd p;
+    memset(&cfg, 0, sizeof cfg);
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) url = argv[++i];
+        else if (strcmp(argv[i], "--password") == 0 && i + 1 < argc) cfg.password = argv[++i];
+        else if (group == NULL) group = argv[i];
+        else if (msg == NULL) msg = argv[i];
+        else break;
+    }
+    if (group == NULL || msg == NULL || i < argc) {
+        fprintf(stderr, "usage: %s [--channel HOST:PORT|redis://[:PW@]HOST:PORT] [--password PW] GROUP MESSAGE\n", argv[0]);
+        return 2;
+    }
+    {
+        const char *pw = cfg.password;
+        if (gp_chancli_parse_url(url, buf, sizeof buf, &cfg) != GP_OK) { fprintf(stderr, "publish: bad address %s\n", url); return 2; }
+        if (pw && !cfg.password) cfg.password = pw;
+    }
+    if (gp_net_connect(cfg.host, cfg.port, &fd) != GP_OK) { perror("publish: connect"); return 1; }
+    p.fd = fd; p.events = POLLOUT;
+    if (poll(&p, 1, 5000) != 1 || gp_net_connect_result(fd) != GP_OK) {
+        fprintf(stderr, "publish: cannot connect to %s:%d: %s\n", cfg.host, cfg.port, strerror(errno));
+        return 1;
+    }
+    memset(&out, 0, sizeof out);
+    memset(&in, 0, sizeof in);
+    if (cfg.password) {
+        args[0].ptr = (const uint8_t *)"AUTH"; args[0].len = 4;
+        args[1].ptr = (const uint8_t *)(cfg.username ? cfg.username : "default"); args[1].len = strlen((const char *)args[1].ptr);
+        args[2].ptr = (const uint8_t *)cfg.password; args[2].len = strlen(cfg.password);
+        gp_chan_put_command(&out, 3, args);
+        if (roundtrip(fd, &out, &in, v, &nv) != 0 || v[0].type == GP_CHAN_ERROR) {
+            fprintf(stderr, "publish: AUTH failed: %.*s\n", (int)v[0].str.len, (const char *)v[0].str.ptr);
+            return 1;
+        }
+    }
+    snprintf(chname, sizeof chname, "group:%s", group);
+    args[0].ptr = (const uint8_t *)"PUBLISH"; args[0].len = 7;
+    args[1].ptr = (const uint8_t *)chname; args[1].len = strlen(chname);
+    args[2].ptr = (const uint8_t *)msg; args[2].len = strlen(msg);
+    gp_chan_put_command(&out, 3, args);
+    if (roundtrip(fd, &out, &in, v, &nv) != 0 || v[0].type != GP_CHAN_INT) {
+        fprintf(stderr, "publish: PUBLISH failed%s%.*s\n", v[0].type == GP_CHAN_ERROR ? ": " : "",
+                v[0].type == GP_CHAN_ERROR ? (int)v[0].str.len : 0, v[0].type == GP_CHAN_ERROR ? (const char *)v[0].str.ptr : "");
+        return 1;
+    }
+    printf("%lld\n", (long long)v[0].integer);
+    gp_buf_free(&out);
+    gp_buf_free(&in);
+    close(fd);
+    return 0;
+}
