@@ -3551,16 +3551,40 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
         { "pubsub", -2 }, { "quit", -1 }, { "client", -2 }
     };
     int k = -1;
+    const char *fullname = NULL;
     for (i = 0; i < sizeof tab / sizeof tab[0]; i++) if (gp__cs_is(cmd, tab[i].name)) { k = (int)i; break; }
     if (k < 0) { gp__cs_unknown(c, argc, argv); return; }
     if ((tab[k].arity > 0 && argc != (size_t)tab[k].arity) || (tab[k].arity < 0 && argc < (size_t)-tab[k].arity)) {
         gp__cs_arity(c, tab[k].name);
         return;
     }
+    {   /* container commands: the subcommand's own arity, and its full name for errors */
+        static const struct { int k; const char *sub, *full; int arity; } subs[] = {
+            { 9, "channels", "pubsub|channels", -2 }, { 9, "numsub", "pubsub|numsub", -2 },
+            { 9, "numpat", "pubsub|numpat", 2 }, { 11, "setname", "client|setname", 3 },
+            { 11, "getname", "client|getname", 2 }, { 11, "id", "client|id", 2 }
+        };
+        size_t j;
+        for (j = 0; j < sizeof subs / sizeof subs[0]; j++) {
+            if (subs[j].k != k || !gp__cs_is(&argv[1], subs[j].sub)) continue;
+            if ((subs[j].arity > 0 && argc != (size_t)subs[j].arity) ||
+                (subs[j].arity < 0 && argc < (size_t)-subs[j].arity)) {
+                gp__cs_arity(c, subs[j].full);
+                return;
+            }
+            fullname = subs[j].full;
+            break;
+        }
+        if ((k == 9 || k == 11) && fullname == NULL) {
+            gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
+                       (const char *)argv[1].ptr, k == 9 ? "PUBSUB" : "CLIENT");
+            return;
+        }
+    }
     if (!c->authed && k != 2 && k != 3 && k != 10) { gp__cs_err(c, "NOAUTH Authentication required."); return; }
     if (!c->resp3 && gp__cs_count(c) > 0 && k != 0 && k != 4 && k != 5 && k != 6 && k != 7 && k != 10) {
         gp__cs_err(c, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
-                      "are allowed in this context", tab[k].name);
+                      "are allowed in this context", fullname ? fullname : tab[k].name);
         return;
     }
     switch (k) {
@@ -3618,7 +3642,7 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
         }
         if (!c->authed) {
             gp__cs_err(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                          "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
                           "select the RESP protocol version at the same time");
             return;
         }
@@ -3679,7 +3703,11 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
         if (gp__cs_is(&argv[1], "channels")) {
             size_t b, n = 0;
             gp__csch *ch;
-            if (argc > 3) { gp__cs_arity(c, "pubsub|channels"); return; }
+            if (argc > 3) {
+                gp__cs_err(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
+                           (int)GP__MIN(argv[1].len, (size_t)128), (const char *)argv[1].ptr);
+                return;
+            }
             for (b = 0; b < s->ct_size; b++)
                 for (ch = s->ct[b]; ch; ch = ch->hnext)
                     if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len)) n++;
@@ -3689,7 +3717,7 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
                     if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len))
                         gp_chan_put_bulk(&c->out, ch->name, ch->len);
         } else if (gp__cs_is(&argv[1], "numsub")) {
-            gp_chan_put_agg(&c->out, c->resp3 ? '%' : '*', c->resp3 ? argc - 2 : (argc - 2) * 2);
+            gp_chan_put_agg(&c->out, '*', (argc - 2) * 2);   /* an array in RESP3 too, as Redis 7 */
             for (i = 2; i < argc; i++) {
                 gp__csch *ch = gp__cs_find(s, argv[i].ptr, argv[i].len);
                 gp_chan_put_bulk(&c->out, argv[i].ptr, argv[i].len);
@@ -3745,6 +3773,31 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
         return;
     }
 }
+/* Redis's wording for what gp_chan_parse_request rejected. */
+static void gp__cs_proto_error(gp__csc *c, const uint8_t *b, size_t len, long rc) {
+    long cr;
+    int64_t n, k, bl;
+    size_t pos;
+    if (b[0] != '*') {
+        gp__cs_err(c, "ERR Protocol error: %s", rc == GP_ERR_TOO_BIG ? "too big inline request" : "unbalanced quotes in request");
+        return;
+    }
+    cr = gp__crlf(b, 1, len);
+    if (cr < 0 || gp__parse_i64(b + 1, (size_t)cr - 1, &n) != 0 || n > 1024 * 1024) {
+        gp__cs_err(c, "ERR Protocol error: %s", cr < 0 ? "too big mbulk count string" : "invalid multibulk length");
+        return;
+    }
+    pos = (size_t)cr + 2;
+    for (k = 0; k < n && pos < len; k++) {
+        if (b[pos] != '$') { gp__cs_err(c, "ERR Protocol error: expected '$', got '%c'", b[pos]); return; }
+        cr = gp__crlf(b, pos + 1, len);
+        if (cr < 0 || gp__parse_i64(b + pos + 1, (size_t)cr - pos - 1, &bl) != 0 || bl < 0 ||
+            (uint64_t)bl > c->s->cfg.max_bulk)
+            break;
+        pos = (size_t)cr + 2 + (size_t)bl + 2;
+    }
+    gp__cs_err(c, "ERR Protocol error: invalid bulk length");
+}
 static void gp__cs_flush(gp__csc *c) {
     while (!c->dead && c->out.len > c->out_off) {
         ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
@@ -3795,9 +3848,7 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
         }
         if (n == 0) break;
         if (n < 0) {
-            gp__cs_err(c, "ERR Protocol error: %s", c->in.data[off] != '*' ?
-                       (n == GP_ERR_TOO_BIG ? "too big inline request" : "unbalanced quotes in request") :
-                       (n == GP_ERR_TOO_BIG ? "invalid bulk length" : "invalid multibulk length"));
+            gp__cs_proto_error(c, c->in.data + off, c->in.len - off, n);
             c->quit = 1;   /* Redis closes after a protocol error */
             c->in.len = off = 0;
             break;
@@ -3817,8 +3868,8 @@ static void gp__cs_hook(gp_loop *loop, void *user) {
     while (s->dirty) {
         gp__csc *c = s->dirty;
         s->dirty = c->next_dirty;
+        if (!c->dead) gp__cs_flush(c);   /* c->dirty stays set: a kill in here cannot requeue c */
         c->dirty = 0;
-        if (!c->dead) gp__cs_flush(c);
         if (c->dead) {
             size_t i;
             while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
