@@ -3260,7 +3260,8 @@ struct gp__csc {
     uint64_t id;
     gp_buf in, out;
     size_t out_off;
-    uint8_t resp3, authed, quit, dirty, wantw, dead;
+    uint8_t resp3, authed, quit, dirty, wantw, dead, seen;
+    size_t grace_from;          /* kept messages before this index predate the client */
     char *name;
     gp__csch **chans;
     size_t nchans, chans_cap;
@@ -3403,7 +3404,7 @@ static void gp__cs_grace_replay(gp__csc *c, const uint8_t *ch, size_t chlen, int
     gp_chansrv *s = c->s;
     size_t i;
     if (s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
-    for (i = 0; i < s->ngrace; i++) {
+    for (i = 0; i < c->grace_from && i < s->ngrace; i++) {   /* only what it could not have seen */
         gp__csgrace *g = &s->grace[i];
         if (is_pat ? !gp_chan_glob_match(ch, chlen, g->ch, g->chlen)
                    : (g->chlen != chlen || memcmp(g->ch, ch, chlen) != 0))
@@ -3854,7 +3855,9 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
             break;
         }
         off += (size_t)n;
-        if (argc > 0) gp__cs_command(c, argc, s->argv);
+        if (argc == 0) continue;
+        if (!c->seen) { c->seen = 1; c->grace_from = s->ngrace; }
+        gp__cs_command(c, argc, s->argv);
     }
     if (!c->dead) {
         gp_buf_consume(&c->in, off);
@@ -4107,10 +4110,11 @@ static void gp__cc_flush(gp_chancli *c) {
     }
 }
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
-/* Send SUBSCRIBE/PSUBSCRIBE for everything, then every held publish. */
-static void gp__cc_resume(gp_chancli *c) {
+/* SUBSCRIBE/PSUBSCRIBE for everything: pipelined right behind HELLO, so the server sees
+   the subscriptions in the same read as the connection's first command. */
+static void gp__cc_resubscribe(gp_chancli *c) {
     gp_bytes argv[257];
-    size_t b, i, n;
+    size_t b, n;
     int pass;
     for (pass = 0; pass < 2; pass++) {
         argv[0].ptr = (const uint8_t *)(pass ? "PSUBSCRIBE" : "SUBSCRIBE");
@@ -4127,6 +4131,10 @@ static void gp__cc_resume(gp_chancli *c) {
         }
         if (n > 1) gp__cc_send_cmd(c, n, argv);
     }
+}
+/* After HELLO succeeded: every held (and every unacknowledged) publish, in order. */
+static void gp__cc_resume(gp_chancli *c) {
+    size_t i;
     for (i = 0; i < c->pq_count; i++) {
         gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
         gp_buf_append(&c->out, p->cmd, p->len);
@@ -4206,6 +4214,7 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         argv[n].ptr = (const uint8_t *)"SETNAME"; argv[n++].len = 7;
         argv[n].ptr = (const uint8_t *)"grouppush"; argv[n++].len = 9;
         gp__cc_send_cmd(c, n, argv);
+        gp__cc_resubscribe(c);
         gp__cc_flush(c);
         return;
     }
