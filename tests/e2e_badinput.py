@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsclient import (BINARY, CLOSE, PING, TEXT, Closed, Fail, Results, Server, Timeout, WS,  # noqa: E402
-                      encode_frame, expect, install_guards, join_msg, leave_msg, map_workers, now,
+                      encode_frame, expect, http_get, install_guards, join_msg, leave_msg, map_workers, now,
                       send_msg, server_path, short)
 
 NAME = "e2e_badinput"
@@ -101,6 +101,15 @@ def expect_error(conn, frame_bytes, code):
     expect(isinstance(d, dict) and d.get("error") == code,
            "reply %s, want error %s" % (short(f.payload.decode("utf-8", "replace"), 200), code))
     expect(isinstance(d.get("detail"), str), "reply %r has no string detail" % d)
+    round_trip(conn)
+
+
+def expect_error_any(conn, frame_bytes, codes):
+    conn.send_raw(frame_bytes)
+    f = conn.recv_frame(3)
+    expect(f.opcode == TEXT, "got %r, want an error reply" % f)
+    d = json.loads(f.payload.decode("utf-8"))
+    expect(isinstance(d, dict) and d.get("error") in codes, "reply %r, want one of %s" % (d, codes))
     round_trip(conn)
 
 
@@ -205,6 +214,57 @@ R.run("group_id of exactly --max-group-id bytes in 2-byte chars works", gid_limi
 R.run("integer group_id works", lambda: (tester.send_texts('{"cmd":"add_group","group_id":4242}',
                                                             send_msg("4242", "int")),
                                           tester.expect_text("int"), round_trip(tester)))
+
+
+def nul_in_group_id():
+    tester.send_texts(join_msg("nulg"))
+    tester.send_text(json.dumps({"cmd": "send_to_group", "group_id": "nulg\u0000tail", "message": "aliased"}))
+    seq[0] += 1
+    m = "rt-%d" % seq[0]
+    tester.send_text(send_msg(GROUP, m))
+    f = tester.recv_frame(3)
+    if f.opcode == TEXT and f.payload.startswith(b"{"):  # an error reply is acceptable
+        expect(json.loads(f.payload).get("error") in ("bad_group_id",), "reply %r" % f)
+        f = tester.recv_frame(3)
+    expect(f.opcode == TEXT and f.payload == m.encode(),
+           "a send to \"nulg\\u0000tail\" reached the member of \"nulg\": got %r before the fence" % f)
+    watcher.expect_text(m, who="watcher: ")
+    tester.send_text(leave_msg("nulg"))
+
+
+R.run("group_id with \\u0000 does not alias the shorter group", nul_in_group_id)
+R.run("message with \\u0000 is delivered byte-exact", deliver,
+      text(json.dumps({"cmd": "send_to_group", "group_id": GROUP, "message": "a\u0000b"})), "a\u0000b")
+
+
+def lone_surrogate():
+    """\\ud800 cannot be encoded in UTF-8: an error reply, or a valid UTF-8 text frame - never
+    invalid UTF-8 in a text frame (a browser would fail the connection with 1007)."""
+    tester.send_text('{"cmd":"send_to_group","group_id":"%s","message":"x\\ud800y"}' % GROUP)
+    f = tester.recv_frame(3)
+    expect(f.opcode == TEXT, "got %r" % f)
+    try:
+        txt = f.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Fail("server sent invalid UTF-8 in a text frame: %r" % f.payload)
+    if txt.startswith('{"error"'):
+        expect(json.loads(txt)["error"] in ("bad_json", "bad_message"), "reply %r" % txt)
+    else:
+        w = watcher.recv_frame(3)
+        expect(w.payload == f.payload, "watcher got %r, tester %r" % (w, f))
+    round_trip(tester)
+
+
+R.run("lone surrogate escape never yields invalid UTF-8", lone_surrogate)
+R.run("invalid escape \\x -> bad_json", expect_error, tester,
+      text('{"cmd":"send_to_group","group_id":"bw","message":"a\\xb"}'), "bad_json")
+R.run("deeply nested JSON array (100000) -> bad_json, no crash", expect_error, tester,
+      text("[" * 100000 + "]" * 100000), "bad_json")
+R.run("deeply nested JSON in a field (100000) -> an error, no crash", lambda: expect_error_any(
+      tester, text('{"cmd":"send_to_group","group_id":"bw","message":' + "[" * 100000 + "]" * 100000 + "}"),
+      ("bad_json", "bad_message")))
+R.run("control character inside a JSON string -> bad_json", expect_error, tester,
+      text('{"cmd":"send_to_group","group_id":"bw","message":"a\tb"}'), "bad_json")  # a raw TAB
 
 
 def leave_unjoined():
@@ -361,6 +421,19 @@ def nothing_extra():
 
 
 R.run("no stray frames on watcher and tester", nothing_extra)
+
+
+def http_paths():
+    st, _, _ = http_get(port, "/nope")
+    expect(st == 404, "GET /nope -> %d" % st)
+    st, _, _ = http_get(port, "/")
+    expect(st == 404, "GET / without --html -> %d" % st)
+    st, h, body = http_get(port, "/status")
+    expect(st == 200 and h.get("content-type", "").startswith("application/json"), "GET /status -> %d %r" % (st, h))
+    json.loads(body)
+
+
+R.run("HTTP: /status is JSON, other paths 404", http_paths)
 R.run("tester still works at the end", round_trip, tester)
 
 R.check(srv.proc.poll() is None, "server still running", "master exited with %s" % srv.proc.poll())

@@ -14,18 +14,26 @@
 Each case runs its own server (4 workers, free loopback ports); everything started is
 killed by pid / process group at the end, also on failure and on the 55 s alarm.
 """
+import base64
+import hashlib
 import os
 import select
 import signal
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (CLOSE, TEXT, Closed, Fail, Results, Server, Timeout, WS, expect,  # noqa: E402
+from wsclient import (CLOSE, GUID, HOST, TEXT, Closed, Fail, Results, Server, Timeout, WS, expect,  # noqa: E402
                       install_guards, join_msg, map_workers, now, pid_alive, proc_stat, send_msg,
                       server_path, summarize)
 
 NAME = "e2e_faults"
 NWORKERS = 4
+# stream of the channel-kill case; raise the rate to stress failover, e.g.
+#   E2E_FAULTS_N=3000 E2E_FAULTS_INTERVAL_MS=0 E2E_FAULTS_KILL_AT=1500
+STREAM_N = int(os.environ.get("E2E_FAULTS_N", "300"))
+STREAM_IV = float(os.environ.get("E2E_FAULTS_INTERVAL_MS", "10")) / 1000.0
+KILL_AT = int(os.environ.get("E2E_FAULTS_KILL_AT", "60"))
 R = Results(NAME)
 install_guards(NAME, 55)
 BIN = server_path()
@@ -175,7 +183,7 @@ def case_channel_kill():
         newpid = {}
 
         def on_send(k):
-            if k == 60:
+            if k == KILL_AT:
                 kill["t"] = now()
                 os.kill(old, signal.SIGKILL)
 
@@ -190,7 +198,7 @@ def case_channel_kill():
                     newpid["pid"] = p[0]["pid"]
                     newpid["t"] = now()
 
-        s = Stream(pub, "flt", members, 300, 0.01)
+        s = Stream(pub, "flt", members, STREAM_N, STREAM_IV)
         s.run(on_send, tick)
         if "pid" not in newpid:
             d = srv.wait_status(lambda d: any(p.get("role") == "channel" and p.get("pid") not in (old, None, 0)
@@ -200,7 +208,7 @@ def case_channel_kill():
         R.ok("channel kill -9: new channel pid %d (was %d) seen %.0f ms after the kill"
              % (newpid["pid"], old, (newpid["t"] - kill["t"]) * 1000))
         # resumption: the first message published after the kill reaches each member within 2 s
-        k_kill = 60
+        k_kill = KILL_AT
         worst = 0.0
         errs = []
         for i in range(len(members)):
@@ -222,10 +230,11 @@ def case_channel_kill():
                 bad.append(str(e))
         if bad:
             R.fail("every member gets every message in order across the channel kill",
-                   "kill before n:%d; " % k_kill + " | ".join(bad[:4]) + (" (+%d more)" % (len(bad) - 4) if len(bad) > 4 else ""))
+                   "publisher on worker %d, %d messages every %.1f ms, kill -9 before n:%d; " % (
+                       where[cl.index(pub)], s.n, s.interval * 1000, k_kill) + " | ".join(bad[:4]) + (" (+%d more)" % (len(bad) - 4) if len(bad) > 4 else ""))
         else:
-            R.ok("every member (%d, on workers %s) gets all %d messages in order across the channel kill"
-                 % (len(members), ",".join(str(w) for w in sorted(set(mw))), s.n))
+            R.ok("every member (%d, on workers %s) gets all %d messages (every %.1f ms) in order across the "
+                 "channel kill" % (len(members), ",".join(str(w) for w in sorted(set(mw))), s.n, s.interval * 1000))
         # and the new channel serves new joins
         c = WS(srv.ws_port)
         c.send_texts(join_msg("after-ch"), send_msg("after-ch", "fine"))
@@ -341,78 +350,124 @@ def map_workers_one(srv, c, g):
 
 # ------------------------------------------------------------------ 3. SIGHUP
 
+def handshake_burst(port, k, timeout=3.0):
+    """k WebSocket handshakes at once: all TCP connects first (so several sit in the accept
+    queues together), then all requests, then all responses. Returns a list of errors."""
+    errs, socks = [], []
+    for _ in range(k):
+        try:
+            socks.append(socket.create_connection((HOST, port), timeout=timeout))
+        except OSError as e:
+            errs.append("connect: %s" % e)
+    keys = []
+    for so in socks:
+        key = base64.b64encode(os.urandom(16)).decode()
+        keys.append(key)
+        try:
+            so.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (HOST, port, key)).encode())
+        except OSError as e:
+            errs.append("send request: %s" % e)
+    deadline = now() + timeout
+    for so, key in zip(socks, keys):
+        want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                so.settimeout(max(0.01, deadline - now()))
+                d = so.recv(4096)
+                if not d:
+                    break
+                data += d
+            accept = [ln.split(b":", 1)[1].strip() for ln in data.split(b"\r\n")[1:]
+                      if ln.lower().startswith(b"sec-websocket-accept:")]
+            if not data.startswith(b"HTTP/1.1 101") or accept != [want]:
+                errs.append("handshake response %r" % data[:80])
+        except OSError as e:
+            errs.append("handshake: %s (%r)" % (e, data[:60]))
+        so.close()
+    return errs
+
+
 def case_sighup():
     srv = start()
     try:
-        old = {i: w["pid"] for i, w in srv.workers_by_index().items()}
-        expect(len(old) == NWORKERS, "status lists %d workers" % len(old))
         attempts = fails = rt_ok = rt_close = 0
         errors = []
-        progress = []
-        t_hup = None
-        replaced_at = None
-        last_poll = 0.0
-        deadline = now() + 20
-        n = 0
-        while now() < deadline:
-            n += 1
-            if n == 5:
-                os.kill(srv.pid, signal.SIGHUP)
-                t_hup = now()
-            attempts += 1
-            c = None
-            try:
-                c = WS(srv.ws_port, timeout=3)
-            except (OSError, Fail, Closed, Timeout) as e:
-                fails += 1
-                errors.append("%+.0f ms: %s: %s" % ((now() - t_hup) * 1000 if t_hup else 0, type(e).__name__, e))
-            if c is not None:
-                g = "hup-%d" % n
+        for r in range(3):
+            old = {i: w["pid"] for i, w in srv.workers_by_index().items()}
+            expect(len(old) == NWORKERS, "status lists %d workers" % len(old))
+            progress = []
+            replaced_at = None
+            last_poll = 0.0
+            t_hup = None
+            deadline = now() + 10
+            n = 0
+            while now() < deadline:
+                n += 1
+                if n == 3:
+                    os.kill(srv.pid, signal.SIGHUP)
+                    t_hup = now()
+                rel = "%+.0f ms" % ((now() - t_hup) * 1000) if t_hup else "before HUP"
+                errs = handshake_burst(srv.ws_port, 8)
+                attempts += 8
+                fails += len(errs)
+                errors += ["reload %d %s: %s" % (r + 1, rel, e) for e in errs]
+                # and one full round trip through whichever worker takes it
+                attempts += 1
                 try:
-                    c.send_texts(join_msg(g), send_msg(g, g))
-                    f = c.recv_frame(3)
-                    if f.opcode == TEXT and f.payload == g.encode():
-                        rt_ok += 1
-                    elif f.opcode == CLOSE and f.code == 1001:
-                        rt_close += 1   # its worker was retiring: allowed
-                    else:
-                        errors.append("round trip got %r" % f)
+                    c = WS(srv.ws_port, timeout=3)
+                except (OSError, Fail, Closed, Timeout) as e:
+                    fails += 1
+                    errors.append("reload %d %s: %s: %s" % (r + 1, rel, type(e).__name__, e))
+                    c = None
+                if c is not None:
+                    g = "hup-%d-%d" % (r, n)
+                    try:
+                        c.send_texts(join_msg(g), send_msg(g, g))
+                        f = c.recv_frame(3)
+                        if f.opcode == TEXT and f.payload == g.encode():
+                            rt_ok += 1
+                        elif f.opcode == CLOSE and f.code == 1001:
+                            rt_close += 1   # its worker was retiring: allowed
+                        else:
+                            errors.append("reload %d %s: round trip got %r" % (r + 1, rel, f))
+                            fails += 1
+                    except Timeout:
+                        errors.append("reload %d %s: round trip timeout" % (r + 1, rel))
                         fails += 1
-                except Timeout:
-                    errors.append("%+.0f ms: round trip timeout" % ((now() - t_hup) * 1000 if t_hup else 0))
-                    fails += 1
-                except (Closed, OSError):
-                    rt_close += 1       # dropped by a retiring worker: allowed, the connect worked
-                c.abort()
-            if t_hup is not None and now() - last_poll > 0.1:
-                last_poll = now()
-                try:
-                    ws = srv.workers_by_index()
-                    changed = sum(1 for i, p in old.items() if ws.get(i, {}).get("pid") not in (p, None))
-                    if not progress or progress[-1] != changed:
-                        progress.append(changed)
-                    if changed == NWORKERS and len(ws) == NWORKERS and replaced_at is None:
-                        replaced_at = now()
-                except (OSError, Fail, ValueError, Timeout) as e:
-                    errors.append("%+.0f ms: /status: %s" % ((now() - t_hup) * 1000, e))
-                    fails += 1
-            if replaced_at is not None and now() - replaced_at > 0.3:
+                    except (Closed, OSError):
+                        rt_close += 1       # dropped by a retiring worker: allowed, the connect worked
+                    c.abort()
+                if t_hup is not None and now() - last_poll > 0.05:
+                    last_poll = now()
+                    try:
+                        ws = srv.workers_by_index()
+                        changed = sum(1 for i, p in old.items() if ws.get(i, {}).get("pid") not in (p, None))
+                        if not progress or progress[-1] != changed:
+                            progress.append(changed)
+                        if changed == NWORKERS and len(ws) == NWORKERS and replaced_at is None:
+                            replaced_at = now()
+                    except (OSError, Fail, ValueError, Timeout) as e:
+                        errors.append("reload %d %s: /status: %s" % (r + 1, rel, e))
+                        fails += 1
+                if replaced_at is not None and now() - replaced_at > 0.2:
+                    break
+            if replaced_at is None:
+                R.fail("SIGHUP #%d replaces every worker" % (r + 1), "after 10 s: %s (progress %s)"
+                       % (summarize(srv.status()), progress))
                 break
-        if replaced_at is None:
-            R.fail("SIGHUP replaces every worker", "after 20 s: %s (progress %s)"
-                   % (summarize(srv.status()), progress))
-        else:
-            R.ok("SIGHUP replaces every worker (%.0f ms; workers replaced so far, as seen: %s)"
-                 % ((replaced_at - t_hup) * 1000, progress))
+            R.ok("SIGHUP #%d replaces every worker (%.0f ms; replaced count as polled: %s)"
+                 % (r + 1, (replaced_at - t_hup) * 1000, progress))
         if fails:
-            R.fail("port keeps accepting during SIGHUP reload",
-                   "%d of %d attempts failed: %s" % (fails, attempts, "; ".join(errors[:5])))
+            R.fail("port keeps accepting during SIGHUP reloads",
+                   "%d of %d attempts failed: %s" % (fails, attempts, "; ".join(errors[:6])))
         else:
-            R.ok("port keeps accepting during SIGHUP reload (%d connect+handshake attempts, %d round trips, "
+            R.ok("port keeps accepting during 3 SIGHUP reloads (%d handshakes, 8 at a time; %d round trips, "
                  "%d closed by retiring workers)" % (attempts, rt_ok, rt_close))
         d = srv.status()
         R.check(srv.proc.poll() is None and len([p for p in d["processes"] if p.get("role") == "worker"]) == NWORKERS,
-                "after reload: master alive, %d workers listed" % NWORKERS, summarize(d))
+                "after reloads: master alive, %d workers listed" % NWORKERS, summarize(d))
     finally:
         srv.stop()
 
