@@ -37,6 +37,7 @@ from redis_compare import Proc, free_port, start_redis, REDIS_SERVER, REDIS_CLI,
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GP_SERVER = os.environ.get("GROUPPUSH_SERVER") or os.path.join(ROOT, "build", "grouppush_server")
+PUBLISH = os.environ.get("GROUPPUSH_PUBLISH") or os.path.join(ROOT, "build", "publish")
 WORKERS = 2
 PASSWORD = "scaleout-pw"
 RECV_TIMEOUT = 5.0
@@ -69,7 +70,7 @@ except ImportError:
 # ------------------------------------------------------------------ processes
 
 class Deployment:
-    def __init__(self, name, channel_url):
+    def __init__(self, name, channel_url, ready_timeout=20, expect_ready=True):
         self.name = name
         self.proc = None
         for _attempt in range(3):
@@ -77,7 +78,10 @@ class Deployment:
             argv = [GP_SERVER, "--ws", "127.0.0.1:%d" % port, "--workers", str(WORKERS),
                     "--channel", channel_url]
             p = Proc(argv)
-            m = p.wait_line(r"grouppush: ready ws=(\S+) workers=(\d+) channel=(\S+)", 20)
+            m = p.wait_line(r"grouppush: ready ws=(\S+) workers=(\d+) channel=(\S+)", ready_timeout)
+            if not expect_ready and not m:
+                self.proc, self.port, self.ready, self.worker_pids = p, port, None, []
+                return
             if m:
                 self.proc, self.port, self.ready = p, port, m.group(0)
                 self.worker_pids = []
@@ -93,15 +97,16 @@ class Deployment:
         p.stop()
 
     def stop(self):
-        """SIGTERM the master; spec: everything stops within 5 s. Workers still
-        alive after that (their PIDs came from /status) are killed by PID."""
+        """SIGTERM the master; spec: everything stops within 5 s. Children still
+        alive after that (PIDs from /status and /proc) are killed by PID."""
         if not self.proc:
             return True
+        pids = set(self.worker_pids) | children_of(self.proc.p.pid)
         t0 = time.monotonic()
         self.proc.stop()
         left = []
         deadline = t0 + 6
-        for pid in self.worker_pids:
+        for pid in sorted(pids):
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.05)        # no event for a non-child's exit: poll with a deadline
             if _alive(pid):
@@ -109,6 +114,22 @@ class Deployment:
                 os.kill(pid, signal.SIGKILL)
         self.proc = None
         return not left
+
+
+def children_of(ppid):
+    """PIDs whose parent is ppid (scan of /proc/*/stat)."""
+    out = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            out.add(int(d))
+    return out
 
 
 def _alive(pid):
@@ -326,6 +347,14 @@ async def scenario(label, redis, deps):
                   "[%s] redis-cli PUBLISH group:7 -> %r receivers" % (label, r.stdout.strip().decode()),
                   "expected %d (one per subscribed worker); stderr %r" % (want, r.stderr))
             msgs = [message]
+        elif sender == "publish":
+            url = "redis://%s127.0.0.1:%d" % ((":%s@" % redis.password) if redis.password else "", redis.port)
+            r = subprocess.run([PUBLISH, "--channel", url, "7", message], capture_output=True, timeout=10)
+            check(r.returncode == 0 and r.stdout.strip() == str(want).encode(),
+                  "[%s] build/publish --channel %s 7 ... -> exit %d, printed %r" % (
+                      label, url, r.returncode, r.stdout.strip().decode()),
+                  "expected exit 0 and %d receivers; stderr %r" % (want, r.stderr))
+            msgs = [message]
         else:
             msgs = [message] if n == 1 else ["%s-%d" % (message, i) for i in range(n)]
             for m in msgs:
@@ -344,6 +373,7 @@ async def scenario(label, redis, deps):
     await phase("send_to_group on A", a0, "from A: 這個是消息")
     await phase("send_to_group on B (integer group_id)", b0, "from B", group_id=7)
     await phase("redis-cli PUBLISH", None, "hello")
+    await phase("build/publish", "publish", "via build/publish")
     await phase("65536-byte message from B", b0, "m" * 65536)
     await phase("burst of 50 from A", a0, "seq", n=50)
     await phase("end marker from B", b0, "end")
@@ -426,6 +456,24 @@ def run_variant(label, tmp, password):
         redis.proc.stop()
 
 
+def run_wrong_password(tmp):
+    """Spec: the ready line means every worker has its channel connection up, so
+    with a wrong password it must not appear; the refusal should be logged."""
+    redis = start_redis(tmp, PASSWORD)
+    try:
+        url = "redis://:wrong-%s@127.0.0.1:%d" % (PASSWORD, redis.port)
+        d = Deployment("W", url, ready_timeout=3, expect_ready=False)
+        check(d.ready is None, "[wrong password] no ready line within 3 s", "got %r" % d.ready)
+        out = d.proc.tail(50)
+        check("WRONGPASS" in out, "[wrong password] the refusal (WRONGPASS) is logged", out[-500:])
+        check(d.stop(), "[wrong password] deployment stopped on SIGTERM")
+        r = subprocess.run([PUBLISH, "--channel", url, "7", "x"], capture_output=True, timeout=10)
+        check(r.returncode != 0 and r.stderr, "[wrong password] build/publish exits non-zero with a message (%d, %r)"
+              % (r.returncode, r.stderr.strip()[:100].decode("utf-8", "replace")))
+    finally:
+        redis.proc.stop()
+
+
 def main():
     if not REDIS_SERVER or not os.access(REDIS_SERVER, os.X_OK):
         skip_or_fail("redis-server not installed")
@@ -434,10 +482,14 @@ def main():
     if not os.access(GP_SERVER, os.X_OK):
         print("FAIL: scaleout: %s not built (run make)" % GP_SERVER)
         return 1
+    if not os.access(PUBLISH, os.X_OK):
+        print("FAIL: scaleout: %s not built (run make)" % PUBLISH)
+        return 1
     tmp = tempfile.mkdtemp(prefix="scaleout-")
     try:
         run_variant("no password", tmp, None)
         run_variant("password", tmp, PASSWORD)
+        run_wrong_password(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     passed = sum(results)
