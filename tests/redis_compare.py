@@ -11,7 +11,13 @@ password), runs the same script of commands against both and compares the replie
   --self-test  compare two real redis-servers (validates the harness and its
                normalisations; needs no build/)
   env REDIS_SERVER, REDIS_CLI, CHANNEL_SERVER override the binaries;
+  env CHANNEL_SERVER_ARGS replaces the extra channel_server arguments (default:
+      `--grace-ms 18446744073709551615` when the binary has --grace-ms, which
+      switches off the failover grace replay; CHANNEL_SERVER_ARGS="" keeps it on
+      and shows how the replay differs from Redis);
   env CI=true turns a missing redis-server into a failure.
+Exit status 0 when every case matches. A channel_server crash fails the case it
+happened in; a fresh server then runs the remaining cases.
 
 Each case is a list of steps. A step either sends bytes on a raw TCP connection
 and reads a given number of complete RESP values back (RESP2 or RESP3), or runs
