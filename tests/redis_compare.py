@@ -607,7 +607,7 @@ class Case:
 
 def glob_case():
     pats = ["h?llo", "h*llo", "h[ae]llo", "h[^e]llo", "h[a-c]llo", "h\\*llo", "*", "x[", "\\"]
-    chans = ["hello", "hallo", "hillo", "heello", "hllo", "h*llo", "hbllo", "x[", "\\", "xyz"]
+    chans = ["hello", "hallo", "hillo", "heello", "hllo", "h*llo", "hbllo", "x[", "\\", "xyz", ""]
     steps = [Send("a", cmd("PSUBSCRIBE", *pats), n=len(pats))]
     # receiver counts computed from real Redis are the reference; the subscriber
     # reads as many pmessages as that count says (see expected_pm below)
@@ -621,7 +621,8 @@ def glob_case():
 # number of the glob_case patterns each channel matches in Redis 7.0's stringmatchlen
 # (verified by the self-test and by the PUBLISH counts compared above)
 EXPECTED_PMATCH = {"hello": 4, "hallo": 6, "hillo": 4, "heello": 2, "hllo": 2,
-                   "h*llo": 5, "hbllo": 5, "x[": 1, "\\": 2, "xyz": 1}
+                   "h*llo": 5, "hbllo": 5, "x[": 1, "\\": 2, "xyz": 1,
+                   "": 0}      # Redis: not even "*" matches the empty channel name
 
 
 def cases():
@@ -844,6 +845,30 @@ def cases():
     ])
     add("resp3_inline", [Send("a", b"HELLO 3\r\n", norm=norm_hello), Send("a", b"SUBSCRIBE a\r\n"),
                          Send("a", b"PUBLISH a inline\r\n", n=2)])
+    add("binary_and_empty_channel_names", [
+        Send("a", cmd("SUBSCRIBE", b"", b"sp ace", b"nul\x00byte", b"\xe7\xbe\xa4\xe7\xb5\x84"), n=4),
+        Send("p", cmd("PUBLISH", b"", b"e")), Read("a"),
+        Send("p", cmd("PUBLISH", b"nul\x00byte", b"n")), Read("a"),
+        Send("p", cmd("PUBLISH", b"\xe7\xbe\xa4\xe7\xb5\x84", "這個是消息")), Read("a"),
+        Send("p", cmd("PUBSUB", "NUMSUB", b"", b"sp ace", b"nul")),
+        Send("p", cmd("PUBSUB", "CHANNELS", "*"), norm=norm_sorted_array),
+        Send("a", cmd("PSUBSCRIBE", b"nul\x00*")),
+        Send("p", cmd("PUBLISH", b"nul\x00byte", b"m")), Read("a", 2),
+    ])
+    add("mixed_case_subcommands", [Send("a", cmd("pubsub", "numpat")), Send("a", cmd("PubSub", "Channels")),
+                                   Send("a", cmd("Client", "SetName", "x")), Send("a", cmd("hello", "3"), norm=norm_hello),
+                                   Send("a", cmd("Subscribe", "m")), Send("a", cmd("publish", "m", "v"), n=2)])
+    add("resp3_subscribed_then_hello2", [
+        Send("a", cmd("HELLO", "3"), norm=norm_hello),
+        Send("a", cmd("SUBSCRIBE", "s")),
+        Send("a", cmd("HELLO", "2"), norm=norm_hello),
+        Send("a", cmd("PING")),
+        Send("a", cmd("PUBLISH", "s", "x")),
+        Send("b", cmd("PUBLISH", "s", "y")), Read("a"),
+        Send("a", cmd("HELLO", "3")),
+    ])
+    add("hello_setname_invalid", [Send("a", cmd("HELLO", "3", "SETNAME", "a b")), Send("a", cmd("HELLO", "2", "SETNAME")),
+                                  Send("a", cmd("PING"))])
     add("quit_while_subscribed", [Send("a", cmd("SUBSCRIBE", "q")), Send("a", cmd("QUIT"), close=True),
                                   Send("b", cmd("PUBSUB", "NUMSUB", "q"))])
     add("close_cleans_subscriptions", [Send("a", cmd("SUBSCRIBE", "gone")), Send("a", cmd("QUIT"), close=True),
