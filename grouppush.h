@@ -283,8 +283,9 @@ GP_API int  gp_ws_listen(gp_ws_server *srv, const char *host, int port, int flag
 GP_API int  gp_ws_listen_fd(gp_ws_server *srv, int fd);
 /* Port of the first listener, or -1. */
 GP_API int  gp_ws_port(const gp_ws_server *srv);
-/* Graceful stop: stop accepting, send close `code` to every open connection, drop the
-   handshaking ones. Connections finish closing on the loop; see gp_ws_stats. */
+/* Graceful stop: stop accepting (listeners closed), send close `code` (0 = 1001) to every
+   open connection; a handshake under way completes and then gets the same close.
+   Connections finish closing on the loop; gp_ws_stats shows when none are left. */
 GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason);
 GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st);
 GP_API gp_loop *gp_ws_loop(const gp_ws_server *srv);
@@ -463,6 +464,12 @@ typedef struct gp_sup_config {
     gp_sup_main_fn worker_main;  /* required */
     gp_sup_main_fn channel_main; /* NULL = no channel server process */
     void  *user;
+    /* With listen_port > 0 the master makes one SO_REUSEPORT listening socket per worker
+       index before forking (gp_sup_listen_fd). They outlive workers: a respawned or reloaded
+       worker takes over its predecessor's socket and accept queue, so replacing a worker
+       neither refuses nor resets a connection. */
+    const char *listen_host;     /* NULL = 0.0.0.0 */
+    int    listen_port;
     uint64_t stop_timeout_ms;    /* 0 = 4000, then SIGKILL */
     uint64_t ready_timeout_ms;   /* 0 = 10000 during a reload */
     /* In the master, once, when every child has called gp_sup_ready. */
@@ -476,6 +483,8 @@ typedef struct gp_sup_config {
    GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
 GP_API int  gp_sup_run(const gp_sup_config *cfg);
 GP_API int  gp_sup_role(const gp_sup_child *ch);
+/* In a worker: its listening socket (see listen_port), or -1. Non-blocking. */
+GP_API int  gp_sup_listen_fd(const gp_sup_child *ch);
 GP_API int  gp_sup_index(const gp_sup_child *ch);
 /* Tell the master this child is serving (ready line; reload proceeds). */
 GP_API void gp_sup_ready(gp_sup_child *ch);
@@ -1844,7 +1853,7 @@ struct gp_ws_server {
     uint8_t *rbuf;
     gp_msg *ping;
     uint64_t sweep_timer;
-    int shutting_down;
+    int shutting_down, shutdown_code;
     gp_ws_stats st;
 };
 
@@ -2311,6 +2320,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     c->last_rx = gp_loop_now(srv->loop);
     c->flags |= GP__F_OPENED;
     if (srv->cfg.on_open) srv->cfg.on_open(srv, gp__cid(c), srv->cfg.user);
+    if (srv->shutting_down && c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, "server shutting down");
     return c->state == GP__OPEN;
 }
 static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
@@ -2630,13 +2640,14 @@ GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason) {
     size_t i;
     if (srv == NULL) return;
     srv->shutting_down = 1;
+    srv->shutdown_code = code ? code : 1001;
     for (i = 0; i < srv->nls; i++) { gp_loop_unwatch(srv->loop, srv->ls[i].fd); close(srv->ls[i].fd); }
     srv->nls = 0;
     for (i = 0; i < srv->nslots; i++) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
-        if (c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), code ? code : 1001, reason);
-        else if (c->state == GP__HANDSHAKE) gp__conn_destroy(c, 1001, "shutdown");
+        /* handshakes under way finish, then get the same close (no reset mid-handshake) */
+        if (c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, reason);
     }
 }
 GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st) {
@@ -4496,7 +4507,7 @@ typedef struct gp__supent {
 struct gp_sup_child {
     const gp_sup_config *cfg;
     int role, index;
-    int ready_fd;
+    int ready_fd, listen_fd;
     gp_sup_stats *slots;
     int nslots;
     gp_sup_stats *mine;
@@ -4573,6 +4584,7 @@ typedef struct gp__sup {
     gp__supent *ents;
     size_t nents, ents_cap;
     int sigpipe[2];
+    int *lfds;                /* per worker index, or NULL */
     int stopping, ready_announced, exit_code;
     int reload_next;          /* next worker index to replace, -1 = no reload running */
     int reload_new_pid, reload_old_pid;
@@ -4618,6 +4630,12 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         close(s->sigpipe[1]);
         for (i = 0; i < s->nents; i++) if (s->ents[i].ready_fd >= 0) close(s->ents[i].ready_fd);
         memset(&ch, 0, sizeof ch);
+        ch.listen_fd = -1;
+        if (s->lfds) {
+            for (i = 0; i < (size_t)s->cfg->workers; i++)
+                if ((int)i != index || role != GP_SUP_WORKER) close(s->lfds[i]);
+            if (role == GP_SUP_WORKER) ch.listen_fd = s->lfds[index];
+        }
         ch.cfg = s->cfg;
         ch.role = role;
         ch.index = index;
@@ -4868,6 +4886,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     s.me.nslots = s.nslots;
     s.me.mine = &s.slots[0];
     s.me.ready_fd = -1;
+    s.me.listen_fd = -1;
     gp__title_init(cfg.argc, cfg.argv);
     {
         char title[96];
@@ -4880,7 +4899,16 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         munmap(s.slots, bytes);
         return GP_ERR_IO;
     }
-    if (cfg.channel_main && gp__sup_spawn(&s, GP_SUP_CHANNEL, 0, 0) != GP_OK) rc = GP_ERR_IO;
+    if (cfg.listen_port > 0) {
+        s.lfds = (int *)gp__calloc(NULL, (size_t)cfg.workers * sizeof *s.lfds);
+        for (i = 0; s.lfds && i < cfg.workers; i++) s.lfds[i] = -1;
+        for (i = 0; s.lfds && i < cfg.workers && rc == GP_OK; i++)
+            rc = gp_net_listen(cfg.listen_host, cfg.listen_port, 0, GP_NET_REUSEPORT, &s.lfds[i]);
+        if (s.lfds == NULL) rc = GP_ERR_NOMEM;
+        if (rc != GP_OK) GP__LOG(s.loop, GP_LOG_ERROR, "sup", "cannot listen on %s:%d: %s",
+                                 cfg.listen_host ? cfg.listen_host : "0.0.0.0", cfg.listen_port, strerror(errno));
+    }
+    if (rc == GP_OK && cfg.channel_main && gp__sup_spawn(&s, GP_SUP_CHANNEL, 0, 0) != GP_OK) rc = GP_ERR_IO;
     for (i = 0; rc == GP_OK && i < cfg.workers; i++) rc = gp__sup_spawn(&s, GP_SUP_WORKER, i, 0);
     if (rc != GP_OK) {
         size_t k;
@@ -4898,6 +4926,10 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     close(s.sigpipe[0]);
     close(s.sigpipe[1]);
     gp__free(s.loop->alloc_ctx, s.ents, s.ents_cap * sizeof *s.ents);
+    if (s.lfds) {
+        for (i = 0; i < cfg.workers; i++) if (s.lfds[i] >= 0) close(s.lfds[i]);
+        gp__free(NULL, s.lfds, (size_t)cfg.workers * sizeof *s.lfds);
+    }
     gp_loop_destroy(s.loop);
     munmap(s.slots, bytes);
     return rc == GP_OK ? 0 : 1;
@@ -4962,6 +4994,7 @@ GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b) { (void)ch; (void)b;
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) { (void)ch; (void)title; }
 #endif
 GP_API int gp_sup_role(const gp_sup_child *ch) { return ch ? ch->role : -1; }
+GP_API int gp_sup_listen_fd(const gp_sup_child *ch) { return ch ? ch->listen_fd : -1; }
 GP_API int gp_sup_index(const gp_sup_child *ch) { return ch ? ch->index : -1; }
 
 /* ==== >>app  the group-push protocol (JSON commands). Uses the public API only ==== */

@@ -122,7 +122,8 @@ static int worker_main(gp_sup_child *child, void *user) {
         fprintf(stderr, "worker %d: %s\n", gp_sup_index(child), gp_result_string(rc));
         return 1;
     }
-    if (gp_ws_listen(gp_app_ws(w.app), o->ws_host, o->ws_port, GP_NET_REUSEPORT) != GP_OK) {
+    /* the master made this worker's SO_REUSEPORT socket: it survives restarts and reloads */
+    if (gp_ws_listen_fd(gp_app_ws(w.app), gp_sup_listen_fd(child)) != GP_OK) {
         fprintf(stderr, "worker %d: cannot listen on %s:%d: %s\n", gp_sup_index(child), o->ws_host, o->ws_port,
                 strerror(errno));
         return 1;
@@ -241,6 +242,8 @@ int main(int argc, char **argv) {
     sc.name = "grouppush";
     sc.workers = o.workers;
     sc.worker_main = worker_main;
+    sc.listen_host = o.ws_host;
+    sc.listen_port = o.ws_port;
     sc.channel_main = o.channel_url ? NULL : channel_main;
     sc.user = &o;
     sc.on_ready = master_ready;
