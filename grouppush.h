@@ -3206,6 +3206,7 @@ GP_API int gp_chan_put_command(gp_buf *b, size_t argc, const gp_bytes *args) {
    backtrack point for '*', so no recursion and linear-ish time. */
 GP_API int gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s, size_t slen) {
     size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
+    if (slen == 0) return plen == 0;   /* as Redis: no pattern but "" matches "" */
     while (i < slen) {
         if (p < plen && pat[p] == '*') {
             while (p < plen && pat[p] == '*') p++;
@@ -3645,7 +3646,13 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
                 c->authed = 1;
                 j += 2;
             } else if (gp__cs_is(&argv[j], "setname") && j + 1 < argc) {
+                size_t q;
                 j++;
+                for (q = 0; q < argv[j].len; q++)
+                    if (argv[j].ptr[q] < '!' || argv[j].ptr[q] > '~') {
+                        gp__cs_err(c, "ERR Client names cannot contain spaces, newlines or special characters.");
+                        return;
+                    }
             } else {
                 gp__cs_err(c, "ERR Syntax error in HELLO option '%.*s'", (int)GP__MIN(argv[j].len, (size_t)128),
                            (const char *)argv[j].ptr);
@@ -3667,8 +3674,10 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
             int rc = k == 4 ? gp__cs_subscribe(c, argv[i].ptr, argv[i].len) : gp__cs_psubscribe(c, argv[i].ptr, argv[i].len);
             if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
             gp__cs_subreply(c, k == 4 ? "subscribe" : "psubscribe", argv[i].ptr, argv[i].len, 0);
-            if (rc == 1) gp__cs_grace_replay(c, argv[i].ptr, argv[i].len, k == 6);
+            argv[i].len = rc == 1 ? argv[i].len : (size_t)-1;   /* mark: replay only new ones */
         }
+        for (i = 1; i < argc; i++)   /* after all the confirmations, as one command's replies */
+            if (argv[i].len != (size_t)-1) gp__cs_grace_replay(c, argv[i].ptr, argv[i].len, k == 6);
         return;
     case 5:   /* UNSUBSCRIBE [channel ...] */
         if (argc == 1) {
