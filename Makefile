@@ -1,4 +1,9 @@
-# grouppush - plain GNU make. CC/CFLAGS overridable.
+# grouppush - plain GNU make; CC, CXX, CFLAGS overridable.
+#   make          build every example into build/
+#   make run      the seed's deployment: ws://0.0.0.0:1234, 8 workers, channel server 127.0.0.1:2206
+#   make test     the whole suite (unit, conformance, e2e, real peers, abuse, fuzz regressions)
+#   make bench    fan-out benchmark (bench/), make bench-peers: the same against node + ws
+#   make asan | valgrind | test-cpp | matrix | fuzz | clean
 CC      ?= cc
 CXX     ?= c++
 OPT     ?= -O2 -g
@@ -7,11 +12,13 @@ WARN    = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissin
 CFLAGS  ?= $(OPT)
 B       = build
 PY      = /usr/bin/python3
+export CC CXX B
 
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test clean run
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
+        test-cpp matrix
 all: examples
 
 examples: $(EXAMPLES)
@@ -24,6 +31,40 @@ $(B)/%: examples/%.c grouppush.h | $(B)
 
 $(B)/%_epoll: examples/%.c grouppush.h | $(B)
 	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_EPOLL $< -o $@
+
+run: $(B)/grouppush_server
+	$(B)/grouppush_server --html examples/index.html
+
+-include tests/tests.mk
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk
+
+# RFC 6455 conformance (Autobahn-style cases) against both loop backends
+conformance: $(B)/echo $(B)/echo_epoll
+	$(PY) tests/conformance.py $(B)/echo
+	$(PY) tests/conformance.py $(B)/echo_epoll
+
+# the same echo scenario with an independent client (python3-websockets)
+interop: $(B)/echo $(B)/echo_epoll
+	$(PY) tests/interop_echo.py $(B)/echo
+	$(PY) tests/interop_echo.py $(B)/echo_epoll
+
+# the seed's deployment over real processes: C client, python3-websockets, bad input, faults
+e2e: examples
+	sh tests/e2e.sh $(B)/grouppush_server
+	sh tests/e2e.sh $(B)/grouppush_server_epoll
+
+# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out), headless Chromium
+peers: examples
+	$(PY) tests/redis_compare.py
+	$(PY) tests/scaleout.py
+	sh tests/browser.sh
+
+abuse: examples
+	$(PY) tests/abuse.py
+
+test: examples unit compile-checks conformance interop e2e peers abuse fuzz-regress bench-smoke
+	@echo "make test: all passed"
 
 clean:
 	rm -rf $(B)

@@ -1,4 +1,175 @@
-/* (manual placeholder) */
+/* grouppush.h - v0.1.0 - multi-process WebSocket group push in one C header - public domain or MIT
+   (licence at the end of this file)
+
+   A WebSocket server (RFC 6455) over poll(2)/epoll(7), a group registry, a Redis-protocol
+   pub/sub channel (server and client) and a process supervisor: everything needed to spread
+   WebSocket clients over N worker processes on one port and push a message to every member
+   of a group, whichever worker holds it. No dependency but libc (glibc or musl; Linux for
+   epoll, SO_REUSEPORT and the supervisor's prctl; the rest is POSIX).
+
+   In exactly one C or C++ file:
+       #define GROUPPUSH_IMPLEMENTATION
+       #include "grouppush.h"
+   Everywhere else just #include "grouppush.h".
+
+   QUICK START - an echo server (examples/echo.c is the same with flags)
+   ===========
+       #define GROUPPUSH_IMPLEMENTATION
+       #include "grouppush.h"
+       static void on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data,
+                              void *user) {
+           (void)user;
+           gp_ws_send(srv, id, opcode, data.ptr, data.len);   // copied; flushed after the batch
+       }
+       int main(void) {
+           gp_loop *loop; gp_ws_server *srv; gp_ws_config cfg = {0};
+           cfg.on_message = on_message;
+           if (gp_loop_create(NULL, &loop) || gp_ws_create(loop, &cfg, &srv) ||
+               gp_ws_listen(srv, "127.0.0.1", 9001, 0)) return 1;
+           return gp_loop_run(loop);                           // until gp_loop_stop()
+       }
+
+   The seed's whole deployment (supervisor + channel server + 8 workers on :1234) is
+   examples/grouppush_server.c: `make run`, then open examples/index.html.
+
+   COMPILE-TIME OPTIONS (define before the include; only GP_API/GP_STATIC must agree
+   across files - no option changes a declaration or a struct layout)
+   ====================
+   GP_API                 decoration of public functions (default extern)
+   GP_STATIC              every function static: a private copy per file
+   GP_MALLOC(ctx,sz) GP_REALLOC(ctx,p,old,new) GP_FREE(ctx,p,sz)
+                          all three or none (default libc); ctx is gp_loop_config.alloc_ctx
+   GP_ASSERT(c)           API misuse only, never peer input (default assert)
+   GP_LOG_LEVEL           compile-time ceiling of log calls (default GP_LOG_INFO); the hook
+                          and the runtime level are gp_loop_config fields
+   GP_USE_EPOLL           epoll backend on Linux (default: poll, everywhere)
+   GP_NO_SUPERVISOR       drop fork/signal code: gp_sup_run() returns GP_ERR_INVAL
+   GP_USE_MBEDTLS         reserved for wss:// (TLS is not in this version)
+   The implementation needs POSIX + Linux declarations: when no feature macro is defined it
+   defines _GNU_SOURCE itself, which works only if grouppush.h comes before any libc header
+   in that file; otherwise define _GNU_SOURCE (or _POSIX_C_SOURCE 200809L) first.
+
+   COMPONENTS (sections of the header, in data-flow order; each usable alone)
+   ==========
+   util     gp_buf, SHA-1, base64, incremental UTF-8 validator, JSON reader   (pure)
+   loop     gp_loop: poll|epoll readiness, timers (min-heap), after-batch hooks
+   net      non-blocking listen (SO_REUSEADDR, SO_REUSEPORT, IPv4/IPv6) and connect
+   http     gp_http_parse_request: the upgrade request, zero-copy            (pure)
+   wscodec  frame header parse/encode, masking, RFC 6455 checks              (pure)
+   ws       gp_ws_server: handshake, frames, fragments, ping/pong, close handshake,
+            keep-alive, limits, corked write queue of shared gp_msg buffers
+   group    gp_groups: group name -> connections; O(1) join/leave; encode-once broadcast
+   chan     RESP2/RESP3 parser and encoders                                   (pure)
+   chansrv  gp_chansrv: a Redis-compatible pub/sub broker (PING ECHO AUTH HELLO
+            SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB QUIT CLIENT)
+   chancli  gp_chancli: one RESP3 connection to gp_chansrv or a real Redis (>= 6):
+            subscribe/publish with callbacks, reconnect, re-subscribe, held publishes
+   sup      gp_sup_run: fork N workers (+ a channel server), respawn, reload, stop, status
+   app      gp_app: the group-push JSON protocol, wiring ws + group + chancli
+
+   THE APP PROTOCOL (gp_app; one JSON object per text frame)
+   ================
+   {"cmd":"add_group","group_id":"123"}       join (idempotent; no reply)
+   {"cmd":"leave_group","group_id":"123"}     leave (no reply)
+   {"cmd":"send_to_group","group_id":"123","message":"text"}
+       every member of group 123, on every worker (and every machine on the same channel),
+       gets one text frame whose payload is exactly `text` - the sender too if a member.
+   group_id is a non-empty string or an integer (123 and "123" are the same group).
+   Errors get one reply frame {"error":"CODE","detail":"..."} and the connection stays open:
+       bad_json             not valid JSON, not an object, or over 64 tokens / 32 levels
+       bad_cmd              cmd missing or not a string
+       unknown_cmd          cmd is not one of the three
+       bad_group_id         group_id missing, empty, a bad escape, or not string/integer
+       group_id_too_long    over max_group_id bytes (default 128)
+       bad_message          message missing or not a string
+       message_too_long     over max_message bytes (default 65536) once unescaped
+       too_many_groups      over max_groups_per_conn (default 1024)
+       binary_not_supported a binary frame
+       channel_unavailable  the channel is down and the held-publish backlog is full
+       server_busy          out of memory
+   Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
+   UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
+   Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
+   payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
+   that is not UTF-8 is delivered as a binary frame.
+
+   DELIVERY GUARANTEES
+   ===================
+   - Per publisher, messages reach each member in publish order (one channel connection
+     per worker, processed in order; one TCP stream per member).
+   - At most once, like Redis pub/sub. A join takes effect for the messages the channel
+     handles after that worker's SUBSCRIBE (sent when the group's first local member joins),
+     so "join, then send" on one connection always reaches the sender.
+   - Channel failover: while the channel is down, a worker holds its publishes (default
+     10000 / 64 MiB, then channel_unavailable), reconnects (first retry at once, then 25 ms
+     doubling to 1 s), re-subscribes, and only then sends the held publishes, in order.
+     Publishes sent but not yet acknowledged when the connection dropped are sent again
+     (so a message can arrive twice if the channel died after delivering it but before
+     acknowledging it). The built-in channel server keeps every message published in its
+     first 2 s (grace_ms) and hands a late subscriber those it could not have seen; so a
+     kill -9 of the channel server loses nothing that was held or unacknowledged. What the
+     dying server had read but not yet written out is lost (at most once).
+   - With an external Redis there is no grace period: a message published by one worker
+     after a Redis restart but before another worker re-subscribed is not delivered there.
+   - A slow reader is disconnected (close code 1008 reported to on_close) when its send
+     queue passes ws.max_send_queue; no other member is slowed or loses anything.
+
+   THREADS, FORK, SIGNALS
+   ======================
+   No global state outside >>sup: every object hangs off the gp_loop it was created on;
+   one loop per thread, objects are not thread-safe. No loop crosses a fork: gp_sup_run
+   forks first and each child builds its own. Writes use MSG_NOSIGNAL. Only gp_sup_run
+   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: INT, TERM)
+   install signal handlers; they write to a self-pipe read by the loop. The supervisor
+   keeps its self-pipe and the ps title area in statics (one supervisor per process).
+   Master: SIGINT/SIGTERM stop every child (clients get close 1001; SIGKILL after
+   stop_timeout_ms), SIGHUP replaces workers one at a time (the new one first, then the
+   old one stops), SIGUSR2 prints the status JSON. A crashed child is respawned at once,
+   or after 100 ms doubling to 5 s if it had run under 1 s (crash loop). Children die with
+   the master (PR_SET_PDEATHSIG). With listen_port set, the master owns one SO_REUSEPORT
+   socket per worker, so respawns and reloads never refuse or reset a connection.
+
+   MEMORY AND LIFETIME
+   ===================
+   Objects are opaque and come in create/destroy pairs; configs are copied (strings too),
+   zero fields mean the default. Connections are gp_conn_id values (slot + generation): a
+   stale id gives GP_ERR_CLOSED, never a crash. Received data (gp_bytes in on_message) is
+   borrowed until the callback returns. Sent data is copied (gp_ws_send) or referenced
+   (gp_ws_send_msg: a refcounted gp_msg encoded once, shared by every member's queue).
+   Writes are corked: queued during a batch of events and flushed once per connection with
+   one sendmsg() after it. Closing is a request (gp_conn_close): safe in any callback,
+   on_close fires once, last, at the end of the batch. An idle connection costs about
+   100 bytes of user-space memory (no read buffer: one 64 KiB buffer per server).
+
+   ERRORS AND LOGGING
+   ==================
+   Fallible calls return a gp_result (GP_OK = 0, negative errors; gp_result_string());
+   GP_ERR_IO leaves errno as the system call set it. Pure parsers return > 0 bytes used,
+   0 need more, < 0 an error. A call that fails never calls its callback. Peer input never
+   reaches an assert: it closes that one connection with the right code; out of memory costs
+   one connection (1011), never the process. Logging goes through gp_loop_config.log_fn
+   (gp_log_stderr is ready-made; NULL = silent).
+
+   LIMITS (defaults; every one is a config field)
+   ======
+   ws       max_conns 10000 (then 503) | max_handshake 8192 B (431) | handshake_timeout
+            10 s (408) | max_message 1 MiB (1009) | max_send_queue 4 MiB (drop, 1008) |
+            ping_interval 30 s (idle -> ping, another interval silent -> drop) |
+            close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any
+   group    max_groups_per_conn 1024 | max_name 128 B
+   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
+   chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
+            subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
+            grace_ms 2000, grace_max_bytes 64 MiB
+   chancli  heartbeat 1 s (dead after 3 silent) | backoff_max 1 s | max_backlog 10000
+            publishes / 64 MiB | max_bulk 64 MiB
+   sup      workers 8 | stop_timeout 4 s | ready_timeout (reload) 10 s
+
+   VERSION HISTORY
+   ===============
+   0.1.0  (2026-11-25) first release: ws server, groups, channel server/client, supervisor,
+          app protocol; poll and epoll backends.
+*/
 #if defined(GROUPPUSH_IMPLEMENTATION) && !defined(GP__IMPLEMENTATION_DONE) && \
     !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
     !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE)
