@@ -89,6 +89,12 @@ class Results:
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         stop_all_servers()
+        logs = [p for p in _logs if os.path.exists(p)]
+        if self.failed and logs:
+            print("server logs: %s" % " ".join(logs), flush=True)
+        elif not self.failed:
+            for p in logs:
+                os.unlink(p)
         sys.exit(1 if self.failed else 0)
 
 
@@ -416,6 +422,9 @@ def http_get(port, path, timeout=3.0):
 # ---------------------------------------------------------------- server process
 
 _servers = []
+_logs = []
+# whatever happens to the test (exception, sys.exit), servers it started are stopped
+atexit.register(lambda: stop_all_servers())
 
 
 def free_port():
@@ -454,7 +463,8 @@ class Server:
         self.ws_port = self.ch_port = None
         self._cv = threading.Condition()
         self._eof = False
-        self.log = "/tmp/e2e_%s.%d.%d.log" % (os.path.basename(sys.argv[0]).split(".")[0], os.getpid(), len(_servers))
+        self.log = "/tmp/%s.%d.%d.log" % (os.path.basename(sys.argv[0]).split(".")[0], os.getpid(), len(_logs))
+        _logs.append(self.log)
 
     @property
     def pid(self):
@@ -634,8 +644,7 @@ def stop_all_servers():
 
 
 def install_guards(name, seconds=55):
-    """Cleanup at exit, on SIGINT/SIGTERM and when the global time bound expires."""
-    atexit.register(stop_all_servers)
+    """Cleanup on SIGINT/SIGTERM and when the global time bound expires (exit: see above)."""
 
     def on_sig(sig, _frm):
         print("FAIL %s: %s, killing the server" % (name, "timeout (%d s)" % seconds if sig == signal.SIGALRM
