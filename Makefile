@@ -66,5 +66,17 @@ abuse: examples
 test: examples unit compile-checks conformance interop e2e peers abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
+# the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
+SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: unit-asan
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server
+	$(PY) tests/conformance.py build/asan/echo --limit 4M
+	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
+	sh tests/e2e.sh build/asan/grouppush_server
+
+# memcheck: unit tests and the echo server under the conformance suite, no error, no leak
+valgrind: unit-valgrind $(B)/echo
+	sh tests/valgrind_echo.sh $(B)/echo
+
 clean:
-	rm -rf $(B)
+	rm -rf build

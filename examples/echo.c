@@ -7,9 +7,13 @@
            --ping-interval MS  --max-conns N  --origins LIST  --max-handshake BYTES */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
     (void)user;
@@ -62,7 +66,9 @@ int main(int argc, char **argv) {
     }
     printf("echo: listening on %s:%d\n", host, gp_ws_port(srv));
     fflush(stdout);
-    gp_loop_run(loop);
+    signal(SIGTERM, on_signal);   /* a clean exit, so leak checkers see everything freed */
+    signal(SIGINT, on_signal);
+    while (!stop) gp_loop_run_once(loop, 200);
     gp_ws_destroy(srv);
     gp_loop_destroy(loop);
     return 0;
