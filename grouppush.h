@@ -1996,7 +1996,7 @@ typedef struct gp__conn {
     uint32_t next_dirty;    /* slot + 1 of the next dirty connection, 0 = end */
     uint64_t last_rx, t_state;
     gp__rx *rx;
-    gp__wqe *q;
+    gp__wqe *q;                 /* ring of queued frames; qcap is a power of two */
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     void *user;
@@ -2110,7 +2110,7 @@ static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
 static void gp__q_release(gp_ws_server *srv, gp__conn *c) {
     while (c->qcount > 0) {
         gp_msg_unref(c->q[c->qhead].m);
-        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qhead = (c->qhead + 1) & (c->qcap - 1);
         c->qcount--;
     }
     gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
@@ -2172,14 +2172,14 @@ static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
         if (nc > (uint32_t)(UINT32_MAX / sizeof *nq)) return GP_ERR_NOMEM;
         nq = (gp__wqe *)gp__malloc(srv->alloc_ctx, nc * sizeof *nq);
         if (nq == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return GP_ERR_NOMEM; }
-        for (i = 0; i < c->qcount; i++) nq[i] = c->q[(c->qhead + i) % c->qcap];
+        for (i = 0; i < c->qcount; i++) nq[i] = c->q[(c->qhead + i) & (c->qcap - 1)];
         gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
         c->q = nq;
         c->qcap = nc;
         c->qhead = 0;
     }
-    c->q[(c->qhead + c->qcount) % c->qcap].m = gp_msg_ref(m);
-    c->q[(c->qhead + c->qcount) % c->qcap].off = 0;
+    c->q[(c->qhead + c->qcount) & (c->qcap - 1)].m = gp_msg_ref(m);
+    c->q[(c->qhead + c->qcount) & (c->qcap - 1)].off = 0;
     c->qcount++;
     c->qbytes += m->len;
     gp__mark_dirty(c);
@@ -2565,7 +2565,7 @@ static void gp__conn_flush(gp__conn *c) {
         uint32_t i, k = GP__MIN(c->qcount, (uint32_t)GP__IOV_MAX);
         ssize_t w;
         for (i = 0; i < k; i++) {
-            gp__wqe *e = &c->q[(c->qhead + i) % c->qcap];
+            gp__wqe *e = &c->q[(c->qhead + i) & (c->qcap - 1)];
             iov[i].iov_base = GP__MSG_DATA(e->m) + e->off;
             iov[i].iov_len = e->m->len - e->off;
         }
@@ -2593,7 +2593,7 @@ static void gp__conn_flush(gp__conn *c) {
             if ((size_t)w < left) { e->off += (size_t)w; break; }
             w -= (ssize_t)left;
             gp_msg_unref(e->m);
-            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qhead = (c->qhead + 1) & (c->qcap - 1);
             c->qcount--;
         }
     }
