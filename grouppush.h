@@ -103,12 +103,14 @@
    - Channel failover: while the channel is down, a worker holds its publishes (default
      10000 / 64 MiB, then channel_unavailable), reconnects (first retry at once, then 25 ms
      doubling to 1 s), re-subscribes, and only then sends the held publishes, in order.
-     Publishes sent but not yet acknowledged when the connection dropped are sent again
-     (so a message can arrive twice if the channel died after delivering it but before
-     acknowledging it). The built-in channel server keeps every message published in its
-     first 2 s (grace_ms) and hands a late subscriber those it could not have seen; so a
-     kill -9 of the channel server loses nothing that was held or unacknowledged. What the
-     dying server had read but not yet written out is lost (at most once).
+     Publishes the channel had not acknowledged when the connection dropped are sent again,
+     so what a dying channel server never read is not lost. The built-in channel server keeps
+     every message published in its first 2 s (grace_ms) and hands a late subscriber those it
+     could not have seen, so a kill -9 of the channel server loses nothing a worker held back
+     or had not seen acknowledged. The one exception to at-most-once: a message the dying
+     server delivered but did not acknowledge arrives twice; and what it had acknowledged
+     but not yet written to every subscriber is lost. Both need the kill to land within the
+     microseconds between reading a publish and writing its copies.
    - With an external Redis there is no grace period: a message published by one worker
      after a Redis restart but before another worker re-subscribed is not delivered there.
    - A slow reader is disconnected (close code 1008 reported to on_close) when its send
@@ -608,7 +610,8 @@ GP_API int  gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp
                                   void *user);
 GP_API int  gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len);
 /* Publish. While disconnected it is held (in order) up to the backlog limits, then
-   GP_ERR_FULL. Publishes unacknowledged when the connection drops are sent again. */
+   GP_ERR_FULL. Publishes the server has not acknowledged when the connection drops are
+   sent again after the reconnect (a message can then arrive twice, see the manual). */
 GP_API int  gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data,
                                size_t len);
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st);
@@ -4673,6 +4676,7 @@ GP_API int gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chanc
     cfg->host = hp[0] ? hp : "127.0.0.1";
     return GP_OK;
 }
+
 
 /* ==== >>sup  fork N workers + channel server, respawn, signals. Uses: >>loop ====
    The only section with process-wide state: a signal handler can reach nothing else,
