@@ -18,7 +18,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
-        test-cpp matrix
+        test-cpp matrix musl
 all: examples
 
 examples: $(EXAMPLES)
@@ -73,6 +73,12 @@ asan: unit-asan
 	$(PY) tests/conformance.py build/asan/echo --limit 4M
 	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
 	sh tests/e2e.sh build/asan/grouppush_server
+
+# musl libc, fully static (Debian musl-tools): build, then the conformance suite on it
+musl:
+	$(MAKE) B=build/musl CC=musl-gcc CFLAGS="-O2 -static" build/musl/echo build/musl/echo_epoll build/musl/grouppush_server build/musl/channel_server build/musl/publish
+	$(PY) tests/conformance.py build/musl/echo_epoll --limit 4M
+	sh tests/e2e.sh build/musl/grouppush_server
 
 # memcheck: unit tests and the echo server under the conformance suite, no error, no leak
 valgrind: unit-valgrind $(B)/echo
