@@ -18,7 +18,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
-        test-cpp matrix musl
+        test-cpp matrix musl tls
 all: examples
 
 examples: $(EXAMPLES)
@@ -63,7 +63,7 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-test: examples unit compile-checks conformance interop e2e peers abuse fuzz-regress bench-smoke
+test: examples unit compile-checks conformance interop e2e peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
@@ -73,6 +73,14 @@ asan: unit-asan
 	$(PY) tests/conformance.py build/asan/echo --limit 4M
 	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
 	sh tests/e2e.sh build/asan/grouppush_server
+
+# wss:// through mbedTLS (Debian libmbedtls-dev): echo and the deployment with TLS
+TLSLIBS = -lmbedtls -lmbedx509 -lmbedcrypto
+tls:
+	mkdir -p build/tls
+	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_MBEDTLS -DGP_USE_EPOLL examples/echo.c -o build/tls/echo $(TLSLIBS)
+	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_MBEDTLS examples/grouppush_server.c -o build/tls/grouppush_server $(TLSLIBS)
+	$(PY) tests/tls_echo.py build/tls/echo
 
 # musl libc, fully static (Debian musl-tools): build, then the conformance suite on it
 musl:

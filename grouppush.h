@@ -44,7 +44,9 @@
                           and the runtime level are gp_loop_config fields
    GP_USE_EPOLL           epoll backend on Linux (default: poll, everywhere)
    GP_NO_SUPERVISOR       drop fork/signal code: gp_sup_run() returns GP_ERR_INVAL
-   GP_USE_MBEDTLS         reserved for wss:// (TLS is not in this version)
+   GP_USE_MBEDTLS         wss:// through mbedTLS 2.28 or 3.x: set gp_ws_config.tls_cert and
+                          tls_key (PEM files); link -lmbedtls -lmbedx509 -lmbedcrypto.
+                          Without it a tls_cert makes gp_ws_create return GP_ERR_INVAL.
    The implementation needs POSIX + Linux declarations: when no feature macro is defined it
    defines _GNU_SOURCE itself, which works only if grouppush.h comes before any libc header
    in that file; otherwise define _GNU_SOURCE (or _POSIX_C_SOURCE 200809L) first.
@@ -57,7 +59,7 @@
    http     gp_http_parse_request: the upgrade request, zero-copy            (pure)
    wscodec  frame header parse/encode, masking, RFC 6455 checks              (pure)
    ws       gp_ws_server: handshake, frames, fragments, ping/pong, close handshake,
-            keep-alive, limits, corked write queue of shared gp_msg buffers
+            keep-alive, limits, corked write queue of shared gp_msg buffers; optional TLS
    group    gp_groups: group name -> connections; O(1) join/leave; encode-once broadcast
    chan     RESP2/RESP3 parser and encoders                                   (pure)
    chansrv  gp_chansrv: a Redis-compatible pub/sub broker (PING ECHO AUTH HELLO
@@ -169,8 +171,8 @@
 
    VERSION HISTORY
    ===============
-   0.1.0  (2026-11-25) first release: ws server, groups, channel server/client, supervisor,
-          app protocol; poll and epoll backends.
+   0.1.0  (2026-11-25) first release: ws server (optional TLS), groups, channel server and
+          client, supervisor, app protocol; poll and epoll backends.
 */
 #if defined(GROUPPUSH_IMPLEMENTATION) && !defined(GP__IMPLEMENTATION_DONE) && \
     !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
@@ -429,6 +431,9 @@ typedef struct gp_ws_config {
                                       another interval of silence; GP_WS_NO_PING disables */
     uint64_t close_timeout_ms;     /* 0 = 3000: wait for the peer's close / FIN */
     const char *origins;           /* comma-separated Origin allowlist; NULL = any */
+    const char *tls_cert;          /* PEM certificate chain file: serve wss:// (needs
+                                      GP_USE_MBEDTLS, else gp_ws_create gives GP_ERR_INVAL) */
+    const char *tls_key;           /* PEM private key file for tls_cert */
     /* Upgrade request: return 0 to accept (may fill *acc), or an HTTP status (e.g. 403). */
     int  (*on_accept)(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req,
                       gp_ws_accept *acc, void *user);
@@ -742,6 +747,22 @@ GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const vo
 #  include <sys/prctl.h>
 #else
 #  define GP__HAS_PRCTL 0
+#endif
+#if defined(GP_USE_MBEDTLS)
+#  define GP__HAS_TLS 1
+#  include <mbedtls/version.h>
+#  include <mbedtls/ssl.h>
+#  include <mbedtls/entropy.h>
+#  include <mbedtls/ctr_drbg.h>
+#  include <mbedtls/x509_crt.h>
+#  include <mbedtls/pk.h>
+#  include <mbedtls/error.h>
+#  include <mbedtls/net_sockets.h>
+#  if !defined(MBEDTLS_VERSION_NUMBER) || MBEDTLS_VERSION_NUMBER < 0x021C0000
+#    error "grouppush: GP_USE_MBEDTLS needs mbedTLS 2.28 or 3.x"
+#  endif
+#else
+#  define GP__HAS_TLS 0
 #endif
 #if defined(GP_NO_SUPERVISOR)
 #  define GP__HAS_SUP 0
@@ -1973,7 +1994,8 @@ struct gp_msg {
 #define GP__MSG_DATA(m) ((uint8_t *)((m) + 1))
 
 enum { GP__HANDSHAKE = 1, GP__OPEN, GP__CLOSING, GP__DRAIN, GP__LINGER, GP__DEAD };
-enum { GP__F_DIRTY = 1, GP__F_WANTW = 2, GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16 };
+enum { GP__F_DIRTY = 1, GP__F_WANTW = 2, GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16,
+       GP__F_TLSUP = 32 };
 
 typedef struct gp__wqe { gp_msg *m; size_t off; } gp__wqe;
 typedef struct gp__rx {
@@ -1999,6 +2021,7 @@ typedef struct gp__conn {
     uint32_t next_dirty;    /* slot + 1 of the next dirty connection, 0 = end */
     uint64_t last_rx, t_state;
     gp__rx *rx;
+    void *tls;                  /* mbedtls_ssl_context with GP_USE_MBEDTLS, else NULL */
     gp__wqe *q;                 /* ring of queued frames; qcap is a power of two */
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
@@ -2028,10 +2051,12 @@ struct gp_ws_server {
     gp_msg *ping;
     uint64_t sweep_timer;
     int shutting_down, shutdown_code;
+    void *tls;                 /* gp__tls (certificate, key, RNG, config) or NULL */
     gp_ws_stats st;
 };
 
 #define GP__WS "ws"
+static void gp__tls_conn_free(gp__conn *c);
 
 static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
     uint32_t slot = (id.v & GP__SLOT_MASK);
@@ -2134,6 +2159,7 @@ static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
     c->fd = -1;
     gp__q_release(srv, c);
     gp__rx_free(srv, c);
+    gp__tls_conn_free(c);
     if (gp__grow(srv->alloc_ctx, (void **)&srv->dead, &srv->dead_cap, srv->ndead + 1, sizeof *srv->dead) == GP_OK)
         srv->dead[srv->ndead++] = (c->id & GP__SLOT_MASK) - 1;
     gp__conn_fire_close(c, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
@@ -2220,6 +2246,10 @@ static void gp__http_reply(gp__conn *c, int status, const char *extra, const cha
     gp_buf b;
     const char *text;
     gp_msg *m;
+    if (c->tls && !(c->flags & GP__F_TLSUP)) {   /* no TLS session to answer on */
+        gp__conn_destroy(c, 1006, "TLS handshake not finished");
+        return;
+    }
     memset(&b, 0, sizeof b);
     b.alloc_ctx = c->srv->alloc_ctx;
     switch (status) {
@@ -2532,6 +2562,165 @@ static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
     if (rest > 0) gp__ws_feed(c, srv->rbuf, rest);
 }
 
+/* ---- transport: plain sockets, or TLS through mbedTLS. Both return like recv/sendmsg:
+   > 0 bytes, 0 end of stream (read), -1 with errno (EAGAIN: wait for the fd). ---- */
+#if GP__HAS_TLS
+typedef struct gp__tls {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt cert;
+    mbedtls_pk_context key;
+} gp__tls;
+static int gp__tls_bio_send(void *ctx, const unsigned char *buf, size_t len) {
+    ssize_t w = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    if (w >= 0) return (int)w;
+    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_WRITE
+                                                                        : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+static int gp__tls_bio_recv(void *ctx, unsigned char *buf, size_t len) {
+    ssize_t r = recv(*(int *)ctx, buf, len, 0);
+    if (r >= 0) return (int)r;
+    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_READ
+                                                                        : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+static void gp__tls_free(gp_ws_server *srv) {
+    gp__tls *t = (gp__tls *)srv->tls;
+    if (t == NULL) return;
+    mbedtls_ssl_config_free(&t->conf);
+    mbedtls_x509_crt_free(&t->cert);
+    mbedtls_pk_free(&t->key);
+    mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_entropy_free(&t->entropy);
+    gp__free(srv->alloc_ctx, t, sizeof *t);
+    srv->tls = NULL;
+}
+static int gp__tls_init(gp_ws_server *srv, const char *cert, const char *key) {
+    gp__tls *t = (gp__tls *)gp__calloc(srv->alloc_ctx, sizeof *t);
+    static const unsigned char pers[] = "grouppush";
+    int rc;
+    if (t == NULL) return GP_ERR_NOMEM;
+    srv->tls = t;
+    mbedtls_entropy_init(&t->entropy);
+    mbedtls_ctr_drbg_init(&t->drbg);
+    mbedtls_ssl_config_init(&t->conf);
+    mbedtls_x509_crt_init(&t->cert);
+    mbedtls_pk_init(&t->key);
+    rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers, sizeof pers - 1);
+    if (rc == 0) rc = mbedtls_x509_crt_parse_file(&t->cert, cert);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL, mbedtls_ctr_drbg_random, &t->drbg);
+#else
+    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL);
+#endif
+    if (rc == 0) rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                  MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc == 0) {
+        mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+        rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
+    }
+    if (rc != 0) {
+        char msg[128];
+        mbedtls_strerror(rc, msg, sizeof msg);
+        GP__LOG(srv->loop, GP_LOG_ERROR, GP__WS, "TLS setup (%s, %s): %s", cert, key, msg);
+        gp__tls_free(srv);
+        return GP_ERR_INVAL;
+    }
+    return GP_OK;
+}
+static int gp__tls_conn_new(gp__conn *c) {
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)gp__malloc(c->srv->alloc_ctx, sizeof *ssl);
+    if (ssl == NULL) return GP_ERR_NOMEM;
+    mbedtls_ssl_init(ssl);
+    if (mbedtls_ssl_setup(ssl, &((gp__tls *)c->srv->tls)->conf) != 0) {
+        mbedtls_ssl_free(ssl);
+        gp__free(c->srv->alloc_ctx, ssl, sizeof *ssl);
+        return GP_ERR_NOMEM;
+    }
+    mbedtls_ssl_set_bio(ssl, &c->fd, gp__tls_bio_send, gp__tls_bio_recv, NULL);
+    c->tls = ssl;
+    return GP_OK;
+}
+static void gp__tls_conn_free(gp__conn *c) {
+    if (c->tls == NULL) return;
+    mbedtls_ssl_free((mbedtls_ssl_context *)c->tls);
+    gp__free(c->srv->alloc_ctx, c->tls, sizeof(mbedtls_ssl_context));
+    c->tls = NULL;
+}
+/* Map an mbedTLS result to the recv/send convention; WANT_WRITE also asks for POLLOUT. */
+static ssize_t gp__tls_result(gp__conn *c, int rc) {
+    if (rc >= 0) return rc;
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE && !(c->flags & GP__F_WANTW)) {
+            c->flags |= GP__F_WANTW;
+            gp_loop_set_events(c->srv->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE);
+        }
+        errno = EAGAIN;
+        return -1;
+    }
+    if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
+    errno = EPROTO;
+    return -1;
+}
+static ssize_t gp__conn_recv(gp__conn *c, uint8_t *buf, size_t n) {
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)c->tls;
+    int rc;
+    if (ssl == NULL) return recv(c->fd, buf, n, 0);
+    if (!(c->flags & GP__F_TLSUP)) {
+        if ((rc = mbedtls_ssl_handshake(ssl)) != 0) return gp__tls_result(c, rc);
+        c->flags |= GP__F_TLSUP;
+    }
+    return gp__tls_result(c, mbedtls_ssl_read(ssl, buf, n));
+}
+static int gp__conn_pending(const gp__conn *c) {   /* decrypted bytes poll() cannot see */
+    return c->tls != NULL && mbedtls_ssl_get_bytes_avail((const mbedtls_ssl_context *)c->tls) > 0;
+}
+static ssize_t gp__conn_sendv(gp__conn *c, struct iovec *iov, uint32_t k) {
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)c->tls;
+    ssize_t total = 0;
+    uint32_t i;
+    if (ssl == NULL) {
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = k;
+        return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    }
+    for (i = 0; i < k; i++) {   /* a partial record write is retried with the same bytes later */
+        int rc = mbedtls_ssl_write(ssl, (const unsigned char *)iov[i].iov_base, iov[i].iov_len);
+        if (rc < 0) {
+            ssize_t r = gp__tls_result(c, rc);
+            return total > 0 ? total : r;
+        }
+        total += rc;
+        if ((size_t)rc < iov[i].iov_len) break;
+    }
+    return total;
+}
+static void gp__conn_tls_close(gp__conn *c) {
+    if (c->tls) mbedtls_ssl_close_notify((mbedtls_ssl_context *)c->tls);
+}
+#else
+static int gp__tls_init(gp_ws_server *srv, const char *cert, const char *key) {
+    (void)cert; (void)key;
+    GP__LOG(srv->loop, GP_LOG_ERROR, GP__WS, "tls_cert given but built without GP_USE_MBEDTLS");
+    return GP_ERR_INVAL;
+}
+static void gp__tls_free(gp_ws_server *srv) { (void)srv; }
+static int gp__tls_conn_new(gp__conn *c) { (void)c; return GP_ERR_INVAL; }
+static void gp__tls_conn_free(gp__conn *c) { (void)c; }
+static ssize_t gp__conn_recv(gp__conn *c, uint8_t *buf, size_t n) { return recv(c->fd, buf, n, 0); }
+static int gp__conn_pending(const gp__conn *c) { (void)c; return 0; }
+static ssize_t gp__conn_sendv(gp__conn *c, struct iovec *iov, uint32_t k) {
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = k;
+    return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+static void gp__conn_tls_close(gp__conn *c) { (void)c; }
+#endif
+
 static void gp__conn_flush(gp__conn *c);
 static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
     gp__conn *c = (gp__conn *)user;
@@ -2539,9 +2728,9 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
     int rounds = 0;
     (void)loop; (void)fd;
     if ((ev & GP_LOOP_WRITE) && c->state != GP__DEAD) gp__conn_flush(c);
-    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
-    while (c->state != GP__DEAD && rounds++ < 4) {
-        ssize_t r = recv(c->fd, srv->rbuf, GP__RBUF_SIZE, 0);
+    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR)) && !(c->tls && c->state == GP__HANDSHAKE)) return;
+    while (c->state != GP__DEAD && (rounds++ < 4 || gp__conn_pending(c))) {
+        ssize_t r = gp__conn_recv(c, srv->rbuf, GP__RBUF_SIZE);
         if (r > 0) {
             srv->st.bytes_in += (uint64_t)r;
             c->last_rx = gp_loop_now(srv->loop);
@@ -2549,7 +2738,7 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
             if (c->state == GP__HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
             else if (c->state == GP__OPEN || c->state == GP__CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
             /* DRAIN / LINGER: input is discarded */
-            if (r < GP__RBUF_SIZE) break;
+            if (r < GP__RBUF_SIZE && !gp__conn_pending(c)) break;
         } else if (r == 0) {
             gp__conn_destroy(c, 1006, "connection closed by peer");
             break;
@@ -2564,7 +2753,6 @@ static void gp__conn_flush(gp__conn *c) {
     gp_ws_server *srv = c->srv;
     while (c->qcount > 0 && c->state != GP__DEAD) {
         struct iovec iov[GP__IOV_MAX];
-        struct msghdr mh;
         uint32_t i, k = GP__MIN(c->qcount, (uint32_t)GP__IOV_MAX);
         ssize_t w;
         for (i = 0; i < k; i++) {
@@ -2572,10 +2760,7 @@ static void gp__conn_flush(gp__conn *c) {
             iov[i].iov_base = GP__MSG_DATA(e->m) + e->off;
             iov[i].iov_len = e->m->len - e->off;
         }
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = iov;
-        mh.msg_iovlen = k;
-        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        w = gp__conn_sendv(c, iov, k);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -2606,6 +2791,7 @@ static void gp__conn_flush(gp__conn *c) {
         gp_loop_set_events(srv->loop, c->fd, GP_LOOP_READ);
     }
     if (c->state == GP__DRAIN) {   /* everything we had to say is out: half-close, then linger */
+        gp__conn_tls_close(c);
         shutdown(c->fd, SHUT_WR);
         gp__set_state(c, GP__LINGER);
     }
@@ -2693,6 +2879,10 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
         c->t_state = c->last_rx = gp_loop_now(loop);
         srv->st.handshaking++;
         srv->slots[slot].c = c;
+        if (srv->tls && gp__tls_conn_new(c) != GP_OK) {
+            gp__conn_destroy(c, 1011, "out of memory");
+            continue;
+        }
         if (gp_loop_watch(loop, fd, GP_LOOP_READ, gp__conn_io, c) != GP_OK) {
             gp__conn_destroy(c, 1011, "out of memory");
             continue;
@@ -2745,6 +2935,11 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     if (!srv->cfg.ping_interval_ms) srv->cfg.ping_interval_ms = 30000;
     if (!srv->cfg.close_timeout_ms) srv->cfg.close_timeout_ms = 3000;
     srv->cfg.origins = NULL;
+    srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
+    if (cfg && (cfg->tls_cert || cfg->tls_key)) {
+        int rc = cfg->tls_cert && cfg->tls_key ? gp__tls_init(srv, cfg->tls_cert, cfg->tls_key) : GP_ERR_INVAL;
+        if (rc != GP_OK) { gp_ws_destroy(srv); return rc; }
+    }
     if (cfg && cfg->origins) {
         size_t n = strlen(cfg->origins) + 1;
         srv->origins = (char *)gp__malloc(srv->alloc_ctx, n);
@@ -2776,12 +2971,14 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
             close(c->fd);
             gp__q_release(srv, c);
             gp__rx_free(srv, c);
+            gp__tls_conn_free(c);
         }
         gp__free(srv->alloc_ctx, c, sizeof *c);
     }
     gp_loop_hook_remove(srv->loop, gp__ws_hook, srv);
     gp_loop_timer_stop(srv->loop, srv->sweep_timer);
     gp_msg_unref(srv->ping);
+    gp__tls_free(srv);
     gp__free(srv->alloc_ctx, srv->rbuf, GP__RBUF_SIZE);
     gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
     gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);

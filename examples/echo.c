@@ -4,7 +4,9 @@
    Run:    ./echo 9001      then point a WebSocket client (or Autobahn's fuzzingclient)
            at ws://127.0.0.1:9001/.  Port 0 picks a free port; the chosen one is printed.
    Flags:  --host H  --max-message BYTES  --max-send-queue BYTES  --handshake-timeout MS
-           --ping-interval MS  --max-conns N  --origins LIST  --max-handshake BYTES */
+           --ping-interval MS  --max-conns N  --origins LIST  --max-handshake BYTES
+           --tls-cert PEM --tls-key PEM   (wss://; build with -DGP_USE_MBEDTLS
+                                           -lmbedtls -lmbedx509 -lmbedcrypto, or `make tls`) */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
 #include <signal.h>
@@ -47,11 +49,13 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--max-conns") == 0 && v) { cfg.max_conns = strtoull(v, NULL, 10); i++; }
         else if (strcmp(a, "--max-handshake") == 0 && v) { cfg.max_handshake = strtoull(v, NULL, 10); i++; }
         else if (strcmp(a, "--origins") == 0 && v) { cfg.origins = v; i++; }
+        else if (strcmp(a, "--tls-cert") == 0 && v) { cfg.tls_cert = v; i++; }
+        else if (strcmp(a, "--tls-key") == 0 && v) { cfg.tls_key = v; i++; }
         else if (a[0] != '-' && port < 0) port = atoi(a);
         else {
             fprintf(stderr, "usage: %s [--host H] [--max-message N] [--max-send-queue N] "
                             "[--handshake-timeout MS] [--ping-interval MS] [--max-conns N] "
-                            "[--origins LIST] [--max-handshake N] PORT\n", argv[0]);
+                            "[--origins LIST] [--max-handshake N] [--tls-cert PEM --tls-key PEM] PORT\n", argv[0]);
             return 2;
         }
     }

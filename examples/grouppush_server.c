@@ -49,6 +49,7 @@ static void usage(const char *argv0) {
            "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
            "  --html FILE                serve FILE at GET /\n"
+           "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
            "  -v                         log connection-level events to stderr\n"
            "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
            "Signals to the master: INT/TERM stop, HUP rolling reload, USR2 status on stdout.\n", argv0);
@@ -214,6 +215,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--ping-interval") == 0) o.app.ws.ping_interval_ms = strtoull(v, NULL, 10);
         else if (strcmp(a, "--origins") == 0) o.app.ws.origins = v;
         else if (strcmp(a, "--html") == 0) o.html_path = v;
+        else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
         else { fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a); return 2; }
         continue;
     bad:
