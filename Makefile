@@ -18,7 +18,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
-        test-cpp matrix musl tls
+        test-cpp matrix musl tls arm
 all: examples
 
 examples: $(EXAMPLES)
@@ -81,6 +81,14 @@ tls:
 	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_MBEDTLS -DGP_USE_EPOLL examples/echo.c -o build/tls/echo $(TLSLIBS)
 	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_MBEDTLS examples/grouppush_server.c -o build/tls/grouppush_server $(TLSLIBS)
 	$(PY) tests/tls_echo.py build/tls/echo
+
+# 32-bit ARM (armhf, unsigned char): cross-built static, run under qemu-arm
+arm:
+	mkdir -p build/arm
+	arm-linux-gnueabihf-gcc $(WARN) -Werror -O2 -static examples/echo.c -o build/arm/echo.bin
+	printf '#!/bin/sh\nexec qemu-arm "%s/build/arm/echo.bin" "$$@"\n' "$(CURDIR)" > build/arm/echo
+	chmod +x build/arm/echo
+	$(PY) tests/conformance.py build/arm/echo --limit 1M
 
 # musl libc, fully static (Debian musl-tools): build, then the conformance suite on it
 musl:
