@@ -88,7 +88,15 @@ arm:
 	arm-linux-gnueabihf-gcc $(WARN) -Werror -O2 -static examples/echo.c -o build/arm/echo.bin
 	printf '#!/bin/sh\nexec qemu-arm "%s/build/arm/echo.bin" "$$@"\n' "$(CURDIR)" > build/arm/echo
 	chmod +x build/arm/echo
+	arm-linux-gnueabihf-gcc $(WARN) -Werror -O2 -static examples/grouppush_server.c -o build/arm/grouppush_server.bin
+	printf '#!/bin/sh\nexec qemu-arm "%s/build/arm/grouppush_server.bin" "$$@"\n' "$(CURDIR)" > build/arm/grouppush_server
+	chmod +x build/arm/grouppush_server
 	$(PY) tests/conformance.py build/arm/echo --limit 1M
+	$(MAKE) $(B)/e2e_seed_bin
+	$(B)/e2e_seed build/arm/grouppush_server
+
+$(B)/e2e_seed_bin: tests/e2e_seed.c tests/wsclient.h | $(B)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 tests/e2e_seed.c -o $(B)/e2e_seed
 
 # musl libc, fully static (Debian musl-tools): build, then the conformance suite on it
 musl:

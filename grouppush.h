@@ -3120,11 +3120,11 @@ static int gp__rehash(void *ctx, void ***tab, size_t *size, size_t count, size_t
     if (nt == NULL) return *size ? GP_OK : GP_ERR_NOMEM;   /* a fuller table still works */
     for (i = 0; i < *size; i++) {
         void *e = (*tab)[i];
-        while (e) {
-            void **nextp = (void **)((char *)e + next_off);
-            void *nx = *nextp;
+        while (e) {   /* the chain pointer sits at next_off inside each entry */
+            void *nx;
             size_t b = hash_of(e) & (ns - 1);
-            *nextp = nt[b];
+            memcpy(&nx, (char *)e + next_off, sizeof nx);
+            memcpy((char *)e + next_off, &nt[b], sizeof nt[b]);
             nt[b] = e;
             e = nx;
         }
