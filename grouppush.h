@@ -2022,7 +2022,9 @@ typedef struct gp__conn {
     uint64_t last_rx, t_state;
     gp__rx *rx;
     void *tls;                  /* mbedtls_ssl_context with GP_USE_MBEDTLS, else NULL */
-    gp__wqe *q;                 /* ring of queued frames; qcap is a power of two */
+    gp__wqe *q;                 /* ring of queued frames; qcap is a power of two; a ring of
+                                   one is `one` itself, so a single frame needs no allocation */
+    gp__wqe one;
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     void *user;
@@ -2141,7 +2143,7 @@ static void gp__q_release(gp_ws_server *srv, gp__conn *c) {
         c->qhead = (c->qhead + 1) & (c->qcap - 1);
         c->qcount--;
     }
-    gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
+    if (c->q != &c->one) gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
     c->q = NULL;
     c->qcap = c->qhead = 0;
     c->qbytes = 0;
@@ -2195,14 +2197,19 @@ static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
         gp__conn_destroy(c, 1008, "send queue limit exceeded");
         return GP_ERR_FULL;
     }
+    if (c->qcap == 0) {
+        c->q = &c->one;
+        c->qcap = 1;
+        c->qhead = 0;
+    }
     if (c->qcount == c->qcap) {
-        uint32_t nc = c->qcap ? c->qcap * 2 : 4, i;
+        uint32_t nc = c->qcap < 4 ? 4 : c->qcap * 2, i;
         gp__wqe *nq;
         if (nc > (uint32_t)(UINT32_MAX / sizeof *nq)) return GP_ERR_NOMEM;
         nq = (gp__wqe *)gp__malloc(srv->alloc_ctx, nc * sizeof *nq);
         if (nq == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return GP_ERR_NOMEM; }
         for (i = 0; i < c->qcount; i++) nq[i] = c->q[(c->qhead + i) & (c->qcap - 1)];
-        gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
+        if (c->q != &c->one) gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
         c->q = nq;
         c->qcap = nc;
         c->qhead = 0;
@@ -2913,7 +2920,7 @@ static void gp__ws_sweep(gp_loop *loop, void *user) {
             break;
         default: break;
         }
-        if (c->state != GP__DEAD && c->qcount == 0 && c->q) gp__q_release(srv, c);   /* idle: give back */
+        if (c->state != GP__DEAD && c->qcount == 0 && c->q && c->q != &c->one) gp__q_release(srv, c);   /* idle: give back */
     }
 }
 
