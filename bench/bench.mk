@@ -6,6 +6,8 @@
 #                     so every row shows grouppush / node-ws from the same run.
 #   make bench-smoke  scenario 1 small (200 conns, 2 s) against each grouppush build;
 #                     fails on any loss, duplicate, reordering, misrouting, error or close.
+#   make bench-selftest  the load generator's own checks: against the node-ws peer with
+#                     injected faults (drop, dup, reorder, misroute) each must be caught.
 # Environment knobs: see bench/run.sh (BENCH_SECONDS, BENCH_WINDOW, BENCH_SERVER_CPU, ...).
 B ?= build
 BENCH_CC ?= $(CC)
@@ -20,7 +22,7 @@ $(B)/limit: bench/limit.c
 	@mkdir -p $(B)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/limit.c
 
-.PHONY: bench bench-peers bench-smoke bench-tools
+.PHONY: bench bench-peers bench-smoke bench-selftest bench-tools
 bench-tools: $(B)/loadgen $(B)/limit
 
 bench: bench-tools $(BENCH_SERVERS)
@@ -32,3 +34,6 @@ bench-peers: bench-tools $(BENCH_SERVERS)
 
 bench-smoke: bench-tools $(BENCH_SERVERS)
 	bash bench/run.sh quick
+
+bench-selftest: $(B)/loadgen
+	bash bench/selftest.sh

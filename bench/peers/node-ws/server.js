@@ -77,6 +77,37 @@ function leave(ws, id) {
   if (set.size === 0) groups.delete(id);
 }
 
+/*
+ * Fault injection, for testing the load generator's checks (bench/selftest.sh), never
+ * for benchmarking: PEER_FAULT=drop|dup|reorder|misroute spoils one delivery in 500.
+ */
+const FAULT = process.env.PEER_FAULT || '';
+let faultCount = 0;
+const held = new Map();   /* reorder: socket -> message held back */
+function faultySend(id, set, msg) {
+  set.forEach((client) => {
+    if (client.readyState !== WebSocket.OPEN) return;
+    const hit = msg[0] === 0x70 /* 'p': only data, never probes */ && ++faultCount % 500 === 0;
+    if (FAULT === 'drop' && hit) return;
+    if (FAULT === 'reorder') {
+      if (hit) { held.set(client, msg); return; }
+      client.send(msg, { binary: false });
+      const h = held.get(client);
+      if (h !== undefined) { held.delete(client); client.send(h, { binary: false }); }
+      return;
+    }
+    client.send(msg, { binary: false });
+    if (FAULT === 'dup' && hit) client.send(msg, { binary: false });
+  });
+  if (FAULT === 'misroute' && msg[0] === 0x70 && ++faultCount % 500 === 0) {
+    for (const [gid, other] of groups) {
+      if (gid === id) continue;
+      for (const c of other) { if (c.readyState === WebSocket.OPEN) c.send(msg, { binary: false }); break; }
+      break;
+    }
+  }
+}
+
 function onMessage(ws, data, isBinary) {
   if (isBinary) {
     reply(ws, 'binary_not_supported', 'binary frames are not supported');
@@ -122,6 +153,7 @@ function onMessage(ws, data, isBinary) {
       }
       const set = groups.get(id);
       if (set === undefined) return;
+      if (FAULT) { faultySend(id, set, msg); return; }
       /* the ws package's broadcast pattern, over the group's members */
       set.forEach((client) => {
         if (client.readyState === WebSocket.OPEN) client.send(msg, { binary: false });
