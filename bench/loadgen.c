@@ -304,8 +304,23 @@ static double hist_q_ms(const hist *h, double q)
 
 typedef struct procsnap {
     double rss_kb, cpu_s;
+    double runq_s;   /* time spent runnable but waiting for a CPU (schedstat run_delay) */
     int nprocs;
 } procsnap;
+
+/* run-queue wait of one task (its main thread), seconds; 0 when schedstat is absent */
+static double runq_wait(const char *pid)
+{
+    char path[300];
+    unsigned long long run = 0, wait = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%s/schedstat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) return 0;
+    if (fscanf(f, "%llu %llu", &run, &wait) != 2) wait = 0;
+    fclose(f);
+    return (double)wait / 1e9;
+}
 
 /* RSS and utime+stime summed over pid and all its descendants. */
 static int proc_tree(pid_t root, procsnap *out)
@@ -359,7 +374,14 @@ static int proc_tree(pid_t root, procsnap *out)
         }
     }
     for (i = 0; i < n; i++)
-        if (in[i]) { out->rss_kb += rss[i]; out->cpu_s += cpu[i]; out->nprocs++; }
+        if (in[i]) {
+            char pidstr[24];
+            snprintf(pidstr, sizeof pidstr, "%d", (int)pids[i]);
+            out->rss_kb += rss[i];
+            out->cpu_s += cpu[i];
+            out->runq_s += runq_wait(pidstr);
+            out->nprocs++;
+        }
     return out->nprocs > 0 ? 0 : -1;
 }
 
@@ -1299,6 +1321,7 @@ typedef struct result {
     double t_connect_s, t_measure_s;
     double client_cpu_s;
     double mach_busy0, mach_busy1, mach_total0, mach_total1;
+    double self_runq0, self_runq1;
     uint64_t expected, planned, unproven;
 } result;
 
@@ -1377,8 +1400,11 @@ static int report(result *r)
                 ",\"corrupt\":%" PRIu64 ",\"error_replies\":%" PRIu64 ",\"unexpected\":%" PRIu64 ",\"closed\":%" PRIu64
                 ",\"unproven\":%" PRIu64,
                 loss, undelivered, s->dups, s->reorder, s->misroute, s->corrupt, s->error_replies, s->unexpected, s->closed, r->unproven);
-        fprintf(f, ",\"client_cpu_pct\":%.1f,\"client_ns_per_delivery\":%.1f,\"other_cpu_pct\":%.1f",
-                100.0 * r->client_cpu_s / T, cli_ns_deliv, other_pct);
+        fprintf(f, ",\"client_cpu_pct\":%.1f,\"client_ns_per_delivery\":%.1f,\"other_cpu_pct\":%.1f"
+                ",\"client_runq_wait_pct\":%.1f",
+                100.0 * r->client_cpu_s / T, cli_ns_deliv, other_pct, 100.0 * (r->self_runq1 - r->self_runq0) / T);
+        if (r->have_server)
+            fprintf(f, ",\"server_runq_wait_pct\":%.1f", 100.0 * (r->m1.runq_s - r->m0.runq_s) / T);
         if (r->have_server)
             fprintf(f, ",\"server_procs\":%d,\"server_cpu_pct\":%.1f,\"server_cpu_connect_s\":%.3f,\"server_ns_per_delivery\":%.1f"
                     ",\"rss_before_kb\":%.0f,\"rss_connected_kb\":%.0f,\"rss_joined_kb\":%.0f,\"bytes_per_conn\":%.1f,\"bytes_per_conn_connected\":%.1f",
@@ -1402,7 +1428,8 @@ static int report(result *r)
         if (r->have_server) {
             printf(" server %.0f%%", 100.0 * srv_cpu / T);
             if (s->delivered) printf(" (%.0f ns/delivery)", srv_ns_deliv);
-            printf(" other %.0f%%", other_pct);
+            printf(" other %.0f%% (server waited for a CPU %.0f%% of the time)", other_pct,
+                   100.0 * (r->m1.runq_s - r->m0.runq_s) / T);
             printf(" | rss %.1f -> %.1f -> %.1f MB (%.0f B/conn)", r->s0.rss_kb / 1024, r->s1.rss_kb / 1024,
                    r->s2.rss_kb / 1024, bpc);
         }
@@ -1611,12 +1638,14 @@ int main(int argc, char **argv)
         }
         res.m0 = res.s2;
         machine_cpu(&res.mach_busy0, &res.mach_total0);
+        res.self_runq0 = runq_wait("self");
         c0 = cpu_self_s();
         t0 = mono_ns();
         if (cfg.idle) phase_hold(e);
         else phase_measure(e);
         res.t_measure_s = (double)(mono_ns() - t0) / 1e9;
         c1 = cpu_self_s();
+        res.self_runq1 = runq_wait("self");
         machine_cpu(&res.mach_busy1, &res.mach_total1);
         if (res.have_server) proc_tree(cfg.server_pid, &res.m1);
         res.client_cpu_s = c1 - c0;

@@ -75,17 +75,17 @@ def main():
                 "" if any_row["mode"] == "idle" else ", {:.0f} s".format(any_row["seconds"]))
         print("scenario " + title)
         if scen in ("1", "2"):
-            hdr = "  {:<11} {:>4} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} {:>6} {:>5} {:>6}  {}".format(
+            hdr = "  {:<11} {:>4} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} {:>6} {:>5} {:>6} {:>6}".format(
                 "target", "ok", "deliv/s", "msg/s", "p50ms", "p99ms", "p999ms", "maxms", "lastp99", "srv%",
-                "ns/dlv", "xlimit", "cli%", "oth%", "÷node", "")
+                "ns/dlv", "xlimit", "cli%", "oth%", "÷node", "wait%")
         elif scen == "3" or scen == "5":
             hdr = "  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
                 "target", "ok", "conns", "conn/s", "hsp99ms", "rss0MB", "rss1MB", "rss2MB", "B/conn", "÷node",
                 "oth%", "conn÷node")
         else:
-            hdr = "  {:<11} {:>4} {:>9} {:>9} {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>7}".format(
+            hdr = "  {:<11} {:>4} {:>9} {:>9} {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>8} {:>6}".format(
                 "target", "ok", "target/s", "got/s", "sust", "p50ms", "p99ms", "p999ms", "maxms", "lastp99",
-                "srv%", "oth%", "p99÷node")
+                "srv%", "oth%", "p99÷node", "wait%")
         print(hdr)
         for target in sorted(res, key=lambda t: (t == "node-ws", t)):
             d = res[target]
@@ -99,13 +99,14 @@ def main():
             me = target != "node-ws"
             if scen in ("1", "2"):
                 xl = (d.get("server_ns_per_delivery") / lim_frame) if (lim_frame and d.get("server_ns_per_delivery")) else None
-                print("  {:<11} {:>4} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} {:>6} {:>5} {:>6}".format(
+                print("  {:<11} {:>4} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>7} {:>6} {:>5} {:>6} {:>6}".format(
                     target, ok, f(d.get("deliveries_per_s")), f(d.get("published_per_s")),
                     f(d.get("lat_p50_ms"), "{:.2f}"), f(d.get("lat_p99_ms"), "{:.2f}"), f(d.get("lat_p999_ms"), "{:.2f}"),
                     f(d.get("lat_max_ms"), "{:.1f}"), f(d.get("last_p99_ms"), "{:.2f}"), f(d.get("server_cpu_pct")),
                     f(d.get("server_ns_per_delivery")), f(xl, "{:.2f}"), f(d.get("client_cpu_pct")),
                     f(d.get("other_cpu_pct")),
-                    ratio(d.get("deliveries_per_s"), peer.get("deliveries_per_s")) if (peer and me) else ""))
+                    ratio(d.get("deliveries_per_s"), peer.get("deliveries_per_s")) if (peer and me) else "",
+                    f(d.get("server_runq_wait_pct"))))
             elif scen in ("3", "5"):
                 print("  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
                     target, ok, f(d.get("conns_ok")), f(d.get("connect_per_s")), f(d.get("handshake_p99_ms"), "{:.2f}"),
@@ -115,12 +116,13 @@ def main():
                     f(d.get("other_cpu_pct")),
                     ratio(d.get("connect_per_s"), peer.get("connect_per_s")) if (peer and me) else ""))
             else:
-                print("  {:<11} {:>4} {:>9} {:>9} {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>7}".format(
+                print("  {:<11} {:>4} {:>9} {:>9} {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>8} {:>6}".format(
                     target, ok, f(d.get("target_deliveries_per_s")), f(d.get("achieved_deliveries_per_s")),
                     "yes" if d.get("sustained") else "NO", f(d.get("lat_p50_ms"), "{:.2f}"),
                     f(d.get("lat_p99_ms"), "{:.2f}"), f(d.get("lat_p999_ms"), "{:.2f}"), f(d.get("lat_max_ms"), "{:.1f}"),
                     f(d.get("last_p99_ms"), "{:.2f}"), f(d.get("server_cpu_pct")), f(d.get("other_cpu_pct")),
-                    ratio(d.get("lat_p99_ms"), peer.get("lat_p99_ms")) if (peer and me) else ""))
+                    ratio(d.get("lat_p99_ms"), peer.get("lat_p99_ms")) if (peer and me) else "",
+                    f(d.get("server_runq_wait_pct"))))
             if d.get("first_error"):
                 print("  {:<11}      first problem: {}".format("", d["first_error"]))
         print()
@@ -128,7 +130,8 @@ def main():
     print("per receiver latency; lastp99: to the last receiver of each message; srv%/cli%: CPU of the server")
     print("process tree / the load generator over the measured window (100% = one core); oth%: CPU of")
     print("everything else on the machine meanwhile; ns/dlv: server CPU per delivery; xlimit: that divided")
-    print("by the machine's ns/frame for batched writev fan-out; ÷node: grouppush / node-ws, same run.")
+    print("by the machine's ns/frame for batched writev fan-out; ÷node: grouppush / node-ws, same run;")
+    print("wait%: time the server's processes were runnable but waiting for a CPU (schedstat), summed.")
 
 
 if __name__ == "__main__":
