@@ -1921,11 +1921,15 @@ GP_API int gp_ws_parse_header(const uint8_t *b, size_t len, gp_ws_frame *f) {
     f->rsv = (b[0] >> 4) & 7;
     f->opcode = b[0] & 15;
     f->masked = b[1] >> 7;
-    if (pl == 126) pl = gp__rd16(b + 2);
-    else if (pl == 127) {
+    /* RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length" */
+    if (pl == 126) {
+        pl = gp__rd16(b + 2);
+        if (pl < 126) return GP_ERR_PROTOCOL;
+    } else if (pl == 127) {
         if (b[2] & 0x80) return GP_ERR_PROTOCOL;   /* RFC 6455 5.2: MSB must be 0 */
         pl = 0;
         for (i = 0; i < 8; i++) pl = (pl << 8) | b[2 + i];
+        if (pl <= 0xffff) return GP_ERR_PROTOCOL;
     }
     f->payload_len = pl;
     if (f->masked) memcpy(f->mask, b + hl - 4, 4);
@@ -2166,6 +2170,9 @@ static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
         srv->dead[srv->ndead++] = (c->id & GP__SLOT_MASK) - 1;
     gp__conn_fire_close(c, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
 }
+static void gp__mark_dirty(gp__conn *c);
+/* DRAIN marks the connection dirty: the end-of-batch flush then half-closes it even when
+   nothing is left to send (our close was answered: RFC 6455 7.1.1, the server closes first). */
 static void gp__set_state(gp__conn *c, int st) {
     gp_ws_server *srv = c->srv;
     if (c->state == GP__OPEN) srv->st.connections--;
@@ -2176,6 +2183,7 @@ static void gp__set_state(gp__conn *c, int st) {
     else srv->st.closing++;
     c->state = (uint8_t)st;
     c->t_state = gp_loop_now(srv->loop);
+    if (st == GP__DRAIN) gp__mark_dirty(c);
 }
 static void gp__mark_dirty(gp__conn *c) {
     gp_ws_server *srv = c->srv;
@@ -3258,10 +3266,11 @@ GP_API int gp_group_join(gp_groups *gs, gp_conn_id id, const void *name, size_t 
     if (gs == NULL || name == NULL || len == 0) return GP_ERR_INVAL;
     if (len > gs->cfg.max_name) return GP_ERR_TOO_BIG;
     if (!gp_conn_is_open(gs->srv, id)) return GP_ERR_CLOSED;
+    /* the slot first: taking it over from a stale connection may free groups */
+    if ((sl = gp__gslot_get(gs, id, 1)) == NULL) return GP_ERR_NOMEM;
     h = gp__hash(name, len);
     g = gp__group_find(gs, name, len, h);
     if (g && gp__member_find(gs, g, id)) return GP_OK;
-    if ((sl = gp__gslot_get(gs, id, 1)) == NULL) return GP_ERR_NOMEM;
     if (sl->count >= gs->cfg.max_groups_per_conn) return GP_ERR_FULL;
     if (gp__rehash(gs->alloc_ctx, (void ***)&gs->mt, &gs->mt_size, gs->nmembers + 1,
                    offsetof(gp__member, hnext), gp__member_hash_of) != GP_OK)
@@ -3380,9 +3389,9 @@ static int gp__parse_i64(const uint8_t *p, size_t n, int64_t *out) {
         if (p[i] < '0' || p[i] > '9') return -1;
         if (v > (uint64_t)INT64_MAX / 10) return -1;
         v = v * 10 + (uint64_t)(p[i] - '0');
-        if (v > (uint64_t)INT64_MAX) return -1;
+        if (v > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;   /* 2^63 only as INT64_MIN */
     }
-    *out = neg ? -(int64_t)v : (int64_t)v;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v) : (int64_t)v;
     return 0;
 }
 
@@ -3461,51 +3470,54 @@ GP_API long gp_chan_parse(const uint8_t *buf, size_t len, gp_chan_value *vals, s
     }
 }
 
-/* Split an inline request line in place (Redis's rules: quotes, escapes). */
+/* Split an inline request line in place, by Redis's rules (sds.c sdssplitargs): a quote may
+   open anywhere in a word (`k"ey x"` is one word, `key x`); a closing quote must be followed
+   by white space or the end; in "..." \xHH and \n \r \t \b \a are escapes, in '...' only \'. */
+static int gp__isspace(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 static int gp__split_inline(uint8_t *p, size_t n, gp_bytes *args, size_t max_args, size_t *argc) {
     size_t i = 0, ac = 0;
     for (;;) {
         uint8_t *o;
-        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == '\v' || p[i] == '\f')) i++;
+        uint8_t q = 0;   /* the open quote, or 0 */
+        while (i < n && gp__isspace(p[i])) i++;
         if (i >= n) break;
         if (ac >= max_args) return GP_ERR_TOO_BIG;
         o = p + i;
         args[ac].ptr = o;
-        if (p[i] == '"' || p[i] == '\'') {
-            uint8_t q = p[i++];
-            int closed = 0;
-            while (i < n) {
-                if (q == '"' && p[i] == '\\' && i + 3 < n && p[i + 1] == 'x' &&
-                    gp__hexval(p[i + 2]) >= 0 && gp__hexval(p[i + 3]) >= 0) {
-                    *o++ = (uint8_t)(gp__hexval(p[i + 2]) * 16 + gp__hexval(p[i + 3]));
-                    i += 4;
-                } else if (p[i] == '\\' && i + 1 < n && (q == '"' || p[i + 1] == '\'')) {
-                    uint8_t c = p[i + 1];
-                    if (q == '"') {
-                        switch (c) {
-                        case 'n': c = '\n'; break;
-                        case 'r': c = '\r'; break;
-                        case 't': c = '\t'; break;
-                        case 'b': c = '\b'; break;
-                        case 'a': c = '\a'; break;
-                        default: break;
-                        }
-                    }
-                    *o++ = c;
-                    i += 2;
-                } else if (p[i] == q) {
-                    i++;
-                    if (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') return GP_ERR_PROTOCOL;
-                    closed = 1;
-                    break;
-                } else {
-                    *o++ = p[i++];
-                }
+        for (;;) {
+            if (i >= n) {
+                if (q) return GP_ERR_PROTOCOL;   /* unbalanced quotes */
+                break;
             }
-            if (!closed) return GP_ERR_PROTOCOL;   /* unbalanced quotes */
-        } else {
-            while (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r' && p[i] != '\v' && p[i] != '\f')
+            if (q == '"' && p[i] == '\\' && i + 3 < n && p[i + 1] == 'x' &&
+                gp__hexval(p[i + 2]) >= 0 && gp__hexval(p[i + 3]) >= 0) {
+                *o++ = (uint8_t)(gp__hexval(p[i + 2]) * 16 + gp__hexval(p[i + 3]));
+                i += 4;
+            } else if (q && p[i] == '\\' && i + 1 < n && (q == '"' || p[i + 1] == '\'')) {
+                uint8_t c = p[i + 1];
+                if (q == '"') {
+                    switch (c) {
+                    case 'n': c = '\n'; break;
+                    case 'r': c = '\r'; break;
+                    case 't': c = '\t'; break;
+                    case 'b': c = '\b'; break;
+                    case 'a': c = '\a'; break;
+                    default: break;
+                    }
+                }
+                *o++ = c;
+                i += 2;
+            } else if (q && p[i] == q) {
+                i++;
+                if (i < n && !gp__isspace(p[i])) return GP_ERR_PROTOCOL;
+                break;
+            } else if (!q && (p[i] == '"' || p[i] == '\'')) {
+                q = p[i++];
+            } else if (!q && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
+                break;
+            } else {
                 *o++ = p[i++];
+            }
         }
         args[ac].len = (size_t)(o - args[ac].ptr);
         ac++;
@@ -4763,7 +4775,9 @@ static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, g
     c->st[s->hash & (c->st_size - 1)] = s;
     c->nsubs++;
     c->stt.subscriptions = c->nsubs;
-    if (c->state == GP__CC_UP) {
+    /* HELLO sent: the resubscription went right behind it; this one follows on the same
+       connection (before the HELLO reply is in, the next connect resubscribes anyway) */
+    if (c->state >= GP__CC_HELLO) {
         argv[0].ptr = (const uint8_t *)(is_pat ? "PSUBSCRIBE" : "SUBSCRIBE");
         argv[0].len = is_pat ? 10 : 9;
         argv[1].ptr = s->name;
@@ -4780,7 +4794,7 @@ static int gp__cc_unsub(gp_chancli *c, const void *name, size_t len, int is_pat)
         if (*pp == s) { *pp = s->hnext; break; }
     c->nsubs--;
     c->stt.subscriptions = c->nsubs;
-    if (c->state == GP__CC_UP) {
+    if (c->state >= GP__CC_HELLO) {
         argv[0].ptr = (const uint8_t *)(is_pat ? "PUNSUBSCRIBE" : "UNSUBSCRIBE");
         argv[0].len = is_pat ? 12 : 11;
         argv[1].ptr = s->name;
