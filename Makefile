@@ -38,6 +38,7 @@ run: $(B)/grouppush_server
 -include tests/tests.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
+-include tests/soak.mk
 
 # RFC 6455 conformance (Autobahn-style cases) against both loop backends
 conformance: $(B)/echo $(B)/echo_epoll

@@ -636,7 +636,8 @@ typedef struct gp_sup_stats {
 /* Entry point of a child: run its loop, return the exit code. */
 typedef int (*gp_sup_main_fn)(gp_sup_child *child, void *user);
 typedef struct gp_sup_config {
-    int    argc;                 /* main's argc/argv: used for process titles in ps */
+    int    argc;                 /* main's argc/argv: process titles in ps overwrite argv[0]
+                                    (cut to its length), never the other arguments */
     char **argv;
     const char *name;            /* NULL = "grouppush" */
     int    workers;              /* 0 = 8 */
@@ -673,7 +674,7 @@ GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, vo
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch);
 /* Render every process's status as JSON into b. */
 GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b);
-/* Set the process title shown by ps (argv area) and the thread name. */
+/* Set the process title shown by ps (argv[0], cut to its length) and the thread name. */
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title);
 
 /* ==== >>app  the group-push protocol ======================================== */
@@ -4956,16 +4957,16 @@ static uint64_t gp__rss_kb(int pid) {
     return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
 }
 
-/* process titles: the argv area (shown by ps) and the thread name (ps -o comm) */
+/* process titles: argv[0]'s own bytes (shown by ps) and the thread name (ps -o comm).
+   Only argv[0] is overwritten, never the arguments after it: the caller may still hold
+   pointers into them (a --password value), and a title spilling over them would erase
+   those strings in every child. A title longer than argv[0] is cut. */
 static char *gp__title_base;
 static size_t gp__title_cap;
 static void gp__title_init(int argc, char **argv) {
-    int i;
-    if (argv == NULL || argc <= 0 || gp__title_base) return;
+    if (argv == NULL || argc <= 0 || argv[0] == NULL || gp__title_base) return;
     gp__title_base = argv[0];
     gp__title_cap = strlen(argv[0]) + 1;
-    for (i = 1; i < argc; i++)
-        if (argv[i] == gp__title_base + gp__title_cap) gp__title_cap += strlen(argv[i]) + 1;
 }
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) {
     (void)ch;
@@ -5052,7 +5053,7 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         ch.mine->pid = (int32_t)getpid();
         ch.mine->restarts = restarts;
         ch.mine->started_ms = gp_time_ms();
-        if (role == GP_SUP_CHANNEL) snprintf(title, sizeof title, "%s: channel server", s->cfg->name);
+        if (role == GP_SUP_CHANNEL) snprintf(title, sizeof title, "%s: channel", s->cfg->name);
         else snprintf(title, sizeof title, "%s: worker %d", s->cfg->name, index);
         gp_sup_set_title(&ch, title);
         code = (role == GP_SUP_CHANNEL ? s->cfg->channel_main : s->cfg->worker_main)(&ch, s->cfg->user);

@@ -25,8 +25,8 @@
      mode & 128: max_conns 1
    With a live channel server and the second client (mode 17, 49, 81, 113 ...), the target
    also checks delivery: gp_app_publish to group 1 must reach the second client.
-   FUZZ_KNOWN_BUGS=1 skips that check (a subscription made while the channel client waits
-   for its HELLO reply is never sent: reported; reproducer in regress/conn/). */
+   That check once caught a subscription made while the channel client waited for its HELLO
+   reply and was never sent (fixed; reproducer in regress/conn/). FUZZ_KNOWN_BUGS=1 skips it. */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../../grouppush.h"
 #include "fuzz_net.h"

@@ -15,9 +15,9 @@
    Build:  clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_wsframe.c
    Input:  byte 0 picks the server's max_message (16, 125, 1000 or 1 MiB); the rest is the
            client's byte stream after the handshake.
-   FUZZ_KNOWN_BUGS=1 tolerates the known, reported deviation (non-minimal length encodings are
-   accepted though gp_ws_parse_header's contract rejects them) so a long run can look past it;
-   tests/fuzz/regress/wsframe/ keeps the reproducer. */
+   The model once caught non-minimal length encodings being accepted though RFC 6455 5.2 and
+   gp_ws_parse_header's contract reject them (fixed; reproducer in tests/fuzz/regress/wsframe/).
+   FUZZ_KNOWN_BUGS=1 tolerates that deviation again. */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../../grouppush.h"
 #include "fuzz_net.h"
