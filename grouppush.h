@@ -424,7 +424,7 @@ typedef struct gp_ws_stats {
 typedef struct gp_ws_config {
     size_t   max_conns;            /* 0 = 10000; more get 503 */
     size_t   max_handshake;        /* request head bytes, 0 = 8192; more get 431 */
-    uint64_t handshake_timeout_ms; /* 0 = 10000; then 408 */
+    uint64_t handshake_timeout_ms; /* 0 = 10000; then 408 (timeouts are cut to 2^30 ms) */
     uint64_t max_message;          /* reassembled message bytes, 0 = 1 MiB; more: 1009 */
     size_t   max_send_queue;       /* queued bytes per connection, 0 = 4 MiB; more: drop */
     uint64_t ping_interval_ms;     /* 0 = 30000; idle connections are pinged, dropped after
@@ -1309,14 +1309,16 @@ GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
 
 /* ==== >>loop  poll|epoll backend, timers, hooks. Uses: >>util ============ */
 
-typedef struct gp__fdent {
+typedef struct gp__fdent {   /* 24 bytes on LP64: one per descriptor number */
     gp_loop_io_fn fn;
     void *user;
-    int events;     /* watched mask; 0 with fn == NULL = unused */
-    int pidx;       /* poll backend: index in pfds, or -1 */
-    uint32_t gen;   /* bumped on every watch/unwatch: drops stale fired events */
+    int pidx;          /* poll backend: index in pfds, or -1 */
+    uint16_t events;   /* watched mask; 0 with fn == NULL = unused */
+    uint16_t gen;      /* bumped on every watch/unwatch: drops stale fired events (a
+                          descriptor would have to be reused 32768 times in one batch to
+                          alias) */
 } gp__fdent;
-typedef struct gp__fired { int fd, events; uint32_t gen; } gp__fired;
+typedef struct gp__fired { int fd, events; uint16_t gen; } gp__fired;
 typedef struct gp__timer {
     uint64_t when, repeat;
     gp_loop_fn fn;
@@ -1513,7 +1515,7 @@ GP_API int gp_loop_watch(gp_loop *l, int fd, int events, gp_loop_io_fn fn, void 
     if (e->fn == NULL) { l->nwatched++; e->gen++; }
     e->fn = fn;
     e->user = user;
-    e->events = events;
+    e->events = (uint16_t)events;
     return GP_OK;
 }
 GP_API int gp_loop_set_events(gp_loop *l, int fd, int events) {
@@ -1522,7 +1524,7 @@ GP_API int gp_loop_set_events(gp_loop *l, int fd, int events) {
     e = &l->fds[fd];
     if (e->events == events) return GP_OK;
     if (gp__be_set(l, fd, 1, events) != GP_OK) return GP_ERR_IO;
-    e->events = events;
+    e->events = (uint16_t)events;
     return GP_OK;
 }
 GP_API int gp_loop_unwatch(gp_loop *l, int fd) {
@@ -2024,7 +2026,7 @@ typedef struct gp__conn {
     uint8_t state, flags;
     uint16_t code;          /* close code reported to on_close */
     uint32_t next_dirty;    /* slot + 1 of the next dirty connection, 0 = end */
-    uint64_t last_rx, t_state;
+    uint32_t last_rx, t_state;  /* gp_loop_now() mod 2^32 ms; ages by wrapping subtraction */
     gp__rx *rx;
     void *tls;                  /* mbedtls_ssl_context with GP_USE_MBEDTLS, else NULL */
     gp__wqe *q;                 /* ring of queued frames; qcap is a power of two; a ring of
@@ -2183,7 +2185,7 @@ static void gp__set_state(gp__conn *c, int st) {
     else if (st == GP__HANDSHAKE) srv->st.handshaking++;
     else srv->st.closing++;
     c->state = (uint8_t)st;
-    c->t_state = gp_loop_now(srv->loop);
+    c->t_state = (uint32_t)gp_loop_now(srv->loop);
     if (st == GP__DRAIN) gp__mark_dirty(c);
 }
 static void gp__mark_dirty(gp__conn *c) {
@@ -2537,7 +2539,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     if (c->state != GP__HANDSHAKE) return 0;
     c->user = a.conn_user;
     gp__set_state(c, GP__OPEN);
-    c->last_rx = gp_loop_now(srv->loop);
+    c->last_rx = (uint32_t)gp_loop_now(srv->loop);
     c->flags |= GP__F_OPENED;
     if (srv->cfg.on_open) srv->cfg.on_open(srv, gp__cid(c), srv->cfg.user);
     if (srv->shutting_down && c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, "server shutting down");
@@ -2749,7 +2751,7 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
         ssize_t r = gp__conn_recv(c, srv->rbuf, GP__RBUF_SIZE);
         if (r > 0) {
             srv->st.bytes_in += (uint64_t)r;
-            c->last_rx = gp_loop_now(srv->loop);
+            c->last_rx = (uint32_t)gp_loop_now(srv->loop);
             c->flags &= (uint8_t)~GP__F_PINGED;
             if (c->state == GP__HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
             else if (c->state == GP__OPEN || c->state == GP__CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
@@ -2892,7 +2894,7 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
         c->fd = fd;
         c->id = ((srv->slots[slot].gen & 0xfffu) << GP__SLOT_BITS) | (slot + 1);
         c->state = GP__HANDSHAKE;
-        c->t_state = c->last_rx = gp_loop_now(loop);
+        c->t_state = c->last_rx = (uint32_t)gp_loop_now(loop);
         srv->st.handshaking++;
         srv->slots[slot].c = c;
         if (srv->tls && gp__tls_conn_new(c) != GP_OK) {
@@ -2907,25 +2909,26 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
 }
 static void gp__ws_sweep(gp_loop *loop, void *user) {
     gp_ws_server *srv = (gp_ws_server *)user;
-    uint64_t now = gp_loop_now(loop), pi = srv->cfg.ping_interval_ms;
+    uint64_t pi = srv->cfg.ping_interval_ms;
+    uint32_t now = (uint32_t)gp_loop_now(loop);   /* ages fit: every timeout is < 2^31 ms */
     size_t i;
     for (i = 0; i < srv->nslots; i++) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
         switch (c->state) {
         case GP__HANDSHAKE:
-            if (now - c->t_state >= srv->cfg.handshake_timeout_ms) gp__http_reply(c, 408, NULL, NULL, NULL, 0);
+            if ((uint32_t)(now - c->t_state) >= srv->cfg.handshake_timeout_ms) gp__http_reply(c, 408, NULL, NULL, NULL, 0);
             break;
         case GP__OPEN:
             if (pi == GP_WS_NO_PING) break;
-            if (now - c->last_rx >= 2 * pi) gp__conn_destroy(c, 1006, "no answer to ping");
-            else if (now - c->last_rx >= pi && !(c->flags & GP__F_PINGED)) {
+            if ((uint32_t)(now - c->last_rx) >= 2 * pi) gp__conn_destroy(c, 1006, "no answer to ping");
+            else if ((uint32_t)(now - c->last_rx) >= pi && !(c->flags & GP__F_PINGED)) {
                 c->flags |= GP__F_PINGED;
                 gp__q_push(c, srv->ping, 1);
             }
             break;
         case GP__CLOSING: case GP__DRAIN: case GP__LINGER:
-            if (now - c->t_state >= srv->cfg.close_timeout_ms) gp__conn_destroy(c, 1006, "close timeout");
+            if ((uint32_t)(now - c->t_state) >= srv->cfg.close_timeout_ms) gp__conn_destroy(c, 1006, "close timeout");
             break;
         default: break;
         }
@@ -2950,6 +2953,11 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     if (!srv->cfg.max_send_queue) srv->cfg.max_send_queue = 4u << 20;
     if (!srv->cfg.ping_interval_ms) srv->cfg.ping_interval_ms = 30000;
     if (!srv->cfg.close_timeout_ms) srv->cfg.close_timeout_ms = 3000;
+    /* connection ages are kept in 32 bits: every timeout is cut to 2^30 ms (12 days) */
+    srv->cfg.handshake_timeout_ms = GP__MIN(srv->cfg.handshake_timeout_ms, (uint64_t)1 << 30);
+    srv->cfg.close_timeout_ms = GP__MIN(srv->cfg.close_timeout_ms, (uint64_t)1 << 30);
+    if (srv->cfg.ping_interval_ms != GP_WS_NO_PING)
+        srv->cfg.ping_interval_ms = GP__MIN(srv->cfg.ping_interval_ms, (uint64_t)1 << 30);
     srv->cfg.origins = NULL;
     srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
     if (cfg && (cfg->tls_cert || cfg->tls_key)) {

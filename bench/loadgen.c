@@ -304,6 +304,7 @@ static double hist_q_ms(const hist *h, double q)
 
 typedef struct procsnap {
     double rss_kb, cpu_s;
+    double pss_kb;   /* proportional set size: a page shared by k processes counts 1/k */
     double runq_s;   /* time spent runnable but waiting for a CPU (schedstat run_delay) */
     int nprocs;
 } procsnap;
@@ -322,7 +323,24 @@ static double runq_wait(const char *pid)
     return (double)wait / 1e9;
 }
 
-/* RSS and utime+stime summed over pid and all its descendants. */
+/* Pss of one process, kB (smaps_rollup; 0 when absent). Summing RSS over forked workers
+   counts every shared page (code, libc, pages not yet copied on write) once per process;
+   Pss splits each page among the processes mapping it, so the sum is the tree's real cost. */
+static double pss_kb(const char *pid)
+{
+    char path[300], line[256];
+    double kb = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+    f = fopen(path, "r");
+    if (f == NULL) return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "Pss:", 4) == 0) { kb = atof(line + 4); break; }
+    fclose(f);
+    return kb;
+}
+
+/* RSS, Pss and utime+stime summed over pid and all its descendants. */
 static int proc_tree(pid_t root, procsnap *out)
 {
     enum { MAXP = 65536 };
@@ -378,6 +396,7 @@ static int proc_tree(pid_t root, procsnap *out)
             char pidstr[24];
             snprintf(pidstr, sizeof pidstr, "%d", (int)pids[i]);
             out->rss_kb += rss[i];
+            out->pss_kb += pss_kb(pidstr);
             out->cpu_s += cpu[i];
             out->runq_s += runq_wait(pidstr);
             out->nprocs++;
@@ -1349,6 +1368,7 @@ static int report(result *r)
     double srv_cpu_connect = r->have_server ? r->s1.cpu_s - r->s0.cpu_s : 0;
     double bpc = (r->have_server && s->conns_ok) ? (r->s2.rss_kb - r->s0.rss_kb) * 1024.0 / (double)s->conns_ok : 0;
     double bpc_connect = (r->have_server && s->conns_ok) ? (r->s1.rss_kb - r->s0.rss_kb) * 1024.0 / (double)s->conns_ok : 0;
+    double pss_bpc = (r->have_server && s->conns_ok) ? (r->s2.pss_kb - r->s0.pss_kb) * 1024.0 / (double)s->conns_ok : 0;
     double srv_ns_deliv = s->delivered ? srv_cpu * 1e9 / (double)s->delivered : 0;
     double cli_ns_deliv = s->delivered ? r->client_cpu_s * 1e9 / (double)s->delivered : 0;
     /* in-order arrivals + skipped (gaps) + never seen at the end = expected;
@@ -1410,6 +1430,9 @@ static int report(result *r)
                     ",\"rss_before_kb\":%.0f,\"rss_connected_kb\":%.0f,\"rss_joined_kb\":%.0f,\"bytes_per_conn\":%.1f,\"bytes_per_conn_connected\":%.1f",
                     r->s2.nprocs, 100.0 * srv_cpu / T, srv_cpu_connect, srv_ns_deliv,
                     r->s0.rss_kb, r->s1.rss_kb, r->s2.rss_kb, bpc, bpc_connect);
+        if (r->have_server)
+            fprintf(f, ",\"pss_before_kb\":%.0f,\"pss_joined_kb\":%.0f,\"pss_bytes_per_conn\":%.1f",
+                    r->s0.pss_kb, r->s2.pss_kb, pss_bpc);
         fprintf(f, ",\"first_error\":"); json_str(f, s->first_error);
         fprintf(f, "}\n");
     } else {
@@ -1430,8 +1453,8 @@ static int report(result *r)
             if (s->delivered) printf(" (%.0f ns/delivery)", srv_ns_deliv);
             printf(" other %.0f%% (server waited for a CPU %.0f%% of the time)", other_pct,
                    100.0 * (r->m1.runq_s - r->m0.runq_s) / T);
-            printf(" | rss %.1f -> %.1f -> %.1f MB (%.0f B/conn)", r->s0.rss_kb / 1024, r->s1.rss_kb / 1024,
-                   r->s2.rss_kb / 1024, bpc);
+            printf(" | rss %.1f -> %.1f -> %.1f MB (%.0f B/conn, pss %.0f B/conn)", r->s0.rss_kb / 1024, r->s1.rss_kb / 1024,
+                   r->s2.rss_kb / 1024, bpc, pss_bpc);
         }
         if (undelivered) printf(" | UNDELIVERED %" PRIu64 " after %.0f s drain", undelivered, cfg.drain_seconds);
         printf(" | loss %" PRIu64 " dup %" PRIu64 " reorder %" PRIu64 " misroute %" PRIu64 " errors %" PRIu64

@@ -79,8 +79,8 @@ def main():
                 "target", "ok", "deliv/s", "msg/s", "p50ms", "p99ms", "p999ms", "maxms", "lastp99", "srv%",
                 "ns/dlv", "xlimit", "cli%", "oth%", "÷node", "wait%")
         elif scen == "3" or scen == "5":
-            hdr = "  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
-                "target", "ok", "conns", "conn/s", "hsp99ms", "rss0MB", "rss1MB", "rss2MB", "B/conn", "÷node",
+            hdr = "  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
+                "target", "ok", "conns", "conn/s", "hsp99ms", "rss0MB", "rss1MB", "rss2MB", "B/conn", "pssB/c", "÷node",
                 "oth%", "conn÷node")
         else:
             hdr = "  {:<11} {:>4} {:>9} {:>9} {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>8} {:>6}".format(
@@ -108,10 +108,11 @@ def main():
                     ratio(d.get("deliveries_per_s"), peer.get("deliveries_per_s")) if (peer and me) else "",
                     f(d.get("server_runq_wait_pct"))))
             elif scen in ("3", "5"):
-                print("  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
+                print("  {:<11} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}".format(
                     target, ok, f(d.get("conns_ok")), f(d.get("connect_per_s")), f(d.get("handshake_p99_ms"), "{:.2f}"),
                     f((d.get("rss_before_kb") or 0) / 1024, "{:.1f}"), f((d.get("rss_connected_kb") or 0) / 1024, "{:.1f}"),
                     f((d.get("rss_joined_kb") or 0) / 1024, "{:.1f}"), f(d.get("bytes_per_conn")),
+                    f(d.get("pss_bytes_per_conn")),
                     ratio(d.get("bytes_per_conn"), peer.get("bytes_per_conn")) if (peer and me) else "",
                     f(d.get("other_cpu_pct")),
                     ratio(d.get("connect_per_s"), peer.get("connect_per_s")) if (peer and me) else ""))

@@ -9,6 +9,7 @@
 #define FUZZ_NET_H
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +68,23 @@ static int fz_connect(int port) {
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        fprintf(stderr, "fz_connect 127.0.0.1:%d: %s\n", port, strerror(errno));
-        close(fd);
-        return -1;
+        /* libFuzzer's -timeout alarm can interrupt it (seen on a loaded machine): the
+           connect goes on in the kernel; wait for it and take its result */
+        int err = errno;
+        if (err == EINTR) {
+            struct pollfd pf;
+            socklen_t sl = sizeof err;
+            pf.fd = fd;
+            pf.events = POLLOUT;
+            pf.revents = 0;
+            while (poll(&pf, 1, 5000) < 0 && errno == EINTR) {}
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0) err = errno;
+        }
+        if (err != 0) {
+            fprintf(stderr, "fz_connect 127.0.0.1:%d: %s\n", port, strerror(err));
+            close(fd);
+            return -1;
+        }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fz_nonblock(fd);
