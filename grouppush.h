@@ -1,4 +1,4 @@
-/* grouppush.h - v0.1.0 - multi-process WebSocket group push in one C header - public domain or MIT
+/* grouppush.h - v0.1.1 - multi-process WebSocket group push in one C header - public domain or MIT
    (licence at the end of this file)
 
    A WebSocket server (RFC 6455) over poll(2)/epoll(7), a group registry, a Redis-protocol
@@ -143,7 +143,8 @@
    Writes are corked: queued during a batch of events and flushed once per connection with
    one sendmsg() after it. Closing is a request (gp_conn_close): safe in any callback,
    on_close fires once, last, at the end of the batch. An idle connection costs about
-   100 bytes of user-space memory (no read buffer: one 64 KiB buffer per server).
+   180 bytes of user-space memory, about 300 once it is in a group (no read buffer: one
+   64 KiB buffer per server; BENCHMARKS.md measures it).
 
    ERRORS AND LOGGING
    ==================
@@ -159,7 +160,8 @@
    ws       max_conns 10000 (then 503) | max_handshake 8192 B (431) | handshake_timeout
             10 s (408) | max_message 1 MiB (1009) | max_send_queue 4 MiB (drop, 1008) |
             ping_interval 30 s (idle -> ping, another interval silent -> drop) |
-            close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any
+            close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any |
+            every timeout and the ping interval are cut to 2^30 ms (12 days)
    group    max_groups_per_conn 1024 | max_name 128 B
    app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
    chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
@@ -171,6 +173,11 @@
 
    VERSION HISTORY
    ===============
+   0.1.1  (2026-12-01) fixes: non-minimal frame lengths are 1002 (RFC 6455 5.2); RESP
+          INT64_MIN and Redis's inline quoting; joining from a reused slot no longer uses a
+          freed group; TCP is half-closed as soon as our close is answered; a SUBSCRIBE made
+          while HELLO is outstanding is sent; ps titles no longer overwrite argv[1..] (the
+          channel server lost --password). Smaller connection (104 B) and fd entry (24 B).
    0.1.0  (2026-11-25) first release: ws server (optional TLS), groups, channel server and
           client, supervisor, app protocol; poll and epoll backends.
 */
@@ -188,8 +195,8 @@
 
 #define GP_VERSION_MAJOR 0
 #define GP_VERSION_MINOR 1
-#define GP_VERSION_PATCH 0
-#define GP_VERSION_STRING "0.1.0"
+#define GP_VERSION_PATCH 1
+#define GP_VERSION_STRING "0.1.1"
 
 #ifndef GP_API
 #  if defined(GP_STATIC) && (defined(__GNUC__) || defined(__clang__))
