@@ -323,21 +323,26 @@ static double runq_wait(const char *pid)
     return (double)wait / 1e9;
 }
 
-/* Pss of one process, kB (smaps_rollup; 0 when absent). Summing RSS over forked workers
-   counts every shared page (code, libc, pages not yet copied on write) once per process;
-   Pss splits each page among the processes mapping it, so the sum is the tree's real cost. */
-static double pss_kb(const char *pid)
+/* Rss and Pss of one process, kB, from smaps_rollup (a page-table walk: exact). The rss
+   field of /proc/PID/stat is the kernel's per-CPU-batched counter, which may be off by a
+   few hundred kB per process: summed over ten processes that swamps a per-connection
+   figure. Summing Rss over forked workers counts every shared page (code, libc, pages not
+   yet copied on write) once per process; Pss splits each page among the processes mapping
+   it, so its sum is the tree's real cost. Returns 0 when smaps_rollup is absent. */
+static int smaps_kb(const char *pid, double *rss_kb, double *pss_kb)
 {
     char path[300], line[256];
-    double kb = 0;
+    int got = 0;
     FILE *f;
     snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
     f = fopen(path, "r");
     if (f == NULL) return 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "Pss:", 4) == 0) { kb = atof(line + 4); break; }
+    while (fgets(line, sizeof line, f) != NULL && got != 3) {
+        if (strncmp(line, "Rss:", 4) == 0) { *rss_kb = atof(line + 4); got |= 1; }
+        else if (strncmp(line, "Pss:", 4) == 0) { *pss_kb = atof(line + 4); got |= 2; }
+    }
     fclose(f);
-    return kb;
+    return got == 3;
 }
 
 /* RSS, Pss and utime+stime summed over pid and all its descendants. */
@@ -395,8 +400,10 @@ static int proc_tree(pid_t root, procsnap *out)
         if (in[i]) {
             char pidstr[24];
             snprintf(pidstr, sizeof pidstr, "%d", (int)pids[i]);
-            out->rss_kb += rss[i];
-            out->pss_kb += pss_kb(pidstr);
+            double r = rss[i], p = 0;
+            if (!smaps_kb(pidstr, &r, &p)) r = rss[i];   /* else the approximate counter */
+            out->rss_kb += r;
+            out->pss_kb += p;
             out->cpu_s += cpu[i];
             out->runq_s += runq_wait(pidstr);
             out->nprocs++;
