@@ -109,7 +109,13 @@
      so what a dying channel server never read is not lost. The built-in channel server keeps
      every message published in its first 2 s (grace_ms) and hands a late subscriber those it
      could not have seen, so a kill -9 of the channel server loses nothing a worker held back
-     or had not seen acknowledged. The one exception to at-most-once: a message the dying
+     or had not seen acknowledged. The hand-over goes to a connection's first SUBSCRIBE and
+     first PSUBSCRIBE command only (the re-subscription gp_chancli pipelines behind HELLO,
+     every channel in one command), once, in publish order; a later SUBSCRIBE is a new join
+     and gets only what is published after it. One residue: a worker that had no member at
+     all when it reconnected sends no re-subscription, so its first join within those 2 s
+     may also get that group's messages from before the join (published since the restart,
+     before the worker reconnected). The one exception to at-most-once: a message the dying
      server delivered but did not acknowledge arrives twice; and what it had acknowledged
      but not yet written to every subscriber is lost. Both need the kill to land within the
      microseconds between reading a publish and writing its copies.
@@ -3679,6 +3685,7 @@ struct gp__csc {
     gp_buf in, out;
     size_t out_off;
     uint8_t resp3, authed, quit, dirty, wantw, dead, seen;
+    uint8_t replayed;           /* 1: its first SUBSCRIBE was handled, 2: first PSUBSCRIBE */
     size_t grace_from;          /* kept messages before this index predate the client */
     char *name;
     gp__csch **chans;
@@ -3817,17 +3824,32 @@ static void gp__cs_grace_end(gp_loop *loop, void *user) {
     s->grace_timer = 0;
     gp__cs_grace_free(s);
 }
-/* Hand the kept messages to a client that just subscribed (pattern: pat != NULL). */
-static void gp__cs_grace_replay(gp__csc *c, const uint8_t *ch, size_t chlen, int is_pat) {
+/* Failover grace: hand a client the kept messages it could not have seen (published
+   before its first command) on its channels (is_pat 0) or patterns (1), once, in publish
+   order. Only the connection's first SUBSCRIBE and first PSUBSCRIBE command get this: that
+   is the re-subscription a reconnecting gp_chancli pipelines behind HELLO, all channels in
+   one command. A later SUBSCRIBE is a new join, which sees only what is published after
+   it (so leave + join again does not replay, and a join does not see older messages). */
+static void gp__cs_grace_replay(gp__csc *c, int is_pat) {
     gp_chansrv *s = c->s;
-    size_t i;
+    size_t i, j;
+    uint8_t bit = (uint8_t)(is_pat ? 2 : 1);
+    if (c->replayed & bit) return;
+    c->replayed |= bit;
     if (s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
-    for (i = 0; i < c->grace_from && i < s->ngrace; i++) {   /* only what it could not have seen */
+    for (i = 0; i < c->grace_from && i < s->ngrace; i++) {
         gp__csgrace *g = &s->grace[i];
-        if (is_pat ? !gp_chan_glob_match(ch, chlen, g->ch, g->chlen)
-                   : (g->chlen != chlen || memcmp(g->ch, ch, chlen) != 0))
-            continue;
-        gp__cs_push_msg(c, is_pat ? ch : NULL, chlen, g->ch, g->chlen, g->msg, g->len);
+        if (!is_pat) {
+            gp__csch *ch = gp__cs_find(s, g->ch, g->chlen);
+            for (j = 0; ch && j < ch->nsubs; j++)
+                if (ch->subs[j] == c) { gp__cs_push_msg(c, NULL, 0, g->ch, g->chlen, g->msg, g->len); break; }
+        } else {
+            for (j = 0; j < s->npats; j++) {
+                gp__cspat *p = &s->pats[j];
+                if (p->c == c && gp_chan_glob_match(p->p, p->n, g->ch, g->chlen))
+                    gp__cs_push_msg(c, p->p, p->n, g->ch, g->chlen, g->msg, g->len);
+            }
+        }
     }
 }
 static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
@@ -4080,10 +4102,8 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
             int rc = k == 4 ? gp__cs_subscribe(c, argv[i].ptr, argv[i].len) : gp__cs_psubscribe(c, argv[i].ptr, argv[i].len);
             if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
             gp__cs_subreply(c, k == 4 ? "subscribe" : "psubscribe", argv[i].ptr, argv[i].len, 0);
-            argv[i].len = rc == 1 ? argv[i].len : (size_t)-1;   /* mark: replay only new ones */
         }
-        for (i = 1; i < argc; i++)   /* after all the confirmations, as one command's replies */
-            if (argv[i].len != (size_t)-1) gp__cs_grace_replay(c, argv[i].ptr, argv[i].len, k == 6);
+        gp__cs_grace_replay(c, k == 6);   /* after all the confirmations, as one command's replies */
         return;
     case 5:   /* UNSUBSCRIBE [channel ...] */
         if (argc == 1) {
@@ -4536,12 +4556,18 @@ static void gp__cc_flush(gp_chancli *c) {
     }
 }
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
-/* SUBSCRIBE/PSUBSCRIBE for everything: pipelined right behind HELLO, so the server sees
-   the subscriptions in the same read as the connection's first command. */
+/* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
+   every channel and one PSUBSCRIBE with every pattern (up to 65535 names a command; 256 if
+   the argument array cannot be had), since the built-in server's failover grace replays
+   to a connection's first SUBSCRIBE and first PSUBSCRIBE only (>>chansrv). */
 static void gp__cc_resubscribe(gp_chancli *c) {
-    gp_bytes argv[257];
-    size_t b, n;
+    gp_bytes small[257], *argv;
+    size_t b, n, cap, total = c->nsubs + 1;
     int pass;
+    if (total > 65536) total = 65536;
+    argv = total > 257 ? (gp_bytes *)gp__malloc(c->alloc_ctx, total * sizeof *argv) : NULL;
+    cap = argv ? total : 257;
+    if (argv == NULL) argv = small;
     for (pass = 0; pass < 2; pass++) {
         argv[0].ptr = (const uint8_t *)(pass ? "PSUBSCRIBE" : "SUBSCRIBE");
         argv[0].len = pass ? 10 : 9;
@@ -4552,11 +4578,12 @@ static void gp__cc_resubscribe(gp_chancli *c) {
                 if (s->is_pat != pass) continue;
                 argv[n].ptr = s->name;
                 argv[n].len = s->len;
-                if (++n == 257) { gp__cc_send_cmd(c, n, argv); n = 1; }
+                if (++n == cap) { gp__cc_send_cmd(c, n, argv); n = 1; }
             }
         }
         if (n > 1) gp__cc_send_cmd(c, n, argv);
     }
+    if (argv != small) gp__free(c->alloc_ctx, argv, total * sizeof *argv);
 }
 /* After HELLO succeeded: every held (and every unacknowledged) publish, in order. */
 static void gp__cc_resume(gp_chancli *c) {

@@ -5,7 +5,8 @@
 #   make soak                  600 s: build/grouppush_server with 8 workers on free loopback
 #                              ports, publishers + members + churn, kill -9 of a random worker
 #                              and of the channel server at intervals; every loss must fit a
-#                              documented at-most-once window; no reorder, no duplicate
+#                              documented at-most-once window; no reorder, no duplicate but
+#                              the documented channel-kill one (SOAK_ARGS=--strict-dups: none)
 #   make soak SECONDS=60       a shorter run
 #   make soak SOAK_ARGS="--workers 4 --rate 80 --seed 42"    any tests/soak.py option
 #   make soak SECONDS=15 SOAK_ARGS="--no-faults --selftest drop"   the checker's own test

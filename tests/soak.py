@@ -49,7 +49,7 @@ publisher, across groups too - the README's "per publisher, in publish order" - 
 strictly increasing; each is classified: delivered to a join made after the message was
 sent, or across/within groups, and whether a channel kill was in the 2.5 s before), a
 duplicate (the manual allows one only for a channel kill landing mid-publish: those are
-printed as such, and --allow-window-dups accepts them; a duplicate after the connection left
+printed as such and do not fail the run unless --strict-dups; a duplicate after the connection left
 and re-joined the group is not one of them), a message for a group the connection never
 joined or sent over 1 s after its leave, an error reply, a connection the server dropped
 without a kill, a failed handshake, a killed process not respawned within 10 s, a restart we
@@ -107,8 +107,9 @@ ap.add_argument("--channel-window-ms", type=float, default=250.0,
                 help="how long before a channel kill a lost message may have been sent (default 250)")
 ap.add_argument("--channel-after-ms", type=float, default=20.0,
                 help="how long after the kill() call a lost message may have been sent (default 20)")
-ap.add_argument("--allow-window-dups", action="store_true",
-                help="do not fail on duplicates inside a channel-kill window (the manual allows them)")
+ap.add_argument("--strict-dups", action="store_true",
+                help="fail on duplicates inside a channel-kill window too (the manual allows those; "
+                     "by default they are reported, not failed)")
 ap.add_argument("--no-faults", action="store_true", help="churn only (a baseline: every loss is unexplained)")
 ap.add_argument("--selftest", choices=("drop", "dup", "reorder"),
                 help="the checker's own test: the client side drops, duplicates or swaps one received "
@@ -1353,9 +1354,9 @@ def report(srv, t_main, t_done, final_status, rc):
                 cid, c.slot.name, p, seq, GROUPS[g], ts - T0, prev,
                 GROUPS[pubs[p].grp[prev]], pubs[p].t_send[prev] - T0, t - T0, near_faults(ts),
                 reorder_kind(cid, p, seq, prev, t)))
-    bad_dups = DUPS if not ARGS.allow_window_dups else dups_out
+    bad_dups = DUPS if ARGS.strict_dups else dups_out
     if bad_dups:
-        fails.append("%d duplicates%s" % (len(bad_dups), "" if not ARGS.allow_window_dups else " outside a channel-kill window"))
+        fails.append("%d duplicates%s" % (len(bad_dups), "" if ARGS.strict_dups else " outside a channel-kill window"))
         log("  duplicates: %s" % "; ".join("%d %s" % (n, k) for k, n in
                                             sorted(collections.Counter(dup_kind.values()).items())))
         for d in DUPS[:10]:

@@ -516,6 +516,43 @@ static void t_chansrv_grace(void) {
     cs_close(&e);
 }
 
+static void t_chansrv_grace_order_and_once(void) {
+    /* found by make soak: the replay went channel by channel (a member of two groups saw one
+       publisher out of order), replayed again on a later SUBSCRIBE (leave + join = a
+       duplicate), and handed a genuinely new join messages from before it */
+    csenv e;
+    gp_chansrv_config cfg;
+    int pub, late;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.grace_ms = 60000;
+    GP_CHECK(cs_open(&e, &cfg) == 0);
+    pub = cs_client(&e);
+    GP_CHECK(cs_ask(&e, pub, "PUBLISH b first", ":0\r\n"));
+    GP_CHECK(cs_ask(&e, pub, "PUBLISH a second", ":0\r\n"));
+    GP_CHECK(cs_ask(&e, pub, "PUBLISH c third", ":0\r\n"));
+    late = cs_client(&e);
+    /* the re-subscription (first SUBSCRIBE): replayed in publish order, not argument order */
+    GP_CHECK(cs_ask(&e, late, "SUBSCRIBE a b", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"));
+    GP_CHECK(cs_expect(&e, late, "*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"));
+    GP_CHECK(cs_expect(&e, late, "*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$5\r\nfirst\r\n"));
+    GP_CHECK(cs_expect(&e, late, "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$6\r\nsecond\r\n"));
+    /* leave and join again: no second replay */
+    GP_CHECK(cs_ask(&e, late, "UNSUBSCRIBE a", "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n"));
+    GP_CHECK(cs_ask(&e, late, "SUBSCRIBE a", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:2\r\n"));
+    /* a new join after the re-subscription: nothing from before it */
+    GP_CHECK(cs_ask(&e, late, "SUBSCRIBE c", "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:3\r\n"));
+    GP_CHECK(cs_nothing_pending(&e, late, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
+    /* patterns: the first PSUBSCRIBE gets its replay, once, in publish order */
+    GP_CHECK(cs_ask(&e, late, "PSUBSCRIBE [bc]", "*3\r\n$10\r\npsubscribe\r\n$4\r\n[bc]\r\n:4\r\n"));
+    GP_CHECK(cs_expect(&e, late, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nb\r\n$5\r\nfirst\r\n"));
+    GP_CHECK(cs_expect(&e, late, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nc\r\n$5\r\nthird\r\n"));
+    GP_CHECK(cs_ask(&e, late, "PSUBSCRIBE *", "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:5\r\n"));
+    GP_CHECK(cs_nothing_pending(&e, late, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
+    close(pub);
+    close(late);
+    cs_close(&e);
+}
+
 static void t_chansrv_output_limit(void) {
     /* a subscriber that does not read is dropped once max_output bytes are waiting for it */
     csenv e;
@@ -784,6 +821,7 @@ void gp_suite_chan(void) {
     GP_TEST(t_chansrv_auth);
     GP_TEST(t_chansrv_protocol_errors);
     GP_TEST(t_chansrv_grace);
+    GP_TEST(t_chansrv_grace_order_and_once);
     GP_TEST(t_chansrv_output_limit);
     GP_TEST(t_chancli_reconnect);
     GP_TEST(t_chancli_backlog_limit);
