@@ -109,16 +109,14 @@
      so what a dying channel server never read is not lost. The built-in channel server keeps
      every message published in its first 2 s (grace_ms) and hands a late subscriber those it
      could not have seen, so a kill -9 of the channel server loses nothing a worker held back
-     or had not seen acknowledged. The hand-over goes to a connection's first SUBSCRIBE and
-     first PSUBSCRIBE command only (the re-subscription gp_chancli pipelines behind HELLO,
-     every channel in one command), once, in publish order; a later SUBSCRIBE is a new join
-     and gets only what is published after it. One residue: a worker that had no member at
-     all when it reconnected sends no re-subscription, so its first join within those 2 s
-     may also get that group's messages from before the join (published since the restart,
-     before the worker reconnected). The one exception to at-most-once: a message the dying
-     server delivered but did not acknowledge arrives twice; and what it had acknowledged
-     but not yet written to every subscriber is lost. Both need the kill to land within the
-     microseconds between reading a publish and writing its copies.
+     or had not seen acknowledged. The hand-over goes only to the (P)SUBSCRIBE commands of a
+     connection's opening pipeline (before any command but HELLO, AUTH, CLIENT): the
+     re-subscription gp_chancli sends behind HELLO, every channel in one command, ended by a
+     PING. Each kept message goes once, in publish order. A SUBSCRIBE after that is a new
+     join and gets only what is published after it. The one exception to at-most-once: a
+     message the dying server delivered but did not acknowledge arrives twice; and what it
+     had acknowledged but not yet written to every subscriber is lost. Both need the kill to
+     land within the microseconds between reading a publish and writing its copies.
    - With an external Redis there is no grace period: a message published by one worker
      after a Redis restart but before another worker re-subscribed is not delivered there.
    - A slow reader is disconnected (close code 1008 reported to on_close) when its send
@@ -183,7 +181,10 @@
           INT64_MIN and Redis's inline quoting; joining from a reused slot no longer uses a
           freed group; TCP is half-closed as soon as our close is answered; a SUBSCRIBE made
           while HELLO is outstanding is sent; ps titles no longer overwrite argv[1..] (the
-          channel server lost --password). Smaller connection (104 B) and fd entry (24 B).
+          channel server lost --password); the channel server's failover grace replay goes
+          once, in publish order, to a connection's opening re-subscription only (gp_chancli
+          ends it with a PING). Smaller connection
+          (104 B) and fd entry (24 B).
    0.1.0  (2026-11-25) first release: ws server (optional TLS), groups, channel server and
           client, supervisor, app protocol; poll and epoll backends.
 */
@@ -3675,6 +3676,7 @@ typedef struct gp__csch {                  /* a channel with subscribers */
     gp__csc **subs;
     size_t nsubs, cap, len;
     uint8_t *name;
+    uint64_t mark;                          /* cmd_seq of the SUBSCRIBE that last added a subscriber */
 } gp__csch;
 typedef struct gp__cspat { gp__csc *c; uint8_t *p; size_t n; } gp__cspat;
 typedef struct gp__csgrace { uint8_t *ch; size_t chlen; uint8_t *msg; size_t len; } gp__csgrace;
@@ -3685,7 +3687,7 @@ struct gp__csc {
     gp_buf in, out;
     size_t out_off;
     uint8_t resp3, authed, quit, dirty, wantw, dead, seen;
-    uint8_t replayed;           /* 1: its first SUBSCRIBE was handled, 2: first PSUBSCRIBE */
+    uint8_t opened;             /* 1 once its opening pipeline is over (grace replay) */
     size_t grace_from;          /* kept messages before this index predate the client */
     char *name;
     gp__csch **chans;
@@ -3708,7 +3710,7 @@ struct gp_chansrv {
     gp__csc *dirty;
     gp_bytes *argv;
     size_t argv_cap;
-    uint64_t next_id, grace_until, grace_timer;
+    uint64_t next_id, grace_until, grace_timer, cmd_seq;
     gp__csgrace *grace;
     size_t ngrace, grace_cap, grace_bytes;
     gp_chansrv_stats st;
@@ -3825,26 +3827,23 @@ static void gp__cs_grace_end(gp_loop *loop, void *user) {
     gp__cs_grace_free(s);
 }
 /* Failover grace: hand a client the kept messages it could not have seen (published
-   before its first command) on its channels (is_pat 0) or patterns (1), once, in publish
-   order. Only the connection's first SUBSCRIBE and first PSUBSCRIBE command get this: that
-   is the re-subscription a reconnecting gp_chancli pipelines behind HELLO, all channels in
-   one command. A later SUBSCRIBE is a new join, which sees only what is published after
-   it (so leave + join again does not replay, and a join does not see older messages). */
-static void gp__cs_grace_replay(gp__csc *c, int is_pat) {
+   before its first command), once, in publish order, for the channels this SUBSCRIBE added
+   (is_pat 0: those marked with this command's cmd_seq) or the patterns this PSUBSCRIBE
+   added (is_pat 1: s->pats from pat_from on). Only in the connection's opening pipeline:
+   its (P)SUBSCRIBE commands before any command other than HELLO, AUTH or CLIENT. That is
+   the re-subscription a reconnecting gp_chancli sends behind HELLO and ends with a PING;
+   a SUBSCRIBE after it is a new join, which sees only what is published after it. */
+static void gp__cs_grace_replay(gp__csc *c, int is_pat, size_t pat_from) {
     gp_chansrv *s = c->s;
     size_t i, j;
-    uint8_t bit = (uint8_t)(is_pat ? 2 : 1);
-    if (c->replayed & bit) return;
-    c->replayed |= bit;
-    if (s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
+    if (c->opened || s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
     for (i = 0; i < c->grace_from && i < s->ngrace; i++) {
         gp__csgrace *g = &s->grace[i];
         if (!is_pat) {
             gp__csch *ch = gp__cs_find(s, g->ch, g->chlen);
-            for (j = 0; ch && j < ch->nsubs; j++)
-                if (ch->subs[j] == c) { gp__cs_push_msg(c, NULL, 0, g->ch, g->chlen, g->msg, g->len); break; }
+            if (ch && ch->mark == s->cmd_seq) gp__cs_push_msg(c, NULL, 0, g->ch, g->chlen, g->msg, g->len);
         } else {
-            for (j = 0; j < s->npats; j++) {
+            for (j = pat_from; j < s->npats; j++) {
                 gp__cspat *p = &s->pats[j];
                 if (p->c == c && gp_chan_glob_match(p->p, p->n, g->ch, g->chlen))
                     gp__cs_push_msg(c, p->p, p->n, g->ch, g->chlen, g->msg, g->len);
@@ -3879,6 +3878,7 @@ static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
         return GP_ERR_NOMEM;
     ch->subs[ch->nsubs++] = c;
     c->chans[c->nchans++] = ch;
+    ch->mark = s->cmd_seq;
     return 1;
 }
 static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c) {
@@ -3994,6 +3994,8 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
     int k = -1;
     const char *fullname = NULL;
     for (i = 0; i < sizeof tab / sizeof tab[0]; i++) if (gp__cs_is(cmd, tab[i].name)) { k = (int)i; break; }
+    s->cmd_seq++;
+    if (k != 2 && k != 3 && k != 4 && k != 6 && k != 11) c->opened = 1;   /* opening pipeline over */
     if (k < 0) { gp__cs_unknown(c, argc, argv); return; }
     if ((tab[k].arity > 0 && argc != (size_t)tab[k].arity) || (tab[k].arity < 0 && argc < (size_t)-tab[k].arity)) {
         gp__cs_arity(c, tab[k].name);
@@ -4097,14 +4099,16 @@ static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
         gp__cs_hello_reply(c);
         return;
     }
-    case 4: case 6:   /* SUBSCRIBE / PSUBSCRIBE */
+    case 4: case 6: {   /* SUBSCRIBE / PSUBSCRIBE */
+        size_t pat_from = s->npats;
         for (i = 1; i < argc; i++) {
             int rc = k == 4 ? gp__cs_subscribe(c, argv[i].ptr, argv[i].len) : gp__cs_psubscribe(c, argv[i].ptr, argv[i].len);
             if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
             gp__cs_subreply(c, k == 4 ? "subscribe" : "psubscribe", argv[i].ptr, argv[i].len, 0);
         }
-        gp__cs_grace_replay(c, k == 6);   /* after all the confirmations, as one command's replies */
+        gp__cs_grace_replay(c, k == 6, pat_from);   /* after all the confirmations */
         return;
+    }
     case 5:   /* UNSUBSCRIBE [channel ...] */
         if (argc == 1) {
             if (c->nchans == 0) { gp__cs_subreply(c, "unsubscribe", NULL, 0, 1); return; }
@@ -4558,8 +4562,8 @@ static void gp__cc_flush(gp_chancli *c) {
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
 /* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
    every channel and one PSUBSCRIBE with every pattern (up to 65535 names a command; 256 if
-   the argument array cannot be had), since the built-in server's failover grace replays
-   to a connection's first SUBSCRIBE and first PSUBSCRIBE only (>>chansrv). */
+   the argument array cannot be had), so the built-in server's failover grace replays the
+   kept messages of all of them in one pass, in publish order (>>chansrv). */
 static void gp__cc_resubscribe(gp_chancli *c) {
     gp_bytes small[257], *argv;
     size_t b, n, cap, total = c->nsubs + 1;
@@ -4668,6 +4672,14 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         argv[n].ptr = (const uint8_t *)"grouppush"; argv[n++].len = 9;
         gp__cc_send_cmd(c, n, argv);
         gp__cc_resubscribe(c);
+        {   /* ends the re-subscription: the built-in server's failover grace replays only to
+               the (P)SUBSCRIBEs before it (>>chansrv); a harmless PING anywhere else */
+            gp_bytes ping;
+            ping.ptr = (const uint8_t *)"PING";
+            ping.len = 4;
+            gp__cc_send_cmd(c, 1, &ping);
+            gp__cc_expect(c, GP__CC_R_PING);
+        }
         gp__cc_flush(c);
         return;
     }

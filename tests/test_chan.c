@@ -522,7 +522,7 @@ static void t_chansrv_grace_order_and_once(void) {
        duplicate), and handed a genuinely new join messages from before it */
     csenv e;
     gp_chansrv_config cfg;
-    int pub, late;
+    int pub, late, late2, late3;
     memset(&cfg, 0, sizeof cfg);
     cfg.grace_ms = 60000;
     GP_CHECK(cs_open(&e, &cfg) == 0);
@@ -542,14 +542,26 @@ static void t_chansrv_grace_order_and_once(void) {
     /* a new join after the re-subscription: nothing from before it */
     GP_CHECK(cs_ask(&e, late, "SUBSCRIBE c", "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:3\r\n"));
     GP_CHECK(cs_nothing_pending(&e, late, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
-    /* patterns: the first PSUBSCRIBE gets its replay, once, in publish order */
-    GP_CHECK(cs_ask(&e, late, "PSUBSCRIBE [bc]", "*3\r\n$10\r\npsubscribe\r\n$4\r\n[bc]\r\n:4\r\n"));
-    GP_CHECK(cs_expect(&e, late, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nb\r\n$5\r\nfirst\r\n"));
-    GP_CHECK(cs_expect(&e, late, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nc\r\n$5\r\nthird\r\n"));
-    GP_CHECK(cs_ask(&e, late, "PSUBSCRIBE *", "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:5\r\n"));
-    GP_CHECK(cs_nothing_pending(&e, late, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
+    /* patterns, in an opening pipeline of its own: the new pattern's messages, in publish
+       order; an already-held pattern adds nothing; after the PING (gp_chancli ends its
+       re-subscription with one) a new pattern gets nothing from before */
+    late2 = cs_client(&e);
+    GP_CHECK(cs_ask(&e, late2, "PSUBSCRIBE [bc]", "*3\r\n$10\r\npsubscribe\r\n$4\r\n[bc]\r\n:1\r\n"));
+    GP_CHECK(cs_expect(&e, late2, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nb\r\n$5\r\nfirst\r\n"));
+    GP_CHECK(cs_expect(&e, late2, "*4\r\n$8\r\npmessage\r\n$4\r\n[bc]\r\n$1\r\nc\r\n$5\r\nthird\r\n"));
+    GP_CHECK(cs_ask(&e, late2, "PSUBSCRIBE [bc]", "*3\r\n$10\r\npsubscribe\r\n$4\r\n[bc]\r\n:1\r\n"));
+    GP_CHECK(cs_nothing_pending(&e, late2, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
+    GP_CHECK(cs_ask(&e, late2, "PSUBSCRIBE *", "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:2\r\n"));
+    GP_CHECK(cs_nothing_pending(&e, late2, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
+    /* a reconnecting worker with no subscription at all: HELLO ... PING, then a join */
+    late3 = cs_client(&e);
+    GP_CHECK(cs_ask(&e, late3, "PING", "+PONG\r\n"));
+    GP_CHECK(cs_ask(&e, late3, "SUBSCRIBE a", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"));
+    GP_CHECK(cs_nothing_pending(&e, late3, "*2\r\n$4\r\npong\r\n$0\r\n\r\n"));
     close(pub);
     close(late);
+    close(late2);
+    close(late3);
     cs_close(&e);
 }
 
@@ -744,6 +756,8 @@ static void t_chancli_subscribe_during_hello(void) {
     GP_CHECK(n > 0 && strstr(buf, "HELLO") != NULL);
     n = gp_t_resp_read(loop, fd, buf, sizeof buf, 3000);
     GP_CHECK(n > 0 && strstr(buf, "SUBSCRIBE") != NULL && strstr(buf, "before") != NULL);
+    n = gp_t_resp_read(loop, fd, buf, sizeof buf, 3000);   /* the PING that ends the re-subscription */
+    GP_CHECK(n > 0 && strstr(buf, "PING") != NULL);
     /* the HELLO reply has not been sent: the client is waiting for it */
     GP_CHECK(gp_chancli_subscribe(cli, "during", 6, NULL, NULL) == GP_OK);
     GP_CHECK(gp_t_write_all(loop, fd, hello_reply, sizeof hello_reply - 1, 1000) == 0);
