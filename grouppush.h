@@ -4560,6 +4560,13 @@ static void gp__cc_flush(gp_chancli *c) {
     }
 }
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
+static void gp__cc_ping(gp_chancli *c) {
+    gp_bytes ping;
+    ping.ptr = (const uint8_t *)"PING";
+    ping.len = 4;
+    gp__cc_send_cmd(c, 1, &ping);
+    gp__cc_expect(c, GP__CC_R_PING);
+}
 /* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
    every channel and one PSUBSCRIBE with every pattern (up to 65535 names a command; 256 if
    the argument array cannot be had), so the built-in server's failover grace replays the
@@ -4672,14 +4679,9 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         argv[n].ptr = (const uint8_t *)"grouppush"; argv[n++].len = 9;
         gp__cc_send_cmd(c, n, argv);
         gp__cc_resubscribe(c);
-        {   /* ends the re-subscription: the built-in server's failover grace replays only to
-               the (P)SUBSCRIBEs before it (>>chansrv); a harmless PING anywhere else */
-            gp_bytes ping;
-            ping.ptr = (const uint8_t *)"PING";
-            ping.len = 4;
-            gp__cc_send_cmd(c, 1, &ping);
-            gp__cc_expect(c, GP__CC_R_PING);
-        }
+        /* ends the re-subscription: the built-in server's failover grace replays only to the
+           (P)SUBSCRIBEs before it (>>chansrv); a harmless PING anywhere else */
+        gp__cc_ping(c);
         gp__cc_flush(c);
         return;
     }
@@ -4736,13 +4738,7 @@ static void gp__cc_heartbeat(gp_loop *loop, void *user) {
     }
     if (c->state != GP__CC_UP) return;
     if (now - c->last_rx >= 3 * hb) { gp__cc_drop(c, "no answer to PING"); return; }
-    if (now - c->last_rx >= hb) {
-        gp_bytes ping;
-        ping.ptr = (const uint8_t *)"PING";
-        ping.len = 4;
-        gp__cc_send_cmd(c, 1, &ping);
-        gp__cc_expect(c, GP__CC_R_PING);
-    }
+    if (now - c->last_rx >= hb) gp__cc_ping(c);
 }
 GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_chancli **out) {
     gp_chancli *c;
