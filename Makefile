@@ -64,7 +64,7 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-test: examples unit compile-checks conformance interop e2e peers tls abuse fuzz-regress bench-smoke
+test: examples unit oom compile-checks conformance interop e2e peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

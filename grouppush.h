@@ -3131,6 +3131,7 @@ struct gp__group {
     gp__group *hnext;
     uint32_t hash;
     uint32_t count, cap;
+    uint32_t sending;       /* gp_group_send loops under way: an empty group is kept until then */
     gp__member **m;
     size_t nlen;
     char *name;
@@ -3252,6 +3253,15 @@ static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
     }
     return sl;
 }
+/* An empty group leaves the table (on_empty first). */
+static void gp__group_drop(gp_groups *gs, gp__group *g) {
+    gp__group **gp;
+    for (gp = &gs->gt[g->hash & (gs->gt_size - 1)]; *gp; gp = &(*gp)->hnext)
+        if (*gp == g) { *gp = g->hnext; break; }
+    gs->ngroups--;
+    if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
+    gp__group_free(gs, g);
+}
 static void gp__member_remove(gp_groups *gs, gp__member *m, gp__gslot *sl) {
     gp__group *g = m->g;
     gp__member **pp;
@@ -3271,14 +3281,7 @@ static void gp__member_remove(gp_groups *gs, gp__member *m, gp__gslot *sl) {
         if (*pp == m) { *pp = m->hnext; break; }
     gs->nmembers--;
     gp__free(gs->alloc_ctx, m, sizeof *m);
-    if (g->count == 0) {
-        gp__group **gp;
-        for (gp = &gs->gt[g->hash & (gs->gt_size - 1)]; *gp; gp = &(*gp)->hnext)
-            if (*gp == g) { *gp = g->hnext; break; }
-        gs->ngroups--;
-        if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
-        gp__group_free(gs, g);
-    }
+    if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
 }
 GP_API int gp_group_join(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
     uint32_t h;
@@ -3371,9 +3374,17 @@ GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg 
     if (gs == NULL || msg == NULL) return 0;
     g = gp__group_find(gs, name, len, gp__hash(name, len));
     if (g == NULL) return 0;
-    /* on_close is deferred to the end of the batch, so no member leaves during this loop */
-    for (i = 0; i < g->count; i++)
+    /* on_close is deferred to the end of the batch, so normally no member leaves during this
+       loop; but with no memory to defer it, it runs inside gp_ws_send_msg and may make the
+       slow member leave. Hence: backwards (a member's swap-remove moves an already-served
+       one into its place) and the group kept alive until the loop ends. */
+    g->sending++;
+    for (i = g->count; i-- > 0;) {
+        if (i >= g->count) continue;
         if (gp_ws_send_msg(gs->srv, g->m[i]->id, msg) == GP_OK) n++;
+    }
+    g->sending--;
+    if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
     return n;
 }
 GP_API size_t gp_group_size(const gp_groups *gs, const void *name, size_t len) {
@@ -3851,6 +3862,7 @@ static void gp__cs_grace_replay(gp__csc *c, int is_pat, size_t pat_from) {
         }
     }
 }
+static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c);
 static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
     gp_chansrv *s = c->s;
     gp__csch *ch = gp__cs_find(s, name, len);
@@ -3874,8 +3886,10 @@ static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
         s->nchannels++;
     }
     if (gp__grow(s->alloc_ctx, (void **)&ch->subs, &ch->cap, ch->nsubs + 1, sizeof *ch->subs) != GP_OK ||
-        gp__grow(s->alloc_ctx, (void **)&c->chans, &c->chans_cap, c->nchans + 1, sizeof *c->chans) != GP_OK)
+        gp__grow(s->alloc_ctx, (void **)&c->chans, &c->chans_cap, c->nchans + 1, sizeof *c->chans) != GP_OK) {
+        if (ch->nsubs == 0) gp__cs_chan_drop(s, ch, c);   /* a channel made just now: not left behind */
         return GP_ERR_NOMEM;
+    }
     ch->subs[ch->nsubs++] = c;
     c->chans[c->nchans++] = ch;
     ch->mark = s->cmd_seq;
@@ -4464,7 +4478,7 @@ typedef struct gp__ccsub {
     size_t len;
     uint8_t *name;
 } gp__ccsub;
-typedef struct gp__ccpub { uint8_t *cmd; size_t len; } gp__ccpub;
+typedef struct gp__ccpub { uint8_t *cmd; size_t len, cap; } gp__ccpub;   /* cap: the block's size */
 struct gp_chancli {
     gp_loop *loop;
     void *alloc_ctx;
@@ -4646,7 +4660,7 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
         c->rk_count--;
         if (k == GP__CC_R_PUBLISH && c->nsent > 0) {   /* acknowledged: forget it */
             gp__ccpub *p = &c->pq[c->pq_head];
-            gp__free(c->alloc_ctx, p->cmd, p->len);
+            gp__free(c->alloc_ctx, p->cmd, p->cap);
             c->pq_head = (c->pq_head + 1) % c->pq_cap;
             c->pq_count--;
             c->nsent--;
@@ -4715,15 +4729,16 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     }
 }
 static void gp__cc_connect(gp_chancli *c) {
-    int fd;
+    int fd = -1;
     if (c->state != GP__CC_DOWN) return;
     c->t_connect = gp_loop_now(c->loop);
     if (gp_net_connect(c->cfg.host, c->cfg.port, &fd) != GP_OK ||
         gp_loop_watch(c->loop, fd, GP_LOOP_WRITE, gp__cc_io, c) != GP_OK) {
-        if (c->fd >= 0) close(fd);
+        int err = errno;
+        if (fd >= 0) close(fd);   /* connected but not watched (out of memory): not leaked */
         c->state = GP__CC_CONNECTING;
         c->fd = -1;
-        gp__cc_drop(c, strerror(errno));
+        gp__cc_drop(c, strerror(err));
         return;
     }
     c->fd = fd;
@@ -4792,7 +4807,7 @@ GP_API void gp_chancli_destroy(gp_chancli *c) {
     }
     for (i = 0; i < c->pq_count; i++) {
         gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
-        gp__free(c->alloc_ctx, p->cmd, p->len);
+        gp__free(c->alloc_ctx, p->cmd, p->cap);
     }
     gp__free(c->alloc_ctx, c->pq, c->pq_cap * sizeof *c->pq);
     gp__free(c->alloc_ctx, c->rk, c->rk_cap);
@@ -4893,6 +4908,7 @@ GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const
     p = &c->pq[(c->pq_head + c->pq_count) % c->pq_cap];
     p->cmd = b.data;
     p->len = b.len;
+    p->cap = b.cap;
     c->pq_count++;
     c->stt.published++;
     if (c->state == GP__CC_UP) {
