@@ -146,9 +146,11 @@
    (gp_ws_send_msg: a refcounted gp_msg encoded once, shared by every member's queue).
    Writes are corked: queued during a batch of events and flushed once per connection with
    one sendmsg() after it. Closing is a request (gp_conn_close): safe in any callback,
-   on_close fires once, last, at the end of the batch. An idle connection costs about
-   180 bytes of user-space memory, about 300 once it is in a group (no read buffer: one
-   64 KiB buffer per server; BENCHMARKS.md measures it).
+   on_close fires once, last, at the end of the batch (when even the few bytes to defer it
+   cannot be allocated, at once, inside the call that closed the connection; gp_group_send
+   is safe against that). An idle connection costs about 180 bytes of user-space memory,
+   about 300 once it is in a group (no read buffer: one 64 KiB buffer per server;
+   BENCHMARKS.md measures it).
 
    ERRORS AND LOGGING
    ==================
