@@ -187,8 +187,7 @@
           once, in publish order, to a connection's opening re-subscription only (gp_chancli
           ends it with a PING); out-of-memory paths: a held publish freed with its block size,
           no leaked channel or fd, gp_group_send safe when on_close cannot be deferred.
-          Smaller connection
-          (104 B) and fd entry (24 B).
+          Smaller connection (104 B) and fd entry (24 B).
    0.1.0  (2026-11-25) first release: ws server (optional TLS), groups, channel server and
           client, supervisor, app protocol; poll and epoll backends.
 */
