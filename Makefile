@@ -112,17 +112,18 @@ test-cpp:
 	mkdir -p $(CPPB)
 	for f in echo grouppush_server channel_server publish; do \
 	    $(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) examples/$$f.c -o $(CPPB)/$$f || exit 1; done
-	clang++ -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) -DGP_USE_EPOLL examples/echo.c -o $(CPPB)/echo_clang_epoll
+	$(CLANGXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) -DGP_USE_EPOLL examples/echo.c -o $(CPPB)/echo_clang_epoll
 	$(PY) tests/conformance.py $(CPPB)/echo --limit 4M
 	$(PY) tests/conformance.py $(CPPB)/echo_clang_epoll --limit 4M
 	sh tests/e2e.sh $(CPPB)/grouppush_server
 
 # the build matrix of STYLE.md: the unit tests under each option set (GP_STATIC is in
 # compile-checks, GP_USE_MBEDTLS in tls); -funsigned-char is ARM's plain char
-MATRIX_SETS = -DGP_USE_EPOLL:-DGP_NO_SUPERVISOR:-funsigned-char:-DGP_USE_EPOLL@-DGP_NO_SUPERVISOR@-funsigned-char
+MATRIX_SETS = "-DGP_USE_EPOLL" "-DGP_NO_SUPERVISOR" "-funsigned-char" \
+              "-DGP_USE_EPOLL -DGP_NO_SUPERVISOR -funsigned-char"
 matrix: unit compile-checks tls
-	@mkdir -p build/matrix; n=0; for set in `echo "$(MATRIX_SETS)" | tr ':' ' '`; do \
-	    n=$$((n + 1)); flags=`echo $$set | tr '@' ' '`; echo "== matrix $$n: $$flags"; \
+	@mkdir -p build/matrix; n=0; for flags in $(MATRIX_SETS); do \
+	    n=$$((n + 1)); echo "== matrix $$n: $$flags"; \
 	    $(CC) $(WARN) -Werror -O1 -g $$flags $(GP_T_UNIT) -o build/matrix/unit_$$n || exit 1; \
 	    build/matrix/unit_$$n > build/matrix/unit_$$n.log 2>&1 || { tail -20 build/matrix/unit_$$n.log; exit 1; }; \
 	    tail -1 build/matrix/unit_$$n.log; done

@@ -116,7 +116,8 @@
      join and gets only what is published after it. The one exception to at-most-once: a
      message the dying server delivered but did not acknowledge arrives twice; and what it
      had acknowledged but not yet written to every subscriber is lost. Both need the kill to
-     land within the microseconds between reading a publish and writing its copies.
+     land between the server reading a publish and the end of the batch that writes its
+     copies and its acknowledgement (one flush loop; `make soak` measures how often).
    - With an external Redis there is no grace period: a message published by one worker
      after a Redis restart but before another worker re-subscribed is not delivered there.
    - A slow reader is disconnected (close code 1008 reported to on_close) when its send

@@ -399,8 +399,8 @@ static int proc_tree(pid_t root, procsnap *out)
     for (i = 0; i < n; i++)
         if (in[i]) {
             char pidstr[24];
+            double r, p = 0;
             snprintf(pidstr, sizeof pidstr, "%d", (int)pids[i]);
-            double r = rss[i], p = 0;
             if (!smaps_kb(pidstr, &r, &p)) r = rss[i];   /* else the approximate counter */
             out->rss_kb += r;
             out->pss_kb += p;
