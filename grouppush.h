@@ -580,11 +580,13 @@ typedef struct gp_chansrv_config {
     uint64_t grace_ms;          /* 0 = 2000: after start, keep publishes for late subscribers;
                                    GP_CHANSRV_NO_GRACE disables */
     size_t   grace_max_bytes;   /* 0 = 64 MiB kept at most during the grace period */
+    size_t   max_queued;        /* 0 = 64 MiB of commands one MULTI may queue */
 } gp_chansrv_config;
 #define GP_CHANSRV_NO_GRACE ((uint64_t)-1)
 typedef struct gp_chansrv_stats {
     size_t   clients, channels, patterns;
     uint64_t published, delivered, dropped_clients, graced;
+    uint64_t commands, bytes_in, bytes_out, rejected;   /* rejected: over max_clients */
 } gp_chansrv_stats;
 GP_API int  gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_chansrv **out);
 GP_API int  gp_chansrv_listen(gp_chansrv *s, const char *host, int port);
@@ -3703,8 +3705,13 @@ struct gp__csc {
     size_t out_off;
     uint8_t resp3, authed, quit, dirty, wantw, dead, seen;
     uint8_t opened;             /* 1 once its opening pipeline is over (grace replay) */
+    uint8_t multi, multi_dirty; /* inside MULTI; a rejected command dooms the EXEC */
     size_t grace_from;          /* kept messages before this index predate the client */
-    char *name;
+    gp_buf mq;                  /* the commands MULTI queued (see gp__cs_multi_queue) */
+    size_t mq_count;
+    uint64_t created_ms, last_ms;
+    const char *last_cmd, *last_sub;   /* names in the command table, for CLIENT LIST */
+    char *name, *lib_name, *lib_ver;
     gp__csch **chans;
     size_t nchans, chans_cap;
     size_t npats;
@@ -3723,8 +3730,9 @@ struct gp_chansrv {
     gp__cspat *pats;
     size_t npats, pats_cap;
     gp__csc *dirty;
-    gp_bytes *argv;
-    size_t argv_cap;
+    gp_bytes *argv, *xargv;     /* a request's words; those of the command EXEC runs */
+    size_t argv_cap, xargv_cap;
+    uint64_t started_ms;
     uint64_t next_id, grace_until, grace_timer, cmd_seq;
     gp__csgrace *grace;
     size_t ngrace, grace_cap, grace_bytes;
@@ -3983,7 +3991,6 @@ static void gp__cs_hello_reply(gp__csc *c) {
     gp__cs_bulkstr(c, "role"); gp__cs_bulkstr(c, "master");
     gp__cs_bulkstr(c, "modules"); gp_chan_put_agg(o, '*', 0);
 }
-static int gp__cs_is(const gp_bytes *a, const char *name) { return gp__ieq(a->ptr, a->len, name); }
 static void gp__cs_unknown(gp__csc *c, size_t argc, const gp_bytes *argv) {
     char args[512];
     size_t i, al = 0;
@@ -3999,248 +4006,880 @@ static void gp__cs_unknown(gp__csc *c, size_t argc, const gp_bytes *argv) {
 static void gp__cs_arity(gp__csc *c, const char *name) {
     gp__cs_err(c, "ERR wrong number of arguments for '%s' command", name);
 }
-static void gp__cs_command(gp__csc *c, size_t argc, gp_bytes *argv) {
+static int gp__cs_is(const gp_bytes *a, const char *name) { return gp__ieq(a->ptr, a->len, name); }
+
+/* The command table. A row is one command (or one subcommand of a container such as CLIENT):
+   its lower-case name, its arity in Redis's convention (n: exactly n words, -n: at least n,
+   the name included), its flags, its handler, and for COMMAND DOCS its group and summary.
+   gp__cs_dispatch checks what the flags say, in Redis's order, before the handler runs:
+   unknown command or subcommand, arity, authentication, the RESP2 subscribed context, MULTI
+   queueing. Adding a command is adding a row. */
+enum {
+    GP__CS_NOAUTH  = 1,     /* runs before AUTH (AUTH, HELLO, QUIT, RESET) */
+    GP__CS_SUBCTX  = 2,     /* allowed on a RESP2 connection that has subscriptions */
+    GP__CS_OPENING = 4,     /* does not end the opening pipeline (grace replay) */
+    GP__CS_NOQUEUE = 8,     /* runs at once inside MULTI instead of being queued */
+    GP__CS_PUBSUB  = 16     /* COMMAND INFO flag "pubsub" */
+};
+typedef void (*gp__cs_handler)(gp__csc *c, size_t argc, gp_bytes *argv);
+typedef struct gp__cs_cmd {
+    const char *name;
+    int arity;
+    unsigned flags;
+    gp__cs_handler run;
+    const struct gp__cs_cmd *subs;   /* a container: its subcommands, ended by a NULL name */
+    const char *group, *summary;
+} gp__cs_cmd;
+static const gp__cs_cmd *gp__cs_table(void);   /* the table, defined below its handlers */
+
+static const gp__cs_cmd *gp__cs_lookup(const gp__cs_cmd *tab, const gp_bytes *name) {
+    for (; tab->name; tab++) if (gp__cs_is(name, tab->name)) return tab;
+    return NULL;
+}
+static int gp__cs_arity_ok(const gp__cs_cmd *k, size_t argc) {
+    return k->arity > 0 ? argc == (size_t)k->arity : argc >= (size_t)-k->arity;
+}
+static void gp__cs_multi_discard(gp__csc *c);
+static void gp__cs_cmd_exec(gp__csc *c, size_t argc, gp_bytes *argv);
+/* The error written since out.len was at `mark` rejected command k before it ran. Inside
+   MULTI that dooms the EXEC; a rejected EXEC itself ends the transaction and says why, as
+   Redis does ("-EXECABORT Transaction discarded because of: <error>"). */
+static void gp__cs_reject(gp__csc *c, const gp__cs_cmd *k, size_t mark) {
+    if (c->multi) c->multi_dirty = 1;
+    if (k && k->run == gp__cs_cmd_exec && c->out.len > mark + 3) {
+        char why[512];
+        size_t n = GP__MIN(c->out.len - mark - 3, sizeof why - 1);   /* without '-' and CRLF */
+        memcpy(why, c->out.data + mark + 1, n);
+        why[n] = '\0';
+        if (strncmp(why, "ERR ", 4) == 0) memmove(why, why + 4, n - 3);   /* Redis keeps NOAUTH, drops ERR */
+        c->out.len = mark;
+        gp__cs_multi_discard(c);
+        gp__cs_err(c, "EXECABORT Transaction discarded because of: %s", why);
+    }
+}
+static void gp__cs_verbatim(gp__csc *c, const char *s, size_t n) {   /* RESP3 '=' txt, else bulk */
+    char head[32];
+    if (!c->resp3) { gp_chan_put_bulk(&c->out, s, n); return; }
+    snprintf(head, sizeof head, "=%lu\r\ntxt:", (unsigned long)(n + 4));
+    gp_buf_append(&c->out, head, strlen(head));
+    gp_buf_append(&c->out, s, n);
+    gp_buf_append(&c->out, "\r\n", 2);
+}
+static void gp__cs_map(gp__csc *c, size_t pairs) { gp_chan_put_agg(&c->out, c->resp3 ? '%' : '*', c->resp3 ? pairs : 2 * pairs); }
+static void gp__cs_set(gp__csc *c, size_t n) { gp_chan_put_agg(&c->out, c->resp3 ? '~' : '*', n); }
+static void gp__cs_help(gp__csc *c, const char *const *lines) {
+    size_t n = 0;
+    while (lines[n]) n++;
+    gp_chan_put_agg(&c->out, '*', n);
+    for (n = 0; lines[n]; n++) gp_chan_put_simple(&c->out, '+', lines[n]);
+}
+static int gp__cs_name_ok(gp__csc *c, const gp_bytes *name) {
+    size_t q;
+    for (q = 0; q < name->len; q++)
+        if (name->ptr[q] < '!' || name->ptr[q] > '~') {
+            gp__cs_err(c, "ERR Client names cannot contain spaces, newlines or special characters.");
+            return 0;
+        }
+    return 1;
+}
+static void gp__cs_set_str(gp__csc *c, char **dst, const gp_bytes *v) {   /* empty = none */
+    gp__free(c->s->alloc_ctx, *dst, *dst ? strlen(*dst) + 1 : 0);
+    *dst = NULL;
+    if (v->len > 0 && (*dst = (char *)gp__malloc(c->s->alloc_ctx, v->len + 1)) != NULL) {
+        memcpy(*dst, v->ptr, v->len);
+        (*dst)[v->len] = '\0';
+    }
+}
+
+/* ---- connection commands ---- */
+static void gp__cs_cmd_ping(gp__csc *c, size_t argc, gp_bytes *argv) {   /* PING [message] */
+    if (argc > 2) { gp__cs_arity(c, "ping"); return; }
+    if (!c->resp3 && gp__cs_count(c) > 0) {
+        gp_chan_put_agg(&c->out, '*', 2);
+        gp__cs_bulkstr(c, "pong");
+        gp_chan_put_bulk(&c->out, argc == 2 ? argv[1].ptr : (const uint8_t *)"", argc == 2 ? argv[1].len : 0);
+    } else if (argc == 1) gp_chan_put_simple(&c->out, '+', "PONG");
+    else gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
+}
+static void gp__cs_cmd_echo(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc;
+    gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
+}
+static void gp__cs_cmd_auth(gp__csc *c, size_t argc, gp_bytes *argv) {   /* AUTH [username] password */
     gp_chansrv *s = c->s;
-    const gp_bytes *cmd = &argv[0];
-    size_t i;
-    /* Redis order: unknown command, arity, authentication, subscribed-context rule */
-    static const struct { const char *name; int arity; } tab[] = {
-        { "ping", -1 }, { "echo", 2 }, { "auth", -2 }, { "hello", -1 }, { "subscribe", -2 },
-        { "unsubscribe", -1 }, { "psubscribe", -2 }, { "punsubscribe", -1 }, { "publish", 3 },
-        { "pubsub", -2 }, { "quit", -1 }, { "client", -2 }
-    };
-    int k = -1;
-    const char *fullname = NULL;
-    for (i = 0; i < sizeof tab / sizeof tab[0]; i++) if (gp__cs_is(cmd, tab[i].name)) { k = (int)i; break; }
-    s->cmd_seq++;
-    if (k != 2 && k != 3 && k != 4 && k != 6 && k != 11) c->opened = 1;   /* opening pipeline over */
-    if (k < 0) { gp__cs_unknown(c, argc, argv); return; }
-    if ((tab[k].arity > 0 && argc != (size_t)tab[k].arity) || (tab[k].arity < 0 && argc < (size_t)-tab[k].arity)) {
-        gp__cs_arity(c, tab[k].name);
+    if (argc > 3) { gp__cs_err(c, "ERR syntax error"); return; }
+    if (s->password == NULL && argc == 2) {
+        gp__cs_err(c, "ERR AUTH <password> called without any password configured for the default user. "
+                      "Are you sure your configuration is correct?");
         return;
     }
-    {   /* container commands: the subcommand's own arity, and its full name for errors */
-        static const struct { int k; const char *sub, *full; int arity; } subs[] = {
-            { 9, "channels", "pubsub|channels", -2 }, { 9, "numsub", "pubsub|numsub", -2 },
-            { 9, "numpat", "pubsub|numpat", 2 }, { 11, "setname", "client|setname", 3 },
-            { 11, "getname", "client|getname", 2 }, { 11, "id", "client|id", 2 }
-        };
-        size_t j;
-        for (j = 0; j < sizeof subs / sizeof subs[0]; j++) {
-            if (subs[j].k != k || !gp__cs_is(&argv[1], subs[j].sub)) continue;
-            if ((subs[j].arity > 0 && argc != (size_t)subs[j].arity) ||
-                (subs[j].arity < 0 && argc < (size_t)-subs[j].arity)) {
-                gp__cs_arity(c, subs[j].full);
+    if (!gp__cs_auth_ok(s, argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+        gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+    }
+    c->authed = 1;
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+/* HELLO [protover [AUTH username password] [SETNAME clientname]] */
+static void gp__cs_cmd_hello(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    int64_t ver = c->resp3 ? 3 : 2;
+    size_t j;
+    const gp_bytes *setname = NULL;
+    if (argc >= 2) {
+        if (gp__parse_i64(argv[1].ptr, argv[1].len, &ver) != 0) {
+            gp__cs_err(c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) { gp__cs_err(c, "NOPROTO unsupported protocol version"); return; }
+    }
+    for (j = 2; j < argc; j++) {
+        if (gp__cs_is(&argv[j], "auth") && j + 2 < argc) {
+            if (!gp__cs_auth_ok(s, &argv[j + 1], &argv[j + 2])) {
+                gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
-            fullname = subs[j].full;
+            c->authed = 1;
+            j += 2;
+        } else if (gp__cs_is(&argv[j], "setname") && j + 1 < argc) {
+            setname = &argv[++j];
+            if (!gp__cs_name_ok(c, setname)) return;
+        } else {
+            gp__cs_err(c, "ERR Syntax error in HELLO option '%.*s'", (int)GP__MIN(argv[j].len, (size_t)128),
+                       (const char *)argv[j].ptr);
+            return;
+        }
+    }
+    if (!c->authed) {
+        gp__cs_err(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                      "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
+                      "select the RESP protocol version at the same time");
+        return;
+    }
+    if (setname) gp__cs_set_str(c, &c->name, setname);
+    c->resp3 = ver == 3;
+    gp__cs_hello_reply(c);
+}
+static void gp__cs_cmd_quit(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    gp_chan_put_simple(&c->out, '+', "OK");
+    c->quit = 1;
+}
+static void gp__cs_cmd_select(gp__csc *c, size_t argc, gp_bytes *argv) {   /* one database: 0 */
+    int64_t db;
+    (void)argc;
+    const uint8_t *p = argv[1].ptr;
+    size_t n = argv[1].len, neg = n > 0 && p[0] == '-';
+    if (gp__parse_i64(p, n, &db) != 0 || (n > neg + 1 && p[neg] == '0') || (neg && n == 2 && p[1] == '0'))
+        gp__cs_err(c, "ERR value is not an integer or out of range");   /* Redis's strict form: no 00, -0 */
+    else if (db < INT_MIN || db > INT_MAX)
+        gp__cs_err(c, "ERR value is out of range, value must between -2147483648 and 2147483647");
+    else if (db != 0) gp__cs_err(c, "ERR DB index is out of range");
+    else gp_chan_put_simple(&c->out, '+', "OK");
+}
+static void gp__cs_multi_discard(gp__csc *c) {
+    gp_buf_free(&c->mq);
+    c->mq_count = 0;
+    c->multi = c->multi_dirty = 0;
+}
+/* RESET: the state of a new connection (RESP2, no subscription, no transaction, no name,
+   not authenticated when a password is set), without notifications. */
+static void gp__cs_cmd_reset(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    (void)argc; (void)argv;
+    gp__cs_multi_discard(c);
+    while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
+    while (c->npats > 0) gp__cs_punsubscribe(c, NULL, 0, NULL);
+    c->resp3 = 0;
+    gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
+    c->name = NULL;
+    c->authed = s->password == NULL;
+    gp_chan_put_simple(&c->out, '+', "RESET");
+}
+
+/* ---- pub/sub ---- */
+static void gp__cs_subscribe_all(gp__csc *c, size_t argc, const gp_bytes *argv, int pat) {
+    gp_chansrv *s = c->s;
+    size_t pat_from = s->npats, i;
+    for (i = 1; i < argc; i++) {
+        int rc = pat ? gp__cs_psubscribe(c, argv[i].ptr, argv[i].len) : gp__cs_subscribe(c, argv[i].ptr, argv[i].len);
+        if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
+        gp__cs_subreply(c, pat ? "psubscribe" : "subscribe", argv[i].ptr, argv[i].len, 0);
+    }
+    gp__cs_grace_replay(c, pat, pat_from);   /* after all the confirmations */
+}
+static void gp__cs_cmd_subscribe(gp__csc *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 0); }
+static void gp__cs_cmd_psubscribe(gp__csc *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 1); }
+static void gp__cs_cmd_unsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
+    size_t i;
+    if (argc == 1) {
+        if (c->nchans == 0) { gp__cs_subreply(c, "unsubscribe", NULL, 0, 1); return; }
+        while (c->nchans > 0) {
+            gp__csch *ch = c->chans[0];
+            gp_buf nm;
+            memset(&nm, 0, sizeof nm);
+            nm.alloc_ctx = c->s->alloc_ctx;
+            gp_buf_append(&nm, ch->name, ch->len);
+            gp__cs_unsubscribe(c, ch->name, ch->len);
+            gp__cs_subreply(c, "unsubscribe", nm.data, nm.len, 0);
+            gp_buf_free(&nm);
+        }
+        return;
+    }
+    for (i = 1; i < argc; i++) {
+        gp__cs_unsubscribe(c, argv[i].ptr, argv[i].len);
+        gp__cs_subreply(c, "unsubscribe", argv[i].ptr, argv[i].len, 0);
+    }
+}
+static void gp__cs_cmd_punsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [pattern ...] */
+    size_t i;
+    if (argc == 1) {
+        if (c->npats == 0) { gp__cs_subreply(c, "punsubscribe", NULL, 0, 1); return; }
+        while (c->npats > 0) {
+            gp_buf nm;
+            memset(&nm, 0, sizeof nm);
+            nm.alloc_ctx = c->s->alloc_ctx;
+            gp__cs_punsubscribe(c, NULL, 0, &nm);
+            gp__cs_subreply(c, "punsubscribe", nm.data, nm.len, 0);
+            gp_buf_free(&nm);
+        }
+        return;
+    }
+    for (i = 1; i < argc; i++) {
+        gp__cs_punsubscribe(c, argv[i].ptr, argv[i].len, NULL);
+        gp__cs_subreply(c, "punsubscribe", argv[i].ptr, argv[i].len, 0);
+    }
+}
+static void gp__cs_cmd_publish(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc;
+    gp_chan_put_int(&c->out, (int64_t)gp__cs_publish(c->s, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len));
+}
+static void gp__cs_cmd_pubsub_channels(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [pattern] */
+    gp_chansrv *s = c->s;
+    size_t b, n = 0;
+    gp__csch *ch;
+    if (argc > 3) {
+        gp__cs_err(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
+                   (int)GP__MIN(argv[1].len, (size_t)128), (const char *)argv[1].ptr);
+        return;
+    }
+    for (b = 0; b < s->ct_size; b++)
+        for (ch = s->ct[b]; ch; ch = ch->hnext)
+            if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len)) n++;
+    gp_chan_put_agg(&c->out, '*', n);
+    for (b = 0; b < s->ct_size; b++)
+        for (ch = s->ct[b]; ch; ch = ch->hnext)
+            if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len))
+                gp_chan_put_bulk(&c->out, ch->name, ch->len);
+}
+static void gp__cs_cmd_pubsub_numsub(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
+    size_t i;
+    gp_chan_put_agg(&c->out, '*', (argc - 2) * 2);   /* an array in RESP3 too, as Redis 7 */
+    for (i = 2; i < argc; i++) {
+        gp__csch *ch = gp__cs_find(c->s, argv[i].ptr, argv[i].len);
+        gp_chan_put_bulk(&c->out, argv[i].ptr, argv[i].len);
+        gp_chan_put_int(&c->out, ch ? (int64_t)ch->nsubs : 0);
+    }
+}
+static void gp__cs_cmd_pubsub_numpat(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    size_t a, b, uniq = 0;
+    (void)argc; (void)argv;
+    for (a = 0; a < s->npats; a++) {
+        for (b = 0; b < a; b++)
+            if (s->pats[b].n == s->pats[a].n && memcmp(s->pats[b].p, s->pats[a].p, s->pats[a].n) == 0) break;
+        if (b == a) uniq++;
+    }
+    gp_chan_put_int(&c->out, (int64_t)uniq);
+}
+static void gp__cs_cmd_pubsub_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "PUBSUB <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
+        "CHANNELS [<pattern>]", "    The channels that have subscribers (matching the glob <pattern>).",
+        "NUMSUB [<channel> ...]", "    The subscriber count of each channel.",
+        "NUMPAT", "    The number of distinct subscribed patterns.",
+        "HELP", "    This text.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+
+/* ---- transactions: MULTI queues, EXEC runs the queue in order with nothing in between ---- */
+static void gp__cs_cmd_multi(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    if (c->multi) { gp__cs_err(c, "ERR MULTI calls can not be nested"); return; }
+    c->multi = 1;
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+static void gp__cs_cmd_discard(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    if (!c->multi) { gp__cs_err(c, "ERR DISCARD without MULTI"); return; }
+    gp__cs_multi_discard(c);
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+/* Queue entry: the row (a pointer), argc, then each argument as (size_t length, bytes). */
+static void gp__cs_multi_queue(gp__csc *c, const gp__cs_cmd *k, size_t argc, const gp_bytes *argv) {
+    size_t i, need = sizeof k + sizeof argc;
+    gp_buf *q = &c->mq;
+    for (i = 0; i < argc; i++) need += sizeof argv[i].len + argv[i].len;
+    if (c->multi_dirty) { gp_chan_put_simple(&c->out, '+', "QUEUED"); return; }   /* doomed: keep nothing */
+    if (need > c->s->cfg.max_queued || q->len > c->s->cfg.max_queued - need) {
+        gp__cs_err(c, "ERR MULTI queue over %lu bytes (max_queued)", (unsigned long)c->s->cfg.max_queued);
+        gp__cs_reject(c, NULL, 0);
+        gp_buf_free(q);
+        return;
+    }
+    if (gp_buf_reserve(q, need) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
+    memcpy(q->data + q->len, &k, sizeof k); q->len += sizeof k;
+    memcpy(q->data + q->len, &argc, sizeof argc); q->len += sizeof argc;
+    for (i = 0; i < argc; i++) {
+        memcpy(q->data + q->len, &argv[i].len, sizeof argv[i].len); q->len += sizeof argv[i].len;
+        memcpy(q->data + q->len, argv[i].ptr, argv[i].len); q->len += argv[i].len;
+    }
+    c->mq_count++;
+    gp_chan_put_simple(&c->out, '+', "QUEUED");
+}
+static void gp__cs_cmd_exec(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    gp_buf q;
+    size_t n, i, pos = 0;
+    (void)argc; (void)argv;
+    if (!c->multi) { gp__cs_err(c, "ERR EXEC without MULTI"); return; }
+    if (c->multi_dirty) {
+        gp__cs_multi_discard(c);
+        gp_chan_put_simple(&c->out, '-', "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    q = c->mq;   /* taken over: the commands run outside the MULTI state */
+    n = c->mq_count;
+    memset(&c->mq, 0, sizeof c->mq);
+    c->mq.alloc_ctx = s->alloc_ctx;
+    gp__cs_multi_discard(c);
+    gp_chan_put_agg(&c->out, '*', n);
+    for (i = 0; i < n && !c->dead; i++) {
+        const gp__cs_cmd *k;
+        size_t xargc, j;
+        memcpy(&k, q.data + pos, sizeof k); pos += sizeof k;
+        memcpy(&xargc, q.data + pos, sizeof xargc); pos += sizeof xargc;
+        if (gp__grow(s->alloc_ctx, (void **)&s->xargv, &s->xargv_cap, xargc, sizeof *s->xargv) != GP_OK) {
+            gp__cs_kill(c, "out of memory");
             break;
         }
-        if ((k == 9 || k == 11) && fullname == NULL) {
+        for (j = 0; j < xargc; j++) {
+            memcpy(&s->xargv[j].len, q.data + pos, sizeof s->xargv[j].len); pos += sizeof s->xargv[j].len;
+            s->xargv[j].ptr = q.data + pos; pos += s->xargv[j].len;
+        }
+        s->cmd_seq++;
+        k->run(c, xargc, s->xargv);
+    }
+    gp_buf_free(&q);
+}
+static void gp__cs_cmd_watch(gp__csc *c, size_t argc, gp_bytes *argv) {   /* no keys: never aborts EXEC */
+    (void)argc; (void)argv;
+    if (c->multi) { gp__cs_err(c, "ERR WATCH inside MULTI is not allowed"); return; }
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+static void gp__cs_cmd_ok(gp__csc *c, size_t argc, gp_bytes *argv) {   /* UNWATCH */
+    (void)argc; (void)argv;
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+
+/* ---- CLIENT ---- */
+static void gp__cs_cmd_client_setname(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc;
+    if (!gp__cs_name_ok(c, &argv[2])) return;
+    gp__cs_set_str(c, &c->name, &argv[2]);
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+static void gp__cs_cmd_client_getname(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    if (c->name) gp__cs_bulkstr(c, c->name);
+    else gp_chan_put_null(&c->out, c->resp3);
+}
+static void gp__cs_cmd_client_id(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    gp_chan_put_int(&c->out, (int64_t)c->id);
+}
+/* CLIENT SETINFO LIB-NAME|LIB-VER value (what Redis 7.2 clients send when they connect) */
+static void gp__cs_cmd_client_setinfo(gp__csc *c, size_t argc, gp_bytes *argv) {
+    int name = gp__cs_is(&argv[2], "lib-name");
+    size_t q;
+    (void)argc;
+    if (!name && !gp__cs_is(&argv[2], "lib-ver")) {
+        gp__cs_err(c, "ERR Unrecognized option '%.*s'", (int)GP__MIN(argv[2].len, (size_t)128), (const char *)argv[2].ptr);
+        return;
+    }
+    for (q = 0; q < argv[3].len; q++)
+        if (argv[3].ptr[q] < '!' || argv[3].ptr[q] > '~') {
+            gp__cs_err(c, "ERR %s cannot contain spaces, newlines or special characters.", name ? "lib-name" : "lib-ver");
+            return;
+        }
+    gp__cs_set_str(c, name ? &c->lib_name : &c->lib_ver, &argv[3]);
+    gp_chan_put_simple(&c->out, '+', "OK");
+}
+static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[64];
+    int port = 0;
+    memset(&ss, 0, sizeof ss);
+    host[0] = '\0';
+    if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
+}
+/* One CLIENT LIST line, in Redis's key=value shape (the fields this server has). */
+static void gp__cs_client_line(gp__csc *me, const gp__csc *c, gp_buf *b) {
+    char addr[80], laddr[80], line[768];
+    uint64_t now = gp_loop_now(me->s->loop);
+    gp__cs_addr(c->fd, 1, addr, sizeof addr);
+    gp__cs_addr(c->fd, 0, laddr, sizeof laddr);
+    snprintf(line, sizeof line,
+             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu "
+             "ssub=0 multi=%ld qbuf=%lu obl=%lu omem=%lu events=r cmd=%s%s%s user=default "
+             "lib-name=%s lib-ver=%s resp=%d\n",
+             (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
+             (unsigned long long)((now - c->created_ms) / 1000), (unsigned long long)((now - c->last_ms) / 1000),
+             c->multi ? "x" : gp__cs_count(c) ? "P" : "N", (unsigned long)c->nchans, (unsigned long)c->npats,
+             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)(c->out.len - c->out_off),
+             (unsigned long)c->out.cap, c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "", c->lib_name ? c->lib_name : "",
+             c->lib_ver ? c->lib_ver : "", c->resp3 ? 3 : 2);
+    gp_buf_append(b, line, strlen(line));
+}
+static void gp__cs_cmd_client_list(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [TYPE t] [ID id ...] */
+    gp_chansrv *s = c->s;
+    gp_buf b;
+    size_t i, j;
+    int type = 0;   /* 1 normal, 2 pubsub */
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = s->alloc_ctx;
+    if (argc == 4 && gp__cs_is(&argv[2], "type")) {
+        if (gp__cs_is(&argv[3], "normal")) type = 1;
+        else if (gp__cs_is(&argv[3], "pubsub")) type = 2;
+        else if (!gp__cs_is(&argv[3], "master") && !gp__cs_is(&argv[3], "replica") && !gp__cs_is(&argv[3], "slave")) {
+            gp__cs_err(c, "ERR Unknown client type '%.*s'", (int)GP__MIN(argv[3].len, (size_t)128), (const char *)argv[3].ptr);
+            return;
+        } else type = 3;   /* no such clients here */
+    } else if (argc > 3 && gp__cs_is(&argv[2], "id")) {
+        for (j = 3; j < argc; j++) {
+            int64_t id;
+            if (gp__parse_i64(argv[j].ptr, argv[j].len, &id) != 0 || id <= 0) {
+                gp__cs_err(c, "ERR Invalid client ID");
+                return;
+            }
+        }
+    } else if (argc != 2) { gp__cs_err(c, "ERR syntax error"); return; }
+    for (i = 0; i < s->nclients; i++) {
+        const gp__csc *o = s->clients[i];
+        if (o->dead || type == 3) continue;
+        if (type && (type == 2) != (gp__cs_count(o) > 0)) continue;
+        if (argc > 3 && gp__cs_is(&argv[2], "id")) {
+            for (j = 3; j < argc; j++) {
+                int64_t id = 0;
+                gp__parse_i64(argv[j].ptr, argv[j].len, &id);
+                if ((uint64_t)id == o->id) break;
+            }
+            if (j == argc) continue;
+        }
+        gp__cs_client_line(c, o, &b);
+    }
+    gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
+    gp_buf_free(&b);
+}
+static void gp__cs_cmd_client_info(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_buf b;
+    (void)argc; (void)argv;
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = c->s->alloc_ctx;
+    gp__cs_client_line(c, c, &b);
+    gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
+    gp_buf_free(&b);
+}
+static void gp__cs_cmd_client_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "CLIENT <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
+        "ID", "    This connection's id.",
+        "INFO", "    This connection, as one CLIENT LIST line.",
+        "LIST [TYPE NORMAL|PUBSUB] [ID <id> ...]", "    Every connection, one line each.",
+        "GETNAME", "    This connection's name, or a null.",
+        "SETNAME <name>", "    Name this connection (no spaces); an empty name removes it.",
+        "SETINFO LIB-NAME|LIB-VER <value>", "    The client library's name or version, shown by LIST.",
+        "HELP", "    This text.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+
+/* ---- server ---- */
+static size_t gp__cs_rss(void) {   /* resident set size in bytes; 0 where /proc is missing */
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0, res = 0;
+    long psz = sysconf(_SC_PAGESIZE);
+    if (f == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &pages, &res) != 2) res = 0;
+    fclose(f);
+    return (size_t)res * (size_t)(psz > 0 ? psz : 4096);
+}
+static void gp__cs_info_add(gp_buf *b, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void gp__cs_info_add(gp_buf *b, const char *fmt, ...) {
+    char line[256];
+    int n;
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) gp_buf_append(b, line, GP__MIN((size_t)n, sizeof line - 1));
+    gp_buf_append(b, "\r\n", 2);
+}
+/* INFO [section ...]: Redis's "# Section" / "field:value" text. The server claims
+   redis_version 7.0.0, the Redis whose pub/sub it follows, so clients' feature checks pass. */
+static void gp__cs_cmd_info(gp__csc *c, size_t argc, gp_bytes *argv) {
+    static const char *const names[] = { "server", "clients", "memory", "persistence", "stats",
+                                         "replication", "keyspace", NULL };
+    gp_chansrv *s = c->s;
+    gp_buf b;
+    size_t i, j, subs = 0, nsec = 0;
+    uint64_t up = (gp_loop_now(s->loop) - s->started_ms) / 1000;
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = s->alloc_ctx;
+    for (i = 0; i < s->nclients; i++) if (gp__cs_count(s->clients[i]) > 0) subs++;
+    for (i = 0; names[i]; i++) {
+        int want = argc == 1;
+        for (j = 1; j < argc && !want; j++)
+            want = gp__cs_is(&argv[j], names[i]) || gp__cs_is(&argv[j], "all") ||
+                   gp__cs_is(&argv[j], "default") || gp__cs_is(&argv[j], "everything");
+        if (!want) continue;
+        if (nsec++) gp_buf_append(&b, "\r\n", 2);
+        switch (i) {
+        case 0:
+            gp__cs_info_add(&b, "# Server");
+            gp__cs_info_add(&b, "redis_version:7.0.0");
+            gp__cs_info_add(&b, "grouppush_version:%s", GP_VERSION_STRING);
+            gp__cs_info_add(&b, "redis_mode:standalone");
+            gp__cs_info_add(&b, "arch_bits:%d", (int)(sizeof(void *) * 8));
+            gp__cs_info_add(&b, "multiplexing_api:%s", gp_loop_backend(s->loop));
+            gp__cs_info_add(&b, "process_id:%ld", (long)getpid());
+            gp__cs_info_add(&b, "tcp_port:%d", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
+            gp__cs_info_add(&b, "uptime_in_seconds:%llu", (unsigned long long)up);
+            gp__cs_info_add(&b, "uptime_in_days:%llu", (unsigned long long)(up / 86400));
+            break;
+        case 1:
+            gp__cs_info_add(&b, "# Clients");
+            gp__cs_info_add(&b, "connected_clients:%lu", (unsigned long)s->nclients);
+            gp__cs_info_add(&b, "maxclients:%lu", (unsigned long)s->cfg.max_clients);
+            gp__cs_info_add(&b, "blocked_clients:0");
+            gp__cs_info_add(&b, "pubsub_clients:%lu", (unsigned long)subs);
+            break;
+        case 2: {
+            size_t rss = gp__cs_rss();
+            gp__cs_info_add(&b, "# Memory");
+            gp__cs_info_add(&b, "used_memory:%lu", (unsigned long)rss);   /* no allocator count: the RSS */
+            gp__cs_info_add(&b, "used_memory_rss:%lu", (unsigned long)rss);
+            gp__cs_info_add(&b, "maxmemory:0");
+            gp__cs_info_add(&b, "maxmemory_policy:noeviction");
+            break;
+        }
+        case 3:
+            gp__cs_info_add(&b, "# Persistence");
+            gp__cs_info_add(&b, "loading:0");
+            gp__cs_info_add(&b, "async_loading:0");
+            gp__cs_info_add(&b, "rdb_changes_since_last_save:0");
+            gp__cs_info_add(&b, "aof_enabled:0");
+            break;
+        case 4:
+            gp__cs_info_add(&b, "# Stats");
+            gp__cs_info_add(&b, "total_connections_received:%llu", (unsigned long long)s->next_id);
+            gp__cs_info_add(&b, "total_commands_processed:%llu", (unsigned long long)s->st.commands);
+            gp__cs_info_add(&b, "total_net_input_bytes:%llu", (unsigned long long)s->st.bytes_in);
+            gp__cs_info_add(&b, "total_net_output_bytes:%llu", (unsigned long long)s->st.bytes_out);
+            gp__cs_info_add(&b, "rejected_connections:%llu", (unsigned long long)s->st.rejected);
+            gp__cs_info_add(&b, "pubsub_channels:%lu", (unsigned long)s->nchannels);
+            gp__cs_info_add(&b, "pubsub_patterns:%lu", (unsigned long)s->npats);
+            gp__cs_info_add(&b, "grouppush_published:%llu", (unsigned long long)s->st.published);
+            gp__cs_info_add(&b, "grouppush_delivered:%llu", (unsigned long long)s->st.delivered);
+            gp__cs_info_add(&b, "grouppush_dropped_clients:%llu", (unsigned long long)s->st.dropped_clients);
+            gp__cs_info_add(&b, "grouppush_graced:%llu", (unsigned long long)s->st.graced);
+            break;
+        case 5:
+            gp__cs_info_add(&b, "# Replication");
+            gp__cs_info_add(&b, "role:master");
+            gp__cs_info_add(&b, "connected_slaves:0");
+            break;
+        default:
+            gp__cs_info_add(&b, "# Keyspace");   /* no keys: a pub/sub-only server */
+            break;
+        }
+    }
+    gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
+    gp_buf_free(&b);
+}
+/* CONFIG GET parameter [parameter ...]: the few settings clients ask for, glob-matched. */
+static void gp__cs_cmd_config_get(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    char maxcl[24], bulk[24], port[16], cobl[96];
+    const char *kv[][2] = {
+        { "databases", "1" }, { "maxclients", maxcl }, { "maxmemory", "0" },
+        { "maxmemory-policy", "noeviction" }, { "save", "" }, { "appendonly", "no" }, { "timeout", "0" },
+        { "proto-max-bulk-len", bulk }, { "port", port }, { "client-output-buffer-limit", cobl },
+        { "notify-keyspace-events", "" }, { "cluster-enabled", "no" }
+    };
+    const gp_bytes *asked[sizeof kv / sizeof kv[0]];   /* an exact name is answered as it was asked */
+    size_t i, j, n = 0, nkv = sizeof kv / sizeof kv[0];
+    unsigned hit = 0;
+    snprintf(maxcl, sizeof maxcl, "%lu", (unsigned long)s->cfg.max_clients);
+    snprintf(bulk, sizeof bulk, "%llu", (unsigned long long)s->cfg.max_bulk);
+    snprintf(port, sizeof port, "%d", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
+    snprintf(cobl, sizeof cobl, "normal 0 0 0 slave 0 0 0 pubsub %lu %lu 0", (unsigned long)s->cfg.max_output,
+             (unsigned long)s->cfg.max_output);
+    for (j = 2; j < argc; j++) {
+        uint8_t pat[128];
+        size_t q, pl = GP__MIN(argv[j].len, sizeof pat);
+        int glob = 0;
+        if (argv[j].len > sizeof pat) continue;   /* longer than any name: matches none */
+        for (q = 0; q < pl; q++) glob |= argv[j].ptr[q] == '*' || argv[j].ptr[q] == '?' || argv[j].ptr[q] == '[';
+        for (q = 0; q < pl; q++) pat[q] = (uint8_t)((argv[j].ptr[q] >= 'A' && argv[j].ptr[q] <= 'Z') ? argv[j].ptr[q] + 32 : argv[j].ptr[q]);
+        for (i = 0; i < nkv; i++) {
+            int m = glob ? gp_chan_glob_match(pat, pl, (const uint8_t *)kv[i][0], strlen(kv[i][0]))
+                         : gp__ieq(argv[j].ptr, argv[j].len, kv[i][0]);
+            if (!m || (hit & (1u << i))) continue;
+            hit |= 1u << i;
+            asked[i] = glob ? NULL : &argv[j];
+            n++;
+        }
+    }
+    gp__cs_map(c, n);
+    for (i = 0; i < nkv; i++) {
+        if (!(hit & (1u << i))) continue;
+        if (asked[i]) gp_chan_put_bulk(&c->out, asked[i]->ptr, asked[i]->len);
+        else gp__cs_bulkstr(c, kv[i][0]);
+        gp__cs_bulkstr(c, kv[i][1]);
+    }
+}
+static void gp__cs_cmd_config_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "CONFIG <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
+        "GET <pattern> [<pattern> ...]", "    The settings whose names match, as name/value pairs (read only).",
+        "HELP", "    This text.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+static size_t gp__cs_ntab(const gp__cs_cmd *t) { size_t n = 0; while (t[n].name) n++; return n; }
+static void gp__cs_fullname(const gp__cs_cmd *parent, const gp__cs_cmd *k, char *out, size_t cap) {
+    if (parent) snprintf(out, cap, "%s|%s", parent->name, k->name);
+    else snprintf(out, cap, "%s", k->name);
+}
+/* One COMMAND INFO entry, Redis 7's ten fields; no command here has keys. */
+static void gp__cs_command_entry(gp__csc *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
+    char full[64];
+    size_t nf = 0, i;
+    unsigned f = k->flags;
+    gp__cs_fullname(parent, k, full, sizeof full);
+    gp_chan_put_agg(&c->out, '*', 10);
+    gp__cs_bulkstr(c, full);
+    gp_chan_put_int(&c->out, k->arity);
+    nf = (size_t)!!(f & GP__CS_NOAUTH) + (size_t)!!(f & GP__CS_PUBSUB);
+    gp__cs_set(c, nf);
+    if (f & GP__CS_NOAUTH) gp_chan_put_simple(&c->out, '+', "no_auth");
+    if (f & GP__CS_PUBSUB) gp_chan_put_simple(&c->out, '+', "pubsub");
+    gp_chan_put_int(&c->out, 0);
+    gp_chan_put_int(&c->out, 0);
+    gp_chan_put_int(&c->out, 0);
+    gp__cs_set(c, 1);
+    gp_chan_put_simple(&c->out, '+', strcmp(k->group, "pubsub") == 0 ? "@pubsub" :
+                       strcmp(k->group, "transactions") == 0 ? "@transaction" : "@connection");
+    gp__cs_set(c, 0);
+    gp_chan_put_agg(&c->out, '*', 0);
+    gp_chan_put_agg(&c->out, '*', k->subs ? gp__cs_ntab(k->subs) : 0);
+    for (i = 0; k->subs && k->subs[i].name; i++) gp__cs_command_entry(c, k, &k->subs[i]);
+}
+static void gp__cs_command_doc(gp__csc *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
+    char full[64];
+    size_t i;
+    gp__cs_fullname(parent, k, full, sizeof full);
+    gp__cs_bulkstr(c, full);
+    gp__cs_map(c, k->subs ? 3 : 2);
+    gp__cs_bulkstr(c, "summary"); gp__cs_bulkstr(c, k->summary);
+    gp__cs_bulkstr(c, "group"); gp__cs_bulkstr(c, k->group);
+    if (k->subs) {
+        gp__cs_bulkstr(c, "subcommands");
+        gp__cs_map(c, gp__cs_ntab(k->subs));
+        for (i = 0; k->subs[i].name; i++) gp__cs_command_doc(c, k, &k->subs[i]);
+    }
+}
+static void gp__cs_cmd_command(gp__csc *c, size_t argc, gp_bytes *argv) {   /* COMMAND: every entry */
+    size_t i;
+    (void)argc; (void)argv;
+    gp_chan_put_agg(&c->out, '*', gp__cs_ntab(gp__cs_table()));
+    for (i = 0; gp__cs_table()[i].name; i++) gp__cs_command_entry(c, NULL, &gp__cs_table()[i]);
+}
+static void gp__cs_cmd_command_count(gp__csc *c, size_t argc, gp_bytes *argv) {
+    (void)argc; (void)argv;
+    gp_chan_put_int(&c->out, (int64_t)gp__cs_ntab(gp__cs_table()));
+}
+static void gp__cs_cmd_command_list(gp__csc *c, size_t argc, gp_bytes *argv) {
+    size_t i;
+    (void)argc; (void)argv;
+    gp_chan_put_agg(&c->out, '*', gp__cs_ntab(gp__cs_table()));
+    for (i = 0; gp__cs_table()[i].name; i++) gp__cs_bulkstr(c, gp__cs_table()[i].name);
+}
+static void gp__cs_cmd_command_info(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
+    size_t i;
+    if (argc == 2) { gp__cs_cmd_command(c, argc, argv); return; }
+    gp_chan_put_agg(&c->out, '*', argc - 2);
+    for (i = 2; i < argc; i++) {
+        const gp__cs_cmd *k = gp__cs_lookup(gp__cs_table(), &argv[i]);
+        if (k) gp__cs_command_entry(c, NULL, k);
+        else gp_chan_put_null(&c->out, c->resp3);
+    }
+}
+static void gp__cs_cmd_command_docs(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
+    size_t i, n = 0;
+    if (argc == 2) {
+        gp__cs_map(c, gp__cs_ntab(gp__cs_table()));
+        for (i = 0; gp__cs_table()[i].name; i++) gp__cs_command_doc(c, NULL, &gp__cs_table()[i]);
+        return;
+    }
+    for (i = 2; i < argc; i++) n += gp__cs_lookup(gp__cs_table(), &argv[i]) != NULL;
+    gp__cs_map(c, n);
+    for (i = 2; i < argc; i++) {
+        const gp__cs_cmd *k = gp__cs_lookup(gp__cs_table(), &argv[i]);
+        if (k) gp__cs_command_doc(c, NULL, k);
+    }
+}
+static void gp__cs_cmd_command_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "COMMAND [<subcommand> [<arg> ...]]. Without a subcommand: every command's entry.",
+        "COUNT", "    The number of commands.",
+        "DOCS [<name> ...]", "    Summary, group and subcommands of each command.",
+        "INFO [<name> ...]", "    The entry of each command (a null for an unknown name).",
+        "LIST", "    The command names.",
+        "HELP", "    This text.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+
+#define GP__CS_ROW(name, arity, flags, fn, group, summary) { name, arity, flags, fn, NULL, group, summary }
+#define GP__CS_NONE { NULL, 0, 0, NULL, NULL, NULL, NULL }
+static const gp__cs_cmd gp__cs_pubsub_subs[] = {
+    GP__CS_ROW("channels", -2, 0, gp__cs_cmd_pubsub_channels, "pubsub", "List the channels that have subscribers."),
+    GP__CS_ROW("numsub", -2, 0, gp__cs_cmd_pubsub_numsub, "pubsub", "Count the subscribers of channels."),
+    GP__CS_ROW("numpat", 2, 0, gp__cs_cmd_pubsub_numpat, "pubsub", "Count the distinct subscribed patterns."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_pubsub_help, "pubsub", "Describe the PUBSUB subcommands."),
+    GP__CS_NONE
+};
+static const gp__cs_cmd gp__cs_client_subs[] = {
+    GP__CS_ROW("setname", 3, 0, gp__cs_cmd_client_setname, "connection", "Name this connection."),
+    GP__CS_ROW("getname", 2, 0, gp__cs_cmd_client_getname, "connection", "This connection's name."),
+    GP__CS_ROW("id", 2, 0, gp__cs_cmd_client_id, "connection", "This connection's id."),
+    GP__CS_ROW("info", 2, 0, gp__cs_cmd_client_info, "connection", "Describe this connection."),
+    GP__CS_ROW("list", -2, 0, gp__cs_cmd_client_list, "connection", "Describe every connection."),
+    GP__CS_ROW("setinfo", 4, 0, gp__cs_cmd_client_setinfo, "connection", "Record the client library's name or version."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_client_help, "connection", "Describe the CLIENT subcommands."),
+    GP__CS_NONE
+};
+static const gp__cs_cmd gp__cs_config_subs[] = {
+    GP__CS_ROW("get", -3, 0, gp__cs_cmd_config_get, "server", "Read settings whose names match patterns."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_config_help, "server", "Describe the CONFIG subcommands."),
+    GP__CS_NONE
+};
+static const gp__cs_cmd gp__cs_command_subs[] = {
+    GP__CS_ROW("count", 2, 0, gp__cs_cmd_command_count, "server", "Count the commands."),
+    GP__CS_ROW("docs", -2, 0, gp__cs_cmd_command_docs, "server", "Document commands."),
+    GP__CS_ROW("info", -2, 0, gp__cs_cmd_command_info, "server", "Describe commands."),
+    GP__CS_ROW("list", 2, 0, gp__cs_cmd_command_list, "server", "List the command names."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_command_help, "server", "Describe the COMMAND subcommands."),
+    GP__CS_NONE
+};
+static const gp__cs_cmd gp__cs_commands[] = {
+    GP__CS_ROW("ping", -1, GP__CS_SUBCTX, gp__cs_cmd_ping, "connection", "Answer PONG, or echo a message."),
+    GP__CS_ROW("echo", 2, 0, gp__cs_cmd_echo, "connection", "Echo a message."),
+    GP__CS_ROW("auth", -2, GP__CS_NOAUTH | GP__CS_OPENING, gp__cs_cmd_auth, "connection", "Authenticate."),
+    GP__CS_ROW("hello", -1, GP__CS_NOAUTH | GP__CS_OPENING, gp__cs_cmd_hello, "connection",
+               "Choose RESP2 or RESP3, optionally authenticate and name the connection."),
+    GP__CS_ROW("select", 2, GP__CS_OPENING, gp__cs_cmd_select, "connection", "Select database 0, the only one."),
+    GP__CS_ROW("quit", -1, GP__CS_NOAUTH | GP__CS_SUBCTX | GP__CS_NOQUEUE, gp__cs_cmd_quit, "connection",
+               "Close the connection."),
+    GP__CS_ROW("reset", 1, GP__CS_NOAUTH | GP__CS_SUBCTX | GP__CS_NOQUEUE, gp__cs_cmd_reset, "connection",
+               "Return the connection to its initial state."),
+    GP__CS_ROW("subscribe", -2, GP__CS_SUBCTX | GP__CS_OPENING | GP__CS_PUBSUB, gp__cs_cmd_subscribe, "pubsub",
+               "Receive the messages published to channels."),
+    GP__CS_ROW("unsubscribe", -1, GP__CS_SUBCTX | GP__CS_PUBSUB, gp__cs_cmd_unsubscribe, "pubsub",
+               "Stop receiving from channels (all without arguments)."),
+    GP__CS_ROW("psubscribe", -2, GP__CS_SUBCTX | GP__CS_OPENING | GP__CS_PUBSUB, gp__cs_cmd_psubscribe, "pubsub",
+               "Receive the messages published to channels matching glob patterns."),
+    GP__CS_ROW("punsubscribe", -1, GP__CS_SUBCTX | GP__CS_PUBSUB, gp__cs_cmd_punsubscribe, "pubsub",
+               "Stop receiving from patterns (all without arguments)."),
+    GP__CS_ROW("publish", 3, GP__CS_PUBSUB, gp__cs_cmd_publish, "pubsub",
+               "Publish a message to a channel; the reply is the number of receivers."),
+    { "pubsub", -2, 0, NULL, gp__cs_pubsub_subs, "pubsub", "Inspect the pub/sub state." },
+    GP__CS_ROW("multi", 1, GP__CS_NOQUEUE, gp__cs_cmd_multi, "transactions", "Start queueing a transaction."),
+    GP__CS_ROW("exec", 1, GP__CS_NOQUEUE, gp__cs_cmd_exec, "transactions", "Run the queued commands in order."),
+    GP__CS_ROW("discard", 1, GP__CS_NOQUEUE, gp__cs_cmd_discard, "transactions", "Drop the queued commands."),
+    GP__CS_ROW("watch", -2, GP__CS_NOQUEUE, gp__cs_cmd_watch, "transactions",
+               "Accepted; there are no keys, so no EXEC is ever aborted by it."),
+    GP__CS_ROW("unwatch", 1, 0, gp__cs_cmd_ok, "transactions", "Accepted (no keys are watched)."),
+    { "client", -2, GP__CS_OPENING, NULL, gp__cs_client_subs, "connection", "Inspect and name connections." },
+    GP__CS_ROW("info", -1, GP__CS_OPENING, gp__cs_cmd_info, "server", "Server, clients, memory and stats sections."),
+    { "command", -1, 0, gp__cs_cmd_command, gp__cs_command_subs, "server", "Describe the commands this server has." },
+    { "config", -2, 0, NULL, gp__cs_config_subs, "server", "Read the settings clients ask for." },
+    GP__CS_NONE
+};
+#undef GP__CS_ROW
+#undef GP__CS_NONE
+static const gp__cs_cmd *gp__cs_table(void) { return gp__cs_commands; }
+/* One request. Checks in Redis's order; each rejection inside MULTI dooms the EXEC. */
+static void gp__cs_dispatch(gp__csc *c, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    const gp__cs_cmd *k = gp__cs_lookup(gp__cs_commands, &argv[0]), *sub = NULL, *run;
+    char full[64];
+    size_t mark = c->out.len;
+    s->cmd_seq++;
+    s->st.commands++;
+    c->last_ms = gp_loop_now(s->loop);
+    if (k == NULL || !(k->flags & GP__CS_OPENING)) c->opened = 1;   /* opening pipeline over */
+    if (k == NULL) { gp__cs_unknown(c, argc, argv); gp__cs_reject(c, NULL, mark); return; }
+    if (!gp__cs_arity_ok(k, argc)) { gp__cs_arity(c, k->name); gp__cs_reject(c, sub ? sub : k, mark); return; }
+    if (k->subs && (argc >= 2 || k->run == NULL)) {   /* COMMAND alone has a handler of its own */
+        if ((sub = gp__cs_lookup(k->subs, &argv[1])) == NULL) {
+            char up[16];
+            size_t q;
+            for (q = 0; k->name[q] && q + 1 < sizeof up; q++) up[q] = (char)(k->name[q] - 32);
+            up[q] = '\0';
             gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
-                       (const char *)argv[1].ptr, k == 9 ? "PUBSUB" : "CLIENT");
+                       (const char *)argv[1].ptr, up);
+            gp__cs_reject(c, sub ? sub : k, mark);
             return;
         }
+        gp__cs_fullname(k, sub, full, sizeof full);
+        if (!gp__cs_arity_ok(sub, argc)) { gp__cs_arity(c, full); gp__cs_reject(c, sub ? sub : k, mark); return; }
     }
-    if (!c->authed && k != 2 && k != 3 && k != 10) { gp__cs_err(c, "NOAUTH Authentication required."); return; }
-    if (!c->resp3 && gp__cs_count(c) > 0 && k != 0 && k != 4 && k != 5 && k != 6 && k != 7 && k != 10) {
+    run = sub ? sub : k;
+    c->last_cmd = k->name;
+    c->last_sub = sub ? sub->name : NULL;
+    if (!c->authed && !(run->flags & GP__CS_NOAUTH)) {
+        gp__cs_err(c, "NOAUTH Authentication required.");
+        gp__cs_reject(c, sub ? sub : k, mark);
+        return;
+    }
+    if (!c->resp3 && gp__cs_count(c) > 0 && !(run->flags & GP__CS_SUBCTX)) {
         gp__cs_err(c, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
-                      "are allowed in this context", fullname ? fullname : tab[k].name);
+                      "are allowed in this context", sub ? full : k->name);
+        gp__cs_reject(c, sub ? sub : k, mark);
         return;
     }
-    switch (k) {
-    case 0:   /* PING [message] */
-        if (argc > 2) { gp__cs_arity(c, "ping"); return; }
-        if (!c->resp3 && gp__cs_count(c) > 0) {
-            gp_chan_put_agg(&c->out, '*', 2);
-            gp__cs_bulkstr(c, "pong");
-            gp_chan_put_bulk(&c->out, argc == 2 ? argv[1].ptr : (const uint8_t *)"", argc == 2 ? argv[1].len : 0);
-        } else if (argc == 1) gp_chan_put_simple(&c->out, '+', "PONG");
-        else gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
-        return;
-    case 1:
-        gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
-        return;
-    case 2:   /* AUTH [username] password */
-        if (argc > 3) { gp__cs_err(c, "ERR syntax error"); return; }
-        if (s->password == NULL && argc == 2) {
-            gp__cs_err(c, "ERR AUTH <password> called without any password configured for the default user. "
-                          "Are you sure your configuration is correct?");
-            return;
-        }
-        if (!gp__cs_auth_ok(s, argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
-            gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
-            return;
-        }
-        c->authed = 1;
-        gp_chan_put_simple(&c->out, '+', "OK");
-        return;
-    case 3: { /* HELLO [protover [AUTH username password] [SETNAME clientname]] */
-        int64_t ver = c->resp3 ? 3 : 2;
-        size_t j;
-        if (argc >= 2) {
-            if (gp__parse_i64(argv[1].ptr, argv[1].len, &ver) != 0) {
-                gp__cs_err(c, "ERR Protocol version is not an integer or out of range");
-                return;
-            }
-            if (ver < 2 || ver > 3) { gp__cs_err(c, "NOPROTO unsupported protocol version"); return; }
-        }
-        for (j = 2; j < argc; j++) {
-            if (gp__cs_is(&argv[j], "auth") && j + 2 < argc) {
-                if (!gp__cs_auth_ok(s, &argv[j + 1], &argv[j + 2])) {
-                    gp__cs_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
-                    return;
-                }
-                c->authed = 1;
-                j += 2;
-            } else if (gp__cs_is(&argv[j], "setname") && j + 1 < argc) {
-                size_t q;
-                j++;
-                for (q = 0; q < argv[j].len; q++)
-                    if (argv[j].ptr[q] < '!' || argv[j].ptr[q] > '~') {
-                        gp__cs_err(c, "ERR Client names cannot contain spaces, newlines or special characters.");
-                        return;
-                    }
-            } else {
-                gp__cs_err(c, "ERR Syntax error in HELLO option '%.*s'", (int)GP__MIN(argv[j].len, (size_t)128),
-                           (const char *)argv[j].ptr);
-                return;
-            }
-        }
-        if (!c->authed) {
-            gp__cs_err(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                          "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
-                          "select the RESP protocol version at the same time");
-            return;
-        }
-        c->resp3 = ver == 3;
-        gp__cs_hello_reply(c);
-        return;
-    }
-    case 4: case 6: {   /* SUBSCRIBE / PSUBSCRIBE */
-        size_t pat_from = s->npats;
-        for (i = 1; i < argc; i++) {
-            int rc = k == 4 ? gp__cs_subscribe(c, argv[i].ptr, argv[i].len) : gp__cs_psubscribe(c, argv[i].ptr, argv[i].len);
-            if (rc < 0) { gp__cs_kill(c, "out of memory"); return; }
-            gp__cs_subreply(c, k == 4 ? "subscribe" : "psubscribe", argv[i].ptr, argv[i].len, 0);
-        }
-        gp__cs_grace_replay(c, k == 6, pat_from);   /* after all the confirmations */
-        return;
-    }
-    case 5:   /* UNSUBSCRIBE [channel ...] */
-        if (argc == 1) {
-            if (c->nchans == 0) { gp__cs_subreply(c, "unsubscribe", NULL, 0, 1); return; }
-            while (c->nchans > 0) {
-                gp__csch *ch = c->chans[0];
-                gp_buf nm;
-                memset(&nm, 0, sizeof nm);
-                nm.alloc_ctx = s->alloc_ctx;
-                gp_buf_append(&nm, ch->name, ch->len);
-                gp__cs_unsubscribe(c, ch->name, ch->len);
-                gp__cs_subreply(c, "unsubscribe", nm.data, nm.len, 0);
-                gp_buf_free(&nm);
-            }
-            return;
-        }
-        for (i = 1; i < argc; i++) {
-            gp__cs_unsubscribe(c, argv[i].ptr, argv[i].len);
-            gp__cs_subreply(c, "unsubscribe", argv[i].ptr, argv[i].len, 0);
-        }
-        return;
-    case 7:   /* PUNSUBSCRIBE [pattern ...] */
-        if (argc == 1) {
-            if (c->npats == 0) { gp__cs_subreply(c, "punsubscribe", NULL, 0, 1); return; }
-            while (c->npats > 0) {
-                gp_buf nm;
-                memset(&nm, 0, sizeof nm);
-                nm.alloc_ctx = s->alloc_ctx;
-                gp__cs_punsubscribe(c, NULL, 0, &nm);
-                gp__cs_subreply(c, "punsubscribe", nm.data, nm.len, 0);
-                gp_buf_free(&nm);
-            }
-            return;
-        }
-        for (i = 1; i < argc; i++) {
-            gp__cs_punsubscribe(c, argv[i].ptr, argv[i].len, NULL);
-            gp__cs_subreply(c, "punsubscribe", argv[i].ptr, argv[i].len, 0);
-        }
-        return;
-    case 8:
-        gp_chan_put_int(&c->out, (int64_t)gp__cs_publish(s, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len));
-        return;
-    case 9:   /* PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT */
-        if (gp__cs_is(&argv[1], "channels")) {
-            size_t b, n = 0;
-            gp__csch *ch;
-            if (argc > 3) {
-                gp__cs_err(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
-                           (int)GP__MIN(argv[1].len, (size_t)128), (const char *)argv[1].ptr);
-                return;
-            }
-            for (b = 0; b < s->ct_size; b++)
-                for (ch = s->ct[b]; ch; ch = ch->hnext)
-                    if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len)) n++;
-            gp_chan_put_agg(&c->out, '*', n);
-            for (b = 0; b < s->ct_size; b++)
-                for (ch = s->ct[b]; ch; ch = ch->hnext)
-                    if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len))
-                        gp_chan_put_bulk(&c->out, ch->name, ch->len);
-        } else if (gp__cs_is(&argv[1], "numsub")) {
-            gp_chan_put_agg(&c->out, '*', (argc - 2) * 2);   /* an array in RESP3 too, as Redis 7 */
-            for (i = 2; i < argc; i++) {
-                gp__csch *ch = gp__cs_find(s, argv[i].ptr, argv[i].len);
-                gp_chan_put_bulk(&c->out, argv[i].ptr, argv[i].len);
-                gp_chan_put_int(&c->out, ch ? (int64_t)ch->nsubs : 0);
-            }
-        } else if (gp__cs_is(&argv[1], "numpat")) {
-            size_t a, b, uniq = 0;
-            if (argc != 2) { gp__cs_arity(c, "pubsub|numpat"); return; }
-            for (a = 0; a < s->npats; a++) {
-                for (b = 0; b < a; b++)
-                    if (s->pats[b].n == s->pats[a].n && memcmp(s->pats[b].p, s->pats[a].p, s->pats[a].n) == 0) break;
-                if (b == a) uniq++;
-            }
-            gp_chan_put_int(&c->out, (int64_t)uniq);
-        } else {
-            gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try PUBSUB HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
-                       (const char *)argv[1].ptr);
-        }
-        return;
-    case 10:
-        gp_chan_put_simple(&c->out, '+', "OK");
-        c->quit = 1;
-        return;
-    case 11:  /* CLIENT SETNAME name | GETNAME | ID */
-        if (gp__cs_is(&argv[1], "setname")) {
-            size_t j;
-            if (argc != 3) { gp__cs_arity(c, "client|setname"); return; }
-            for (j = 0; j < argv[2].len; j++)
-                if (argv[2].ptr[j] < '!' || argv[2].ptr[j] > '~') {
-                    gp__cs_err(c, "ERR Client names cannot contain spaces, newlines or special characters.");
-                    return;
-                }
-            gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
-            c->name = NULL;
-            if (argv[2].len > 0 && (c->name = (char *)gp__malloc(s->alloc_ctx, argv[2].len + 1)) != NULL) {
-                memcpy(c->name, argv[2].ptr, argv[2].len);
-                c->name[argv[2].len] = '\0';
-            }
-            gp_chan_put_simple(&c->out, '+', "OK");
-        } else if (gp__cs_is(&argv[1], "getname")) {
-            if (argc != 2) { gp__cs_arity(c, "client|getname"); return; }
-            if (c->name) gp__cs_bulkstr(c, c->name);
-            else gp_chan_put_null(&c->out, c->resp3);
-        } else if (gp__cs_is(&argv[1], "id")) {
-            if (argc != 2) { gp__cs_arity(c, "client|id"); return; }
-            gp_chan_put_int(&c->out, (int64_t)c->id);
-        } else {
-            gp__cs_err(c, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)GP__MIN(argv[1].len, (size_t)128),
-                       (const char *)argv[1].ptr);
-        }
-        return;
-    default:
-        return;
-    }
+    if (c->multi && !(run->flags & GP__CS_NOQUEUE)) { gp__cs_multi_queue(c, run, argc, argv); return; }
+    run->run(c, argc, argv);
 }
 /* Redis's wording for what gp_chan_parse_request rejected. */
 static void gp__cs_proto_error(gp__csc *c, const uint8_t *b, size_t len, long rc) {
@@ -4280,6 +4919,7 @@ static void gp__cs_flush(gp__csc *c) {
             return;
         }
         c->out_off += (size_t)w;
+        c->s->st.bytes_out += (uint64_t)w;
     }
     if (c->dead) return;
     c->out.len = c->out_off = 0;
@@ -4305,6 +4945,7 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
             break;
         }
         c->in.len += (size_t)r;
+        s->st.bytes_in += (uint64_t)r;
         if (c->in.len < c->in.cap) break;
     }
     while (!c->dead && !c->quit && off < c->in.len) {
@@ -4325,7 +4966,7 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
         off += (size_t)n;
         if (argc == 0) continue;
         if (!c->seen) { c->seen = 1; c->grace_from = s->ngrace; }
-        gp__cs_command(c, argc, s->argv);
+        gp__cs_dispatch(c, argc, s->argv);
     }
     if (!c->dead) {
         gp_buf_consume(&c->in, off);
@@ -4349,8 +4990,11 @@ static void gp__cs_hook(gp_loop *loop, void *user) {
                 if (s->clients[i] == c) { s->clients[i] = s->clients[--s->nclients]; break; }
             gp_buf_free(&c->in);
             gp_buf_free(&c->out);
+            gp_buf_free(&c->mq);
             gp__free(s->alloc_ctx, c->chans, c->chans_cap * sizeof *c->chans);
             gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
+            gp__free(s->alloc_ctx, c->lib_name, c->lib_name ? strlen(c->lib_name) + 1 : 0);
+            gp__free(s->alloc_ctx, c->lib_ver, c->lib_ver ? strlen(c->lib_ver) + 1 : 0);
             gp__free(s->alloc_ctx, c, sizeof *c);
             s->st.clients = s->nclients;
         }
@@ -4364,6 +5008,7 @@ GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
         static const char full[] = "-ERR max number of clients reached\r\n";
         (void)!send(fd, full, sizeof full - 1, MSG_NOSIGNAL);
         close(fd);
+        s->st.rejected++;
         return GP_ERR_FULL;
     }
     if (gp__set_nonblock(fd) != GP_OK) { close(fd); return GP_ERR_IO; }
@@ -4377,7 +5022,8 @@ GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
     c->fd = fd;
     c->id = ++s->next_id;
     c->authed = s->password == NULL;
-    c->in.alloc_ctx = c->out.alloc_ctx = s->alloc_ctx;
+    c->in.alloc_ctx = c->out.alloc_ctx = c->mq.alloc_ctx = s->alloc_ctx;
+    c->created_ms = c->last_ms = gp_loop_now(s->loop);
     if (gp_loop_watch(s->loop, fd, GP_LOOP_READ, gp__cs_read, c) != GP_OK) {
         close(fd);
         gp__free(s->alloc_ctx, c, sizeof *c);
@@ -4416,6 +5062,8 @@ GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_cha
     if (!s->cfg.max_output) s->cfg.max_output = 32u << 20;
     if (!s->cfg.grace_ms) s->cfg.grace_ms = 2000;
     if (!s->cfg.grace_max_bytes) s->cfg.grace_max_bytes = 64u << 20;
+    if (!s->cfg.max_queued) s->cfg.max_queued = 64u << 20;
+    s->started_ms = gp_loop_now(loop);
     s->cfg.password = NULL;
     if (cfg && cfg->password && cfg->password[0]) {
         size_t n = strlen(cfg->password) + 1;
@@ -4464,6 +5112,7 @@ GP_API void gp_chansrv_destroy(gp_chansrv *s) {
     gp__free(s->alloc_ctx, s->ct, s->ct_size * sizeof *s->ct);
     gp__free(s->alloc_ctx, s->pats, s->pats_cap * sizeof *s->pats);
     gp__free(s->alloc_ctx, s->argv, s->argv_cap * sizeof *s->argv);
+    gp__free(s->alloc_ctx, s->xargv, s->xargv_cap * sizeof *s->xargv);
     gp__free(s->alloc_ctx, s->password, s->password ? strlen(s->password) + 1 : 0);
     gp__free(s->alloc_ctx, s, sizeof *s);
 }

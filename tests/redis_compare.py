@@ -904,6 +904,77 @@ def cases():
         Send("b", cmd("PING")),
     ], pw=True)
     add("pw_quit_before_auth", [Send("a", cmd("QUIT"), close=True)], pw=True)
+
+    # ---- what common clients send by default (issue 13): transactions, SELECT, RESET, CONFIG
+    add("multi_exec", [
+        Send("b", cmd("SUBSCRIBE", "tx"), n=1),
+        Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "tx", "one")), Send("a", cmd("PING")),
+        Send("a", cmd("ECHO", "e")), Send("a", cmd("PUBLISH", "tx", "two")), Send("a", cmd("EXEC")),
+        Read("b", 2),
+        Send("a", cmd("EXEC")), Send("a", cmd("DISCARD")),
+        Send("a", cmd("MULTI")), Send("a", cmd("MULTI")), Send("a", cmd("EXEC")),
+        Send("a", cmd("MULTI")), Send("a", cmd("EXEC")),
+        Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "tx", "dropped")), Send("a", cmd("DISCARD")),
+        Send("a", cmd("EXEC")),
+    ])
+    add("multi_execabort", [
+        Send("b", cmd("SUBSCRIBE", "tx"), n=1),
+        Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "tx", "never")), Send("a", cmd("FOO")),
+        Send("a", cmd("PUBLISH", "tx")), Send("a", cmd("CLIENT", "NOPE")), Send("a", cmd("EXEC")),
+        Send("a", cmd("MULTI")), Send("a", cmd("PUBSUB", "NUMSUB")), Send("a", cmd("PUBSUB", "NUMPAT", "x")),
+        Send("a", cmd("EXEC")),
+        Send("a", cmd("PUBLISH", "tx", "after")), Read("b"),
+    ])
+    add("multi_pipelined", [
+        Send("a", cmd("MULTI") + cmd("PUBLISH", "p", "1") + cmd("PUBLISH", "p", "2") + cmd("EXEC"), n=4),
+        Send("a", b"MULTI\r\nPUBLISH p 3\r\nEXEC\r\n", n=3),
+    ])
+    add("multi_resp3", [
+        Send("a", cmd("HELLO", "3"), norm=norm_hello),
+        Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "x", "y")), Send("a", cmd("ECHO", "z")),
+        Send("a", cmd("PUBSUB", "NUMSUB", "x")), Send("a", cmd("EXEC")),
+        Send("a", cmd("MULTI")), Send("a", cmd("SUBSCRIBE", "r3")), Send("a", cmd("EXEC")),
+        Send("a", cmd("PUBLISH", "r3", "m"), n=2),
+    ])
+    add("multi_watch_unwatch", [
+        Send("a", cmd("WATCH", "k")), Send("a", cmd("WATCH")), Send("a", cmd("UNWATCH")),
+        Send("a", cmd("MULTI")), Send("a", cmd("WATCH", "k")), Send("a", cmd("UNWATCH")), Send("a", cmd("EXEC")),
+    ])
+    add("multi_quit", [Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "q", "x")),
+                       Send("a", cmd("QUIT"), close=True)])
+    add("subscribed_rejects_new_commands", [
+        Send("a", cmd("SUBSCRIBE", "s")), Send("a", cmd("MULTI")), Send("a", cmd("SELECT", "0")),
+        Send("a", cmd("CLIENT", "LIST")), Send("a", cmd("CONFIG", "GET", "x")), Send("a", cmd("EXEC")),
+        Send("a", cmd("INFO")),
+    ])
+    add("select", [
+        Send("a", cmd("SELECT", "0")), Send("a", cmd("SELECT", "00")), Send("a", cmd("SELECT", "x")),
+        Send("a", cmd("SELECT", "99999999999")), Send("a", cmd("SELECT")),
+        Send("a", cmd("MULTI")), Send("a", cmd("SELECT", "0")), Send("a", cmd("EXEC")),
+    ])
+    add("reset", [
+        Send("a", cmd("SUBSCRIBE", "r")), Send("a", cmd("PSUBSCRIBE", "r*")), Send("a", cmd("RESET")),
+        Send("a", cmd("PING")), Send("b", cmd("PUBLISH", "r", "x")),
+        Send("a", cmd("HELLO", "3"), norm=norm_hello), Send("a", cmd("CLIENT", "SETNAME", "n")),
+        Send("a", cmd("MULTI")), Send("a", cmd("RESET")), Send("a", cmd("EXEC")),
+        Send("a", cmd("CLIENT", "GETNAME")), Send("a", cmd("RESET", "x")),
+    ])
+    add("hello_setname_sets_the_name", [
+        Send("a", cmd("HELLO", "2", "SETNAME", "w7"), norm=norm_hello), Send("a", cmd("CLIENT", "GETNAME")),
+    ])
+    add("config_get_and_errors", [
+        Send("a", cmd("CONFIG", "GET", "maxmemory-policy")), Send("a", cmd("CONFIG", "GET", "MAXMEMORY-policy")),
+        Send("a", cmd("CONFIG", "GET", "notify-keyspace-events")), Send("a", cmd("CONFIG", "GET", "no-such-key")),
+        Send("a", cmd("CONFIG", "GET")), Send("a", cmd("CONFIG")), Send("a", cmd("CONFIG", "NOPE")),
+        Send("a", cmd("COMMAND", "NOPE")), Send("a", cmd("COMMAND", "COUNT", "x")),
+        Send("a", cmd("COMMAND", "INFO", "no-such-command")), Send("a", cmd("INFO", "no-such-section")),
+    ])
+    add("pw_transactions_and_reset", [
+        Send("a", cmd("MULTI")), Send("a", cmd("EXEC")), Send("a", cmd("SELECT", "0")), Send("a", cmd("INFO")),
+        Send("a", cmd("RESET")),
+        Send("a", cmd("AUTH", PASSWORD)), Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "x", "y")),
+        Send("a", cmd("EXEC")), Send("a", cmd("RESET")), Send("a", cmd("PING")),
+    ], pw=True)
     return C
 
 
