@@ -384,6 +384,10 @@ typedef struct gp_http_request {
    needed, GP_ERR_PROTOCOL if malformed, GP_ERR_TOO_BIG if over GP_HTTP_MAX_HEADERS headers.
    Fields point into buf. Values are trimmed. */
 GP_API int gp_http_parse_request(const uint8_t *buf, size_t len, gp_http_request *req);
+/* The same for a head that arrives in pieces: buf holds everything received so far, of which
+   the first last_len bytes were already seen by an earlier call that returned 0; only the
+   new bytes are searched for the end of the head, so n calls cost O(len), not O(len^2). */
+GP_API int gp_http_parse_head(const uint8_t *buf, size_t len, size_t last_len, gp_http_request *req);
 /* Header value by case-insensitive name (the first one), or NULL. */
 GP_API const gp_bytes *gp_http_header_get(const gp_http_request *req, const char *name);
 /* 1 if a comma-separated value list holds token (case-insensitive). */
@@ -1835,6 +1839,396 @@ GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *por
     return GP_OK;
 }
 
+/* ==== >>stream  one non-blocking byte stream under every protocol. Uses: >>loop >>net ====
+   A WebSocket connection, a channel-server client and the channel client are each a
+   gp__stream: a socket, a transport (plain, or TLS from >>tls), and an output ring of
+   references to refcounted frames (gp_msg), written with one sendmsg() per stream per
+   batch. A protocol on top owns its input parsing, its state and its close rules; it calls
+   gp__stream_push to queue a frame (shared: many streams may hold the same one, encoded
+   once), gp__stream_mark to put the stream on its owner's dirty list, and at the end of the
+   batch gp__stream_flush. Small writes (replies) are built in a gp_buf and handed over with
+   gp__stream_push_buf, which moves the buffer into a frame without a copy. */
+
+#define GP__IOV_MAX 64
+struct gp_msg {   /* a frame: refcount, then the bytes (after this header, or held elsewhere) */
+    uint32_t refs;
+    uint32_t own;         /* 1: data is a separate block of cap bytes (a moved gp_buf) */
+    size_t len, cap;
+    uint8_t *data;
+    void *alloc_ctx;
+};
+#define GP__MSG_DATA(m) ((m)->data)
+
+static gp_msg *gp__msg_alloc(void *ctx, size_t len) {   /* len bytes right after the header */
+    gp_msg *m;
+    if (len > ((size_t)-1) - sizeof(gp_msg)) return NULL;
+    m = (gp_msg *)gp__malloc(ctx, sizeof(gp_msg) + len);
+    if (m == NULL) return NULL;
+    m->refs = 1;
+    m->own = 0;
+    m->len = m->cap = len;
+    m->data = (uint8_t *)(m + 1);
+    m->alloc_ctx = ctx;
+    return m;
+}
+/* The bytes of b become a frame without a copy; b is left empty (its alloc_ctx kept).
+   NULL without memory: b is untouched. */
+static gp_msg *gp__msg_from_buf(gp_buf *b) {
+    gp_msg *m = (gp_msg *)gp__malloc(b->alloc_ctx, sizeof(gp_msg));
+    if (m == NULL) return NULL;
+    m->refs = 1;
+    m->own = 1;
+    m->len = b->len;
+    m->cap = b->cap;
+    m->data = b->data;
+    m->alloc_ctx = b->alloc_ctx;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return m;
+}
+GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
+GP_API void gp_msg_unref(gp_msg *m) {
+    if (m == NULL || --m->refs > 0) return;
+    if (m->own) {
+        gp__free(m->alloc_ctx, m->data, m->cap);
+        gp__free(m->alloc_ctx, m, sizeof(gp_msg));
+    } else {
+        gp__free(m->alloc_ctx, m, sizeof(gp_msg) + m->cap);
+    }
+}
+GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
+
+/* ---- the ring: a FIFO of fixed-size elements in a power-of-two array. `one`, when given,
+   is room for a single element the ring uses until it needs two, so the common queue of
+   one frame costs no allocation. Every queue of the header that is a ring is one of these. */
+typedef struct gp__ring { void *v; uint32_t head, count, cap; } gp__ring;
+static void *gp__ring_at(const gp__ring *r, size_t esz, uint32_t i) {
+    return (uint8_t *)r->v + (size_t)((r->head + i) & (r->cap - 1)) * esz;
+}
+/* Room for one more element at the back (returned; count already raised), NULL without memory. */
+static void *gp__ring_push(void *ctx, gp__ring *r, size_t esz, void *one) {
+    if (r->cap == 0) {
+        if (one) { r->v = one; r->cap = 1; }
+        else if ((r->v = gp__malloc(ctx, 4 * esz)) != NULL) r->cap = 4;
+        else return NULL;
+        r->head = 0;
+    }
+    if (r->count == r->cap) {
+        uint32_t nc = r->cap < 4 ? 4 : r->cap * 2, i;
+        uint8_t *nv;
+        if (r->cap >= (uint32_t)1 << 30 || nc > ((size_t)-1) / esz) return NULL;
+        if ((nv = (uint8_t *)gp__malloc(ctx, nc * esz)) == NULL) return NULL;
+        for (i = 0; i < r->count; i++) memcpy(nv + i * esz, gp__ring_at(r, esz, i), esz);
+        if (r->v != one) gp__free(ctx, r->v, r->cap * esz);
+        r->v = nv;
+        r->cap = nc;
+        r->head = 0;
+    }
+    return gp__ring_at(r, esz, r->count++);
+}
+static void gp__ring_pop(gp__ring *r) {
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->count--;
+}
+static void gp__ring_free(void *ctx, gp__ring *r, size_t esz, void *one) {   /* the elements are the caller's */
+    if (r->v && r->v != one) gp__free(ctx, r->v, r->cap * esz);
+    r->v = NULL;
+    r->head = r->count = r->cap = 0;
+}
+
+/* ---- the stream ---- */
+enum { GP__S_DIRTY = 1, GP__S_WANTW = 2, GP__S_TLSUP = 4 };
+typedef struct gp__qent { gp_msg *m; size_t off; } gp__qent;   /* a frame and how much of it is sent */
+typedef struct gp__stream {
+    int fd;
+    uint8_t flags;            /* GP__S_* */
+    void *tls;                /* the TLS session (>>tls), NULL: plain */
+    gp__ring q;               /* of gp__qent */
+    gp__qent one;             /* the ring's room for one */
+    size_t qbytes;            /* bytes queued and not yet written */
+} gp__stream;
+
+/* The transport contract: recv and sendv return like recv(2) and sendmsg(2) (> 0 bytes,
+   0 end of stream on recv, -1 with errno; EAGAIN: wait for the fd; a transport that must
+   write before it can go on asks for WRITE interest itself); pending says bytes are
+   buffered that poll() cannot see; shutdown ends the session politely before SHUT_WR. */
+typedef struct gp__transport {
+    const char *name;
+    ssize_t (*recv)(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n);
+    ssize_t (*sendv)(gp_loop *loop, gp__stream *s, struct iovec *iov, uint32_t k);
+    int (*pending)(const gp__stream *s);
+    void (*shutdown)(gp__stream *s);
+} gp__transport;
+
+static ssize_t gp__plain_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n) {
+    (void)loop;
+    return recv(s->fd, buf, n, 0);
+}
+static ssize_t gp__plain_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, uint32_t k) {
+    struct msghdr mh;
+    (void)loop;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = k;
+    return sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+}
+static int gp__plain_pending(const gp__stream *s) { (void)s; return 0; }
+static void gp__plain_shutdown(gp__stream *s) { (void)s; }
+static const gp__transport gp__transport_plain = {
+    "plain", gp__plain_recv, gp__plain_sendv, gp__plain_pending, gp__plain_shutdown
+};
+static const gp__transport *gp__transport_tls(void);   /* >>tls */
+static const gp__transport *gp__stream_tr(const gp__stream *s) {
+    return s->tls ? gp__transport_tls() : &gp__transport_plain;
+}
+static void gp__stream_init(gp__stream *s, int fd) {
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+}
+static ssize_t gp__stream_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n) {
+    return gp__stream_tr(s)->recv(loop, s, buf, n);
+}
+static int gp__stream_pending(const gp__stream *s) { return gp__stream_tr(s)->pending(s); }
+static void gp__stream_want_write(gp_loop *loop, gp__stream *s, int on) {
+    if (on == !!(s->flags & GP__S_WANTW) || s->fd < 0) return;
+    s->flags = (uint8_t)(on ? s->flags | GP__S_WANTW : s->flags & ~GP__S_WANTW);
+    gp_loop_set_events(loop, s->fd, on ? GP_LOOP_READ | GP_LOOP_WRITE : GP_LOOP_READ);
+}
+/* Queue a reference to m (the caller keeps its own). GP_ERR_NOMEM: nothing queued. */
+static int gp__stream_push(void *ctx, gp__stream *s, gp_msg *m) {
+    gp__qent *e;
+    if (m->len == 0) return GP_OK;
+    if ((e = (gp__qent *)gp__ring_push(ctx, &s->q, sizeof *e, &s->one)) == NULL) return GP_ERR_NOMEM;
+    e->m = gp_msg_ref(m);
+    e->off = 0;
+    s->qbytes += m->len;
+    return GP_OK;
+}
+/* Queue the bytes built in b (moved, not copied; b is left empty). */
+static int gp__stream_push_buf(void *ctx, gp__stream *s, gp_buf *b) {
+    gp_msg *m;
+    int rc;
+    if (b->len == 0) return GP_OK;
+    if ((m = gp__msg_from_buf(b)) == NULL) return GP_ERR_NOMEM;
+    rc = gp__stream_push(ctx, s, m);
+    gp_msg_unref(m);
+    return rc;
+}
+static void gp__stream_release(void *ctx, gp__stream *s) {   /* drop everything queued */
+    while (s->q.count > 0) {
+        gp_msg_unref(((gp__qent *)gp__ring_at(&s->q, sizeof(gp__qent), 0))->m);
+        gp__ring_pop(&s->q);
+    }
+    gp__ring_free(ctx, &s->q, sizeof(gp__qent), &s->one);
+    s->qbytes = 0;
+}
+/* Write what is queued, up to GP__IOV_MAX frames per system call. GP_OK: all written (WRITE
+   interest dropped); 1: the socket is full (WRITE interest set, the loop calls back);
+   GP_ERR_IO: failed, errno set (the caller closes the stream). */
+static int gp__stream_flush(gp_loop *loop, gp__stream *s, uint64_t *bytes_out) {
+    const gp__transport *tr = gp__stream_tr(s);
+    while (s->q.count > 0) {
+        struct iovec iov[GP__IOV_MAX];
+        uint32_t i, k = GP__MIN(s->q.count, (uint32_t)GP__IOV_MAX);
+        ssize_t w;
+        for (i = 0; i < k; i++) {
+            gp__qent *e = (gp__qent *)gp__ring_at(&s->q, sizeof *e, i);
+            iov[i].iov_base = e->m->data + e->off;
+            iov[i].iov_len = e->m->len - e->off;
+        }
+        w = tr->sendv(loop, s, iov, k);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) { gp__stream_want_write(loop, s, 1); return 1; }
+            return GP_ERR_IO;
+        }
+        *bytes_out += (uint64_t)w;
+        s->qbytes -= (size_t)w;
+        while (w > 0) {
+            gp__qent *e = (gp__qent *)gp__ring_at(&s->q, sizeof *e, 0);
+            size_t left = e->m->len - e->off;
+            if ((size_t)w < left) { e->off += (size_t)w; break; }
+            w -= (ssize_t)left;
+            gp_msg_unref(e->m);
+            gp__ring_pop(&s->q);
+        }
+    }
+    gp__stream_want_write(loop, s, 0);
+    return GP_OK;
+}
+/* Everything said: end the TLS session, then half-close (the peer's close completes it). */
+static void gp__stream_shutdown(gp__stream *s) {
+    gp__stream_tr(s)->shutdown(s);
+    shutdown(s->fd, SHUT_WR);
+}
+/* An idle stream gives its grown ring back. */
+static void gp__stream_trim(void *ctx, gp__stream *s) {
+    if (s->q.count == 0 && s->q.v && s->q.v != &s->one) gp__ring_free(ctx, &s->q, sizeof(gp__qent), &s->one);
+}
+
+/* ---- the dirty list: streams with something to flush at the end of the batch. An owner
+   reserves room for every stream it has (gp__dirty_reserve when it adds one), so marking
+   never allocates and never fails. ---- */
+typedef struct gp__dirty { gp__stream **v; size_t n, cap; } gp__dirty;
+static int gp__dirty_reserve(void *ctx, gp__dirty *d, size_t streams) {
+    return gp__grow(ctx, (void **)&d->v, &d->cap, streams, sizeof *d->v);
+}
+static void gp__stream_mark(gp__dirty *d, gp__stream *s) {
+    if (s->flags & GP__S_DIRTY) return;
+    GP_ASSERT(d->n < d->cap);
+    s->flags |= GP__S_DIRTY;
+    d->v[d->n++] = s;
+}
+static void gp__dirty_free(void *ctx, gp__dirty *d) {
+    gp__free(ctx, d->v, d->cap * sizeof *d->v);
+    d->v = NULL;
+    d->n = d->cap = 0;
+}
+
+/* ==== >>tls  the TLS transport through mbedTLS (GP_USE_MBEDTLS). Uses: >>stream ==== */
+
+#if GP__HAS_TLS
+typedef struct gp__tls {   /* what every session of one server shares */
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt cert;
+    mbedtls_pk_context key;
+    void *alloc_ctx;
+} gp__tls;
+static int gp__tls_bio_send(void *ctx, const unsigned char *buf, size_t len) {
+    ssize_t w = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    if (w >= 0) return (int)w;
+    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_WRITE
+                                                                        : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+static int gp__tls_bio_recv(void *ctx, unsigned char *buf, size_t len) {
+    ssize_t r = recv(*(int *)ctx, buf, len, 0);
+    if (r >= 0) return (int)r;
+    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_READ
+                                                                        : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+static void gp__tls_free(void *tls) {
+    gp__tls *t = (gp__tls *)tls;
+    if (t == NULL) return;
+    mbedtls_ssl_config_free(&t->conf);
+    mbedtls_x509_crt_free(&t->cert);
+    mbedtls_pk_free(&t->key);
+    mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_entropy_free(&t->entropy);
+    gp__free(t->alloc_ctx, t, sizeof *t);
+}
+/* A server context from PEM files; on failure *err says why (mbedTLS's text). */
+static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out, char *err, size_t errcap) {
+    gp__tls *t = (gp__tls *)gp__calloc(ctx, sizeof *t);
+    static const unsigned char pers[] = "grouppush";
+    int rc;
+    *out = NULL;
+    if (t == NULL) return GP_ERR_NOMEM;
+    t->alloc_ctx = ctx;
+    mbedtls_entropy_init(&t->entropy);
+    mbedtls_ctr_drbg_init(&t->drbg);
+    mbedtls_ssl_config_init(&t->conf);
+    mbedtls_x509_crt_init(&t->cert);
+    mbedtls_pk_init(&t->key);
+    rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers, sizeof pers - 1);
+    if (rc == 0) rc = mbedtls_x509_crt_parse_file(&t->cert, cert);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL, mbedtls_ctr_drbg_random, &t->drbg);
+#else
+    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL);
+#endif
+    if (rc == 0) rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                  MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc == 0) {
+        mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+        rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
+    }
+    if (rc != 0) {
+        mbedtls_strerror(rc, err, errcap);
+        gp__tls_free(t);
+        return GP_ERR_INVAL;
+    }
+    *out = t;
+    return GP_OK;
+}
+static int gp__tls_stream_new(void *tls, gp__stream *s) {
+    gp__tls *t = (gp__tls *)tls;
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)gp__malloc(t->alloc_ctx, sizeof *ssl);
+    if (ssl == NULL) return GP_ERR_NOMEM;
+    mbedtls_ssl_init(ssl);
+    if (mbedtls_ssl_setup(ssl, &t->conf) != 0) {
+        mbedtls_ssl_free(ssl);
+        gp__free(t->alloc_ctx, ssl, sizeof *ssl);
+        return GP_ERR_NOMEM;
+    }
+    mbedtls_ssl_set_bio(ssl, &s->fd, gp__tls_bio_send, gp__tls_bio_recv, NULL);
+    s->tls = ssl;
+    return GP_OK;
+}
+static void gp__tls_stream_free(void *ctx, gp__stream *s) {
+    if (s->tls == NULL) return;
+    mbedtls_ssl_free((mbedtls_ssl_context *)s->tls);
+    gp__free(ctx, s->tls, sizeof(mbedtls_ssl_context));
+    s->tls = NULL;
+}
+/* An mbedTLS result in the recv/send convention; WANT_WRITE also asks for WRITE interest. */
+static ssize_t gp__tls_result(gp_loop *loop, gp__stream *s, int rc) {
+    if (rc >= 0) return rc;
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) gp__stream_want_write(loop, s, 1);
+        errno = EAGAIN;
+        return -1;
+    }
+    if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
+    errno = EPROTO;
+    return -1;
+}
+static ssize_t gp__tls_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n) {
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)s->tls;
+    int rc;
+    if (!(s->flags & GP__S_TLSUP)) {
+        if ((rc = mbedtls_ssl_handshake(ssl)) != 0) return gp__tls_result(loop, s, rc);
+        s->flags |= GP__S_TLSUP;
+    }
+    return gp__tls_result(loop, s, mbedtls_ssl_read(ssl, buf, n));
+}
+static ssize_t gp__tls_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, uint32_t k) {
+    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)s->tls;
+    ssize_t total = 0;
+    uint32_t i;
+    for (i = 0; i < k; i++) {   /* a partial record write is retried with the same bytes later */
+        int rc = mbedtls_ssl_write(ssl, (const unsigned char *)iov[i].iov_base, iov[i].iov_len);
+        if (rc < 0) {
+            ssize_t r = gp__tls_result(loop, s, rc);
+            return total > 0 ? total : r;
+        }
+        total += rc;
+        if ((size_t)rc < iov[i].iov_len) break;
+    }
+    return total;
+}
+static int gp__tls_pending(const gp__stream *s) {   /* decrypted bytes poll() cannot see */
+    return mbedtls_ssl_get_bytes_avail((const mbedtls_ssl_context *)s->tls) > 0;
+}
+static void gp__tls_shutdown(gp__stream *s) { mbedtls_ssl_close_notify((mbedtls_ssl_context *)s->tls); }
+static const gp__transport gp__transport_mbedtls = {
+    "mbedtls", gp__tls_recv, gp__tls_sendv, gp__tls_pending, gp__tls_shutdown
+};
+static const gp__transport *gp__transport_tls(void) { return &gp__transport_mbedtls; }
+#else
+static void gp__tls_free(void *tls) { (void)tls; }
+static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out, char *err, size_t errcap) {
+    (void)ctx; (void)cert; (void)key;
+    *out = NULL;
+    snprintf(err, errcap, "built without GP_USE_MBEDTLS");
+    return GP_ERR_INVAL;
+}
+static int gp__tls_stream_new(void *tls, gp__stream *s) { (void)tls; (void)s; return GP_ERR_INVAL; }
+static void gp__tls_stream_free(void *ctx, gp__stream *s) { (void)ctx; (void)s; }
+static const gp__transport *gp__transport_tls(void) { return &gp__transport_plain; }   /* never chosen */
+#endif
+
 /* ==== >>http  upgrade request parser. Pure: no I/O, no allocation. Uses: >>util ==== */
 
 static int gp__tchar(uint8_t c) {   /* RFC 9110 token characters */
@@ -1850,9 +2244,13 @@ static gp_bytes gp__trim(const uint8_t *p, size_t n) {
     return b;
 }
 GP_API int gp_http_parse_request(const uint8_t *buf, size_t len, gp_http_request *req) {
+    return gp_http_parse_head(buf, len, 0, req);
+}
+GP_API int gp_http_parse_head(const uint8_t *buf, size_t len, size_t last_len, gp_http_request *req) {
     size_t i = 0, head = 0, k;
-    /* find the blank line that ends the head: "\r\n\r\n" (or bare "\n\n") */
-    for (k = 0; k < len; k++) {
+    /* find the blank line that ends the head: "\r\n\r\n" (or bare "\n\n"), in the new
+       bytes and the 3 before them (a terminator split across calls) */
+    for (k = last_len > 3 ? last_len - 3 : 0; k < len; k++) {
         if (buf[k] != '\n') continue;
         if (k + 1 < len && buf[k + 1] == '\n') { head = k + 2; break; }
         if (k + 2 < len && buf[k + 1] == '\r' && buf[k + 2] == '\n') { head = k + 3; break; }
@@ -2005,26 +2403,16 @@ GP_API int gp_ws_close_code_valid(int code) {
     return code >= 3000 && code <= 4999;
 }
 
-/* ==== >>ws  connection state machine, fragments, ping/pong, send queue. Uses: >>loop >>net >>http >>wscodec ==== */
+/* ==== >>ws  a WebSocket connection: its state machine, frame reassembly, control frames,
+   close handshake and send queue (on a >>stream). Uses: >>loop >>stream >>wscodec ==== */
 
 #define GP__SLOT_BITS 20
 #define GP__SLOT_MASK ((1u << GP__SLOT_BITS) - 1u)
 #define GP__RBUF_SIZE 65536
-#define GP__IOV_MAX 64
-
-struct gp_msg {
-    uint32_t refs;
-    uint32_t pad_;
-    size_t len;
-    void *alloc_ctx;
-};
-#define GP__MSG_DATA(m) ((uint8_t *)((m) + 1))
 
 enum { GP__HANDSHAKE = 1, GP__OPEN, GP__CLOSING, GP__DRAIN, GP__LINGER, GP__DEAD };
-enum { GP__F_DIRTY = 1, GP__F_WANTW = 2, GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16,
-       GP__F_TLSUP = 32 };
+enum { GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16 };
 
-typedef struct gp__wqe { gp_msg *m; size_t off; } gp__wqe;
 typedef struct gp__rx {
     gp_buf hs;              /* handshake bytes */
     size_t hs_scan;
@@ -2040,20 +2428,13 @@ typedef struct gp__rx {
     size_t ctrl_len;
 } gp__rx;
 typedef struct gp__conn {
+    gp__stream st;          /* first: the dirty list holds &c->st (>>stream) */
     gp_ws_server *srv;
-    int fd;
     uint32_t id;
     uint8_t state, flags;
     uint16_t code;          /* close code reported to on_close */
-    uint32_t next_dirty;    /* slot + 1 of the next dirty connection, 0 = end */
     uint32_t last_rx, t_state;  /* gp_loop_now() mod 2^32 ms; ages by wrapping subtraction */
     gp__rx *rx;
-    void *tls;                  /* mbedtls_ssl_context with GP_USE_MBEDTLS, else NULL */
-    gp__wqe *q;                 /* ring of queued frames; qcap is a power of two; a ring of
-                                   one is `one` itself, so a single frame needs no allocation */
-    gp__wqe one;
-    uint32_t qhead, qcount, qcap;
-    size_t qbytes;
     void *user;
 } gp__conn;
 
@@ -2069,7 +2450,7 @@ struct gp_ws_server {
     gp__slot *slots;         /* connection table; ids carry the slot's generation */
     size_t nslots, slots_cap;
     uint32_t free_head;      /* slot + 1 of the first free slot, 0 = none */
-    uint32_t dirty_head, dirty_tail;
+    gp__dirty dirty;         /* room for every slot */
     uint32_t *dead;
     size_t ndead, dead_cap;
     gp__closed *closed;        /* on_close calls waiting for the end of the batch */
@@ -2080,12 +2461,11 @@ struct gp_ws_server {
     gp_msg *ping;
     uint64_t sweep_timer;
     int shutting_down, shutdown_code;
-    void *tls;                 /* gp__tls (certificate, key, RNG, config) or NULL */
+    void *tls;                 /* >>tls server context (certificate, key, RNG) or NULL */
     gp_ws_stats st;
 };
 
 #define GP__WS "ws"
-static void gp__tls_conn_free(gp__conn *c);
 
 static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
     uint32_t slot = (id.v & GP__SLOT_MASK);
@@ -2103,36 +2483,20 @@ GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_
     uint8_t hdr[14];
     size_t hl;
     gp_msg *m;
-    void *ctx = srv ? srv->alloc_ctx : NULL;
     if ((opcode & 8) && len > 125) return NULL;
     if (len > ((size_t)-1) - sizeof(gp_msg) - 14) return NULL;
     hl = gp_ws_encode_header(hdr, 1, opcode, len, NULL);
-    m = (gp_msg *)gp__malloc(ctx, sizeof(gp_msg) + hl + len);
-    if (m == NULL) return NULL;
-    m->refs = 1;
-    m->pad_ = 0;
-    m->len = hl + len;
-    m->alloc_ctx = ctx;
+    if ((m = gp__msg_alloc(srv ? srv->alloc_ctx : NULL, hl + len)) == NULL) return NULL;
     memcpy(GP__MSG_DATA(m), hdr, hl);
     if (len) memcpy(GP__MSG_DATA(m) + hl, data, len);
     return m;
 }
 /* A message of raw bytes (HTTP responses). */
 static gp_msg *gp__msg_raw(gp_ws_server *srv, const void *data, size_t len) {
-    gp_msg *m = (gp_msg *)gp__malloc(srv->alloc_ctx, sizeof(gp_msg) + len);
-    if (m == NULL) return NULL;
-    m->refs = 1;
-    m->pad_ = 0;
-    m->len = len;
-    m->alloc_ctx = srv->alloc_ctx;
-    memcpy(GP__MSG_DATA(m), data, len);
+    gp_msg *m = gp__msg_alloc(srv->alloc_ctx, len);
+    if (m) memcpy(GP__MSG_DATA(m), data, len);
     return m;
 }
-GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
-GP_API void gp_msg_unref(gp_msg *m) {
-    if (m && --m->refs == 0) gp__free(m->alloc_ctx, m, sizeof(gp_msg) + m->len);
-}
-GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
 
 /* on_close is queued and called at the end of the batch: no callback about a connection
    runs while the library (or a group broadcast) is iterating over connections. */
@@ -2164,17 +2528,6 @@ static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
     gp__free(srv->alloc_ctx, c->rx, sizeof *c->rx);
     c->rx = NULL;
 }
-static void gp__q_release(gp_ws_server *srv, gp__conn *c) {
-    while (c->qcount > 0) {
-        gp_msg_unref(c->q[c->qhead].m);
-        c->qhead = (c->qhead + 1) & (c->qcap - 1);
-        c->qcount--;
-    }
-    if (c->q != &c->one) gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
-    c->q = NULL;
-    c->qcap = c->qhead = 0;
-    c->qbytes = 0;
-}
 /* Tear down now: fd closed, callbacks done; the struct is freed at the end of the batch. */
 static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
     gp_ws_server *srv = c->srv;
@@ -2183,12 +2536,12 @@ static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
     else if (c->state == GP__HANDSHAKE) srv->st.handshaking--;
     else srv->st.closing--;
     c->state = GP__DEAD;
-    gp_loop_unwatch(srv->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    gp__q_release(srv, c);
+    gp_loop_unwatch(srv->loop, c->st.fd);
+    close(c->st.fd);
+    c->st.fd = -1;
+    gp__stream_release(srv->alloc_ctx, &c->st);
     gp__rx_free(srv, c);
-    gp__tls_conn_free(c);
+    gp__tls_stream_free(srv->alloc_ctx, &c->st);
     if (gp__grow(srv->alloc_ctx, (void **)&srv->dead, &srv->dead_cap, srv->ndead + 1, sizeof *srv->dead) == GP_OK)
         srv->dead[srv->ndead++] = (c->id & GP__SLOT_MASK) - 1;
     gp__conn_fire_close(c, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
@@ -2208,47 +2561,21 @@ static void gp__set_state(gp__conn *c, int st) {
     c->t_state = (uint32_t)gp_loop_now(srv->loop);
     if (st == GP__DRAIN) gp__mark_dirty(c);
 }
-static void gp__mark_dirty(gp__conn *c) {
-    gp_ws_server *srv = c->srv;
-    uint32_t s = c->id & GP__SLOT_MASK;
-    if (c->flags & GP__F_DIRTY) return;
-    c->flags |= GP__F_DIRTY;
-    c->next_dirty = 0;
-    if (srv->dirty_tail) srv->slots[srv->dirty_tail - 1].c->next_dirty = s;
-    else srv->dirty_head = s;
-    srv->dirty_tail = s;
-}
+static void gp__mark_dirty(gp__conn *c) { gp__stream_mark(&c->srv->dirty, &c->st); }
 /* Queue a reference. force: ignore the send-queue limit (close frames, HTTP replies). */
 static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
     gp_ws_server *srv = c->srv;
-    if (c->qcount > 0 && !force && c->qbytes + m->len > srv->cfg.max_send_queue) {
+    if (c->st.q.count > 0 && !force && c->st.qbytes + m->len > srv->cfg.max_send_queue) {
         srv->st.slow_closed++;
         GP__LOG(srv->loop, GP_LOG_INFO, GP__WS, "fd %d: send queue over %lu bytes, dropping slow reader",
-                c->fd, (unsigned long)srv->cfg.max_send_queue);
+                c->st.fd, (unsigned long)srv->cfg.max_send_queue);
         gp__conn_destroy(c, 1008, "send queue limit exceeded");
         return GP_ERR_FULL;
     }
-    if (c->qcap == 0) {
-        c->q = &c->one;
-        c->qcap = 1;
-        c->qhead = 0;
+    if (gp__stream_push(srv->alloc_ctx, &c->st, m) != GP_OK) {
+        gp__conn_destroy(c, 1011, "out of memory");
+        return GP_ERR_NOMEM;
     }
-    if (c->qcount == c->qcap) {
-        uint32_t nc = c->qcap < 4 ? 4 : c->qcap * 2, i;
-        gp__wqe *nq;
-        if (nc > (uint32_t)(UINT32_MAX / sizeof *nq)) return GP_ERR_NOMEM;
-        nq = (gp__wqe *)gp__malloc(srv->alloc_ctx, nc * sizeof *nq);
-        if (nq == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return GP_ERR_NOMEM; }
-        for (i = 0; i < c->qcount; i++) nq[i] = c->q[(c->qhead + i) & (c->qcap - 1)];
-        if (c->q != &c->one) gp__free(srv->alloc_ctx, c->q, c->qcap * sizeof *c->q);
-        c->q = nq;
-        c->qcap = nc;
-        c->qhead = 0;
-    }
-    c->q[(c->qhead + c->qcount) & (c->qcap - 1)].m = gp_msg_ref(m);
-    c->q[(c->qhead + c->qcount) & (c->qcap - 1)].off = 0;
-    c->qcount++;
-    c->qbytes += m->len;
     gp__mark_dirty(c);
     return GP_OK;
 }
@@ -2273,52 +2600,12 @@ static void gp__send_close(gp__conn *c, int code, const void *reason, size_t rle
 /* Protocol failure (RFC 6455 7.1.7): send close with code, then close TCP after it flushes. */
 static void gp__conn_fail(gp__conn *c, int code, const char *why) {
     if (c->state != GP__OPEN && c->state != GP__CLOSING) return;
-    GP__LOG(c->srv->loop, GP_LOG_DEBUG, GP__WS, "fd %d: closing %d: %s", c->fd, code, why);
+    GP__LOG(c->srv->loop, GP_LOG_DEBUG, GP__WS, "fd %d: closing %d: %s", c->st.fd, code, why);
     if (c->state == GP__OPEN) gp__send_close(c, code, why, strlen(why));
     if (c->state == GP__DEAD) return;
     gp__set_state(c, GP__DRAIN);
     gp__conn_fire_close(c, code, (const uint8_t *)why, strlen(why));
 }
-static void gp__http_reply(gp__conn *c, int status, const char *extra, const char *ctype,
-                           const void *body, size_t blen) {
-    gp_buf b;
-    const char *text;
-    gp_msg *m;
-    if (c->tls && !(c->flags & GP__F_TLSUP)) {   /* no TLS session to answer on */
-        gp__conn_destroy(c, 1006, "TLS handshake not finished");
-        return;
-    }
-    memset(&b, 0, sizeof b);
-    b.alloc_ctx = c->srv->alloc_ctx;
-    switch (status) {
-    case 200: text = "OK"; break;
-    case 400: text = "Bad Request"; break;
-    case 403: text = "Forbidden"; break;
-    case 404: text = "Not Found"; break;
-    case 408: text = "Request Timeout"; break;
-    case 426: text = "Upgrade Required"; break;
-    case 431: text = "Request Header Fields Too Large"; break;
-    case 500: text = "Internal Server Error"; break;
-    case 503: text = "Service Unavailable"; break;
-    default: text = "Status"; break;
-    }
-    if (body == NULL) { body = text; blen = strlen(text); }
-    if (gp__buf_printf(&b, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\n"
-                           "Content-Length: %lu\r\n%s\r\n", status, text,
-                       ctype ? ctype : "text/plain; charset=utf-8", (unsigned long)blen,
-                       extra ? extra : "") != GP_OK ||
-        gp_buf_append(&b, body, blen) != GP_OK ||
-        (m = gp__msg_raw(c->srv, b.data, b.len)) == NULL) {
-        gp_buf_free(&b);
-        gp__conn_destroy(c, 1011, "out of memory");
-        return;
-    }
-    gp_buf_free(&b);
-    gp__q_push(c, m, 1);
-    gp_msg_unref(m);
-    if (c->state != GP__DEAD) gp__set_state(c, GP__DRAIN);
-}
-
 static void gp__deliver(gp__conn *c, int opcode, const uint8_t *p, size_t n) {
     gp_ws_server *srv = c->srv;
     gp_bytes b;
@@ -2465,6 +2752,48 @@ static void gp__ws_feed(gp__conn *c, uint8_t *p, size_t n) {
     }
 }
 
+/* ==== >>upgrade  the HTTP side of a connection: the upgrade handshake (RFC 6455 4.2) and
+   plain HTTP replies (errors, on_http pages). Uses: >>http >>ws ==== */
+
+static void gp__http_reply(gp__conn *c, int status, const char *extra, const char *ctype,
+                           const void *body, size_t blen) {
+    gp_buf b;
+    const char *text;
+    gp_msg *m;
+    if (c->st.tls && !(c->st.flags & GP__S_TLSUP)) {   /* no TLS session to answer on */
+        gp__conn_destroy(c, 1006, "TLS handshake not finished");
+        return;
+    }
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = c->srv->alloc_ctx;
+    switch (status) {
+    case 200: text = "OK"; break;
+    case 400: text = "Bad Request"; break;
+    case 403: text = "Forbidden"; break;
+    case 404: text = "Not Found"; break;
+    case 408: text = "Request Timeout"; break;
+    case 426: text = "Upgrade Required"; break;
+    case 431: text = "Request Header Fields Too Large"; break;
+    case 500: text = "Internal Server Error"; break;
+    case 503: text = "Service Unavailable"; break;
+    default: text = "Status"; break;
+    }
+    if (body == NULL) { body = text; blen = strlen(text); }
+    if (gp__buf_printf(&b, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+                           "Content-Length: %lu\r\n%s\r\n", status, text,
+                       ctype ? ctype : "text/plain; charset=utf-8", (unsigned long)blen,
+                       extra ? extra : "") != GP_OK ||
+        gp_buf_append(&b, body, blen) != GP_OK ||
+        (m = gp__msg_raw(c->srv, b.data, b.len)) == NULL) {
+        gp_buf_free(&b);
+        gp__conn_destroy(c, 1011, "out of memory");
+        return;
+    }
+    gp_buf_free(&b);
+    gp__q_push(c, m, 1);
+    gp_msg_unref(m);
+    if (c->state != GP__DEAD) gp__set_state(c, GP__DRAIN);
+}
 static int gp__origin_ok(const gp_ws_server *srv, const gp_bytes *origin) {
     gp_bytes list;
     if (srv->origins == NULL || origin == NULL) return 1;
@@ -2569,27 +2898,22 @@ static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
     gp_ws_server *srv = c->srv;
     gp__rx *rx = gp__rx_get(c);
     gp_http_request req;
-    size_t k, head = 0, rest;
+    size_t head, rest;
     int rc;
     if (rx == NULL) return;
     if (gp_buf_append(&rx->hs, p, n) != GP_OK) { gp__conn_destroy(c, 1011, "out of memory"); return; }
-    /* look for the end of the head only in new bytes (plus 3 bytes back) */
-    for (k = rx->hs_scan > 3 ? rx->hs_scan - 3 : 0; k < rx->hs.len; k++) {
-        if (rx->hs.data[k] != '\n') continue;
-        if (k + 1 < rx->hs.len && rx->hs.data[k + 1] == '\n') { head = k + 2; break; }
-        if (k + 2 < rx->hs.len && rx->hs.data[k + 1] == '\r' && rx->hs.data[k + 2] == '\n') { head = k + 3; break; }
-    }
+    rc = gp_http_parse_head(rx->hs.data, rx->hs.len, rx->hs_scan, &req);   /* new bytes only */
     rx->hs_scan = rx->hs.len;
-    if (head == 0) {
+    if (rc == 0) {
         if (rx->hs.len > srv->cfg.max_handshake) gp__http_reply(c, 431, NULL, NULL, NULL, 0);
         return;
     }
-    if (head > srv->cfg.max_handshake) { gp__http_reply(c, 431, NULL, NULL, NULL, 0); return; }
-    rc = gp_http_parse_request(rx->hs.data, head, &req);
-    if (rc <= 0) {
-        gp__http_reply(c, rc == GP_ERR_TOO_BIG ? 431 : 400, NULL, NULL, NULL, 0);
+    if (rc < 0) {
+        gp__http_reply(c, rc == GP_ERR_TOO_BIG || rx->hs.len > srv->cfg.max_handshake ? 431 : 400, NULL, NULL, NULL, 0);
         return;
     }
+    head = (size_t)rc;
+    if (head > srv->cfg.max_handshake) { gp__http_reply(c, 431, NULL, NULL, NULL, 0); return; }
     if (!gp__handshake(c, &req)) return;
     /* frames that came in the same segment as the request */
     rest = c->rx->hs.len - head;
@@ -2600,164 +2924,8 @@ static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
     if (rest > 0) gp__ws_feed(c, srv->rbuf, rest);
 }
 
-/* ---- transport: plain sockets, or TLS through mbedTLS. Both return like recv/sendmsg:
-   > 0 bytes, 0 end of stream (read), -1 with errno (EAGAIN: wait for the fd). ---- */
-#if GP__HAS_TLS
-typedef struct gp__tls {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
-    mbedtls_ssl_config conf;
-    mbedtls_x509_crt cert;
-    mbedtls_pk_context key;
-} gp__tls;
-static int gp__tls_bio_send(void *ctx, const unsigned char *buf, size_t len) {
-    ssize_t w = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
-    if (w >= 0) return (int)w;
-    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_WRITE
-                                                                        : MBEDTLS_ERR_NET_SEND_FAILED;
-}
-static int gp__tls_bio_recv(void *ctx, unsigned char *buf, size_t len) {
-    ssize_t r = recv(*(int *)ctx, buf, len, 0);
-    if (r >= 0) return (int)r;
-    return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_READ
-                                                                        : MBEDTLS_ERR_NET_RECV_FAILED;
-}
-static void gp__tls_free(gp_ws_server *srv) {
-    gp__tls *t = (gp__tls *)srv->tls;
-    if (t == NULL) return;
-    mbedtls_ssl_config_free(&t->conf);
-    mbedtls_x509_crt_free(&t->cert);
-    mbedtls_pk_free(&t->key);
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
-    gp__free(srv->alloc_ctx, t, sizeof *t);
-    srv->tls = NULL;
-}
-static int gp__tls_init(gp_ws_server *srv, const char *cert, const char *key) {
-    gp__tls *t = (gp__tls *)gp__calloc(srv->alloc_ctx, sizeof *t);
-    static const unsigned char pers[] = "grouppush";
-    int rc;
-    if (t == NULL) return GP_ERR_NOMEM;
-    srv->tls = t;
-    mbedtls_entropy_init(&t->entropy);
-    mbedtls_ctr_drbg_init(&t->drbg);
-    mbedtls_ssl_config_init(&t->conf);
-    mbedtls_x509_crt_init(&t->cert);
-    mbedtls_pk_init(&t->key);
-    rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers, sizeof pers - 1);
-    if (rc == 0) rc = mbedtls_x509_crt_parse_file(&t->cert, cert);
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL, mbedtls_ctr_drbg_random, &t->drbg);
-#else
-    if (rc == 0) rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL);
-#endif
-    if (rc == 0) rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                                  MBEDTLS_SSL_PRESET_DEFAULT);
-    if (rc == 0) {
-        mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
-        rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
-    }
-    if (rc != 0) {
-        char msg[128];
-        mbedtls_strerror(rc, msg, sizeof msg);
-        GP__LOG(srv->loop, GP_LOG_ERROR, GP__WS, "TLS setup (%s, %s): %s", cert, key, msg);
-        gp__tls_free(srv);
-        return GP_ERR_INVAL;
-    }
-    return GP_OK;
-}
-static int gp__tls_conn_new(gp__conn *c) {
-    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)gp__malloc(c->srv->alloc_ctx, sizeof *ssl);
-    if (ssl == NULL) return GP_ERR_NOMEM;
-    mbedtls_ssl_init(ssl);
-    if (mbedtls_ssl_setup(ssl, &((gp__tls *)c->srv->tls)->conf) != 0) {
-        mbedtls_ssl_free(ssl);
-        gp__free(c->srv->alloc_ctx, ssl, sizeof *ssl);
-        return GP_ERR_NOMEM;
-    }
-    mbedtls_ssl_set_bio(ssl, &c->fd, gp__tls_bio_send, gp__tls_bio_recv, NULL);
-    c->tls = ssl;
-    return GP_OK;
-}
-static void gp__tls_conn_free(gp__conn *c) {
-    if (c->tls == NULL) return;
-    mbedtls_ssl_free((mbedtls_ssl_context *)c->tls);
-    gp__free(c->srv->alloc_ctx, c->tls, sizeof(mbedtls_ssl_context));
-    c->tls = NULL;
-}
-/* Map an mbedTLS result to the recv/send convention; WANT_WRITE also asks for POLLOUT. */
-static ssize_t gp__tls_result(gp__conn *c, int rc) {
-    if (rc >= 0) return rc;
-    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
-        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE && !(c->flags & GP__F_WANTW)) {
-            c->flags |= GP__F_WANTW;
-            gp_loop_set_events(c->srv->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE);
-        }
-        errno = EAGAIN;
-        return -1;
-    }
-    if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
-    errno = EPROTO;
-    return -1;
-}
-static ssize_t gp__conn_recv(gp__conn *c, uint8_t *buf, size_t n) {
-    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)c->tls;
-    int rc;
-    if (ssl == NULL) return recv(c->fd, buf, n, 0);
-    if (!(c->flags & GP__F_TLSUP)) {
-        if ((rc = mbedtls_ssl_handshake(ssl)) != 0) return gp__tls_result(c, rc);
-        c->flags |= GP__F_TLSUP;
-    }
-    return gp__tls_result(c, mbedtls_ssl_read(ssl, buf, n));
-}
-static int gp__conn_pending(const gp__conn *c) {   /* decrypted bytes poll() cannot see */
-    return c->tls != NULL && mbedtls_ssl_get_bytes_avail((const mbedtls_ssl_context *)c->tls) > 0;
-}
-static ssize_t gp__conn_sendv(gp__conn *c, struct iovec *iov, uint32_t k) {
-    mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)c->tls;
-    ssize_t total = 0;
-    uint32_t i;
-    if (ssl == NULL) {
-        struct msghdr mh;
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = iov;
-        mh.msg_iovlen = k;
-        return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-    }
-    for (i = 0; i < k; i++) {   /* a partial record write is retried with the same bytes later */
-        int rc = mbedtls_ssl_write(ssl, (const unsigned char *)iov[i].iov_base, iov[i].iov_len);
-        if (rc < 0) {
-            ssize_t r = gp__tls_result(c, rc);
-            return total > 0 ? total : r;
-        }
-        total += rc;
-        if ((size_t)rc < iov[i].iov_len) break;
-    }
-    return total;
-}
-static void gp__conn_tls_close(gp__conn *c) {
-    if (c->tls) mbedtls_ssl_close_notify((mbedtls_ssl_context *)c->tls);
-}
-#else
-static int gp__tls_init(gp_ws_server *srv, const char *cert, const char *key) {
-    (void)cert; (void)key;
-    GP__LOG(srv->loop, GP_LOG_ERROR, GP__WS, "tls_cert given but built without GP_USE_MBEDTLS");
-    return GP_ERR_INVAL;
-}
-static void gp__tls_free(gp_ws_server *srv) { (void)srv; }
-static int gp__tls_conn_new(gp__conn *c) { (void)c; return GP_ERR_INVAL; }
-static void gp__tls_conn_free(gp__conn *c) { (void)c; }
-static ssize_t gp__conn_recv(gp__conn *c, uint8_t *buf, size_t n) { return recv(c->fd, buf, n, 0); }
-static int gp__conn_pending(const gp__conn *c) { (void)c; return 0; }
-static ssize_t gp__conn_sendv(gp__conn *c, struct iovec *iov, uint32_t k) {
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = iov;
-    mh.msg_iovlen = k;
-    return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-}
-static void gp__conn_tls_close(gp__conn *c) { (void)c; }
-#endif
+/* ==== >>wsserver  the WebSocket server: accept, socket I/O, the end-of-batch flush, the
+   timeout sweep and the public gp_ws_ / gp_conn_ API. Uses: >>ws >>upgrade >>stream ==== */
 
 static void gp__conn_flush(gp__conn *c);
 static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
@@ -2766,9 +2934,9 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
     int rounds = 0;
     (void)loop; (void)fd;
     if ((ev & GP_LOOP_WRITE) && c->state != GP__DEAD) gp__conn_flush(c);
-    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR)) && !(c->tls && c->state == GP__HANDSHAKE)) return;
-    while (c->state != GP__DEAD && (rounds++ < 4 || gp__conn_pending(c))) {
-        ssize_t r = gp__conn_recv(c, srv->rbuf, GP__RBUF_SIZE);
+    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR)) && !(c->st.tls && c->state == GP__HANDSHAKE)) return;
+    while (c->state != GP__DEAD && (rounds++ < 4 || gp__stream_pending(&c->st))) {
+        ssize_t r = gp__stream_recv(srv->loop, &c->st, srv->rbuf, GP__RBUF_SIZE);
         if (r > 0) {
             srv->st.bytes_in += (uint64_t)r;
             c->last_rx = (uint32_t)gp_loop_now(srv->loop);
@@ -2776,7 +2944,7 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
             if (c->state == GP__HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
             else if (c->state == GP__OPEN || c->state == GP__CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
             /* DRAIN / LINGER: input is discarded */
-            if (r < GP__RBUF_SIZE && !gp__conn_pending(c)) break;
+            if (r < GP__RBUF_SIZE && !gp__stream_pending(&c->st)) break;
         } else if (r == 0) {
             gp__conn_destroy(c, 1006, "connection closed by peer");
             break;
@@ -2788,49 +2956,10 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
     }
 }
 static void gp__conn_flush(gp__conn *c) {
-    gp_ws_server *srv = c->srv;
-    while (c->qcount > 0 && c->state != GP__DEAD) {
-        struct iovec iov[GP__IOV_MAX];
-        uint32_t i, k = GP__MIN(c->qcount, (uint32_t)GP__IOV_MAX);
-        ssize_t w;
-        for (i = 0; i < k; i++) {
-            gp__wqe *e = &c->q[(c->qhead + i) & (c->qcap - 1)];
-            iov[i].iov_base = GP__MSG_DATA(e->m) + e->off;
-            iov[i].iov_len = e->m->len - e->off;
-        }
-        w = gp__conn_sendv(c, iov, k);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!(c->flags & GP__F_WANTW)) {
-                    c->flags |= GP__F_WANTW;
-                    gp_loop_set_events(srv->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE);
-                }
-                return;
-            }
-            gp__conn_destroy(c, 1006, strerror(errno));
-            return;
-        }
-        srv->st.bytes_out += (uint64_t)w;
-        c->qbytes -= (size_t)w;
-        while (w > 0) {
-            gp__wqe *e = &c->q[c->qhead];
-            size_t left = e->m->len - e->off;
-            if ((size_t)w < left) { e->off += (size_t)w; break; }
-            w -= (ssize_t)left;
-            gp_msg_unref(e->m);
-            c->qhead = (c->qhead + 1) & (c->qcap - 1);
-            c->qcount--;
-        }
-    }
-    if (c->state == GP__DEAD) return;
-    if (c->flags & GP__F_WANTW) {
-        c->flags &= (uint8_t)~GP__F_WANTW;
-        gp_loop_set_events(srv->loop, c->fd, GP_LOOP_READ);
-    }
-    if (c->state == GP__DRAIN) {   /* everything we had to say is out: half-close, then linger */
-        gp__conn_tls_close(c);
-        shutdown(c->fd, SHUT_WR);
+    int rc = gp__stream_flush(c->srv->loop, &c->st, &c->srv->st.bytes_out);
+    if (rc == GP_ERR_IO) { gp__conn_destroy(c, 1006, strerror(errno)); return; }
+    if (rc == GP_OK && c->state == GP__DRAIN) {   /* everything we had to say is out: half-close, then linger */
+        gp__stream_shutdown(&c->st);
         gp__set_state(c, GP__LINGER);
     }
 }
@@ -2847,17 +2976,16 @@ static void gp__ws_hook(gp_loop *loop, void *user) {
         srv->cfg.on_close(srv, gp__cid_of(e.id), e.code, r, srv->cfg.user);
     }
     srv->nclosed = 0;
-    while (srv->dirty_head) {
-        gp__conn *c = srv->slots[srv->dirty_head - 1].c;
-        srv->dirty_head = c->next_dirty;
-        if (srv->dirty_head == 0) srv->dirty_tail = 0;
-        c->flags &= (uint8_t)~GP__F_DIRTY;
+    for (i = 0; i < srv->dirty.n; i++) {   /* a flush never marks another connection */
+        gp__conn *c = (gp__conn *)(void *)srv->dirty.v[i];
+        c->st.flags &= (uint8_t)~GP__S_DIRTY;
         if (c->state != GP__DEAD) gp__conn_flush(c);
     }
+    srv->dirty.n = 0;
     for (i = 0; i < srv->ndead; i++) {
         uint32_t slot = srv->dead[i];
         gp__conn *c = srv->slots[slot].c;
-        if (c == NULL || c->state != GP__DEAD || (c->flags & GP__F_DIRTY)) continue;
+        if (c == NULL || c->state != GP__DEAD || (c->st.flags & GP__S_DIRTY)) continue;
         gp__free(srv->alloc_ctx, c, sizeof *c);
         srv->slots[slot].c = NULL;
         srv->slots[slot].gen++;
@@ -2903,6 +3031,10 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
                 close(fd);
                 continue;
             }
+            if (gp__dirty_reserve(srv->alloc_ctx, &srv->dirty, srv->nslots + 1) != GP_OK) {
+                close(fd);
+                continue;
+            }
             memset(&srv->slots[srv->nslots], 0, sizeof srv->slots[0]);
             srv->free_head = (uint32_t)++srv->nslots;
         }
@@ -2910,14 +3042,14 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
         if (c == NULL) { close(fd); continue; }
         slot = srv->free_head - 1;
         srv->free_head = srv->slots[slot].next_free;
+        gp__stream_init(&c->st, fd);
         c->srv = srv;
-        c->fd = fd;
         c->id = ((srv->slots[slot].gen & 0xfffu) << GP__SLOT_BITS) | (slot + 1);
         c->state = GP__HANDSHAKE;
         c->t_state = c->last_rx = (uint32_t)gp_loop_now(loop);
         srv->st.handshaking++;
         srv->slots[slot].c = c;
-        if (srv->tls && gp__tls_conn_new(c) != GP_OK) {
+        if (srv->tls && gp__tls_stream_new(srv->tls, &c->st) != GP_OK) {
             gp__conn_destroy(c, 1011, "out of memory");
             continue;
         }
@@ -2952,7 +3084,7 @@ static void gp__ws_sweep(gp_loop *loop, void *user) {
             break;
         default: break;
         }
-        if (c->state != GP__DEAD && c->qcount == 0 && c->q && c->q != &c->one) gp__q_release(srv, c);   /* idle: give back */
+        if (c->state != GP__DEAD) gp__stream_trim(srv->alloc_ctx, &c->st);   /* idle: give back */
     }
 }
 
@@ -2981,8 +3113,15 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     srv->cfg.origins = NULL;
     srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
     if (cfg && (cfg->tls_cert || cfg->tls_key)) {
-        int rc = cfg->tls_cert && cfg->tls_key ? gp__tls_init(srv, cfg->tls_cert, cfg->tls_key) : GP_ERR_INVAL;
-        if (rc != GP_OK) { gp_ws_destroy(srv); return rc; }
+        char why[128] = "tls_cert and tls_key go together";
+        int rc = GP_ERR_INVAL;
+        if (cfg->tls_cert && cfg->tls_key) rc = gp__tls_new(srv->alloc_ctx, cfg->tls_cert, cfg->tls_key, &srv->tls, why, sizeof why);
+        if (rc != GP_OK) {
+            GP__LOG(loop, GP_LOG_ERROR, GP__WS, "TLS setup (%s, %s): %s", cfg->tls_cert ? cfg->tls_cert : "-",
+                    cfg->tls_key ? cfg->tls_key : "-", why);
+            gp_ws_destroy(srv);
+            return rc;
+        }
     }
     if (cfg && cfg->origins) {
         size_t n = strlen(cfg->origins) + 1;
@@ -3011,18 +3150,20 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
         if (c->state != GP__DEAD) {
-            gp_loop_unwatch(srv->loop, c->fd);
-            close(c->fd);
-            gp__q_release(srv, c);
+            gp_loop_unwatch(srv->loop, c->st.fd);
+            close(c->st.fd);
+            gp__stream_release(srv->alloc_ctx, &c->st);
             gp__rx_free(srv, c);
-            gp__tls_conn_free(c);
+            gp__tls_stream_free(srv->alloc_ctx, &c->st);
         }
         gp__free(srv->alloc_ctx, c, sizeof *c);
     }
     gp_loop_hook_remove(srv->loop, gp__ws_hook, srv);
     gp_loop_timer_stop(srv->loop, srv->sweep_timer);
     gp_msg_unref(srv->ping);
-    gp__tls_free(srv);
+    gp__tls_free(srv->tls);
+    srv->tls = NULL;
+    gp__dirty_free(srv->alloc_ctx, &srv->dirty);
     gp__free(srv->alloc_ctx, srv->rbuf, GP__RBUF_SIZE);
     gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
     gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);
@@ -3120,7 +3261,7 @@ GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id) {
 }
 GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id) {
     const gp__conn *c = gp__conn_get(srv, id);
-    return c ? c->qbytes : 0;
+    return c ? c->st.qbytes : 0;
 }
 
 /* ==== >>group  group name -> connection ids. Uses: >>ws (public API only) ==== */
@@ -3697,13 +3838,12 @@ typedef struct gp__csch {                  /* a channel with subscribers */
 } gp__csch;
 typedef struct gp__cspat { gp__csc *c; uint8_t *p; size_t n; } gp__cspat;
 typedef struct gp__csgrace { uint8_t *ch; size_t chlen; uint8_t *msg; size_t len; } gp__csgrace;
-struct gp__csc {
+struct gp__csc {               /* a client of the channel server */
+    gp__stream st;              /* first: the dirty list holds &c->st (>>stream) */
     gp_chansrv *s;
-    int fd;
     uint64_t id;
-    gp_buf in, out;
-    size_t out_off;
-    uint8_t resp3, authed, quit, dirty, wantw, dead, seen;
+    gp_buf in, out;             /* out: replies being built, queued on st by gp__cs_flush */
+    uint8_t resp3, authed, quit, dead, seen;
     uint8_t opened;             /* 1 once its opening pipeline is over (grace replay) */
     uint8_t multi, multi_dirty; /* inside MULTI; a rejected command dooms the EXEC */
     size_t grace_from;          /* kept messages before this index predate the client */
@@ -3715,7 +3855,6 @@ struct gp__csc {
     gp__csch **chans;
     size_t nchans, chans_cap;
     size_t npats;
-    gp__csc *next_dirty;
 };
 struct gp_chansrv {
     gp_loop *loop;
@@ -3729,7 +3868,7 @@ struct gp_chansrv {
     size_t ct_size, nchannels;
     gp__cspat *pats;
     size_t npats, pats_cap;
-    gp__csc *dirty;
+    gp__dirty dirty;            /* room for every client */
     gp_bytes *argv, *xargv;     /* a request's words; those of the command EXEC runs */
     size_t argv_cap, xargv_cap;
     uint64_t started_ms;
@@ -3748,20 +3887,15 @@ static gp__csch *gp__cs_find(gp_chansrv *s, const uint8_t *name, size_t len) {
         if (ch->hash == h && ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
     return NULL;
 }
-static void gp__cs_mark(gp__csc *c) {
-    if (c->dirty || c->dead) return;
-    c->dirty = 1;
-    c->next_dirty = c->s->dirty;
-    c->s->dirty = c;
-}
+static void gp__cs_mark(gp__csc *c) { if (!c->dead) gp__stream_mark(&c->s->dirty, &c->st); }
 static void gp__cs_kill(gp__csc *c, const char *why) {
     if (c->dead) return;
     GP__LOG(c->s->loop, GP_LOG_DEBUG, GP__CS, "client %llu closed: %s", (unsigned long long)c->id, why);
     gp__cs_mark(c);   /* the hook frees it */
     c->dead = 1;
-    gp_loop_unwatch(c->s->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
+    gp_loop_unwatch(c->s->loop, c->st.fd);
+    close(c->st.fd);
+    c->st.fd = -1;
 }
 static void gp__cs_err(gp__csc *c, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
@@ -3780,35 +3914,66 @@ static void gp__cs_err(gp__csc *c, const char *fmt, ...) {
 }
 static void gp__cs_bulkstr(gp__csc *c, const char *s) { gp_chan_put_bulk(&c->out, s, strlen(s)); }
 static size_t gp__cs_count(const gp__csc *c) { return c->nchans + c->npats; }
-/* A message (or pmessage) frame for c. */
-static void gp__cs_push_msg(gp__csc *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
-                            const uint8_t *msg, size_t len) {
+/* Queue a shared frame for c behind the replies it has so far. */
+static void gp__cs_push(gp__csc *c, gp_msg *m) {
     gp_chansrv *s = c->s;
     if (c->dead) return;
-    gp_chan_put_agg(&c->out, c->resp3 ? '>' : '*', pat ? 4 : 3);
-    if (pat) { gp__cs_bulkstr(c, "pmessage"); gp_chan_put_bulk(&c->out, pat, plen); }
-    else gp__cs_bulkstr(c, "message");
-    gp_chan_put_bulk(&c->out, ch, chlen);
-    gp_chan_put_bulk(&c->out, msg, len);
+    if (gp__stream_push_buf(s->alloc_ctx, &c->st, &c->out) != GP_OK || gp__stream_push(s->alloc_ctx, &c->st, m) != GP_OK) {
+        gp__cs_kill(c, "out of memory");
+        return;
+    }
     s->st.delivered++;
     gp__cs_mark(c);
-    if (c->out.len - c->out_off > s->cfg.max_output) {   /* client-output-buffer-limit pubsub */
+    if (c->st.qbytes > s->cfg.max_output) {   /* client-output-buffer-limit pubsub */
         s->st.dropped_clients++;
         GP__LOG(s->loop, GP_LOG_WARN, GP__CS, "client %llu: output buffer over %lu bytes, dropped",
                 (unsigned long long)c->id, (unsigned long)s->cfg.max_output);
         gp__cs_kill(c, "output buffer limit");
     }
 }
+/* A message (or, with pat, pmessage) push, encoded once for every subscriber that speaks
+   the same RESP version: NULL without memory. */
+static gp_msg *gp__cs_frame(gp_chansrv *s, int resp3, const uint8_t *pat, size_t plen, const uint8_t *ch,
+                            size_t chlen, const uint8_t *msg, size_t len) {
+    gp_buf b;
+    gp_msg *m;
+    memset(&b, 0, sizeof b);
+    b.alloc_ctx = s->alloc_ctx;
+    if (gp_buf_reserve(&b, 48 + plen + chlen + len) != GP_OK) return NULL;
+    gp_chan_put_agg(&b, resp3 ? '>' : '*', pat ? 4 : 3);
+    if (pat) { gp_chan_put_bulk(&b, "pmessage", 8); gp_chan_put_bulk(&b, pat, plen); }
+    else gp_chan_put_bulk(&b, "message", 7);
+    gp_chan_put_bulk(&b, ch, chlen);
+    gp_chan_put_bulk(&b, msg, len);
+    if ((m = gp__msg_from_buf(&b)) == NULL) gp_buf_free(&b);
+    return m;
+}
+/* One push to one client (the grace replay). */
+static void gp__cs_push_msg(gp__csc *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
+                            const uint8_t *msg, size_t len) {
+    gp_msg *m = gp__cs_frame(c->s, c->resp3, pat, plen, ch, chlen, msg, len);
+    if (m == NULL) { gp__cs_kill(c, "out of memory"); return; }
+    gp__cs_push(c, m);
+    gp_msg_unref(m);
+}
 static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, const uint8_t *msg, size_t len) {
     gp__csch *chan = gp__cs_find(s, ch, chlen);
+    gp_msg *frame[2] = { NULL, NULL };   /* RESP2, RESP3: encoded once, on first use */
     size_t n = 0, i;
     s->st.published++;
     if (chan) {
         for (i = 0; i < chan->nsubs; i++) {
-            if (chan->subs[i]->dead) continue;
-            gp__cs_push_msg(chan->subs[i], NULL, 0, ch, chlen, msg, len);
+            gp__csc *c = chan->subs[i];
+            if (c->dead) continue;
             n++;
+            if (frame[c->resp3] == NULL && (frame[c->resp3] = gp__cs_frame(s, c->resp3, NULL, 0, ch, chlen, msg, len)) == NULL) {
+                gp__cs_kill(c, "out of memory");
+                continue;
+            }
+            gp__cs_push(c, frame[c->resp3]);
         }
+        gp_msg_unref(frame[0]);
+        gp_msg_unref(frame[1]);
     }
     for (i = 0; i < s->npats; i++) {
         gp__cspat *p = &s->pats[i];
@@ -4440,17 +4605,17 @@ static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
 static void gp__cs_client_line(gp__csc *me, const gp__csc *c, gp_buf *b) {
     char addr[80], laddr[80], line[768];
     uint64_t now = gp_loop_now(me->s->loop);
-    gp__cs_addr(c->fd, 1, addr, sizeof addr);
-    gp__cs_addr(c->fd, 0, laddr, sizeof laddr);
+    gp__cs_addr(c->st.fd, 1, addr, sizeof addr);
+    gp__cs_addr(c->st.fd, 0, laddr, sizeof laddr);
     snprintf(line, sizeof line,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu "
              "ssub=0 multi=%ld qbuf=%lu obl=%lu omem=%lu events=r cmd=%s%s%s user=default "
              "lib-name=%s lib-ver=%s resp=%d\n",
-             (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
+             (unsigned long long)c->id, addr, laddr, c->st.fd, c->name ? c->name : "",
              (unsigned long long)((now - c->created_ms) / 1000), (unsigned long long)((now - c->last_ms) / 1000),
              c->multi ? "x" : gp__cs_count(c) ? "P" : "N", (unsigned long)c->nchans, (unsigned long)c->npats,
-             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)(c->out.len - c->out_off),
-             (unsigned long)c->out.cap, c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "", c->lib_name ? c->lib_name : "",
+             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)c->out.len,
+             (unsigned long)c->st.qbytes, c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "", c->lib_name ? c->lib_name : "",
              c->lib_ver ? c->lib_ver : "", c->resp3 ? 3 : 2);
     gp_buf_append(b, line, strlen(line));
 }
@@ -4906,26 +5071,18 @@ static void gp__cs_proto_error(gp__csc *c, const uint8_t *b, size_t len, long rc
     }
     gp__cs_err(c, "ERR Protocol error: invalid bulk length");
 }
+/* The replies built so far join the stream, then everything queued is written. */
 static void gp__cs_flush(gp__csc *c) {
-    while (!c->dead && c->out.len > c->out_off) {
-        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!c->wantw) { c->wantw = 1; gp_loop_set_events(c->s->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE); }
-                return;
-            }
-            gp__cs_kill(c, strerror(errno));
-            return;
-        }
-        c->out_off += (size_t)w;
-        c->s->st.bytes_out += (uint64_t)w;
-    }
+    gp_chansrv *s = c->s;
+    int rc;
     if (c->dead) return;
-    c->out.len = c->out_off = 0;
-    if (c->out.cap > 1u << 20) gp_buf_free(&c->out);
-    if (c->wantw) { c->wantw = 0; gp_loop_set_events(c->s->loop, c->fd, GP_LOOP_READ); }
-    if (c->quit) gp__cs_kill(c, "quit");
+    if (gp__stream_push_buf(s->alloc_ctx, &c->st, &c->out) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
+    rc = gp__stream_flush(s->loop, &c->st, &s->st.bytes_out);
+    if (rc == GP_ERR_IO) { gp__cs_kill(c, strerror(errno)); return; }
+    if (rc == GP_OK) {
+        gp__stream_trim(s->alloc_ctx, &c->st);
+        if (c->quit) gp__cs_kill(c, "quit");
+    }
 }
 static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
     gp__csc *c = (gp__csc *)user;
@@ -4937,7 +5094,7 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
     for (;;) {
         ssize_t r;
         if (gp_buf_reserve(&c->in, 16384) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
-        r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        r = gp__stream_recv(s->loop, &c->st, c->in.data + c->in.len, c->in.cap - c->in.len);
         if (r == 0) { gp__cs_kill(c, "eof"); return; }
         if (r < 0) {
             if (errno == EINTR) continue;
@@ -4976,18 +5133,19 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
 }
 static void gp__cs_hook(gp_loop *loop, void *user) {
     gp_chansrv *s = (gp_chansrv *)user;
+    size_t k;
     (void)loop;
-    while (s->dirty) {
-        gp__csc *c = s->dirty;
-        s->dirty = c->next_dirty;
-        if (!c->dead) gp__cs_flush(c);   /* c->dirty stays set: a kill in here cannot requeue c */
-        c->dirty = 0;
+    for (k = 0; k < s->dirty.n; k++) {   /* a flush or a kill never marks another client */
+        gp__csc *c = (gp__csc *)(void *)s->dirty.v[k];
+        if (!c->dead) gp__cs_flush(c);   /* DIRTY stays set: a kill in here cannot requeue c */
+        c->st.flags &= (uint8_t)~GP__S_DIRTY;
         if (c->dead) {
             size_t i;
             while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
             while (c->npats > 0) gp__cs_punsubscribe(c, NULL, 0, NULL);
             for (i = 0; i < s->nclients; i++)
                 if (s->clients[i] == c) { s->clients[i] = s->clients[--s->nclients]; break; }
+            gp__stream_release(s->alloc_ctx, &c->st);
             gp_buf_free(&c->in);
             gp_buf_free(&c->out);
             gp_buf_free(&c->mq);
@@ -4999,6 +5157,7 @@ static void gp__cs_hook(gp_loop *loop, void *user) {
             s->st.clients = s->nclients;
         }
     }
+    s->dirty.n = 0;
 }
 GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
     gp__csc *c;
@@ -5014,12 +5173,13 @@ GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
     if (gp__set_nonblock(fd) != GP_OK) { close(fd); return GP_ERR_IO; }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (gp__grow(s->alloc_ctx, (void **)&s->clients, &s->clients_cap, s->nclients + 1, sizeof *s->clients) != GP_OK ||
+        gp__dirty_reserve(s->alloc_ctx, &s->dirty, s->nclients + 1) != GP_OK ||
         (c = (gp__csc *)gp__calloc(s->alloc_ctx, sizeof *c)) == NULL) {
         close(fd);
         return GP_ERR_NOMEM;
     }
+    gp__stream_init(&c->st, fd);
     c->s = s;
-    c->fd = fd;
     c->id = ++s->next_id;
     c->authed = s->password == NULL;
     c->in.alloc_ctx = c->out.alloc_ctx = c->mq.alloc_ctx = s->alloc_ctx;
@@ -5113,6 +5273,7 @@ GP_API void gp_chansrv_destroy(gp_chansrv *s) {
     gp__free(s->alloc_ctx, s->pats, s->pats_cap * sizeof *s->pats);
     gp__free(s->alloc_ctx, s->argv, s->argv_cap * sizeof *s->argv);
     gp__free(s->alloc_ctx, s->xargv, s->xargv_cap * sizeof *s->xargv);
+    gp__dirty_free(s->alloc_ctx, &s->dirty);
     gp__free(s->alloc_ctx, s->password, s->password ? strlen(s->password) + 1 : 0);
     gp__free(s->alloc_ctx, s, sizeof *s);
 }
@@ -5131,25 +5292,24 @@ typedef struct gp__ccsub {
     size_t len;
     uint8_t *name;
 } gp__ccsub;
-typedef struct gp__ccpub { uint8_t *cmd; size_t len, cap; } gp__ccpub;   /* cap: the block's size */
 struct gp_chancli {
     gp_loop *loop;
     void *alloc_ctx;
     gp_chancli_config cfg;
     char *strs;                 /* host, username, password copies */
-    int fd, state;
-    gp_buf in, out;
-    size_t out_off;
-    int wantw, dirty_hooked;
-    gp__ccsub **st;             /* subscriptions (channels and patterns) */
-    size_t st_size, nsubs;
-    gp__ccpub *pq;              /* ring: [0, nsent) sent and unacknowledged, then held */
-    size_t pq_head, pq_count, pq_cap, nsent, held_bytes;
-    uint8_t *rk;                /* ring of expected non-push reply kinds */
-    size_t rk_head, rk_count, rk_cap;
+    gp__stream conn;            /* the connection (>>stream); conn.fd < 0 while down */
+    int state;
+    gp_buf in, out;             /* out: commands being built, queued on conn by gp__cc_flush */
+    gp__ccsub **subs;           /* hash table of subscriptions (channels and patterns) */
+    size_t subs_size, nsubs;
+    gp__ring pubs;              /* of gp_msg *, each PUBLISH encoded once: the first nsent are
+                                   sent and unacknowledged, the rest held; a reconnect queues
+                                   the same frames again */
+    size_t nsent, held_bytes;
+    gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
-    uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff;
-    gp_chancli_stats stt;
+    uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_out;
+    gp_chancli_stats stats;
 };
 
 static uint32_t gp__ccsub_hash_of(const void *e) { return ((const gp__ccsub *)e)->hash; }
@@ -5157,8 +5317,8 @@ static uint32_t gp__cc_hash(const void *name, size_t len, int is_pat) { return g
 static gp__ccsub *gp__cc_find(const gp_chancli *c, const void *name, size_t len, int is_pat) {
     uint32_t h = gp__cc_hash(name, len, is_pat);
     gp__ccsub *s;
-    if (c->st_size == 0) return NULL;
-    for (s = c->st[h & (c->st_size - 1)]; s; s = s->hnext)
+    if (c->subs_size == 0) return NULL;
+    for (s = c->subs[h & (c->subs_size - 1)]; s; s = s->hnext)
         if (s->hash == h && s->is_pat == is_pat && s->len == len && memcmp(s->name, name, len) == 0) return s;
     return NULL;
 }
@@ -5166,18 +5326,10 @@ static void gp__cc_send_cmd(gp_chancli *c, size_t argc, const gp_bytes *argv) {
     gp_chan_put_command(&c->out, argc, argv);
 }
 static void gp__cc_expect(gp_chancli *c, uint8_t kind) {
-    if (c->rk_count == c->rk_cap) {
-        size_t nc = c->rk_cap ? c->rk_cap * 2 : 64, i;
-        uint8_t *n = (uint8_t *)gp__malloc(c->alloc_ctx, nc);
-        if (n == NULL) return;   /* the reply will be taken as OTHER */
-        for (i = 0; i < c->rk_count; i++) n[i] = c->rk[(c->rk_head + i) % c->rk_cap];
-        gp__free(c->alloc_ctx, c->rk, c->rk_cap);
-        c->rk = n;
-        c->rk_cap = nc;
-        c->rk_head = 0;
-    }
-    c->rk[(c->rk_head + c->rk_count++) % c->rk_cap] = kind;
+    uint8_t *k = (uint8_t *)gp__ring_push(c->alloc_ctx, &c->replies, 1, NULL);
+    if (k) *k = kind;   /* without memory the reply will be taken as OTHER */
 }
+static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return *(gp_msg **)gp__ring_at(&c->pubs, sizeof(gp_msg *), i); }
 static void gp__cc_connect(gp_chancli *c);
 static void gp__cc_retry(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
@@ -5190,41 +5342,42 @@ static void gp__cc_drop(gp_chancli *c, const char *why) {
     if (c->state == GP__CC_DOWN) return;
     GP__LOG(c->loop, was_up ? GP_LOG_WARN : GP_LOG_DEBUG, GP__CC, "channel %s:%d lost: %s",
             c->cfg.host, c->cfg.port, why);
-    if (c->fd >= 0) { gp_loop_unwatch(c->loop, c->fd); close(c->fd); c->fd = -1; }
+    if (c->conn.fd >= 0) { gp_loop_unwatch(c->loop, c->conn.fd); close(c->conn.fd); }
+    gp__stream_release(c->alloc_ctx, &c->conn);   /* the publishes stay in c->pubs */
+    gp__stream_init(&c->conn, -1);
     c->state = GP__CC_DOWN;
     c->in.len = 0;
-    c->out.len = c->out_off = 0;
-    c->wantw = 0;
-    c->rk_count = c->rk_head = 0;
+    c->out.len = 0;
+    c->replies.count = c->replies.head = 0;
     c->nsent = 0;             /* unacknowledged publishes are sent again after reconnecting */
-    c->stt.up = 0;
+    c->stats.up = 0;
     if (was_up) {
         c->backoff = 0;       /* first retry at once */
-        c->stt.reconnects++;
+        c->stats.reconnects++;
         if (c->cfg.on_state) c->cfg.on_state(c, 0, c->cfg.user);
     } else {
         c->backoff = c->backoff ? GP__MIN(c->backoff * 2, c->cfg.backoff_max_ms) : 25;
     }
     if (c->retry_timer == 0) c->retry_timer = gp_loop_timer_start(c->loop, was_up ? 0 : c->backoff, 0, gp__cc_retry, c);
 }
+/* The commands built so far join the stream, then everything queued is written. */
 static void gp__cc_flush(gp_chancli *c) {
-    while (c->fd >= 0 && c->state >= GP__CC_HELLO && c->out.len > c->out_off) {
-        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!c->wantw) { c->wantw = 1; gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ | GP_LOOP_WRITE); }
-                return;
-            }
-            gp__cc_drop(c, strerror(errno));
-            return;
-        }
-        c->out_off += (size_t)w;
-    }
-    if (c->out.len == c->out_off) {
-        c->out.len = c->out_off = 0;
-        if (c->wantw && c->fd >= 0) { c->wantw = 0; gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ); }
-    }
+    int rc;
+    if (c->conn.fd < 0 || c->state < GP__CC_HELLO) return;
+    if (gp__stream_push_buf(c->alloc_ctx, &c->conn, &c->out) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
+    if (c->conn.q.count == 0) return;
+    rc = gp__stream_flush(c->loop, &c->conn, &c->bytes_out);
+    if (rc == GP_ERR_IO) gp__cc_drop(c, strerror(errno));
+    else if (rc == GP_OK) gp__stream_trim(c->alloc_ctx, &c->conn);
+}
+/* Queue one held or new publish behind the commands built so far. */
+static int gp__cc_send_pub(gp_chancli *c, gp_msg *m) {
+    if (gp__stream_push_buf(c->alloc_ctx, &c->conn, &c->out) != GP_OK ||
+        gp__stream_push(c->alloc_ctx, &c->conn, m) != GP_OK)
+        return GP_ERR_NOMEM;
+    gp__cc_expect(c, GP__CC_R_PUBLISH);
+    c->nsent++;
+    return GP_OK;
 }
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
 static void gp__cc_ping(gp_chancli *c) {
@@ -5250,9 +5403,9 @@ static void gp__cc_resubscribe(gp_chancli *c) {
         argv[0].ptr = (const uint8_t *)(pass ? "PSUBSCRIBE" : "SUBSCRIBE");
         argv[0].len = pass ? 10 : 9;
         n = 1;
-        for (b = 0; b < c->st_size; b++) {
+        for (b = 0; b < c->subs_size; b++) {
             gp__ccsub *s;
-            for (s = c->st[b]; s; s = s->hnext) {
+            for (s = c->subs[b]; s; s = s->hnext) {
                 if (s->is_pat != pass) continue;
                 argv[n].ptr = s->name;
                 argv[n].len = s->len;
@@ -5263,16 +5416,14 @@ static void gp__cc_resubscribe(gp_chancli *c) {
     }
     if (argv != small) gp__free(c->alloc_ctx, argv, total * sizeof *argv);
 }
-/* After HELLO succeeded: every held (and every unacknowledged) publish, in order. */
-static void gp__cc_resume(gp_chancli *c) {
-    size_t i;
-    for (i = 0; i < c->pq_count; i++) {
-        gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
-        gp_buf_append(&c->out, p->cmd, p->len);
-        gp__cc_expect(c, GP__CC_R_PUBLISH);
-    }
-    c->nsent = c->pq_count;
+/* After HELLO succeeded: every held (and every unacknowledged) publish, in order; the
+   stream queues the frames kept in c->pubs (no copy). 0, or GP_ERR_NOMEM. */
+static int gp__cc_resume(gp_chancli *c) {
+    uint32_t i;
+    for (i = 0; i < c->pubs.count; i++)
+        if (gp__cc_send_pub(c, gp__cc_pub(c, i)) != GP_OK) return GP_ERR_NOMEM;
     c->held_bytes = 0;
+    return GP_OK;
 }
 static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
@@ -5282,16 +5433,16 @@ static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
         return;
     }
     c->state = GP__CC_UP;
-    c->stt.up = 1;
+    c->stats.up = 1;
     c->backoff = 0;
-    gp__cc_resume(c);
+    if (gp__cc_resume(c) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
     if (c->cfg.on_state) c->cfg.on_state(c, 1, c->cfg.user);
 }
 static void gp__cc_on_value(gp_chancli *c, size_t nv) {
     const gp_chan_value *v = c->vals;
     if (v->type == GP_CHAN_ATTR) return;
     if (v->type == GP_CHAN_PUSH || (v->type == GP_CHAN_ARRAY && c->state == GP__CC_UP && nv >= 4 &&
-                                    v[1].type == GP_CHAN_BULK && c->rk_count == 0)) {
+                                    v[1].type == GP_CHAN_BULK && c->replies.count == 0)) {
         gp__ccsub *s = NULL;
         gp_bytes ch, data;
         if (nv >= 4 && v->children == 3 && gp__ieq(v[1].str.ptr, v[1].str.len, "message")) {
@@ -5301,21 +5452,18 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
             ch = v[3].str; data = v[4].str;
             s = gp__cc_find(c, v[2].str.ptr, v[2].str.len, 1);
         } else return;   /* subscribe confirmations and other pushes */
-        c->stt.received++;
+        c->stats.received++;
         if (s && s->fn) s->fn(c, ch, data, s->user);
         else if (c->cfg.on_message) c->cfg.on_message(c, ch, data, s ? s->user : c->cfg.user);
         return;
     }
     if (c->state == GP__CC_HELLO) { gp__cc_on_hello(c, v); return; }
-    if (c->rk_count > 0) {
-        uint8_t k = c->rk[c->rk_head];
-        c->rk_head = (c->rk_head + 1) % c->rk_cap;
-        c->rk_count--;
+    if (c->replies.count > 0) {
+        uint8_t k = *(uint8_t *)gp__ring_at(&c->replies, 1, 0);
+        gp__ring_pop(&c->replies);
         if (k == GP__CC_R_PUBLISH && c->nsent > 0) {   /* acknowledged: forget it */
-            gp__ccpub *p = &c->pq[c->pq_head];
-            gp__free(c->alloc_ctx, p->cmd, p->cap);
-            c->pq_head = (c->pq_head + 1) % c->pq_cap;
-            c->pq_count--;
+            gp_msg_unref(gp__cc_pub(c, 0));
+            gp__ring_pop(&c->pubs);
             c->nsent--;
         }
     }
@@ -5330,10 +5478,10 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     if (c->state == GP__CC_CONNECTING) {
         gp_bytes argv[7];
         size_t n = 2;
-        if (gp_net_connect_result(c->fd) != GP_OK) { gp__cc_drop(c, strerror(errno)); return; }
+        if (gp_net_connect_result(c->conn.fd) != GP_OK) { gp__cc_drop(c, strerror(errno)); return; }
         c->state = GP__CC_HELLO;
         c->last_rx = gp_loop_now(c->loop);
-        gp_loop_set_events(c->loop, c->fd, GP_LOOP_READ);
+        gp_loop_set_events(c->loop, c->conn.fd, GP_LOOP_READ);
         argv[0].ptr = (const uint8_t *)"HELLO"; argv[0].len = 5;
         argv[1].ptr = (const uint8_t *)"3"; argv[1].len = 1;
         if (c->cfg.password) {
@@ -5353,11 +5501,11 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         return;
     }
     if (ev & GP_LOOP_WRITE) gp__cc_flush(c);
-    if (c->fd < 0 || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
+    if (c->conn.fd < 0 || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
     for (;;) {
         ssize_t r;
         if (gp_buf_reserve(&c->in, 65536) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
-        r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        r = gp__stream_recv(c->loop, &c->conn, c->in.data + c->in.len, c->in.cap - c->in.len);
         if (r == 0) { gp__cc_drop(c, "closed by peer"); return; }
         if (r < 0) {
             if (errno == EINTR) continue;
@@ -5368,7 +5516,7 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         c->last_rx = gp_loop_now(c->loop);
         if (c->in.len < c->in.cap) break;
     }
-    while (c->fd >= 0 && off < c->in.len) {
+    while (c->conn.fd >= 0 && off < c->in.len) {
         size_t nv = 0;
         long n = gp_chan_parse(c->in.data + off, c->in.len - off, c->vals, 64, &nv, c->cfg.max_bulk);
         if (n == 0) break;
@@ -5376,7 +5524,7 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         off += (size_t)n;
         gp__cc_on_value(c, nv);
     }
-    if (c->fd >= 0) {
+    if (c->conn.fd >= 0) {
         gp_buf_consume(&c->in, off);
         if (c->in.len == 0 && c->in.cap > (1u << 20)) gp_buf_free(&c->in);
     }
@@ -5390,11 +5538,11 @@ static void gp__cc_connect(gp_chancli *c) {
         int err = errno;
         if (fd >= 0) close(fd);   /* connected but not watched (out of memory): not leaked */
         c->state = GP__CC_CONNECTING;
-        c->fd = -1;
+        c->conn.fd = -1;
         gp__cc_drop(c, strerror(err));
         return;
     }
-    c->fd = fd;
+    gp__stream_init(&c->conn, fd);
     c->state = GP__CC_CONNECTING;
 }
 static void gp__cc_heartbeat(gp_loop *loop, void *user) {
@@ -5418,7 +5566,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     if (c == NULL) return GP_ERR_NOMEM;
     c->loop = loop;
     c->alloc_ctx = loop->alloc_ctx;
-    c->fd = -1;
+    gp__stream_init(&c->conn, -1);
     if (cfg) c->cfg = *cfg;
     host = c->cfg.host ? c->cfg.host : "127.0.0.1";
     user = c->cfg.username ? c->cfg.username : "default";
@@ -5450,21 +5598,19 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
 GP_API void gp_chancli_destroy(gp_chancli *c) {
     size_t i;
     if (c == NULL) return;
-    if (c->fd >= 0) { gp_loop_unwatch(c->loop, c->fd); close(c->fd); }
+    if (c->conn.fd >= 0) { gp_loop_unwatch(c->loop, c->conn.fd); close(c->conn.fd); }
+    gp__stream_release(c->alloc_ctx, &c->conn);
     if (c->hb_timer) gp_loop_timer_stop(c->loop, c->hb_timer);
     if (c->retry_timer) gp_loop_timer_stop(c->loop, c->retry_timer);
     gp_loop_hook_remove(c->loop, gp__cc_hook, c);
-    for (i = 0; i < c->st_size; i++) {
-        gp__ccsub *s = c->st[i], *nx;
+    for (i = 0; i < c->subs_size; i++) {
+        gp__ccsub *s = c->subs[i], *nx;
         for (; s; s = nx) { nx = s->hnext; gp__free(c->alloc_ctx, s->name, s->len + 1); gp__free(c->alloc_ctx, s, sizeof *s); }
     }
-    for (i = 0; i < c->pq_count; i++) {
-        gp__ccpub *p = &c->pq[(c->pq_head + i) % c->pq_cap];
-        gp__free(c->alloc_ctx, p->cmd, p->cap);
-    }
-    gp__free(c->alloc_ctx, c->pq, c->pq_cap * sizeof *c->pq);
-    gp__free(c->alloc_ctx, c->rk, c->rk_cap);
-    gp__free(c->alloc_ctx, c->st, c->st_size * sizeof *c->st);
+    while (c->pubs.count > 0) { gp_msg_unref(gp__cc_pub(c, 0)); gp__ring_pop(&c->pubs); }
+    gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp_msg *), NULL);
+    gp__ring_free(c->alloc_ctx, &c->replies, 1, NULL);
+    gp__free(c->alloc_ctx, c->subs, c->subs_size * sizeof *c->subs);
     gp_buf_free(&c->in);
     gp_buf_free(&c->out);
     gp__free(c->alloc_ctx, c->strs, strlen(c->cfg.host) + strlen(c->cfg.username) + 2 +
@@ -5476,7 +5622,7 @@ static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, g
     gp_bytes argv[2];
     if (c == NULL || name == NULL) return GP_ERR_INVAL;
     if ((s = gp__cc_find(c, name, len, is_pat)) != NULL) { s->fn = fn; s->user = user; return GP_OK; }
-    if (gp__rehash(c->alloc_ctx, (void ***)&c->st, &c->st_size, c->nsubs + 1, offsetof(gp__ccsub, hnext),
+    if (gp__rehash(c->alloc_ctx, (void ***)&c->subs, &c->subs_size, c->nsubs + 1, offsetof(gp__ccsub, hnext),
                    gp__ccsub_hash_of) != GP_OK)
         return GP_ERR_NOMEM;
     s = (gp__ccsub *)gp__calloc(c->alloc_ctx, sizeof *s);
@@ -5490,10 +5636,10 @@ static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, g
     s->fn = fn;
     s->user = user;
     s->hash = gp__cc_hash(name, len, is_pat);
-    s->hnext = c->st[s->hash & (c->st_size - 1)];
-    c->st[s->hash & (c->st_size - 1)] = s;
+    s->hnext = c->subs[s->hash & (c->subs_size - 1)];
+    c->subs[s->hash & (c->subs_size - 1)] = s;
     c->nsubs++;
-    c->stt.subscriptions = c->nsubs;
+    c->stats.subscriptions = c->nsubs;
     /* HELLO sent: the resubscription went right behind it; this one follows on the same
        connection (before the HELLO reply is in, the next connect resubscribes anyway) */
     if (c->state >= GP__CC_HELLO) {
@@ -5509,10 +5655,10 @@ static int gp__cc_unsub(gp_chancli *c, const void *name, size_t len, int is_pat)
     gp__ccsub *s, **pp;
     gp_bytes argv[2];
     if (c == NULL || (s = gp__cc_find(c, name, len, is_pat)) == NULL) return GP_ERR_NOTFOUND;
-    for (pp = &c->st[s->hash & (c->st_size - 1)]; *pp; pp = &(*pp)->hnext)
+    for (pp = &c->subs[s->hash & (c->subs_size - 1)]; *pp; pp = &(*pp)->hnext)
         if (*pp == s) { *pp = s->hnext; break; }
     c->nsubs--;
-    c->stt.subscriptions = c->nsubs;
+    c->stats.subscriptions = c->nsubs;
     if (c->state >= GP__CC_HELLO) {
         argv[0].ptr = (const uint8_t *)(is_pat ? "PUNSUBSCRIBE" : "UNSUBSCRIBE");
         argv[0].len = is_pat ? 12 : 11;
@@ -5535,48 +5681,39 @@ GP_API int gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len) {
 GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
     gp_buf b;
     gp_bytes argv[3];
-    gp__ccpub *p;
+    gp_msg *m, **slot;
     if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
-    if (c->pq_count >= c->cfg.max_backlog ||
+    if (c->pubs.count >= c->cfg.max_backlog ||
         (c->state != GP__CC_UP && c->held_bytes + chlen + len > c->cfg.max_backlog_bytes)) {
-        c->stt.dropped++;
+        c->stats.dropped++;
         return GP_ERR_FULL;
-    }
-    if (c->pq_count == c->pq_cap) {
-        size_t nc = c->pq_cap ? c->pq_cap * 2 : 64, i;
-        gp__ccpub *n = (gp__ccpub *)gp__malloc(c->alloc_ctx, nc * sizeof *n);
-        if (n == NULL) return GP_ERR_NOMEM;
-        for (i = 0; i < c->pq_count; i++) n[i] = c->pq[(c->pq_head + i) % c->pq_cap];
-        gp__free(c->alloc_ctx, c->pq, c->pq_cap * sizeof *c->pq);
-        c->pq = n;
-        c->pq_cap = nc;
-        c->pq_head = 0;
     }
     memset(&b, 0, sizeof b);
     b.alloc_ctx = c->alloc_ctx;
     argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
     argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
     argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
-    if (gp_chan_put_command(&b, 3, argv) != GP_OK) { gp_buf_free(&b); return GP_ERR_NOMEM; }
-    p = &c->pq[(c->pq_head + c->pq_count) % c->pq_cap];
-    p->cmd = b.data;
-    p->len = b.len;
-    p->cap = b.cap;
-    c->pq_count++;
-    c->stt.published++;
+    if (gp_chan_put_command(&b, 3, argv) != GP_OK || (m = gp__msg_from_buf(&b)) == NULL) {
+        gp_buf_free(&b);
+        return GP_ERR_NOMEM;
+    }
+    if ((slot = (gp_msg **)gp__ring_push(c->alloc_ctx, &c->pubs, sizeof *slot, NULL)) == NULL) {
+        gp_msg_unref(m);
+        return GP_ERR_NOMEM;
+    }
+    *slot = m;   /* the ring's reference */
+    c->stats.published++;
     if (c->state == GP__CC_UP) {
-        gp_buf_append(&c->out, b.data, b.len);
-        gp__cc_expect(c, GP__CC_R_PUBLISH);
-        c->nsent++;
+        if (gp__cc_send_pub(c, m) != GP_OK) gp__cc_drop(c, "out of memory");   /* kept: resent on reconnect */
     } else {
-        c->held_bytes += b.len;
+        c->held_bytes += m->len;
     }
     return GP_OK;
 }
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st) {
     if (c == NULL || st == NULL) return;
-    *st = c->stt;
-    st->backlog = c->pq_count - c->nsent;
+    *st = c->stats;
+    st->backlog = c->pubs.count - c->nsent;
 }
 GP_API int gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chancli_config *cfg) {
     char *p, *at, *hp;

@@ -368,6 +368,33 @@ static void t_handshake_timeout_and_max_conns(void) {
     gp_t_ws_stop(&e);
 }
 
+static void t_parse_head_incremental(void) {
+    /* gp_http_parse_head fed one byte more at a time, told how much it saw before, gives what
+       one call on the whole input gives, for every split of the terminator; and it finds a
+       terminator that straddles last_len (the 3 bytes before the new ones are searched) */
+    static const char *reqs[] = { rfc_req, "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.0\nHost: a\n\n",
+                                  "GET / HTTP/1.1\r\nBad Header\r\n\r\n" };
+    size_t i, k;
+    for (i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        size_t n = strlen(reqs[i]);
+        gp_http_request r, whole;
+        int rc = 0, want = gp_http_parse_request((const uint8_t *)reqs[i], n, &whole), early = 0;
+        size_t seen = 0;
+        for (k = 1; k <= n; k++) {
+            rc = gp_http_parse_head((const uint8_t *)reqs[i], k, seen, &r);
+            if (rc != 0 && k < n) early++;
+            seen = k;
+        }
+        GP_CHECKF(early == 0 && rc == want, "request %lu: incremental %d, whole %d, early %d", (unsigned long)i,
+                  rc, want, early);
+        for (k = 1; k + 1 < n; k++) {   /* two calls: a prefix of k bytes, then the rest */
+            int a = gp_http_parse_head((const uint8_t *)reqs[i], k, 0, &r);
+            int b = a != 0 ? a : gp_http_parse_head((const uint8_t *)reqs[i], n, k, &r);
+            if (b != want) { GP_CHECKF(b == want, "request %lu split at %lu: %d, want %d", (unsigned long)i, (unsigned long)k, b, want); break; }
+        }
+    }
+}
+
 void gp_suite_http(void) {
     GP_TEST(t_good_request);
     GP_TEST(t_byte_by_byte);
@@ -378,4 +405,5 @@ void gp_suite_http(void) {
     GP_TEST(t_handshake_answers);
     GP_TEST(t_handshake_then_frames);
     GP_TEST(t_handshake_timeout_and_max_conns);
+    GP_TEST(t_parse_head_incremental);
 }
