@@ -1,5 +1,12 @@
-/* grouppush.h - v0.1.1 - multi-process WebSocket group push in one C header - public domain or MIT
+/* grouppush.h - v0.2.0 - multi-process WebSocket group push in one C header - public domain or MIT
    (licence at the end of this file)
+
+   CONTENTS
+   ========
+   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . THE CHANNEL SERVER'S
+   COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
+   LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
+   for ">>name"), the implementation in the same order, and the licence.
 
    A WebSocket server (RFC 6455) over poll(2)/epoll(7), a group registry, a Redis-protocol
    pub/sub channel (server and client) and a process supervisor: everything needed to spread
@@ -53,20 +60,27 @@
 
    COMPONENTS (sections of the header, in data-flow order; each usable alone)
    ==========
-   util     gp_buf, SHA-1, base64, incremental UTF-8 validator, JSON reader   (pure)
+   util     gp_buf, SHA-1, base64, incremental UTF-8 validator                (pure)
    loop     gp_loop: poll|epoll readiness, timers (min-heap), after-batch hooks
    net      non-blocking listen (SO_REUSEADDR, SO_REUSEPORT, IPv4/IPv6) and connect
-   http     gp_http_parse_request: the upgrade request, zero-copy            (pure)
+   stream   (private) the one non-blocking stream under every socket the header owns: an
+            output ring of refcounted gp_msg frames, corked flush (one sendmsg per stream
+            per batch), a transport (plain, or TLS from >>tls), the dirty list
+   tls      (private) the mbedTLS transport, with GP_USE_MBEDTLS
+   http     gp_http_parse_request / gp_http_parse_head: the upgrade request, zero-copy (pure)
    wscodec  frame header parse/encode, masking, RFC 6455 checks              (pure)
-   ws       gp_ws_server: handshake, frames, fragments, ping/pong, close handshake,
-            keep-alive, limits, corked write queue of shared gp_msg buffers; optional TLS
+   ws       gp_ws_server: frames, fragments, ping/pong, close handshake, keep-alive, limits,
+            send queue of shared gp_msg frames; optional TLS (sections ws, upgrade: the
+            handshake and HTTP replies, wsserver: accept, I/O, timeouts, the API)
    group    gp_groups: group name -> connections; O(1) join/leave; encode-once broadcast
    chan     RESP2/RESP3 parser and encoders                                   (pure)
-   chansrv  gp_chansrv: a Redis-compatible pub/sub broker (PING ECHO AUTH HELLO
-            SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB QUIT CLIENT)
+   chansrv  gp_chansrv: a Redis-compatible pub/sub broker (commands below), encode-once
+            fan-out: one RESP push per publish, shared by every subscriber's queue
    chancli  gp_chancli: one RESP3 connection to gp_chansrv or a real Redis (>= 6):
             subscribe/publish with callbacks, reconnect, re-subscribe, held publishes
+            (each encoded once; a reconnect queues the same frames again)
    sup      gp_sup_run: fork N workers (+ a channel server), respawn, reload, stop, status
+   json     gp_json_parse / find / unescape / put_string: a minimal RFC 8259 reader (pure)
    app      gp_app: the group-push JSON protocol, wiring ws + group + chancli
 
    THE APP PROTOCOL (gp_app; one JSON object per text frame)
@@ -94,6 +108,30 @@
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
    that is not UTF-8 is delivered as a binary frame.
+
+   THE CHANNEL SERVER'S COMMANDS (gp_chansrv; a pub/sub-only Redis, Redis 7.0 the reference)
+   =============================
+   Connection  PING [msg]  ECHO msg  AUTH [user] pass  HELLO [2|3 [AUTH user pass]
+               [SETNAME name]]  SELECT 0 (one database; any other index: "DB index is out of
+               range")  QUIT  RESET
+   Pub/sub     SUBSCRIBE  UNSUBSCRIBE  PSUBSCRIBE  PUNSUBSCRIBE  PUBLISH (reply: receivers)
+               PUBSUB CHANNELS [pattern] | NUMSUB [ch ...] | NUMPAT | HELP
+   Transaction MULTI  EXEC  DISCARD (queued commands run in order, nothing in between; a
+               command rejected while queueing makes EXEC answer EXECABORT)  WATCH key ...
+               UNWATCH (accepted; there are no keys, so no EXEC is ever aborted by a WATCH)
+   Clients     CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER v | INFO |
+               LIST [TYPE normal|pubsub] [ID id ...] | HELP
+   Server      INFO [section ...] (server clients memory persistence stats replication
+               keyspace; redis_version:7.0.0, the Redis whose pub/sub this follows, so
+               clients' version checks pass; used_memory is the RSS)  COMMAND [COUNT | DOCS
+               [name ...] | INFO [name ...] | LIST | HELP]  CONFIG GET pattern ... (databases
+               maxclients maxmemory maxmemory-policy save appendonly timeout proto-max-bulk-len
+               port client-output-buffer-limit notify-keyspace-events cluster-enabled; read
+               only) | HELP
+   Anything else gets Redis's error text ("unknown command", "wrong number of arguments",
+   "unknown subcommand ... Try X HELP."); RESP2 subscribed connections get Redis's
+   "only (P|S)SUBSCRIBE / ... are allowed in this context". Inline and multibulk requests.
+   Each command is one row of the table gp__cs_commands in >>chansrv.
 
    DELIVERY GUARANTEES
    ===================
@@ -173,13 +211,20 @@
    app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
    chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
-            grace_ms 2000, grace_max_bytes 64 MiB
+            grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
+            MULTI (then the command is refused and EXEC answers EXECABORT)
    chancli  heartbeat 1 s (dead after 3 silent) | backoff_max 1 s | max_backlog 10000
             publishes / 64 MiB | max_bulk 64 MiB
    sup      workers 8 | stop_timeout 4 s | ready_timeout (reload) 10 s
 
    VERSION HISTORY
    ===============
+   0.2.0  (2026-12-02) the channel server answers what common Redis clients send by
+          default: MULTI/EXEC/DISCARD/WATCH/UNWATCH, SELECT 0, RESET, INFO, COMMAND, CONFIG
+          GET, CLIENT LIST|INFO|SETINFO|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
+          Inside: one stream type (>>stream) under ws connections, channel-server clients
+          and gp_chancli; the channel server encodes a publish once for all its subscribers;
+          held publishes are kept once; commands are a table; gp_http_parse_head.
    0.1.1  (2026-12-01) fixes: non-minimal frame lengths are 1002 (RFC 6455 5.2); RESP
           INT64_MIN and Redis's inline quoting; joining from a reused slot no longer uses a
           freed group; TCP is half-closed as soon as our close is answered; a SUBSCRIBE made
@@ -205,9 +250,9 @@
 #include <stdint.h>
 
 #define GP_VERSION_MAJOR 0
-#define GP_VERSION_MINOR 1
-#define GP_VERSION_PATCH 1
-#define GP_VERSION_STRING "0.1.1"
+#define GP_VERSION_MINOR 2
+#define GP_VERSION_PATCH 0
+#define GP_VERSION_STRING "0.2.0"
 
 #ifndef GP_API
 #  if defined(GP_STATIC) && (defined(__GNUC__) || defined(__clang__))
@@ -283,24 +328,6 @@ GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n);
 
 /* Monotonic clock in milliseconds. */
 GP_API uint64_t gp_time_ms(void);
-
-/* Minimal JSON reader (RFC 8259). Tokens in document order; an object's or array's
-   `size` is its number of direct children (an object counts keys and values). Strings
-   point inside the input, without quotes and still escaped. */
-enum { GP_JSON_OBJECT = 1, GP_JSON_ARRAY, GP_JSON_STRING, GP_JSON_NUMBER, GP_JSON_TRUE,
-       GP_JSON_FALSE, GP_JSON_NULL };
-typedef struct gp_json_tok { int type; size_t start, end; size_t size; size_t next; } gp_json_tok;
-/* Parse the whole text (surrounding whitespace allowed). Returns the number of tokens,
-   GP_ERR_PROTOCOL for invalid JSON, GP_ERR_TOO_BIG if more than max tokens or nesting
-   deeper than 32. `next` of each token is the index just past its subtree. */
-GP_API int gp_json_parse(const uint8_t *text, size_t len, gp_json_tok *toks, size_t max);
-/* Index of the value for `key` in the object at toks[obj], or -1. Keys compare unescaped. */
-GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key);
-/* Unescape string token into out (cap bytes) as UTF-8. Returns length, or
-   GP_ERR_TOO_BIG (cap too small) / GP_ERR_PROTOCOL (lone surrogate escape). */
-GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap);
-/* Append s (n bytes of UTF-8) to b as a quoted JSON string. */
-GP_API int gp_json_put_string(gp_buf *b, const void *s, size_t n);
 
 /* ==== >>loop  readiness event loop ======================================== */
 
@@ -701,6 +728,26 @@ GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b);
 /* Set the process title shown by ps (argv[0], cut to its length) and the thread name. */
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title);
 
+/* ==== >>json  minimal JSON reader and string writer (pure) ================== */
+
+/* Minimal JSON reader (RFC 8259). Tokens in document order; an object's or array's
+   `size` is its number of direct children (an object counts keys and values). Strings
+   point inside the input, without quotes and still escaped. */
+enum { GP_JSON_OBJECT = 1, GP_JSON_ARRAY, GP_JSON_STRING, GP_JSON_NUMBER, GP_JSON_TRUE,
+       GP_JSON_FALSE, GP_JSON_NULL };
+typedef struct gp_json_tok { int type; size_t start, end; size_t size; size_t next; } gp_json_tok;
+/* Parse the whole text (surrounding whitespace allowed). Returns the number of tokens,
+   GP_ERR_PROTOCOL for invalid JSON, GP_ERR_TOO_BIG if more than max tokens or nesting
+   deeper than 32. `next` of each token is the index just past its subtree. */
+GP_API int gp_json_parse(const uint8_t *text, size_t len, gp_json_tok *toks, size_t max);
+/* Index of the value for `key` in the object at toks[obj], or -1. Keys compare unescaped. */
+GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key);
+/* Unescape string token into out (cap bytes) as UTF-8. Returns length, or
+   GP_ERR_TOO_BIG (cap too small) / GP_ERR_PROTOCOL (lone surrogate escape). */
+GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap);
+/* Append s (n bytes of UTF-8) to b as a quoted JSON string. */
+GP_API int gp_json_put_string(gp_buf *b, const void *s, size_t n);
+
 /* ==== >>app  the group-push protocol ======================================== */
 
 typedef struct gp_app gp_app;
@@ -819,11 +866,13 @@ GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const vo
 #endif
 
 #define GP__MIN(a, b) ((a) < (b) ? (a) : (b))
+/* A config default, written once in the config's defaults function (a zero field means default). */
+#define GP__DEF(field, value) do { if (!(field)) (field) = (value); } while (0)
 #define GP__MAX(a, b) ((a) > (b) ? (a) : (b))
 #define GP__LOG(loop, lvl, comp, ...) \
     do { if ((lvl) <= GP_LOG_LEVEL) gp_loop_log((loop), (lvl), (comp), __VA_ARGS__); } while (0)
 
-/* ==== >>util  buffers, hashing, SHA-1, base64, UTF-8, JSON. Pure. ======== */
+/* ==== >>util  buffers, hashing, SHA-1, base64, UTF-8. Pure. ================ */
 
 GP_API const char *gp_result_string(int result) {
     switch (result) {
@@ -849,6 +898,7 @@ static void *gp__calloc(void *ctx, size_t n) {
     if (p) memset(p, 0, n);
     return p;
 }
+
 /* Grow an array of `size`-byte items to hold at least `need`. */
 static int gp__grow(void *ctx, void **arr, size_t *cap, size_t need, size_t size) {
     size_t nc;
@@ -880,6 +930,7 @@ GP_API int gp_buf_reserve(gp_buf *b, size_t extra) {
     b->cap = nc;
     return GP_OK;
 }
+
 GP_API int gp_buf_append(gp_buf *b, const void *p, size_t n) {
     if (n == 0) return GP_OK;
     if (gp_buf_reserve(b, n) != GP_OK) return GP_ERR_NOMEM;
@@ -887,6 +938,7 @@ GP_API int gp_buf_append(gp_buf *b, const void *p, size_t n) {
     b->len += n;
     return GP_OK;
 }
+
 static int gp__buf_puts(gp_buf *b, const char *s) { return gp_buf_append(b, s, strlen(s)); }
 static int gp__buf_printf(gp_buf *b, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
@@ -906,11 +958,13 @@ static int gp__buf_printf(gp_buf *b, const char *fmt, ...) {
     b->len += (size_t)n;
     return GP_OK;
 }
+
 GP_API void gp_buf_consume(gp_buf *b, size_t n) {
     if (n >= b->len) { b->len = 0; return; }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
 }
+
 GP_API void gp_buf_free(gp_buf *b) {
     gp__free(b->alloc_ctx, b->data, b->cap);
     b->data = NULL;
@@ -924,13 +978,22 @@ static uint32_t gp__hash(const void *p, size_t n) {   /* FNV-1a */
     for (i = 0; i < n; i++) { h ^= s[i]; h *= 16777619u; }
     return h;
 }
+
 static int gp__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static int gp__hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = gp__lower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
 static int gp__ieq(const uint8_t *a, size_t n, const char *b) {
     size_t i;
     if (strlen(b) != n) return 0;
     for (i = 0; i < n; i++) if (gp__lower(a[i]) != gp__lower((uint8_t)b[i])) return 0;
     return 1;
 }
+
 static void gp__be16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint32_t gp__rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
 
@@ -960,6 +1023,7 @@ static void gp__sha1_block(uint32_t h[5], const uint8_t *p) {
     }
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
 }
+
 GP_API void gp_sha1(const void *data, size_t len, uint8_t out[20]) {
     uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
     const uint8_t *p = (const uint8_t *)data;
@@ -999,6 +1063,7 @@ GP_API size_t gp_base64_encode(const uint8_t *in, size_t n, char *out, size_t ca
     out[o] = '\0';
     return o;
 }
+
 static int gp__b64val(int c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -1007,6 +1072,7 @@ static int gp__b64val(int c) {
     if (c == '/') return 63;
     return -1;
 }
+
 GP_API long gp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap) {
     size_t i, o = 0, pad = 0;
     if (n % 4 != 0) return -1;
@@ -1041,6 +1107,7 @@ static const uint8_t gp__utf8_class[256] = {
     8,8,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
     10,3,3,3,3,3,3,3,3,3,3,3,3,4,3,3, 11,6,6,6,5,8,8,8,8,8,8,8,8,8,8,8
 };
+
 static const uint8_t gp__utf8_trans[108] = {
     0,12,24,36,60,96,84,12,12,12,48,72,      /* 0: accept */
     12,12,12,12,12,12,12,12,12,12,12,12,     /* 12: reject */
@@ -1052,6 +1119,7 @@ static const uint8_t gp__utf8_trans[108] = {
     12,36,12,12,12,12,12,36,12,36,12,12,     /* 84: F1-F3 */
     12,36,12,12,12,12,12,12,12,12,12,12      /* 96: F4, needs 80..8F */
 };
+
 GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n) {
     size_t i = 0;
     if (state == GP_UTF8_REJECT) return state;
@@ -1070,265 +1138,6 @@ GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n) {
         if (state == GP_UTF8_REJECT) break;
     }
     return state;
-}
-
-/* JSON reader: iterative, explicit stack of open containers (no recursion). */
-static size_t gp__json_ws(const uint8_t *s, size_t i, size_t n) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
-    return i;
-}
-static int gp__hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = gp__lower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-/* Scan a string starting at the opening quote; returns index after the closing quote or 0. */
-static size_t gp__json_string(const uint8_t *s, size_t i, size_t n) {
-    for (i++; i < n; i++) {
-        uint8_t c = s[i];
-        if (c == '"') return i + 1;
-        if (c < 0x20) return 0;
-        if (c == '\\') {
-            if (++i >= n) return 0;
-            c = s[i];
-            if (c == 'u') {
-                int k;
-                for (k = 1; k <= 4; k++)
-                    if (i + (size_t)k >= n || gp__hexval(s[i + (size_t)k]) < 0) return 0;
-                i += 4;
-            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
-                return 0;
-            }
-        }
-    }
-    return 0;
-}
-static size_t gp__json_number(const uint8_t *s, size_t i, size_t n) {
-    size_t st;
-    if (i < n && s[i] == '-') i++;
-    if (i >= n) return 0;
-    if (s[i] == '0') i++;
-    else if (s[i] >= '1' && s[i] <= '9') { while (i < n && s[i] >= '0' && s[i] <= '9') i++; }
-    else return 0;
-    if (i < n && s[i] == '.') {
-        st = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-        if (i == st) return 0;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
-        st = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-        if (i == st) return 0;
-    }
-    return i;
-}
-GP_API int gp_json_parse(const uint8_t *s, size_t n, gp_json_tok *toks, size_t max) {
-    int stack[32];
-    int depth = 0;
-    size_t nt = 0, i = 0;
-    int expect_key = 0;   /* inside an object, before a key */
-    int need_value = 1;   /* a value must come next */
-    int after_key = 0;    /* a key was read: ':' then value */
-    if (max > INT_MAX) max = INT_MAX;
-    for (;;) {
-        i = gp__json_ws(s, i, n);
-        if (i >= n) break;
-        if (after_key) {
-            if (s[i] != ':') return GP_ERR_PROTOCOL;
-            i++;
-            after_key = 0;
-            need_value = 1;
-            continue;
-        }
-        if (!need_value && !expect_key) {
-            /* after a value: ',' or a closer, or end of document */
-            if (depth == 0) return GP_ERR_PROTOCOL;
-            if (s[i] == ',') {
-                i++;
-                if (toks[stack[depth - 1]].type == GP_JSON_OBJECT) expect_key = 1;
-                else need_value = 1;
-                continue;
-            }
-            if ((s[i] == '}' && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
-                (s[i] == ']' && toks[stack[depth - 1]].type == GP_JSON_ARRAY)) {
-                gp_json_tok *t = &toks[stack[--depth]];
-                t->end = i + 1;
-                t->next = nt;
-                i++;
-                continue;
-            }
-            return GP_ERR_PROTOCOL;
-        }
-        if (depth == 0 && nt > 0) return GP_ERR_PROTOCOL;
-        /* closing an empty container */
-        if ((s[i] == '}' || s[i] == ']') && depth > 0 &&
-            toks[stack[depth - 1]].size == 0 &&
-            ((s[i] == '}' && expect_key && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
-             (s[i] == ']' && need_value && toks[stack[depth - 1]].type == GP_JSON_ARRAY))) {
-            gp_json_tok *t = &toks[stack[--depth]];
-            t->end = i + 1;
-            t->next = nt;
-            expect_key = 0;
-            need_value = 0;
-            i++;
-            continue;
-        }
-        if (nt >= max) return GP_ERR_TOO_BIG;
-        {
-            gp_json_tok *t = &toks[nt];
-            size_t e;
-            t->start = i;
-            t->size = 0;
-            if (depth > 0) toks[stack[depth - 1]].size++;
-            if (expect_key) {
-                if (s[i] != '"' || (e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1; t->next = nt + 1;
-                nt++; i = e; expect_key = 0; after_key = 1;
-                continue;
-            }
-            switch (s[i]) {
-            case '{': case '[':
-                if (depth >= 32) return GP_ERR_TOO_BIG;
-                t->type = s[i] == '{' ? GP_JSON_OBJECT : GP_JSON_ARRAY;
-                stack[depth++] = (int)nt;
-                nt++; i++;
-                if (t->type == GP_JSON_OBJECT) { expect_key = 1; need_value = 0; }
-                else need_value = 1;
-                continue;
-            case '"':
-                if ((e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1;
-                break;
-            case 't':
-                if (n - i < 4 || memcmp(s + i, "true", 4) != 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_TRUE; e = i + 4; t->end = e;
-                break;
-            case 'f':
-                if (n - i < 5 || memcmp(s + i, "false", 5) != 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_FALSE; e = i + 5; t->end = e;
-                break;
-            case 'n':
-                if (n - i < 4 || memcmp(s + i, "null", 4) != 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_NULL; e = i + 4; t->end = e;
-                break;
-            default:
-                if ((e = gp__json_number(s, i, n)) == 0) return GP_ERR_PROTOCOL;
-                t->type = GP_JSON_NUMBER; t->end = e;
-                break;
-            }
-            t->next = nt + 1;
-            nt++;
-            i = e;
-            need_value = 0;
-        }
-    }
-    if (nt == 0 || depth != 0 || need_value || expect_key || after_key) return GP_ERR_PROTOCOL;
-    return (int)nt;
-}
-/* Compare an escaped JSON string token with a plain C string. */
-static int gp__json_eq(const uint8_t *text, const gp_json_tok *t, const char *key) {
-    uint8_t tmp[64];
-    long n;
-    size_t kl = strlen(key);
-    if (t->type != GP_JSON_STRING) return 0;
-    if (memchr(text + t->start, '\\', t->end - t->start) == NULL)
-        return t->end - t->start == kl && memcmp(text + t->start, key, kl) == 0;
-    n = gp_json_unescape(text, t, tmp, sizeof tmp);
-    return n >= 0 && (size_t)n == kl && memcmp(tmp, key, kl) == 0;
-}
-GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key) {
-    size_t i, k;
-    if (obj < 0 || toks[obj].type != GP_JSON_OBJECT) return -1;
-    i = (size_t)obj + 1;
-    for (k = 0; k < toks[obj].size / 2; k++) {
-        if (gp__json_eq(text, &toks[i], key)) return (int)i + 1;
-        i = toks[i + 1].next;
-    }
-    return -1;
-}
-static size_t gp__utf8_put(uint8_t *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
-    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-        o[2] = (uint8_t)(0x80 | (cp & 63)); return 3;
-    }
-    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); o[3] = (uint8_t)(0x80 | (cp & 63));
-    return 4;
-}
-static uint32_t gp__hex4(const uint8_t *p) {
-    return (uint32_t)((gp__hexval(p[0]) << 12) | (gp__hexval(p[1]) << 8) |
-                      (gp__hexval(p[2]) << 4) | gp__hexval(p[3]));
-}
-GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap) {
-    size_t i = t->start, o = 0;
-    while (i < t->end) {
-        uint8_t c = text[i];
-        uint8_t tmp[4];
-        size_t k = 1;
-        if (c != '\\') {
-            const uint8_t *bs = (const uint8_t *)memchr(text + i, '\\', t->end - i);
-            size_t run = bs ? (size_t)(bs - (text + i)) : t->end - i;
-            if (run > cap - o) return GP_ERR_TOO_BIG;
-            memcpy(out + o, text + i, run);
-            o += run; i += run;
-            continue;
-        }
-        c = text[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b': tmp[0] = '\b'; break;
-        case 'f': tmp[0] = '\f'; break;
-        case 'n': tmp[0] = '\n'; break;
-        case 'r': tmp[0] = '\r'; break;
-        case 't': tmp[0] = '\t'; break;
-        case 'u': {
-            uint32_t cp = gp__hex4(text + i);
-            i += 4;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return GP_ERR_PROTOCOL;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (i + 6 > t->end || text[i] != '\\' || text[i + 1] != 'u') return GP_ERR_PROTOCOL;
-                lo = gp__hex4(text + i + 2);
-                if (lo < 0xDC00 || lo > 0xDFFF) return GP_ERR_PROTOCOL;
-                i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            k = gp__utf8_put(tmp, cp);
-            break;
-        }
-        default: tmp[0] = c; break;   /* " \ / */
-        }
-        if (k > cap - o) return GP_ERR_TOO_BIG;
-        memcpy(out + o, tmp, k);
-        o += k;
-    }
-    return (long)o;
-}
-GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
-    const uint8_t *s = (const uint8_t *)sv;
-    size_t i, run = 0;
-    if (gp_buf_reserve(b, n + 2) != GP_OK) return GP_ERR_NOMEM;
-    b->data[b->len++] = '"';
-    for (i = 0; i < n; i++) {
-        uint8_t c = s[i];
-        char esc[8];
-        if (c >= 0x20 && c != '"' && c != '\\') { run++; continue; }
-        if (gp_buf_append(b, s + i - run, run) != GP_OK) return GP_ERR_NOMEM;
-        run = 0;
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; esc[2] = 0; }
-        else if (c == '\n') strcpy(esc, "\\n");
-        else if (c == '\r') strcpy(esc, "\\r");
-        else if (c == '\t') strcpy(esc, "\\t");
-        else snprintf(esc, sizeof esc, "\\u%04x", c);
-        if (gp__buf_puts(b, esc) != GP_OK) return GP_ERR_NOMEM;
-    }
-    if (gp_buf_append(b, s + n - run, run) != GP_OK) return GP_ERR_NOMEM;
-    return gp_buf_append(b, "\"", 1);
 }
 
 /* ==== >>loop  poll|epoll backend, timers, hooks. Uses: >>util ============ */
@@ -1397,10 +1206,12 @@ static int gp__be_init(gp_loop *l) {
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     return l->epfd < 0 ? GP_ERR_IO : GP_OK;
 }
+
 static void gp__be_free(gp_loop *l) {
     if (l->epfd >= 0) close(l->epfd);
     gp__free(l->alloc_ctx, l->evs, l->evs_cap * sizeof *l->evs);
 }
+
 static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
@@ -1409,11 +1220,13 @@ static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
     if (epoll_ctl(l->epfd, old ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) return GP_ERR_IO;
     return GP_OK;
 }
+
 static void gp__be_del(gp_loop *l, int fd) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, &ev);
 }
+
 static int gp__be_wait(gp_loop *l, int timeout) {
     int n, i;
     if (l->evs_cap < GP__MAX(l->nwatched, 64) &&
@@ -1435,12 +1248,14 @@ static int gp__be_wait(gp_loop *l, int timeout) {
     }
     return n;
 }
+
 static const char *gp__be_name(void) { return "epoll"; }
 #else
 static int gp__be_init(gp_loop *l) { (void)l; return GP_OK; }
 static void gp__be_free(gp_loop *l) {
     gp__free(l->alloc_ctx, l->pfds, l->pfds_cap * sizeof *l->pfds);
 }
+
 static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
     gp__fdent *e = &l->fds[fd];
     short pe = (short)(((mask & GP_LOOP_READ) ? POLLIN : 0) | ((mask & GP_LOOP_WRITE) ? POLLOUT : 0));
@@ -1455,6 +1270,7 @@ static int gp__be_set(gp_loop *l, int fd, int old, int mask) {
     l->pfds[e->pidx].revents = 0;
     return GP_OK;
 }
+
 static void gp__be_del(gp_loop *l, int fd) {
     gp__fdent *e = &l->fds[fd];
     if (e->pidx >= 0) {
@@ -1466,6 +1282,7 @@ static void gp__be_del(gp_loop *l, int fd) {
         e->pidx = -1;
     }
 }
+
 static int gp__be_wait(gp_loop *l, int timeout) {
     size_t i;
     int n = poll(l->pfds, (nfds_t)l->npfds, timeout), left;
@@ -1486,6 +1303,7 @@ static int gp__be_wait(gp_loop *l, int timeout) {
     }
     return n;
 }
+
 static const char *gp__be_name(void) { return "poll"; }
 #endif
 
@@ -1511,6 +1329,7 @@ GP_API int gp_loop_create(const gp_loop_config *cfg, gp_loop **out) {
     *out = l;
     return GP_OK;
 }
+
 GP_API void gp_loop_destroy(gp_loop *l) {
     if (l == NULL) return;
     gp__be_free(l);
@@ -1521,6 +1340,7 @@ GP_API void gp_loop_destroy(gp_loop *l) {
     gp__free(l->alloc_ctx, l->hooks, l->hooks_cap * sizeof *l->hooks);
     gp__free(l->alloc_ctx, l, sizeof *l);
 }
+
 GP_API int gp_loop_watch(gp_loop *l, int fd, int events, gp_loop_io_fn fn, void *user) {
     gp__fdent *e;
     int rc;
@@ -1542,6 +1362,7 @@ GP_API int gp_loop_watch(gp_loop *l, int fd, int events, gp_loop_io_fn fn, void 
     e->events = (uint16_t)events;
     return GP_OK;
 }
+
 GP_API int gp_loop_set_events(gp_loop *l, int fd, int events) {
     gp__fdent *e;
     if (l == NULL || fd < 0 || (size_t)fd >= l->fds_cap || l->fds[fd].fn == NULL) return GP_ERR_INVAL;
@@ -1551,6 +1372,7 @@ GP_API int gp_loop_set_events(gp_loop *l, int fd, int events) {
     e->events = (uint16_t)events;
     return GP_OK;
 }
+
 GP_API int gp_loop_unwatch(gp_loop *l, int fd) {
     gp__fdent *e;
     if (l == NULL || fd < 0 || (size_t)fd >= l->fds_cap || l->fds[fd].fn == NULL) return GP_ERR_INVAL;
@@ -1573,9 +1395,11 @@ static void gp__tswap(gp_loop *l, size_t i, size_t j) {
     l->timers[l->heap[i]].heap_idx = (uint32_t)i;
     l->timers[l->heap[j]].heap_idx = (uint32_t)j;
 }
+
 static void gp__tup(gp_loop *l, size_t i) {
     while (i > 0 && gp__tless(l, l->heap[i], l->heap[(i - 1) / 2])) { gp__tswap(l, i, (i - 1) / 2); i = (i - 1) / 2; }
 }
+
 static void gp__tdown(gp_loop *l, size_t i) {
     for (;;) {
         size_t c = 2 * i + 1, m = i;
@@ -1586,6 +1410,7 @@ static void gp__tdown(gp_loop *l, size_t i) {
         i = m;
     }
 }
+
 static void gp__theap_remove(gp_loop *l, size_t i) {
     size_t last = --l->heap_len;
     if (i != last) {
@@ -1594,6 +1419,7 @@ static void gp__theap_remove(gp_loop *l, size_t i) {
         gp__tup(l, i);
     }
 }
+
 GP_API uint64_t gp_loop_timer_start(gp_loop *l, uint64_t delay_ms, uint64_t repeat_ms, gp_loop_fn fn,
                                     void *user) {
     uint32_t slot;
@@ -1625,6 +1451,7 @@ GP_API uint64_t gp_loop_timer_start(gp_loop *l, uint64_t delay_ms, uint64_t repe
     gp__tup(l, t->heap_idx);
     return ((uint64_t)t->gen << 32) | (slot + 1u);
 }
+
 static void gp__timer_free(gp_loop *l, uint32_t slot) {
     gp__timer *t = &l->timers[slot];
     t->heap_idx = UINT32_MAX;
@@ -1632,6 +1459,7 @@ static void gp__timer_free(gp_loop *l, uint32_t slot) {
     t->next_free = l->free_timer;
     l->free_timer = slot;
 }
+
 GP_API int gp_loop_timer_stop(gp_loop *l, uint64_t id) {
     uint32_t slot = (uint32_t)(id & 0xffffffffu);
     gp__timer *t;
@@ -1642,6 +1470,7 @@ GP_API int gp_loop_timer_stop(gp_loop *l, uint64_t id) {
     gp__timer_free(l, slot - 1);
     return GP_OK;
 }
+
 static void gp__run_timers(gp_loop *l) {
     size_t budget = l->heap_len + 16;   /* a timer re-armed at 0 ms cannot starve the loop */
     while (l->heap_len > 0 && budget-- > 0) {
@@ -1670,12 +1499,14 @@ GP_API int gp_loop_hook_add(gp_loop *l, gp_loop_fn fn, void *user) {
     l->nhooks++;
     return GP_OK;
 }
+
 GP_API void gp_loop_hook_remove(gp_loop *l, gp_loop_fn fn, void *user) {
     size_t i;
     if (l == NULL) return;
     for (i = 0; i < l->nhooks; i++)
         if (l->hooks[i].fn == fn && l->hooks[i].user == user) l->hooks[i].fn = NULL;
 }
+
 static void gp__run_hooks(gp_loop *l) {
     size_t i, j;
     for (i = 0; i < l->nhooks; i++)
@@ -1710,6 +1541,7 @@ GP_API int gp_loop_run_once(gp_loop *l, int timeout_ms) {
     gp__run_hooks(l);
     return nd;
 }
+
 GP_API int gp_loop_run(gp_loop *l) {
     if (l == NULL) return GP_ERR_INVAL;
     l->stop = 0;
@@ -1719,6 +1551,7 @@ GP_API int gp_loop_run(gp_loop *l) {
     }
     return GP_OK;
 }
+
 GP_API void gp_loop_stop(gp_loop *l) { if (l) l->stop = 1; }
 GP_API uint64_t gp_loop_now(const gp_loop *l) { return l ? l->now : gp_time_ms(); }
 GP_API const char *gp_loop_backend(const gp_loop *l) { (void)l; return gp__be_name(); }
@@ -1732,6 +1565,7 @@ static int gp__set_nonblock(int fd) {
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     return GP_OK;
 }
+
 static int gp__resolve(const char *host, int port, int passive, struct addrinfo **res) {
     struct addrinfo hints;
     char ps[16];
@@ -1749,6 +1583,7 @@ static int gp__resolve(const char *host, int port, int passive, struct addrinfo 
     if (rc != 0) { errno = EINVAL; return GP_ERR_IO; }
     return GP_OK;
 }
+
 GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int *fd_out) {
     struct addrinfo *res = NULL, *ai;
     int fd = -1, one = 1, err = 0;
@@ -1779,6 +1614,7 @@ GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int
     *fd_out = fd;
     return GP_OK;
 }
+
 GP_API int gp_net_connect(const char *host, int port, int *fd_out) {
     struct addrinfo *res = NULL, *ai;
     int fd = -1, one = 1, err = ECONNREFUSED;
@@ -1799,6 +1635,7 @@ GP_API int gp_net_connect(const char *host, int port, int *fd_out) {
     *fd_out = fd;
     return GP_OK;
 }
+
 GP_API int gp_net_connect_result(int fd) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -1806,6 +1643,7 @@ GP_API int gp_net_connect_result(int fd) {
     if (err != 0) { errno = err; return GP_ERR_IO; }
     return GP_OK;
 }
+
 GP_API int gp_net_local_port(int fd) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -1814,6 +1652,7 @@ GP_API int gp_net_local_port(int fd) {
     if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
     return -1;
 }
+
 GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *port) {
     const char *colon, *hs = s, *he;
     char *end;
@@ -1871,6 +1710,7 @@ static gp_msg *gp__msg_alloc(void *ctx, size_t len) {   /* len bytes right after
     m->alloc_ctx = ctx;
     return m;
 }
+
 /* The bytes of b become a frame without a copy; b is left empty (its alloc_ctx kept).
    NULL without memory: b is untouched. */
 static gp_msg *gp__msg_from_buf(gp_buf *b) {
@@ -1886,6 +1726,7 @@ static gp_msg *gp__msg_from_buf(gp_buf *b) {
     b->len = b->cap = 0;
     return m;
 }
+
 GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
 GP_API void gp_msg_unref(gp_msg *m) {
     if (m == NULL || --m->refs > 0) return;
@@ -1896,6 +1737,7 @@ GP_API void gp_msg_unref(gp_msg *m) {
         gp__free(m->alloc_ctx, m, sizeof(gp_msg) + m->cap);
     }
 }
+
 GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
 
 /* ---- the ring: a FIFO of fixed-size elements in a power-of-two array. `one`, when given,
@@ -1905,6 +1747,7 @@ typedef struct gp__ring { void *v; uint32_t head, count, cap; } gp__ring;
 static void *gp__ring_at(const gp__ring *r, size_t esz, uint32_t i) {
     return (uint8_t *)r->v + (size_t)((r->head + i) & (r->cap - 1)) * esz;
 }
+
 /* Room for one more element at the back (returned; count already raised), NULL without memory. */
 static void *gp__ring_push(void *ctx, gp__ring *r, size_t esz, void *one) {
     if (r->cap == 0) {
@@ -1926,10 +1769,12 @@ static void *gp__ring_push(void *ctx, gp__ring *r, size_t esz, void *one) {
     }
     return gp__ring_at(r, esz, r->count++);
 }
+
 static void gp__ring_pop(gp__ring *r) {
     r->head = (r->head + 1) & (r->cap - 1);
     r->count--;
 }
+
 static void gp__ring_free(void *ctx, gp__ring *r, size_t esz, void *one) {   /* the elements are the caller's */
     if (r->v && r->v != one) gp__free(ctx, r->v, r->cap * esz);
     r->v = NULL;
@@ -1937,7 +1782,7 @@ static void gp__ring_free(void *ctx, gp__ring *r, size_t esz, void *one) {   /* 
 }
 
 /* ---- the stream ---- */
-enum { GP__S_DIRTY = 1, GP__S_WANTW = 2, GP__S_TLSUP = 4 };
+enum { GP__STREAM_DIRTY = 1, GP__STREAM_WANTW = 2, GP__STREAM_TLSUP = 4 };
 typedef struct gp__qent { gp_msg *m; size_t off; } gp__qent;   /* a frame and how much of it is sent */
 typedef struct gp__stream {
     int fd;
@@ -1964,6 +1809,7 @@ static ssize_t gp__plain_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t
     (void)loop;
     return recv(s->fd, buf, n, 0);
 }
+
 static ssize_t gp__plain_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, uint32_t k) {
     struct msghdr mh;
     (void)loop;
@@ -1972,28 +1818,34 @@ static ssize_t gp__plain_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, 
     mh.msg_iovlen = k;
     return sendmsg(s->fd, &mh, MSG_NOSIGNAL);
 }
+
 static int gp__plain_pending(const gp__stream *s) { (void)s; return 0; }
 static void gp__plain_shutdown(gp__stream *s) { (void)s; }
 static const gp__transport gp__transport_plain = {
     "plain", gp__plain_recv, gp__plain_sendv, gp__plain_pending, gp__plain_shutdown
 };
+
 static const gp__transport *gp__transport_tls(void);   /* >>tls */
 static const gp__transport *gp__stream_tr(const gp__stream *s) {
     return s->tls ? gp__transport_tls() : &gp__transport_plain;
 }
+
 static void gp__stream_init(gp__stream *s, int fd) {
     memset(s, 0, sizeof *s);
     s->fd = fd;
 }
+
 static ssize_t gp__stream_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n) {
     return gp__stream_tr(s)->recv(loop, s, buf, n);
 }
+
 static int gp__stream_pending(const gp__stream *s) { return gp__stream_tr(s)->pending(s); }
 static void gp__stream_want_write(gp_loop *loop, gp__stream *s, int on) {
-    if (on == !!(s->flags & GP__S_WANTW) || s->fd < 0) return;
-    s->flags = (uint8_t)(on ? s->flags | GP__S_WANTW : s->flags & ~GP__S_WANTW);
+    if (on == !!(s->flags & GP__STREAM_WANTW) || s->fd < 0) return;
+    s->flags = (uint8_t)(on ? s->flags | GP__STREAM_WANTW : s->flags & ~GP__STREAM_WANTW);
     gp_loop_set_events(loop, s->fd, on ? GP_LOOP_READ | GP_LOOP_WRITE : GP_LOOP_READ);
 }
+
 /* Queue a reference to m (the caller keeps its own). GP_ERR_NOMEM: nothing queued. */
 static int gp__stream_push(void *ctx, gp__stream *s, gp_msg *m) {
     gp__qent *e;
@@ -2004,6 +1856,7 @@ static int gp__stream_push(void *ctx, gp__stream *s, gp_msg *m) {
     s->qbytes += m->len;
     return GP_OK;
 }
+
 /* Queue the bytes built in b (moved, not copied; b is left empty). */
 static int gp__stream_push_buf(void *ctx, gp__stream *s, gp_buf *b) {
     gp_msg *m;
@@ -2014,6 +1867,7 @@ static int gp__stream_push_buf(void *ctx, gp__stream *s, gp_buf *b) {
     gp_msg_unref(m);
     return rc;
 }
+
 static void gp__stream_release(void *ctx, gp__stream *s) {   /* drop everything queued */
     while (s->q.count > 0) {
         gp_msg_unref(((gp__qent *)gp__ring_at(&s->q, sizeof(gp__qent), 0))->m);
@@ -2022,6 +1876,7 @@ static void gp__stream_release(void *ctx, gp__stream *s) {   /* drop everything 
     gp__ring_free(ctx, &s->q, sizeof(gp__qent), &s->one);
     s->qbytes = 0;
 }
+
 /* Write what is queued, up to GP__IOV_MAX frames per system call. GP_OK: all written (WRITE
    interest dropped); 1: the socket is full (WRITE interest set, the loop calls back);
    GP_ERR_IO: failed, errno set (the caller closes the stream). */
@@ -2056,11 +1911,13 @@ static int gp__stream_flush(gp_loop *loop, gp__stream *s, uint64_t *bytes_out) {
     gp__stream_want_write(loop, s, 0);
     return GP_OK;
 }
+
 /* Everything said: end the TLS session, then half-close (the peer's close completes it). */
 static void gp__stream_shutdown(gp__stream *s) {
     gp__stream_tr(s)->shutdown(s);
     shutdown(s->fd, SHUT_WR);
 }
+
 /* An idle stream gives its grown ring back. */
 static void gp__stream_trim(void *ctx, gp__stream *s) {
     if (s->q.count == 0 && s->q.v && s->q.v != &s->one) gp__ring_free(ctx, &s->q, sizeof(gp__qent), &s->one);
@@ -2073,12 +1930,14 @@ typedef struct gp__dirty { gp__stream **v; size_t n, cap; } gp__dirty;
 static int gp__dirty_reserve(void *ctx, gp__dirty *d, size_t streams) {
     return gp__grow(ctx, (void **)&d->v, &d->cap, streams, sizeof *d->v);
 }
+
 static void gp__stream_mark(gp__dirty *d, gp__stream *s) {
-    if (s->flags & GP__S_DIRTY) return;
+    if (s->flags & GP__STREAM_DIRTY) return;
     GP_ASSERT(d->n < d->cap);
-    s->flags |= GP__S_DIRTY;
+    s->flags |= GP__STREAM_DIRTY;
     d->v[d->n++] = s;
 }
+
 static void gp__dirty_free(void *ctx, gp__dirty *d) {
     gp__free(ctx, d->v, d->cap * sizeof *d->v);
     d->v = NULL;
@@ -2102,12 +1961,14 @@ static int gp__tls_bio_send(void *ctx, const unsigned char *buf, size_t len) {
     return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_WRITE
                                                                         : MBEDTLS_ERR_NET_SEND_FAILED;
 }
+
 static int gp__tls_bio_recv(void *ctx, unsigned char *buf, size_t len) {
     ssize_t r = recv(*(int *)ctx, buf, len, 0);
     if (r >= 0) return (int)r;
     return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? MBEDTLS_ERR_SSL_WANT_READ
                                                                         : MBEDTLS_ERR_NET_RECV_FAILED;
 }
+
 static void gp__tls_free(void *tls) {
     gp__tls *t = (gp__tls *)tls;
     if (t == NULL) return;
@@ -2118,6 +1979,7 @@ static void gp__tls_free(void *tls) {
     mbedtls_entropy_free(&t->entropy);
     gp__free(t->alloc_ctx, t, sizeof *t);
 }
+
 /* A server context from PEM files; on failure *err says why (mbedTLS's text). */
 static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out, char *err, size_t errcap) {
     gp__tls *t = (gp__tls *)gp__calloc(ctx, sizeof *t);
@@ -2152,6 +2014,7 @@ static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out,
     *out = t;
     return GP_OK;
 }
+
 static int gp__tls_stream_new(void *tls, gp__stream *s) {
     gp__tls *t = (gp__tls *)tls;
     mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)gp__malloc(t->alloc_ctx, sizeof *ssl);
@@ -2166,12 +2029,14 @@ static int gp__tls_stream_new(void *tls, gp__stream *s) {
     s->tls = ssl;
     return GP_OK;
 }
+
 static void gp__tls_stream_free(void *ctx, gp__stream *s) {
     if (s->tls == NULL) return;
     mbedtls_ssl_free((mbedtls_ssl_context *)s->tls);
     gp__free(ctx, s->tls, sizeof(mbedtls_ssl_context));
     s->tls = NULL;
 }
+
 /* An mbedTLS result in the recv/send convention; WANT_WRITE also asks for WRITE interest. */
 static ssize_t gp__tls_result(gp_loop *loop, gp__stream *s, int rc) {
     if (rc >= 0) return rc;
@@ -2184,15 +2049,17 @@ static ssize_t gp__tls_result(gp_loop *loop, gp__stream *s, int rc) {
     errno = EPROTO;
     return -1;
 }
+
 static ssize_t gp__tls_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_t n) {
     mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)s->tls;
     int rc;
-    if (!(s->flags & GP__S_TLSUP)) {
+    if (!(s->flags & GP__STREAM_TLSUP)) {
         if ((rc = mbedtls_ssl_handshake(ssl)) != 0) return gp__tls_result(loop, s, rc);
-        s->flags |= GP__S_TLSUP;
+        s->flags |= GP__STREAM_TLSUP;
     }
     return gp__tls_result(loop, s, mbedtls_ssl_read(ssl, buf, n));
 }
+
 static ssize_t gp__tls_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, uint32_t k) {
     mbedtls_ssl_context *ssl = (mbedtls_ssl_context *)s->tls;
     ssize_t total = 0;
@@ -2208,13 +2075,16 @@ static ssize_t gp__tls_sendv(gp_loop *loop, gp__stream *s, struct iovec *iov, ui
     }
     return total;
 }
+
 static int gp__tls_pending(const gp__stream *s) {   /* decrypted bytes poll() cannot see */
     return mbedtls_ssl_get_bytes_avail((const mbedtls_ssl_context *)s->tls) > 0;
 }
+
 static void gp__tls_shutdown(gp__stream *s) { mbedtls_ssl_close_notify((mbedtls_ssl_context *)s->tls); }
 static const gp__transport gp__transport_mbedtls = {
     "mbedtls", gp__tls_recv, gp__tls_sendv, gp__tls_pending, gp__tls_shutdown
 };
+
 static const gp__transport *gp__transport_tls(void) { return &gp__transport_mbedtls; }
 #else
 static void gp__tls_free(void *tls) { (void)tls; }
@@ -2224,6 +2094,7 @@ static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out,
     snprintf(err, errcap, "built without GP_USE_MBEDTLS");
     return GP_ERR_INVAL;
 }
+
 static int gp__tls_stream_new(void *tls, gp__stream *s) { (void)tls; (void)s; return GP_ERR_INVAL; }
 static void gp__tls_stream_free(void *ctx, gp__stream *s) { (void)ctx; (void)s; }
 static const gp__transport *gp__transport_tls(void) { return &gp__transport_plain; }   /* never chosen */
@@ -2235,6 +2106,7 @@ static int gp__tchar(uint8_t c) {   /* RFC 9110 token characters */
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
+
 static gp_bytes gp__trim(const uint8_t *p, size_t n) {
     gp_bytes b;
     while (n > 0 && (p[0] == ' ' || p[0] == '\t')) { p++; n--; }
@@ -2243,9 +2115,11 @@ static gp_bytes gp__trim(const uint8_t *p, size_t n) {
     b.len = n;
     return b;
 }
+
 GP_API int gp_http_parse_request(const uint8_t *buf, size_t len, gp_http_request *req) {
     return gp_http_parse_head(buf, len, 0, req);
 }
+
 GP_API int gp_http_parse_head(const uint8_t *buf, size_t len, size_t last_len, gp_http_request *req) {
     size_t i = 0, head = 0, k;
     /* find the blank line that ends the head: "\r\n\r\n" (or bare "\n\n"), in the new
@@ -2298,12 +2172,14 @@ GP_API int gp_http_parse_head(const uint8_t *buf, size_t len, size_t last_len, g
     }
     return (int)GP__MIN(head, (size_t)INT_MAX);
 }
+
 GP_API const gp_bytes *gp_http_header_get(const gp_http_request *req, const char *name) {
     size_t i;
     for (i = 0; i < req->num_headers; i++)
         if (gp__ieq(req->headers[i].name.ptr, req->headers[i].name.len, name)) return &req->headers[i].value;
     return NULL;
 }
+
 GP_API int gp_http_has_token(gp_bytes v, const char *token) {
     size_t i = 0;
     while (i < v.len) {
@@ -2316,6 +2192,7 @@ GP_API int gp_http_has_token(gp_bytes v, const char *token) {
     }
     return 0;
 }
+
 GP_API void gp_ws_accept_key(const uint8_t *key, size_t len, char out[29]) {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";   /* RFC 6455 1.3 */
     uint8_t tmp[128], dig[20];
@@ -2358,6 +2235,7 @@ GP_API int gp_ws_parse_header(const uint8_t *b, size_t len, gp_ws_frame *f) {
     f->header_len = hl;
     return (int)hl;
 }
+
 GP_API int gp_ws_check_frame(const gp_ws_frame *f, int in_message) {
     if (f->rsv != 0) return 1002;                          /* 5.2: no extension negotiated */
     if ((f->opcode >= 3 && f->opcode <= 7) || f->opcode >= 11) return 1002;  /* reserved */
@@ -2370,6 +2248,7 @@ GP_API int gp_ws_check_frame(const gp_ws_frame *f, int in_message) {
     if (f->opcode != GP_WS_CONT && in_message) return 1002;
     return 0;
 }
+
 GP_API size_t gp_ws_encode_header(uint8_t *o, int fin, int opcode, uint64_t len, const uint8_t *mask) {
     size_t n = 2;
     int i;
@@ -2384,6 +2263,7 @@ GP_API size_t gp_ws_encode_header(uint8_t *o, int fin, int opcode, uint64_t len,
     if (mask) { o[1] |= 0x80; memcpy(o + n, mask, 4); n += 4; }
     return n;
 }
+
 GP_API void gp_ws_mask(uint8_t *d, size_t len, const uint8_t mask[4], uint64_t offset) {
     size_t i = 0;
     uint8_t m[8];
@@ -2396,6 +2276,7 @@ GP_API void gp_ws_mask(uint8_t *d, size_t len, const uint8_t mask[4], uint64_t o
     }
     for (; i < len; i++) d[i] ^= m[i & 7];
 }
+
 GP_API int gp_ws_close_code_valid(int code) {
     /* 7.4.1 defined codes that may be sent, 7.4.2 3000-4999 for registration/private use */
     if (code >= 1000 && code <= 1003) return 1;
@@ -2410,8 +2291,8 @@ GP_API int gp_ws_close_code_valid(int code) {
 #define GP__SLOT_MASK ((1u << GP__SLOT_BITS) - 1u)
 #define GP__RBUF_SIZE 65536
 
-enum { GP__HANDSHAKE = 1, GP__OPEN, GP__CLOSING, GP__DRAIN, GP__LINGER, GP__DEAD };
-enum { GP__F_PINGED = 4, GP__F_OPENED = 8, GP__F_CLOSECB = 16 };
+enum { GP__WS_HANDSHAKE = 1, GP__WS_OPEN, GP__WS_CLOSING, GP__WS_DRAIN, GP__WS_LINGER, GP__WS_DEAD };
+enum { GP__WS_F_PINGED = 4, GP__WS_F_OPENED = 8, GP__WS_F_CLOSECB = 16 };
 
 typedef struct gp__rx {
     gp_buf hs;              /* handshake bytes */
@@ -2472,9 +2353,10 @@ static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
     gp__conn *c;
     if (srv == NULL || slot == 0 || slot > srv->nslots) return NULL;
     c = srv->slots[slot - 1].c;
-    if (c == NULL || c->id != id.v || c->state == GP__DEAD) return NULL;
+    if (c == NULL || c->id != id.v || c->state == GP__WS_DEAD) return NULL;
     return c;
 }
+
 static gp_conn_id gp__cid_of(uint32_t v) { gp_conn_id id; id.v = v; return id; }
 static gp_conn_id gp__cid(const gp__conn *c) { return gp__cid_of(c->id); }
 GP_API uint32_t gp_conn_slot(gp_conn_id id) { return (id.v & GP__SLOT_MASK) - 1u; }
@@ -2491,6 +2373,7 @@ GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_
     if (len) memcpy(GP__MSG_DATA(m) + hl, data, len);
     return m;
 }
+
 /* A message of raw bytes (HTTP responses). */
 static gp_msg *gp__msg_raw(gp_ws_server *srv, const void *data, size_t len) {
     gp_msg *m = gp__msg_alloc(srv->alloc_ctx, len);
@@ -2503,8 +2386,8 @@ static gp_msg *gp__msg_raw(gp_ws_server *srv, const void *data, size_t len) {
 static void gp__conn_fire_close(gp__conn *c, int code, const uint8_t *reason, size_t rlen) {
     gp_ws_server *srv = c->srv;
     gp__closed *e;
-    if ((c->flags & GP__F_OPENED) == 0 || (c->flags & GP__F_CLOSECB)) return;
-    c->flags |= GP__F_CLOSECB;
+    if ((c->flags & GP__WS_F_OPENED) == 0 || (c->flags & GP__WS_F_CLOSECB)) return;
+    c->flags |= GP__WS_F_CLOSECB;
     c->code = (uint16_t)code;
     if (srv->cfg.on_close == NULL) return;
     if (gp__grow(srv->alloc_ctx, (void **)&srv->closed, &srv->closed_cap, srv->nclosed + 1,
@@ -2521,6 +2404,7 @@ static void gp__conn_fire_close(gp__conn *c, int code, const uint8_t *reason, si
     e->rlen = (uint8_t)GP__MIN(rlen, sizeof e->reason);
     if (e->rlen) memcpy(e->reason, reason, e->rlen);
 }
+
 static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
     if (c->rx == NULL) return;
     gp_buf_free(&c->rx->hs);
@@ -2528,14 +2412,15 @@ static void gp__rx_free(gp_ws_server *srv, gp__conn *c) {
     gp__free(srv->alloc_ctx, c->rx, sizeof *c->rx);
     c->rx = NULL;
 }
+
 /* Tear down now: fd closed, callbacks done; the struct is freed at the end of the batch. */
 static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
     gp_ws_server *srv = c->srv;
-    if (c->state == GP__DEAD) return;
-    if (c->state == GP__OPEN) srv->st.connections--;
-    else if (c->state == GP__HANDSHAKE) srv->st.handshaking--;
+    if (c->state == GP__WS_DEAD) return;
+    if (c->state == GP__WS_OPEN) srv->st.connections--;
+    else if (c->state == GP__WS_HANDSHAKE) srv->st.handshaking--;
     else srv->st.closing--;
-    c->state = GP__DEAD;
+    c->state = GP__WS_DEAD;
     gp_loop_unwatch(srv->loop, c->st.fd);
     close(c->st.fd);
     c->st.fd = -1;
@@ -2546,21 +2431,23 @@ static void gp__conn_destroy(gp__conn *c, int code, const char *reason) {
         srv->dead[srv->ndead++] = (c->id & GP__SLOT_MASK) - 1;
     gp__conn_fire_close(c, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
 }
+
 static void gp__mark_dirty(gp__conn *c);
 /* DRAIN marks the connection dirty: the end-of-batch flush then half-closes it even when
    nothing is left to send (our close was answered: RFC 6455 7.1.1, the server closes first). */
 static void gp__set_state(gp__conn *c, int st) {
     gp_ws_server *srv = c->srv;
-    if (c->state == GP__OPEN) srv->st.connections--;
-    else if (c->state == GP__HANDSHAKE) srv->st.handshaking--;
+    if (c->state == GP__WS_OPEN) srv->st.connections--;
+    else if (c->state == GP__WS_HANDSHAKE) srv->st.handshaking--;
     else srv->st.closing--;
-    if (st == GP__OPEN) srv->st.connections++;
-    else if (st == GP__HANDSHAKE) srv->st.handshaking++;
+    if (st == GP__WS_OPEN) srv->st.connections++;
+    else if (st == GP__WS_HANDSHAKE) srv->st.handshaking++;
     else srv->st.closing++;
     c->state = (uint8_t)st;
     c->t_state = (uint32_t)gp_loop_now(srv->loop);
-    if (st == GP__DRAIN) gp__mark_dirty(c);
+    if (st == GP__WS_DRAIN) gp__mark_dirty(c);
 }
+
 static void gp__mark_dirty(gp__conn *c) { gp__stream_mark(&c->srv->dirty, &c->st); }
 /* Queue a reference. force: ignore the send-queue limit (close frames, HTTP replies). */
 static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
@@ -2579,6 +2466,7 @@ static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
     gp__mark_dirty(c);
     return GP_OK;
 }
+
 static int gp__send_frame(gp__conn *c, int opcode, const void *data, size_t len, int force) {
     gp_msg *m = gp_msg_new(c->srv, opcode, data, len);
     int rc;
@@ -2587,6 +2475,7 @@ static int gp__send_frame(gp__conn *c, int opcode, const void *data, size_t len,
     gp_msg_unref(m);
     return rc;
 }
+
 static void gp__send_close(gp__conn *c, int code, const void *reason, size_t rlen) {
     uint8_t p[125];
     size_t n = 0;
@@ -2597,27 +2486,30 @@ static void gp__send_close(gp__conn *c, int code, const void *reason, size_t rle
     }
     gp__send_frame(c, GP_WS_CLOSE, p, n, 1);
 }
+
 /* Protocol failure (RFC 6455 7.1.7): send close with code, then close TCP after it flushes. */
 static void gp__conn_fail(gp__conn *c, int code, const char *why) {
-    if (c->state != GP__OPEN && c->state != GP__CLOSING) return;
+    if (c->state != GP__WS_OPEN && c->state != GP__WS_CLOSING) return;
     GP__LOG(c->srv->loop, GP_LOG_DEBUG, GP__WS, "fd %d: closing %d: %s", c->st.fd, code, why);
-    if (c->state == GP__OPEN) gp__send_close(c, code, why, strlen(why));
-    if (c->state == GP__DEAD) return;
-    gp__set_state(c, GP__DRAIN);
+    if (c->state == GP__WS_OPEN) gp__send_close(c, code, why, strlen(why));
+    if (c->state == GP__WS_DEAD) return;
+    gp__set_state(c, GP__WS_DRAIN);
     gp__conn_fire_close(c, code, (const uint8_t *)why, strlen(why));
 }
+
 static void gp__deliver(gp__conn *c, int opcode, const uint8_t *p, size_t n) {
     gp_ws_server *srv = c->srv;
     gp_bytes b;
     srv->st.msgs_in++;
-    if (c->state != GP__OPEN || srv->cfg.on_message == NULL) return;
+    if (c->state != GP__WS_OPEN || srv->cfg.on_message == NULL) return;
     b.ptr = p;
     b.len = n;
     srv->cfg.on_message(srv, gp__cid(c), opcode, b, srv->cfg.user);
 }
+
 static void gp__control(gp__conn *c, int op, const uint8_t *p, size_t n) {
     if (op == GP_WS_PING) {
-        if (c->state == GP__OPEN) gp__send_frame(c, GP_WS_PONG, p, n, 1);   /* 5.5.3 */
+        if (c->state == GP__WS_OPEN) gp__send_frame(c, GP_WS_PONG, p, n, 1);   /* 5.5.3 */
         return;
     }
     if (op != GP_WS_CLOSE) return;   /* pong: activity only */
@@ -2630,17 +2522,18 @@ static void gp__control(gp__conn *c, int op, const uint8_t *p, size_t n) {
             return;
         }
     }
-    if (c->state == GP__OPEN) {
+    if (c->state == GP__WS_OPEN) {
         /* 5.5.1: answer with the same code; the server then closes TCP first (7.1.1) */
         int code = n >= 2 ? (int)gp__rd16(p) : 0;
         gp__send_close(c, code, NULL, 0);
-        if (c->state == GP__DEAD) return;
-        gp__set_state(c, GP__DRAIN);
+        if (c->state == GP__WS_DEAD) return;
+        gp__set_state(c, GP__WS_DRAIN);
         gp__conn_fire_close(c, code ? code : 1005, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0);
-    } else if (c->state == GP__CLOSING) {
-        gp__set_state(c, GP__DRAIN);   /* our close was answered */
+    } else if (c->state == GP__WS_CLOSING) {
+        gp__set_state(c, GP__WS_DRAIN);   /* our close was answered */
     }
 }
+
 static gp__rx *gp__rx_get(gp__conn *c) {
     if (c->rx == NULL) {
         c->rx = (gp__rx *)gp__calloc(c->srv->alloc_ctx, sizeof *c->rx);
@@ -2649,14 +2542,16 @@ static gp__rx *gp__rx_get(gp__conn *c) {
     }
     return c->rx;
 }
+
 static void gp__rx_maybe_free(gp__conn *c) {
     gp__rx *rx = c->rx;
     if (rx && rx->hlen == 0 && !rx->in_frame && rx->msg_op == 0 && rx->hs.cap == 0) gp__rx_free(c->srv, c);
 }
+
 /* Feed received bytes (writable: unmasked in place) to the frame state machine. */
 static void gp__ws_feed(gp__conn *c, uint8_t *p, size_t n) {
     gp_ws_server *srv = c->srv;
-    while (n > 0 && (c->state == GP__OPEN || c->state == GP__CLOSING)) {
+    while (n > 0 && (c->state == GP__WS_OPEN || c->state == GP__WS_CLOSING)) {
         gp__rx *rx = c->rx;
         if (rx == NULL || !rx->in_frame) {
             gp_ws_frame f;
@@ -2760,7 +2655,7 @@ static void gp__http_reply(gp__conn *c, int status, const char *extra, const cha
     gp_buf b;
     const char *text;
     gp_msg *m;
-    if (c->st.tls && !(c->st.flags & GP__S_TLSUP)) {   /* no TLS session to answer on */
+    if (c->st.tls && !(c->st.flags & GP__STREAM_TLSUP)) {   /* no TLS session to answer on */
         gp__conn_destroy(c, 1006, "TLS handshake not finished");
         return;
     }
@@ -2792,8 +2687,9 @@ static void gp__http_reply(gp__conn *c, int status, const char *extra, const cha
     gp_buf_free(&b);
     gp__q_push(c, m, 1);
     gp_msg_unref(m);
-    if (c->state != GP__DEAD) gp__set_state(c, GP__DRAIN);
+    if (c->state != GP__WS_DEAD) gp__set_state(c, GP__WS_DRAIN);
 }
+
 static int gp__origin_ok(const gp_ws_server *srv, const gp_bytes *origin) {
     gp_bytes list;
     if (srv->origins == NULL || origin == NULL) return 1;
@@ -2812,6 +2708,7 @@ static int gp__origin_ok(const gp_ws_server *srv, const gp_bytes *origin) {
     }
     return 0;
 }
+
 /* Token in any of the header lines called name (RFC 7230 3.2.2: repeated lines are one list). */
 static int gp__req_has_token(const gp_http_request *req, const char *name, const char *token) {
     size_t i;
@@ -2821,6 +2718,7 @@ static int gp__req_has_token(const gp_http_request *req, const char *name, const
             return 1;
     return 0;
 }
+
 /* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
 static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     gp_ws_server *srv = c->srv;
@@ -2837,7 +2735,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
         gp_http_response res;
         memset(&res, 0, sizeof res);
         if (srv->cfg.on_http) srv->cfg.on_http(srv, req, &res, srv->cfg.user);
-        if (c->state != GP__HANDSHAKE) return 0;
+        if (c->state != GP__WS_HANDSHAKE) return 0;
         if (res.status == 0)
             gp__http_reply(c, 426, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n", NULL, NULL, 0);
         else
@@ -2865,7 +2763,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     memset(&a, 0, sizeof a);
     if (srv->cfg.on_accept) {
         rc = srv->cfg.on_accept(srv, gp__cid(c), req, &a, srv->cfg.user);
-        if (c->state != GP__HANDSHAKE) return 0;
+        if (c->state != GP__WS_HANDSHAKE) return 0;
         if (rc != 0) {
             srv->st.refused++;
             gp__http_reply(c, rc >= 400 && rc <= 599 ? rc : 403, NULL, NULL, NULL, 0);
@@ -2885,15 +2783,16 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     if (m == NULL) { gp__conn_destroy(c, 1011, "out of memory"); return 0; }
     gp__q_push(c, m, 1);
     gp_msg_unref(m);
-    if (c->state != GP__HANDSHAKE) return 0;
+    if (c->state != GP__WS_HANDSHAKE) return 0;
     c->user = a.conn_user;
-    gp__set_state(c, GP__OPEN);
+    gp__set_state(c, GP__WS_OPEN);
     c->last_rx = (uint32_t)gp_loop_now(srv->loop);
-    c->flags |= GP__F_OPENED;
+    c->flags |= GP__WS_F_OPENED;
     if (srv->cfg.on_open) srv->cfg.on_open(srv, gp__cid(c), srv->cfg.user);
-    if (srv->shutting_down && c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, "server shutting down");
-    return c->state == GP__OPEN;
+    if (srv->shutting_down && c->state == GP__WS_OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, "server shutting down");
+    return c->state == GP__WS_OPEN;
 }
+
 static void gp__hs_feed(gp__conn *c, const uint8_t *p, size_t n) {
     gp_ws_server *srv = c->srv;
     gp__rx *rx = gp__rx_get(c);
@@ -2933,16 +2832,16 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
     gp_ws_server *srv = c->srv;
     int rounds = 0;
     (void)loop; (void)fd;
-    if ((ev & GP_LOOP_WRITE) && c->state != GP__DEAD) gp__conn_flush(c);
-    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR)) && !(c->st.tls && c->state == GP__HANDSHAKE)) return;
-    while (c->state != GP__DEAD && (rounds++ < 4 || gp__stream_pending(&c->st))) {
+    if ((ev & GP_LOOP_WRITE) && c->state != GP__WS_DEAD) gp__conn_flush(c);
+    if (!(ev & (GP_LOOP_READ | GP_LOOP_ERROR)) && !(c->st.tls && c->state == GP__WS_HANDSHAKE)) return;
+    while (c->state != GP__WS_DEAD && (rounds++ < 4 || gp__stream_pending(&c->st))) {
         ssize_t r = gp__stream_recv(srv->loop, &c->st, srv->rbuf, GP__RBUF_SIZE);
         if (r > 0) {
             srv->st.bytes_in += (uint64_t)r;
             c->last_rx = (uint32_t)gp_loop_now(srv->loop);
-            c->flags &= (uint8_t)~GP__F_PINGED;
-            if (c->state == GP__HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
-            else if (c->state == GP__OPEN || c->state == GP__CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
+            c->flags &= (uint8_t)~GP__WS_F_PINGED;
+            if (c->state == GP__WS_HANDSHAKE) gp__hs_feed(c, srv->rbuf, (size_t)r);
+            else if (c->state == GP__WS_OPEN || c->state == GP__WS_CLOSING) gp__ws_feed(c, srv->rbuf, (size_t)r);
             /* DRAIN / LINGER: input is discarded */
             if (r < GP__RBUF_SIZE && !gp__stream_pending(&c->st)) break;
         } else if (r == 0) {
@@ -2955,14 +2854,16 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
         }
     }
 }
+
 static void gp__conn_flush(gp__conn *c) {
     int rc = gp__stream_flush(c->srv->loop, &c->st, &c->srv->st.bytes_out);
     if (rc == GP_ERR_IO) { gp__conn_destroy(c, 1006, strerror(errno)); return; }
-    if (rc == GP_OK && c->state == GP__DRAIN) {   /* everything we had to say is out: half-close, then linger */
+    if (rc == GP_OK && c->state == GP__WS_DRAIN) {   /* everything we had to say is out: half-close, then linger */
         gp__stream_shutdown(&c->st);
-        gp__set_state(c, GP__LINGER);
+        gp__set_state(c, GP__WS_LINGER);
     }
 }
+
 /* After each batch: flush every dirty connection (one sendmsg per connection), free the dead. */
 static void gp__ws_hook(gp_loop *loop, void *user) {
     gp_ws_server *srv = (gp_ws_server *)user;
@@ -2978,14 +2879,14 @@ static void gp__ws_hook(gp_loop *loop, void *user) {
     srv->nclosed = 0;
     for (i = 0; i < srv->dirty.n; i++) {   /* a flush never marks another connection */
         gp__conn *c = (gp__conn *)(void *)srv->dirty.v[i];
-        c->st.flags &= (uint8_t)~GP__S_DIRTY;
-        if (c->state != GP__DEAD) gp__conn_flush(c);
+        c->st.flags &= (uint8_t)~GP__STREAM_DIRTY;
+        if (c->state != GP__WS_DEAD) gp__conn_flush(c);
     }
     srv->dirty.n = 0;
     for (i = 0; i < srv->ndead; i++) {
         uint32_t slot = srv->dead[i];
         gp__conn *c = srv->slots[slot].c;
-        if (c == NULL || c->state != GP__DEAD || (c->st.flags & GP__S_DIRTY)) continue;
+        if (c == NULL || c->state != GP__WS_DEAD || (c->st.flags & GP__STREAM_DIRTY)) continue;
         gp__free(srv->alloc_ctx, c, sizeof *c);
         srv->slots[slot].c = NULL;
         srv->slots[slot].gen++;
@@ -2994,6 +2895,7 @@ static void gp__ws_hook(gp_loop *loop, void *user) {
     }
     srv->ndead = 0;
 }
+
 static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
     gp_ws_server *srv = (gp_ws_server *)user;
     int budget = 512;
@@ -3045,7 +2947,7 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
         gp__stream_init(&c->st, fd);
         c->srv = srv;
         c->id = ((srv->slots[slot].gen & 0xfffu) << GP__SLOT_BITS) | (slot + 1);
-        c->state = GP__HANDSHAKE;
+        c->state = GP__WS_HANDSHAKE;
         c->t_state = c->last_rx = (uint32_t)gp_loop_now(loop);
         srv->st.handshaking++;
         srv->slots[slot].c = c;
@@ -3059,6 +2961,7 @@ static void gp__accept(gp_loop *loop, int lfd, int ev, void *user) {
         }
     }
 }
+
 static void gp__ws_sweep(gp_loop *loop, void *user) {
     gp_ws_server *srv = (gp_ws_server *)user;
     uint64_t pi = srv->cfg.ping_interval_ms;
@@ -3068,24 +2971,34 @@ static void gp__ws_sweep(gp_loop *loop, void *user) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
         switch (c->state) {
-        case GP__HANDSHAKE:
+        case GP__WS_HANDSHAKE:
             if ((uint32_t)(now - c->t_state) >= srv->cfg.handshake_timeout_ms) gp__http_reply(c, 408, NULL, NULL, NULL, 0);
             break;
-        case GP__OPEN:
+        case GP__WS_OPEN:
             if (pi == GP_WS_NO_PING) break;
             if ((uint32_t)(now - c->last_rx) >= 2 * pi) gp__conn_destroy(c, 1006, "no answer to ping");
-            else if ((uint32_t)(now - c->last_rx) >= pi && !(c->flags & GP__F_PINGED)) {
-                c->flags |= GP__F_PINGED;
+            else if ((uint32_t)(now - c->last_rx) >= pi && !(c->flags & GP__WS_F_PINGED)) {
+                c->flags |= GP__WS_F_PINGED;
                 gp__q_push(c, srv->ping, 1);
             }
             break;
-        case GP__CLOSING: case GP__DRAIN: case GP__LINGER:
+        case GP__WS_CLOSING: case GP__WS_DRAIN: case GP__WS_LINGER:
             if ((uint32_t)(now - c->t_state) >= srv->cfg.close_timeout_ms) gp__conn_destroy(c, 1006, "close timeout");
             break;
         default: break;
         }
-        if (c->state != GP__DEAD) gp__stream_trim(srv->alloc_ctx, &c->st);   /* idle: give back */
+        if (c->state != GP__WS_DEAD) gp__stream_trim(srv->alloc_ctx, &c->st);   /* idle: give back */
     }
+}
+
+static void gp__ws_defaults(gp_ws_config *cfg) {
+    GP__DEF(cfg->max_conns, 10000);
+    GP__DEF(cfg->max_handshake, 8192);
+    GP__DEF(cfg->handshake_timeout_ms, 10000);
+    GP__DEF(cfg->max_message, 1u << 20);
+    GP__DEF(cfg->max_send_queue, 4u << 20);
+    GP__DEF(cfg->ping_interval_ms, 30000);
+    GP__DEF(cfg->close_timeout_ms, 3000);
 }
 
 GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **out) {
@@ -3098,13 +3011,7 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     srv->loop = loop;
     srv->alloc_ctx = loop->alloc_ctx;
     if (cfg) srv->cfg = *cfg;
-    if (!srv->cfg.max_conns) srv->cfg.max_conns = 10000;
-    if (!srv->cfg.max_handshake) srv->cfg.max_handshake = 8192;
-    if (!srv->cfg.handshake_timeout_ms) srv->cfg.handshake_timeout_ms = 10000;
-    if (!srv->cfg.max_message) srv->cfg.max_message = 1u << 20;
-    if (!srv->cfg.max_send_queue) srv->cfg.max_send_queue = 4u << 20;
-    if (!srv->cfg.ping_interval_ms) srv->cfg.ping_interval_ms = 30000;
-    if (!srv->cfg.close_timeout_ms) srv->cfg.close_timeout_ms = 3000;
+    gp__ws_defaults(&srv->cfg);
     /* connection ages are kept in 32 bits: every timeout is cut to 2^30 ms (12 days) */
     srv->cfg.handshake_timeout_ms = GP__MIN(srv->cfg.handshake_timeout_ms, (uint64_t)1 << 30);
     srv->cfg.close_timeout_ms = GP__MIN(srv->cfg.close_timeout_ms, (uint64_t)1 << 30);
@@ -3142,6 +3049,7 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     *out = srv;
     return GP_OK;
 }
+
 GP_API void gp_ws_destroy(gp_ws_server *srv) {
     size_t i;
     if (srv == NULL) return;
@@ -3149,7 +3057,7 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
     for (i = 0; i < srv->nslots; i++) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
-        if (c->state != GP__DEAD) {
+        if (c->state != GP__WS_DEAD) {
             gp_loop_unwatch(srv->loop, c->st.fd);
             close(c->st.fd);
             gp__stream_release(srv->alloc_ctx, &c->st);
@@ -3172,6 +3080,7 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
     gp__free(srv->alloc_ctx, srv->ls, srv->ls_cap * sizeof *srv->ls);
     gp__free(srv->alloc_ctx, srv, sizeof *srv);
 }
+
 GP_API int gp_ws_listen_fd(gp_ws_server *srv, int fd) {
     int rc;
     if (srv == NULL || fd < 0) return GP_ERR_INVAL;
@@ -3182,6 +3091,7 @@ GP_API int gp_ws_listen_fd(gp_ws_server *srv, int fd) {
     srv->ls[srv->nls++].fd = fd;
     return GP_OK;
 }
+
 GP_API int gp_ws_listen(gp_ws_server *srv, const char *host, int port, int flags) {
     int fd, rc;
     if (srv == NULL) return GP_ERR_INVAL;
@@ -3189,9 +3099,11 @@ GP_API int gp_ws_listen(gp_ws_server *srv, const char *host, int port, int flags
     if ((rc = gp_ws_listen_fd(srv, fd)) != GP_OK) close(fd);
     return rc;
 }
+
 GP_API int gp_ws_port(const gp_ws_server *srv) {
     return srv && srv->nls > 0 ? gp_net_local_port(srv->ls[0].fd) : -1;
 }
+
 GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason) {
     size_t i;
     if (srv == NULL) return;
@@ -3203,68 +3115,77 @@ GP_API void gp_ws_shutdown(gp_ws_server *srv, int code, const char *reason) {
         gp__conn *c = srv->slots[i].c;
         if (c == NULL) continue;
         /* handshakes under way finish, then get the same close (no reset mid-handshake) */
-        if (c->state == GP__OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, reason);
+        if (c->state == GP__WS_OPEN) gp_conn_close(srv, gp__cid(c), srv->shutdown_code, reason);
     }
 }
+
 GP_API void gp_ws_stats_get(const gp_ws_server *srv, gp_ws_stats *st) {
     if (st == NULL) return;
     if (srv) *st = srv->st;
     else memset(st, 0, sizeof *st);
 }
+
 GP_API gp_loop *gp_ws_loop(const gp_ws_server *srv) { return srv ? srv->loop : NULL; }
 
 GP_API int gp_ws_send_msg(gp_ws_server *srv, gp_conn_id id, gp_msg *m) {
     gp__conn *c = gp__conn_get(srv, id);
     if (m == NULL) return GP_ERR_INVAL;
-    if (c == NULL || c->state != GP__OPEN) return GP_ERR_CLOSED;
+    if (c == NULL || c->state != GP__WS_OPEN) return GP_ERR_CLOSED;
     srv->st.msgs_out++;
     return gp__q_push(c, m, 0);
 }
+
 GP_API int gp_ws_send(gp_ws_server *srv, gp_conn_id id, int opcode, const void *data, size_t len) {
     gp__conn *c = gp__conn_get(srv, id);
     gp_msg *m;
     int rc;
-    if (c == NULL || c->state != GP__OPEN) return GP_ERR_CLOSED;
+    if (c == NULL || c->state != GP__WS_OPEN) return GP_ERR_CLOSED;
     if ((opcode & 8) && len > 125) return GP_ERR_TOO_BIG;
     if ((m = gp_msg_new(srv, opcode, data, len)) == NULL) return GP_ERR_NOMEM;
     rc = gp_ws_send_msg(srv, id, m);
     gp_msg_unref(m);
     return rc;
 }
+
 GP_API int gp_conn_close(gp_ws_server *srv, gp_conn_id id, int code, const char *reason) {
     gp__conn *c = gp__conn_get(srv, id);
     size_t rl = reason ? strlen(reason) : 0;
     if (c == NULL) return GP_ERR_CLOSED;
-    if (c->state == GP__HANDSHAKE) { gp__conn_destroy(c, 1006, "closed before open"); return GP_OK; }
-    if (c->state != GP__OPEN) return GP_OK;
+    if (c->state == GP__WS_HANDSHAKE) { gp__conn_destroy(c, 1006, "closed before open"); return GP_OK; }
+    if (c->state != GP__WS_OPEN) return GP_OK;
     if (code == 0) code = 1000;
     if (!gp_ws_close_code_valid(code)) return GP_ERR_INVAL;
     gp__send_close(c, code, reason, rl);
-    if (c->state == GP__DEAD) return GP_OK;
-    gp__set_state(c, GP__CLOSING);
+    if (c->state == GP__WS_DEAD) return GP_OK;
+    gp__set_state(c, GP__WS_CLOSING);
     gp__conn_fire_close(c, code, (const uint8_t *)reason, rl);
     return GP_OK;
 }
+
 GP_API int gp_conn_is_open(const gp_ws_server *srv, gp_conn_id id) {
     const gp__conn *c = gp__conn_get(srv, id);
-    return c != NULL && c->state == GP__OPEN;
+    return c != NULL && c->state == GP__WS_OPEN;
 }
+
 GP_API int gp_conn_set_user(gp_ws_server *srv, gp_conn_id id, void *user) {
     gp__conn *c = gp__conn_get(srv, id);
     if (c == NULL) return GP_ERR_CLOSED;
     c->user = user;
     return GP_OK;
 }
+
 GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id) {
     const gp__conn *c = gp__conn_get(srv, id);
     return c ? c->user : NULL;
 }
+
 GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id) {
     const gp__conn *c = gp__conn_get(srv, id);
     return c ? c->st.qbytes : 0;
 }
 
-/* ==== >>group  group name -> connection ids. Uses: >>ws (public API only) ==== */
+/* ==== >>group  group name -> connection ids. Uses: the public API of >>ws, and >>util's
+   allocator wrappers (so GP_MALLOC and alloc_ctx apply) and hash; nothing else private ==== */
 
 typedef struct gp__group gp__group;
 typedef struct gp__member {
@@ -3283,6 +3204,7 @@ struct gp__group {
     size_t nlen;
     char *name;
 };
+
 typedef struct gp__gslot { gp__member *head; uint32_t id, count; } gp__gslot;
 struct gp_groups {
     gp_ws_server *srv;
@@ -3320,16 +3242,19 @@ static int gp__rehash(void *ctx, void ***tab, size_t *size, size_t count, size_t
     *size = ns;
     return GP_OK;
 }
+
 static uint32_t gp__group_hash_of(const void *e) { return ((const gp__group *)e)->hash; }
 static uint32_t gp__mhash(const gp__group *g, gp_conn_id id) {
     uintptr_t p = (uintptr_t)g;
     uint32_t h = (uint32_t)(p >> 4) ^ (uint32_t)((uint64_t)p >> 32);
     return (h ^ (id.v * 2654435761u)) * 2246822519u;
 }
+
 static uint32_t gp__member_hash_of(const void *e) {
     const gp__member *m = (const gp__member *)e;
     return gp__mhash(m->g, m->id);
 }
+
 static gp__group *gp__group_find(const gp_groups *gs, const void *name, size_t len, uint32_t h) {
     gp__group *g;
     if (gs->gt_size == 0) return NULL;
@@ -3337,12 +3262,18 @@ static gp__group *gp__group_find(const gp_groups *gs, const void *name, size_t l
         if (g->hash == h && g->nlen == len && memcmp(g->name, name, len) == 0) return g;
     return NULL;
 }
+
 static gp__member *gp__member_find(const gp_groups *gs, const gp__group *g, gp_conn_id id) {
     gp__member *m;
     if (gs->mt_size == 0) return NULL;
     for (m = gs->mt[gp__mhash(g, id) & (gs->mt_size - 1)]; m; m = m->hnext)
         if (m->g == g && m->id.v == id.v) return m;
     return NULL;
+}
+
+static void gp__group_defaults(gp_group_config *cfg) {
+    GP__DEF(cfg->max_groups_per_conn, 1024);
+    GP__DEF(cfg->max_name, 128);
 }
 
 GP_API int gp_group_create(gp_ws_server *srv, const gp_group_config *cfg, gp_groups **out) {
@@ -3354,16 +3285,17 @@ GP_API int gp_group_create(gp_ws_server *srv, const gp_group_config *cfg, gp_gro
     gs->srv = srv;
     gs->alloc_ctx = srv->alloc_ctx;
     if (cfg) gs->cfg = *cfg;
-    if (!gs->cfg.max_groups_per_conn) gs->cfg.max_groups_per_conn = 1024;
-    if (!gs->cfg.max_name) gs->cfg.max_name = 128;
+    gp__group_defaults(&gs->cfg);
     *out = gs;
     return GP_OK;
 }
+
 static void gp__group_free(gp_groups *gs, gp__group *g) {
     gp__free(gs->alloc_ctx, g->m, g->cap * sizeof *g->m);
     gp__free(gs->alloc_ctx, g->name, g->nlen + 1);
     gp__free(gs->alloc_ctx, g, sizeof *g);
 }
+
 GP_API void gp_group_destroy(gp_groups *gs) {
     size_t i;
     if (gs == NULL) return;
@@ -3380,6 +3312,7 @@ GP_API void gp_group_destroy(gp_groups *gs) {
     gp__free(gs->alloc_ctx, gs->slots, gs->slots_cap * sizeof *gs->slots);
     gp__free(gs->alloc_ctx, gs, sizeof *gs);
 }
+
 static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
     uint32_t s = gp_conn_slot(id);
     gp__gslot *sl;
@@ -3393,13 +3326,18 @@ static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
     sl = &gs->slots[s];
     if (sl->id != id.v) {
         if (!create) return NULL;
-        if (sl->head) gp_group_leave_all(gs, gp__cid_of(sl->id));   /* stale leftovers */
+        if (sl->head) {   /* stale leftovers */
+            gp_conn_id old;
+            old.v = sl->id;
+            gp_group_leave_all(gs, old);
+        }
         sl->head = NULL;
         sl->count = 0;
         sl->id = id.v;
     }
     return sl;
 }
+
 /* An empty group leaves the table (on_empty first). */
 static void gp__group_drop(gp_groups *gs, gp__group *g) {
     gp__group **gp;
@@ -3409,6 +3347,7 @@ static void gp__group_drop(gp_groups *gs, gp__group *g) {
     if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
     gp__group_free(gs, g);
 }
+
 static void gp__member_remove(gp_groups *gs, gp__member *m, gp__gslot *sl) {
     gp__group *g = m->g;
     gp__member **pp;
@@ -3430,6 +3369,7 @@ static void gp__member_remove(gp_groups *gs, gp__member *m, gp__gslot *sl) {
     gp__free(gs->alloc_ctx, m, sizeof *m);
     if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
 }
+
 GP_API int gp_group_join(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
     uint32_t h;
     gp__group *g;
@@ -3498,6 +3438,7 @@ GP_API int gp_group_join(gp_groups *gs, gp_conn_id id, const void *name, size_t 
     if (created && gs->cfg.on_first) gs->cfg.on_first(gs, g->name, g->nlen, gs->cfg.user);
     return GP_OK;
 }
+
 GP_API int gp_group_leave(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
     gp__group *g;
     gp__member *m;
@@ -3509,12 +3450,14 @@ GP_API int gp_group_leave(gp_groups *gs, gp_conn_id id, const void *name, size_t
     gp__member_remove(gs, m, sl);
     return GP_OK;
 }
+
 GP_API void gp_group_leave_all(gp_groups *gs, gp_conn_id id) {
     gp__gslot *sl;
     if (gs == NULL || (sl = gp__gslot_get(gs, id, 0)) == NULL) return;
     while (sl->head) gp__member_remove(gs, sl->head, sl);
     sl->id = 0;
 }
+
 GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg *msg) {
     gp__group *g;
     size_t i, n = 0;
@@ -3534,10 +3477,12 @@ GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg 
     if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
     return n;
 }
+
 GP_API size_t gp_group_size(const gp_groups *gs, const void *name, size_t len) {
     const gp__group *g = gs ? gp__group_find(gs, name, len, gp__hash(name, len)) : NULL;
     return g ? g->count : 0;
 }
+
 GP_API void gp_group_counts(const gp_groups *gs, size_t *groups, size_t *memberships) {
     if (groups) *groups = gs ? gs->ngroups : 0;
     if (memberships) *memberships = gs ? gs->nmembers : 0;
@@ -3559,6 +3504,7 @@ static long gp__crlf(const uint8_t *b, size_t from, size_t len) {
     }
     return -1;
 }
+
 static int gp__parse_i64(const uint8_t *p, size_t n, int64_t *out) {
     size_t i = 0;
     int neg = 0;
@@ -3706,6 +3652,7 @@ static int gp__split_inline(uint8_t *p, size_t n, gp_bytes *args, size_t max_arg
     *argc = ac;
     return GP_OK;
 }
+
 GP_API long gp_chan_parse_request(uint8_t *buf, size_t len, gp_bytes *args, size_t max_args,
                                   size_t *argc, uint64_t max_bulk, size_t max_inline) {
     size_t pos, k;
@@ -3749,22 +3696,28 @@ GP_API long gp_chan_parse_request(uint8_t *buf, size_t len, gp_bytes *args, size
     *argc = (size_t)n;
     return (long)pos;
 }
+
 GP_API int gp_chan_put_agg(gp_buf *b, int type, size_t n) {
     return gp__buf_printf(b, "%c%lu\r\n", type, (unsigned long)n);
 }
+
 GP_API int gp_chan_put_bulk(gp_buf *b, const void *s, size_t n) {
     if (gp__buf_printf(b, "$%lu\r\n", (unsigned long)n) != GP_OK || gp_buf_append(b, s, n) != GP_OK) return GP_ERR_NOMEM;
     return gp_buf_append(b, "\r\n", 2);
 }
+
 GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s) {
     return gp__buf_printf(b, "%c%s\r\n", type, s);
 }
+
 GP_API int gp_chan_put_int(gp_buf *b, int64_t v) {
     return gp__buf_printf(b, ":%lld\r\n", (long long)v);
 }
+
 GP_API int gp_chan_put_null(gp_buf *b, int resp3) {
     return gp__buf_puts(b, resp3 ? "_\r\n" : "$-1\r\n");
 }
+
 GP_API int gp_chan_put_command(gp_buf *b, size_t argc, const gp_bytes *args) {
     size_t i;
     if (gp_chan_put_agg(b, '*', argc) != GP_OK) return GP_ERR_NOMEM;
@@ -3827,18 +3780,18 @@ GP_API int gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s,
 /* ==== >>chansrv  Redis-compatible pub/sub server. Uses: >>loop >>net >>chan ==== */
 
 #define GP__CS "chansrv"
-typedef struct gp__csc gp__csc;
-typedef struct gp__csch {                  /* a channel with subscribers */
-    struct gp__csch *hnext;
+typedef struct gp__cs_client gp__cs_client;
+typedef struct gp__cs_channel {                  /* a channel with subscribers */
+    struct gp__cs_channel *hnext;
     uint32_t hash;
-    gp__csc **subs;
+    gp__cs_client **subs;
     size_t nsubs, cap, len;
     uint8_t *name;
     uint64_t mark;                          /* cmd_seq of the SUBSCRIBE that last added a subscriber */
-} gp__csch;
-typedef struct gp__cspat { gp__csc *c; uint8_t *p; size_t n; } gp__cspat;
-typedef struct gp__csgrace { uint8_t *ch; size_t chlen; uint8_t *msg; size_t len; } gp__csgrace;
-struct gp__csc {               /* a client of the channel server */
+} gp__cs_channel;
+typedef struct gp__cs_pattern { gp__cs_client *c; uint8_t *p; size_t n; } gp__cs_pattern;
+typedef struct gp__cs_kept { uint8_t *ch; size_t chlen; uint8_t *msg; size_t len; } gp__cs_kept;
+struct gp__cs_client {               /* a client of the channel server */
     gp__stream st;              /* first: the dirty list holds &c->st (>>stream) */
     gp_chansrv *s;
     uint64_t id;
@@ -3852,43 +3805,45 @@ struct gp__csc {               /* a client of the channel server */
     uint64_t created_ms, last_ms;
     const char *last_cmd, *last_sub;   /* names in the command table, for CLIENT LIST */
     char *name, *lib_name, *lib_ver;
-    gp__csch **chans;
+    gp__cs_channel **chans;
     size_t nchans, chans_cap;
     size_t npats;
 };
+
 struct gp_chansrv {
     gp_loop *loop;
     void *alloc_ctx;
     gp_chansrv_config cfg;
     char *password;
     int lfd;
-    gp__csc **clients;
+    gp__cs_client **clients;
     size_t nclients, clients_cap;
-    gp__csch **ct;
+    gp__cs_channel **ct;
     size_t ct_size, nchannels;
-    gp__cspat *pats;
+    gp__cs_pattern *pats;
     size_t npats, pats_cap;
     gp__dirty dirty;            /* room for every client */
     gp_bytes *argv, *xargv;     /* a request's words; those of the command EXEC runs */
     size_t argv_cap, xargv_cap;
     uint64_t started_ms;
     uint64_t next_id, grace_until, grace_timer, cmd_seq;
-    gp__csgrace *grace;
+    gp__cs_kept *grace;
     size_t ngrace, grace_cap, grace_bytes;
     gp_chansrv_stats st;
 };
 
-static uint32_t gp__csch_hash_of(const void *e) { return ((const gp__csch *)e)->hash; }
-static gp__csch *gp__cs_find(gp_chansrv *s, const uint8_t *name, size_t len) {
+static uint32_t gp__cs_channel_hash_of(const void *e) { return ((const gp__cs_channel *)e)->hash; }
+static gp__cs_channel *gp__cs_find(gp_chansrv *s, const uint8_t *name, size_t len) {
     uint32_t h = gp__hash(name, len);
-    gp__csch *ch;
+    gp__cs_channel *ch;
     if (s->ct_size == 0) return NULL;
     for (ch = s->ct[h & (s->ct_size - 1)]; ch; ch = ch->hnext)
         if (ch->hash == h && ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
     return NULL;
 }
-static void gp__cs_mark(gp__csc *c) { if (!c->dead) gp__stream_mark(&c->s->dirty, &c->st); }
-static void gp__cs_kill(gp__csc *c, const char *why) {
+
+static void gp__cs_mark(gp__cs_client *c) { if (!c->dead) gp__stream_mark(&c->s->dirty, &c->st); }
+static void gp__cs_kill(gp__cs_client *c, const char *why) {
     if (c->dead) return;
     GP__LOG(c->s->loop, GP_LOG_DEBUG, GP__CS, "client %llu closed: %s", (unsigned long long)c->id, why);
     gp__cs_mark(c);   /* the hook frees it */
@@ -3897,12 +3852,13 @@ static void gp__cs_kill(gp__csc *c, const char *why) {
     close(c->st.fd);
     c->st.fd = -1;
 }
-static void gp__cs_err(gp__csc *c, const char *fmt, ...)
+
+static void gp__cs_err(gp__cs_client *c, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-static void gp__cs_err(gp__csc *c, const char *fmt, ...) {
+static void gp__cs_err(gp__cs_client *c, const char *fmt, ...) {
     char msg[512];
     size_t i;
     va_list ap;
@@ -3912,10 +3868,11 @@ static void gp__cs_err(gp__csc *c, const char *fmt, ...) {
     for (i = 0; msg[i]; i++) if (msg[i] == '\r' || msg[i] == '\n') msg[i] = ' ';
     gp_chan_put_simple(&c->out, '-', msg);
 }
-static void gp__cs_bulkstr(gp__csc *c, const char *s) { gp_chan_put_bulk(&c->out, s, strlen(s)); }
-static size_t gp__cs_count(const gp__csc *c) { return c->nchans + c->npats; }
+
+static void gp__cs_bulkstr(gp__cs_client *c, const char *s) { gp_chan_put_bulk(&c->out, s, strlen(s)); }
+static size_t gp__cs_count(const gp__cs_client *c) { return c->nchans + c->npats; }
 /* Queue a shared frame for c behind the replies it has so far. */
-static void gp__cs_push(gp__csc *c, gp_msg *m) {
+static void gp__cs_push(gp__cs_client *c, gp_msg *m) {
     gp_chansrv *s = c->s;
     if (c->dead) return;
     if (gp__stream_push_buf(s->alloc_ctx, &c->st, &c->out) != GP_OK || gp__stream_push(s->alloc_ctx, &c->st, m) != GP_OK) {
@@ -3931,6 +3888,7 @@ static void gp__cs_push(gp__csc *c, gp_msg *m) {
         gp__cs_kill(c, "output buffer limit");
     }
 }
+
 /* A message (or, with pat, pmessage) push, encoded once for every subscriber that speaks
    the same RESP version: NULL without memory. */
 static gp_msg *gp__cs_frame(gp_chansrv *s, int resp3, const uint8_t *pat, size_t plen, const uint8_t *ch,
@@ -3948,22 +3906,24 @@ static gp_msg *gp__cs_frame(gp_chansrv *s, int resp3, const uint8_t *pat, size_t
     if ((m = gp__msg_from_buf(&b)) == NULL) gp_buf_free(&b);
     return m;
 }
+
 /* One push to one client (the grace replay). */
-static void gp__cs_push_msg(gp__csc *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
+static void gp__cs_push_msg(gp__cs_client *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
                             const uint8_t *msg, size_t len) {
     gp_msg *m = gp__cs_frame(c->s, c->resp3, pat, plen, ch, chlen, msg, len);
     if (m == NULL) { gp__cs_kill(c, "out of memory"); return; }
     gp__cs_push(c, m);
     gp_msg_unref(m);
 }
+
 static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, const uint8_t *msg, size_t len) {
-    gp__csch *chan = gp__cs_find(s, ch, chlen);
+    gp__cs_channel *chan = gp__cs_find(s, ch, chlen);
     gp_msg *frame[2] = { NULL, NULL };   /* RESP2, RESP3: encoded once, on first use */
     size_t n = 0, i;
     s->st.published++;
     if (chan) {
         for (i = 0; i < chan->nsubs; i++) {
-            gp__csc *c = chan->subs[i];
+            gp__cs_client *c = chan->subs[i];
             if (c->dead) continue;
             n++;
             if (frame[c->resp3] == NULL && (frame[c->resp3] = gp__cs_frame(s, c->resp3, NULL, 0, ch, chlen, msg, len)) == NULL) {
@@ -3976,7 +3936,7 @@ static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, con
         gp_msg_unref(frame[1]);
     }
     for (i = 0; i < s->npats; i++) {
-        gp__cspat *p = &s->pats[i];
+        gp__cs_pattern *p = &s->pats[i];
         if (p->c->dead || !gp_chan_glob_match(p->p, p->n, ch, chlen)) continue;
         gp__cs_push_msg(p->c, p->p, p->n, ch, chlen, msg, len);
         n++;
@@ -3985,7 +3945,7 @@ static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, con
     if (s->grace_until && gp_loop_now(s->loop) < s->grace_until &&
         s->grace_bytes + chlen + len <= s->cfg.grace_max_bytes &&
         gp__grow(s->alloc_ctx, (void **)&s->grace, &s->grace_cap, s->ngrace + 1, sizeof *s->grace) == GP_OK) {
-        gp__csgrace *g = &s->grace[s->ngrace];
+        gp__cs_kept *g = &s->grace[s->ngrace];
         g->ch = (uint8_t *)gp__malloc(s->alloc_ctx, chlen + len + 1);
         if (g->ch) {
             memcpy(g->ch, ch, chlen);
@@ -4000,6 +3960,7 @@ static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, con
     }
     return n;
 }
+
 static void gp__cs_grace_free(gp_chansrv *s) {
     size_t i;
     for (i = 0; i < s->ngrace; i++) gp__free(s->alloc_ctx, s->grace[i].ch, s->grace[i].chlen + s->grace[i].len + 1);
@@ -4007,6 +3968,7 @@ static void gp__cs_grace_free(gp_chansrv *s) {
     s->grace = NULL;
     s->ngrace = s->grace_cap = s->grace_bytes = 0;
 }
+
 static void gp__cs_grace_end(gp_loop *loop, void *user) {
     gp_chansrv *s = (gp_chansrv *)user;
     (void)loop;
@@ -4014,6 +3976,7 @@ static void gp__cs_grace_end(gp_loop *loop, void *user) {
     s->grace_timer = 0;
     gp__cs_grace_free(s);
 }
+
 /* Failover grace: hand a client the kept messages it could not have seen (published
    before its first command), once, in publish order, for the channels this SUBSCRIBE added
    (is_pat 0: those marked with this command's cmd_seq) or the patterns this PSUBSCRIBE
@@ -4021,36 +3984,37 @@ static void gp__cs_grace_end(gp_loop *loop, void *user) {
    its (P)SUBSCRIBE commands before any command other than HELLO, AUTH or CLIENT. That is
    the re-subscription a reconnecting gp_chancli sends behind HELLO and ends with a PING;
    a SUBSCRIBE after it is a new join, which sees only what is published after it. */
-static void gp__cs_grace_replay(gp__csc *c, int is_pat, size_t pat_from) {
+static void gp__cs_grace_replay(gp__cs_client *c, int is_pat, size_t pat_from) {
     gp_chansrv *s = c->s;
     size_t i, j;
     if (c->opened || s->ngrace == 0 || gp_loop_now(s->loop) >= s->grace_until) return;
     for (i = 0; i < c->grace_from && i < s->ngrace; i++) {
-        gp__csgrace *g = &s->grace[i];
+        gp__cs_kept *g = &s->grace[i];
         if (!is_pat) {
-            gp__csch *ch = gp__cs_find(s, g->ch, g->chlen);
+            gp__cs_channel *ch = gp__cs_find(s, g->ch, g->chlen);
             if (ch && ch->mark == s->cmd_seq) gp__cs_push_msg(c, NULL, 0, g->ch, g->chlen, g->msg, g->len);
         } else {
             for (j = pat_from; j < s->npats; j++) {
-                gp__cspat *p = &s->pats[j];
+                gp__cs_pattern *p = &s->pats[j];
                 if (p->c == c && gp_chan_glob_match(p->p, p->n, g->ch, g->chlen))
                     gp__cs_push_msg(c, p->p, p->n, g->ch, g->chlen, g->msg, g->len);
             }
         }
     }
 }
-static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c);
-static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
+
+static void gp__cs_chan_drop(gp_chansrv *s, gp__cs_channel *ch, gp__cs_client *c);
+static int gp__cs_subscribe(gp__cs_client *c, const uint8_t *name, size_t len) {
     gp_chansrv *s = c->s;
-    gp__csch *ch = gp__cs_find(s, name, len);
+    gp__cs_channel *ch = gp__cs_find(s, name, len);
     size_t i;
     if (ch) {
         for (i = 0; i < ch->nsubs; i++) if (ch->subs[i] == c) return 0;
     } else {
         if (gp__rehash(s->alloc_ctx, (void ***)&s->ct, &s->ct_size, s->nchannels + 1,
-                       offsetof(gp__csch, hnext), gp__csch_hash_of) != GP_OK)
+                       offsetof(gp__cs_channel, hnext), gp__cs_channel_hash_of) != GP_OK)
             return GP_ERR_NOMEM;
-        ch = (gp__csch *)gp__calloc(s->alloc_ctx, sizeof *ch);
+        ch = (gp__cs_channel *)gp__calloc(s->alloc_ctx, sizeof *ch);
         if (ch == NULL || (ch->name = (uint8_t *)gp__malloc(s->alloc_ctx, len + 1)) == NULL) {
             gp__free(s->alloc_ctx, ch, sizeof *ch);
             return GP_ERR_NOMEM;
@@ -4072,9 +4036,10 @@ static int gp__cs_subscribe(gp__csc *c, const uint8_t *name, size_t len) {
     ch->mark = s->cmd_seq;
     return 1;
 }
-static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c) {
+
+static void gp__cs_chan_drop(gp_chansrv *s, gp__cs_channel *ch, gp__cs_client *c) {
     size_t i;
-    gp__csch **pp;
+    gp__cs_channel **pp;
     for (i = 0; i < ch->nsubs; i++)
         if (ch->subs[i] == c) { ch->subs[i] = ch->subs[--ch->nsubs]; break; }
     if (ch->nsubs > 0) return;
@@ -4085,10 +4050,11 @@ static void gp__cs_chan_drop(gp_chansrv *s, gp__csch *ch, gp__csc *c) {
     gp__free(s->alloc_ctx, ch->name, ch->len + 1);
     gp__free(s->alloc_ctx, ch, sizeof *ch);
 }
-static int gp__cs_unsubscribe(gp__csc *c, const uint8_t *name, size_t len) {
+
+static int gp__cs_unsubscribe(gp__cs_client *c, const uint8_t *name, size_t len) {
     size_t i;
     for (i = 0; i < c->nchans; i++) {
-        gp__csch *ch = c->chans[i];
+        gp__cs_channel *ch = c->chans[i];
         if (ch->len == len && memcmp(ch->name, name, len) == 0) {
             memmove(c->chans + i, c->chans + i + 1, (c->nchans - i - 1) * sizeof *c->chans);
             c->nchans--;
@@ -4098,10 +4064,11 @@ static int gp__cs_unsubscribe(gp__csc *c, const uint8_t *name, size_t len) {
     }
     return 0;
 }
-static int gp__cs_psubscribe(gp__csc *c, const uint8_t *p, size_t n) {
+
+static int gp__cs_psubscribe(gp__cs_client *c, const uint8_t *p, size_t n) {
     gp_chansrv *s = c->s;
     size_t i;
-    gp__cspat *e;
+    gp__cs_pattern *e;
     for (i = 0; i < s->npats; i++)
         if (s->pats[i].c == c && s->pats[i].n == n && memcmp(s->pats[i].p, p, n) == 0) return 0;
     if (gp__grow(s->alloc_ctx, (void **)&s->pats, &s->pats_cap, s->npats + 1, sizeof *s->pats) != GP_OK)
@@ -4115,12 +4082,13 @@ static int gp__cs_psubscribe(gp__csc *c, const uint8_t *p, size_t n) {
     c->npats++;
     return 1;
 }
+
 /* Remove c's pattern p (or, with p == NULL, the first of c's patterns, copied to out). */
-static int gp__cs_punsubscribe(gp__csc *c, const uint8_t *p, size_t n, gp_buf *out) {
+static int gp__cs_punsubscribe(gp__cs_client *c, const uint8_t *p, size_t n, gp_buf *out) {
     gp_chansrv *s = c->s;
     size_t i;
     for (i = 0; i < s->npats; i++) {
-        gp__cspat *e = &s->pats[i];
+        gp__cs_pattern *e = &s->pats[i];
         if (e->c != c || (p && (e->n != n || memcmp(e->p, p, n) != 0))) continue;
         if (out) gp_buf_append(out, e->p, e->n);
         gp__free(s->alloc_ctx, e->p, e->n + 1);
@@ -4131,13 +4099,15 @@ static int gp__cs_punsubscribe(gp__csc *c, const uint8_t *p, size_t n, gp_buf *o
     }
     return 0;
 }
-static void gp__cs_subreply(gp__csc *c, const char *kind, const uint8_t *name, size_t len, int null_name) {
+
+static void gp__cs_subreply(gp__cs_client *c, const char *kind, const uint8_t *name, size_t len, int null_name) {
     gp_chan_put_agg(&c->out, c->resp3 ? '>' : '*', 3);
     gp__cs_bulkstr(c, kind);
     if (null_name) gp_chan_put_null(&c->out, c->resp3);
     else gp_chan_put_bulk(&c->out, name, len);
     gp_chan_put_int(&c->out, (int64_t)gp__cs_count(c));
 }
+
 static int gp__cs_auth_ok(gp_chansrv *s, const gp_bytes *user, const gp_bytes *pass) {
     size_t pl;
     if (user && !(user->len == 7 && memcmp(user->ptr, "default", 7) == 0)) return 0;
@@ -4145,7 +4115,8 @@ static int gp__cs_auth_ok(gp_chansrv *s, const gp_bytes *user, const gp_bytes *p
     pl = strlen(s->password);
     return pass->len == pl && memcmp(pass->ptr, s->password, pl) == 0;
 }
-static void gp__cs_hello_reply(gp__csc *c) {
+
+static void gp__cs_hello_reply(gp__cs_client *c) {
     gp_buf *o = &c->out;
     gp_chan_put_agg(o, c->resp3 ? '%' : '*', c->resp3 ? 7 : 14);
     gp__cs_bulkstr(c, "server"); gp__cs_bulkstr(c, "grouppush");
@@ -4156,7 +4127,8 @@ static void gp__cs_hello_reply(gp__csc *c) {
     gp__cs_bulkstr(c, "role"); gp__cs_bulkstr(c, "master");
     gp__cs_bulkstr(c, "modules"); gp_chan_put_agg(o, '*', 0);
 }
-static void gp__cs_unknown(gp__csc *c, size_t argc, const gp_bytes *argv) {
+
+static void gp__cs_unknown(gp__cs_client *c, size_t argc, const gp_bytes *argv) {
     char args[512];
     size_t i, al = 0;
     args[0] = '\0';
@@ -4168,9 +4140,11 @@ static void gp__cs_unknown(gp__csc *c, size_t argc, const gp_bytes *argv) {
     gp__cs_err(c, "ERR unknown command '%.*s', with args beginning with: %s",
                (int)GP__MIN(argv[0].len, (size_t)128), (const char *)argv[0].ptr, args);
 }
-static void gp__cs_arity(gp__csc *c, const char *name) {
+
+static void gp__cs_arity(gp__cs_client *c, const char *name) {
     gp__cs_err(c, "ERR wrong number of arguments for '%s' command", name);
 }
+
 static int gp__cs_is(const gp_bytes *a, const char *name) { return gp__ieq(a->ptr, a->len, name); }
 
 /* The command table. A row is one command (or one subcommand of a container such as CLIENT):
@@ -4186,7 +4160,8 @@ enum {
     GP__CS_NOQUEUE = 8,     /* runs at once inside MULTI instead of being queued */
     GP__CS_PUBSUB  = 16     /* COMMAND INFO flag "pubsub" */
 };
-typedef void (*gp__cs_handler)(gp__csc *c, size_t argc, gp_bytes *argv);
+
+typedef void (*gp__cs_handler)(gp__cs_client *c, size_t argc, gp_bytes *argv);
 typedef struct gp__cs_cmd {
     const char *name;
     int arity;
@@ -4201,15 +4176,17 @@ static const gp__cs_cmd *gp__cs_lookup(const gp__cs_cmd *tab, const gp_bytes *na
     for (; tab->name; tab++) if (gp__cs_is(name, tab->name)) return tab;
     return NULL;
 }
+
 static int gp__cs_arity_ok(const gp__cs_cmd *k, size_t argc) {
     return k->arity > 0 ? argc == (size_t)k->arity : argc >= (size_t)-k->arity;
 }
-static void gp__cs_multi_discard(gp__csc *c);
-static void gp__cs_cmd_exec(gp__csc *c, size_t argc, gp_bytes *argv);
+
+static void gp__cs_multi_discard(gp__cs_client *c);
+static void gp__cs_cmd_exec(gp__cs_client *c, size_t argc, gp_bytes *argv);
 /* The error written since out.len was at `mark` rejected command k before it ran. Inside
    MULTI that dooms the EXEC; a rejected EXEC itself ends the transaction and says why, as
    Redis does ("-EXECABORT Transaction discarded because of: <error>"). */
-static void gp__cs_reject(gp__csc *c, const gp__cs_cmd *k, size_t mark) {
+static void gp__cs_reject(gp__cs_client *c, const gp__cs_cmd *k, size_t mark) {
     if (c->multi) c->multi_dirty = 1;
     if (k && k->run == gp__cs_cmd_exec && c->out.len > mark + 3) {
         char why[512];
@@ -4222,7 +4199,8 @@ static void gp__cs_reject(gp__csc *c, const gp__cs_cmd *k, size_t mark) {
         gp__cs_err(c, "EXECABORT Transaction discarded because of: %s", why);
     }
 }
-static void gp__cs_verbatim(gp__csc *c, const char *s, size_t n) {   /* RESP3 '=' txt, else bulk */
+
+static void gp__cs_verbatim(gp__cs_client *c, const char *s, size_t n) {   /* RESP3 '=' txt, else bulk */
     char head[32];
     if (!c->resp3) { gp_chan_put_bulk(&c->out, s, n); return; }
     snprintf(head, sizeof head, "=%lu\r\ntxt:", (unsigned long)(n + 4));
@@ -4230,15 +4208,17 @@ static void gp__cs_verbatim(gp__csc *c, const char *s, size_t n) {   /* RESP3 '=
     gp_buf_append(&c->out, s, n);
     gp_buf_append(&c->out, "\r\n", 2);
 }
-static void gp__cs_map(gp__csc *c, size_t pairs) { gp_chan_put_agg(&c->out, c->resp3 ? '%' : '*', c->resp3 ? pairs : 2 * pairs); }
-static void gp__cs_set(gp__csc *c, size_t n) { gp_chan_put_agg(&c->out, c->resp3 ? '~' : '*', n); }
-static void gp__cs_help(gp__csc *c, const char *const *lines) {
+
+static void gp__cs_map(gp__cs_client *c, size_t pairs) { gp_chan_put_agg(&c->out, c->resp3 ? '%' : '*', c->resp3 ? pairs : 2 * pairs); }
+static void gp__cs_set(gp__cs_client *c, size_t n) { gp_chan_put_agg(&c->out, c->resp3 ? '~' : '*', n); }
+static void gp__cs_help(gp__cs_client *c, const char *const *lines) {
     size_t n = 0;
     while (lines[n]) n++;
     gp_chan_put_agg(&c->out, '*', n);
     for (n = 0; lines[n]; n++) gp_chan_put_simple(&c->out, '+', lines[n]);
 }
-static int gp__cs_name_ok(gp__csc *c, const gp_bytes *name) {
+
+static int gp__cs_name_ok(gp__cs_client *c, const gp_bytes *name) {
     size_t q;
     for (q = 0; q < name->len; q++)
         if (name->ptr[q] < '!' || name->ptr[q] > '~') {
@@ -4247,7 +4227,8 @@ static int gp__cs_name_ok(gp__csc *c, const gp_bytes *name) {
         }
     return 1;
 }
-static void gp__cs_set_str(gp__csc *c, char **dst, const gp_bytes *v) {   /* empty = none */
+
+static void gp__cs_set_str(gp__cs_client *c, char **dst, const gp_bytes *v) {   /* empty = none */
     gp__free(c->s->alloc_ctx, *dst, *dst ? strlen(*dst) + 1 : 0);
     *dst = NULL;
     if (v->len > 0 && (*dst = (char *)gp__malloc(c->s->alloc_ctx, v->len + 1)) != NULL) {
@@ -4257,7 +4238,7 @@ static void gp__cs_set_str(gp__csc *c, char **dst, const gp_bytes *v) {   /* emp
 }
 
 /* ---- connection commands ---- */
-static void gp__cs_cmd_ping(gp__csc *c, size_t argc, gp_bytes *argv) {   /* PING [message] */
+static void gp__cs_cmd_ping(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* PING [message] */
     if (argc > 2) { gp__cs_arity(c, "ping"); return; }
     if (!c->resp3 && gp__cs_count(c) > 0) {
         gp_chan_put_agg(&c->out, '*', 2);
@@ -4266,11 +4247,13 @@ static void gp__cs_cmd_ping(gp__csc *c, size_t argc, gp_bytes *argv) {   /* PING
     } else if (argc == 1) gp_chan_put_simple(&c->out, '+', "PONG");
     else gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
 }
-static void gp__cs_cmd_echo(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_echo(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc;
     gp_chan_put_bulk(&c->out, argv[1].ptr, argv[1].len);
 }
-static void gp__cs_cmd_auth(gp__csc *c, size_t argc, gp_bytes *argv) {   /* AUTH [username] password */
+
+static void gp__cs_cmd_auth(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* AUTH [username] password */
     gp_chansrv *s = c->s;
     if (argc > 3) { gp__cs_err(c, "ERR syntax error"); return; }
     if (s->password == NULL && argc == 2) {
@@ -4285,8 +4268,9 @@ static void gp__cs_cmd_auth(gp__csc *c, size_t argc, gp_bytes *argv) {   /* AUTH
     c->authed = 1;
     gp_chan_put_simple(&c->out, '+', "OK");
 }
+
 /* HELLO [protover [AUTH username password] [SETNAME clientname]] */
-static void gp__cs_cmd_hello(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_hello(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     int64_t ver = c->resp3 ? 3 : 2;
     size_t j;
@@ -4325,12 +4309,14 @@ static void gp__cs_cmd_hello(gp__csc *c, size_t argc, gp_bytes *argv) {
     c->resp3 = ver == 3;
     gp__cs_hello_reply(c);
 }
-static void gp__cs_cmd_quit(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_quit(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     gp_chan_put_simple(&c->out, '+', "OK");
     c->quit = 1;
 }
-static void gp__cs_cmd_select(gp__csc *c, size_t argc, gp_bytes *argv) {   /* one database: 0 */
+
+static void gp__cs_cmd_select(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* one database: 0 */
     int64_t db;
     (void)argc;
     const uint8_t *p = argv[1].ptr;
@@ -4342,18 +4328,20 @@ static void gp__cs_cmd_select(gp__csc *c, size_t argc, gp_bytes *argv) {   /* on
     else if (db != 0) gp__cs_err(c, "ERR DB index is out of range");
     else gp_chan_put_simple(&c->out, '+', "OK");
 }
-static void gp__cs_multi_discard(gp__csc *c) {
+
+static void gp__cs_multi_discard(gp__cs_client *c) {
     gp_buf_free(&c->mq);
     c->mq_count = 0;
     c->multi = c->multi_dirty = 0;
 }
+
 /* RESET: the state of a new connection (RESP2, no subscription, no transaction, no name,
    not authenticated when a password is set), without notifications. */
-static void gp__cs_cmd_reset(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_reset(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     (void)argc; (void)argv;
     gp__cs_multi_discard(c);
-    while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
+    while (c->nchans > 0) { gp__cs_channel *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
     while (c->npats > 0) gp__cs_punsubscribe(c, NULL, 0, NULL);
     c->resp3 = 0;
     gp__free(s->alloc_ctx, c->name, c->name ? strlen(c->name) + 1 : 0);
@@ -4363,7 +4351,7 @@ static void gp__cs_cmd_reset(gp__csc *c, size_t argc, gp_bytes *argv) {
 }
 
 /* ---- pub/sub ---- */
-static void gp__cs_subscribe_all(gp__csc *c, size_t argc, const gp_bytes *argv, int pat) {
+static void gp__cs_subscribe_all(gp__cs_client *c, size_t argc, const gp_bytes *argv, int pat) {
     gp_chansrv *s = c->s;
     size_t pat_from = s->npats, i;
     for (i = 1; i < argc; i++) {
@@ -4373,14 +4361,15 @@ static void gp__cs_subscribe_all(gp__csc *c, size_t argc, const gp_bytes *argv, 
     }
     gp__cs_grace_replay(c, pat, pat_from);   /* after all the confirmations */
 }
-static void gp__cs_cmd_subscribe(gp__csc *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 0); }
-static void gp__cs_cmd_psubscribe(gp__csc *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 1); }
-static void gp__cs_cmd_unsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
+
+static void gp__cs_cmd_subscribe(gp__cs_client *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 0); }
+static void gp__cs_cmd_psubscribe(gp__cs_client *c, size_t argc, gp_bytes *argv) { gp__cs_subscribe_all(c, argc, argv, 1); }
+static void gp__cs_cmd_unsubscribe(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
     size_t i;
     if (argc == 1) {
         if (c->nchans == 0) { gp__cs_subreply(c, "unsubscribe", NULL, 0, 1); return; }
         while (c->nchans > 0) {
-            gp__csch *ch = c->chans[0];
+            gp__cs_channel *ch = c->chans[0];
             gp_buf nm;
             memset(&nm, 0, sizeof nm);
             nm.alloc_ctx = c->s->alloc_ctx;
@@ -4396,7 +4385,8 @@ static void gp__cs_cmd_unsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {   
         gp__cs_subreply(c, "unsubscribe", argv[i].ptr, argv[i].len, 0);
     }
 }
-static void gp__cs_cmd_punsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [pattern ...] */
+
+static void gp__cs_cmd_punsubscribe(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [pattern ...] */
     size_t i;
     if (argc == 1) {
         if (c->npats == 0) { gp__cs_subreply(c, "punsubscribe", NULL, 0, 1); return; }
@@ -4415,14 +4405,16 @@ static void gp__cs_cmd_punsubscribe(gp__csc *c, size_t argc, gp_bytes *argv) {  
         gp__cs_subreply(c, "punsubscribe", argv[i].ptr, argv[i].len, 0);
     }
 }
-static void gp__cs_cmd_publish(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_publish(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc;
     gp_chan_put_int(&c->out, (int64_t)gp__cs_publish(c->s, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len));
 }
-static void gp__cs_cmd_pubsub_channels(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [pattern] */
+
+static void gp__cs_cmd_pubsub_channels(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [pattern] */
     gp_chansrv *s = c->s;
     size_t b, n = 0;
-    gp__csch *ch;
+    gp__cs_channel *ch;
     if (argc > 3) {
         gp__cs_err(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
                    (int)GP__MIN(argv[1].len, (size_t)128), (const char *)argv[1].ptr);
@@ -4437,16 +4429,18 @@ static void gp__cs_cmd_pubsub_channels(gp__csc *c, size_t argc, gp_bytes *argv) 
             if (argc == 2 || gp_chan_glob_match(argv[2].ptr, argv[2].len, ch->name, ch->len))
                 gp_chan_put_bulk(&c->out, ch->name, ch->len);
 }
-static void gp__cs_cmd_pubsub_numsub(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
+
+static void gp__cs_cmd_pubsub_numsub(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [channel ...] */
     size_t i;
     gp_chan_put_agg(&c->out, '*', (argc - 2) * 2);   /* an array in RESP3 too, as Redis 7 */
     for (i = 2; i < argc; i++) {
-        gp__csch *ch = gp__cs_find(c->s, argv[i].ptr, argv[i].len);
+        gp__cs_channel *ch = gp__cs_find(c->s, argv[i].ptr, argv[i].len);
         gp_chan_put_bulk(&c->out, argv[i].ptr, argv[i].len);
         gp_chan_put_int(&c->out, ch ? (int64_t)ch->nsubs : 0);
     }
 }
-static void gp__cs_cmd_pubsub_numpat(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_pubsub_numpat(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     size_t a, b, uniq = 0;
     (void)argc; (void)argv;
@@ -4457,7 +4451,8 @@ static void gp__cs_cmd_pubsub_numpat(gp__csc *c, size_t argc, gp_bytes *argv) {
     }
     gp_chan_put_int(&c->out, (int64_t)uniq);
 }
-static void gp__cs_cmd_pubsub_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_pubsub_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     static const char *const lines[] = {
         "PUBSUB <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
         "CHANNELS [<pattern>]", "    The channels that have subscribers (matching the glob <pattern>).",
@@ -4469,20 +4464,22 @@ static void gp__cs_cmd_pubsub_help(gp__csc *c, size_t argc, gp_bytes *argv) {
 }
 
 /* ---- transactions: MULTI queues, EXEC runs the queue in order with nothing in between ---- */
-static void gp__cs_cmd_multi(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_multi(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     if (c->multi) { gp__cs_err(c, "ERR MULTI calls can not be nested"); return; }
     c->multi = 1;
     gp_chan_put_simple(&c->out, '+', "OK");
 }
-static void gp__cs_cmd_discard(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_discard(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     if (!c->multi) { gp__cs_err(c, "ERR DISCARD without MULTI"); return; }
     gp__cs_multi_discard(c);
     gp_chan_put_simple(&c->out, '+', "OK");
 }
+
 /* Queue entry: the row (a pointer), argc, then each argument as (size_t length, bytes). */
-static void gp__cs_multi_queue(gp__csc *c, const gp__cs_cmd *k, size_t argc, const gp_bytes *argv) {
+static void gp__cs_multi_queue(gp__cs_client *c, const gp__cs_cmd *k, size_t argc, const gp_bytes *argv) {
     size_t i, need = sizeof k + sizeof argc;
     gp_buf *q = &c->mq;
     for (i = 0; i < argc; i++) need += sizeof argv[i].len + argv[i].len;
@@ -4503,7 +4500,8 @@ static void gp__cs_multi_queue(gp__csc *c, const gp__cs_cmd *k, size_t argc, con
     c->mq_count++;
     gp_chan_put_simple(&c->out, '+', "QUEUED");
 }
-static void gp__cs_cmd_exec(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_exec(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     gp_buf q;
     size_t n, i, pos = 0;
@@ -4538,34 +4536,39 @@ static void gp__cs_cmd_exec(gp__csc *c, size_t argc, gp_bytes *argv) {
     }
     gp_buf_free(&q);
 }
-static void gp__cs_cmd_watch(gp__csc *c, size_t argc, gp_bytes *argv) {   /* no keys: never aborts EXEC */
+
+static void gp__cs_cmd_watch(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* no keys: never aborts EXEC */
     (void)argc; (void)argv;
     if (c->multi) { gp__cs_err(c, "ERR WATCH inside MULTI is not allowed"); return; }
     gp_chan_put_simple(&c->out, '+', "OK");
 }
-static void gp__cs_cmd_ok(gp__csc *c, size_t argc, gp_bytes *argv) {   /* UNWATCH */
+
+static void gp__cs_cmd_ok(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* UNWATCH */
     (void)argc; (void)argv;
     gp_chan_put_simple(&c->out, '+', "OK");
 }
 
 /* ---- CLIENT ---- */
-static void gp__cs_cmd_client_setname(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_client_setname(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc;
     if (!gp__cs_name_ok(c, &argv[2])) return;
     gp__cs_set_str(c, &c->name, &argv[2]);
     gp_chan_put_simple(&c->out, '+', "OK");
 }
-static void gp__cs_cmd_client_getname(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_client_getname(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     if (c->name) gp__cs_bulkstr(c, c->name);
     else gp_chan_put_null(&c->out, c->resp3);
 }
-static void gp__cs_cmd_client_id(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_client_id(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     gp_chan_put_int(&c->out, (int64_t)c->id);
 }
+
 /* CLIENT SETINFO LIB-NAME|LIB-VER value (what Redis 7.2 clients send when they connect) */
-static void gp__cs_cmd_client_setinfo(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_client_setinfo(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     int name = gp__cs_is(&argv[2], "lib-name");
     size_t q;
     (void)argc;
@@ -4581,6 +4584,7 @@ static void gp__cs_cmd_client_setinfo(gp__csc *c, size_t argc, gp_bytes *argv) {
     gp__cs_set_str(c, name ? &c->lib_name : &c->lib_ver, &argv[3]);
     gp_chan_put_simple(&c->out, '+', "OK");
 }
+
 static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -4601,8 +4605,9 @@ static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
     }
     snprintf(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
 }
+
 /* One CLIENT LIST line, in Redis's key=value shape (the fields this server has). */
-static void gp__cs_client_line(gp__csc *me, const gp__csc *c, gp_buf *b) {
+static void gp__cs_client_line(gp__cs_client *me, const gp__cs_client *c, gp_buf *b) {
     char addr[80], laddr[80], line[768];
     uint64_t now = gp_loop_now(me->s->loop);
     gp__cs_addr(c->st.fd, 1, addr, sizeof addr);
@@ -4619,7 +4624,8 @@ static void gp__cs_client_line(gp__csc *me, const gp__csc *c, gp_buf *b) {
              c->lib_ver ? c->lib_ver : "", c->resp3 ? 3 : 2);
     gp_buf_append(b, line, strlen(line));
 }
-static void gp__cs_cmd_client_list(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [TYPE t] [ID id ...] */
+
+static void gp__cs_cmd_client_list(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [TYPE t] [ID id ...] */
     gp_chansrv *s = c->s;
     gp_buf b;
     size_t i, j;
@@ -4643,7 +4649,7 @@ static void gp__cs_cmd_client_list(gp__csc *c, size_t argc, gp_bytes *argv) {   
         }
     } else if (argc != 2) { gp__cs_err(c, "ERR syntax error"); return; }
     for (i = 0; i < s->nclients; i++) {
-        const gp__csc *o = s->clients[i];
+        const gp__cs_client *o = s->clients[i];
         if (o->dead || type == 3) continue;
         if (type && (type == 2) != (gp__cs_count(o) > 0)) continue;
         if (argc > 3 && gp__cs_is(&argv[2], "id")) {
@@ -4659,7 +4665,8 @@ static void gp__cs_cmd_client_list(gp__csc *c, size_t argc, gp_bytes *argv) {   
     gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
     gp_buf_free(&b);
 }
-static void gp__cs_cmd_client_info(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_client_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_buf b;
     (void)argc; (void)argv;
     memset(&b, 0, sizeof b);
@@ -4668,7 +4675,8 @@ static void gp__cs_cmd_client_info(gp__csc *c, size_t argc, gp_bytes *argv) {
     gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
     gp_buf_free(&b);
 }
-static void gp__cs_cmd_client_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_client_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     static const char *const lines[] = {
         "CLIENT <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
         "ID", "    This connection's id.",
@@ -4692,6 +4700,7 @@ static size_t gp__cs_rss(void) {   /* resident set size in bytes; 0 where /proc 
     fclose(f);
     return (size_t)res * (size_t)(psz > 0 ? psz : 4096);
 }
+
 static void gp__cs_info_add(gp_buf *b, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
@@ -4707,9 +4716,10 @@ static void gp__cs_info_add(gp_buf *b, const char *fmt, ...) {
     if (n > 0) gp_buf_append(b, line, GP__MIN((size_t)n, sizeof line - 1));
     gp_buf_append(b, "\r\n", 2);
 }
+
 /* INFO [section ...]: Redis's "# Section" / "field:value" text. The server claims
    redis_version 7.0.0, the Redis whose pub/sub it follows, so clients' feature checks pass. */
-static void gp__cs_cmd_info(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     static const char *const names[] = { "server", "clients", "memory", "persistence", "stats",
                                          "replication", "keyspace", NULL };
     gp_chansrv *s = c->s;
@@ -4789,8 +4799,9 @@ static void gp__cs_cmd_info(gp__csc *c, size_t argc, gp_bytes *argv) {
     gp__cs_verbatim(c, b.data ? (const char *)b.data : "", b.len);
     gp_buf_free(&b);
 }
+
 /* CONFIG GET parameter [parameter ...]: the few settings clients ask for, glob-matched. */
-static void gp__cs_cmd_config_get(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_cmd_config_get(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     char maxcl[24], bulk[24], port[16], cobl[96];
     const char *kv[][2] = {
@@ -4831,7 +4842,8 @@ static void gp__cs_cmd_config_get(gp__csc *c, size_t argc, gp_bytes *argv) {
         gp__cs_bulkstr(c, kv[i][1]);
     }
 }
-static void gp__cs_cmd_config_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_config_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     static const char *const lines[] = {
         "CONFIG <subcommand> [<arg> ...]. Subcommands of this pub/sub-only server:",
         "GET <pattern> [<pattern> ...]", "    The settings whose names match, as name/value pairs (read only).",
@@ -4839,13 +4851,15 @@ static void gp__cs_cmd_config_help(gp__csc *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     gp__cs_help(c, lines);
 }
+
 static size_t gp__cs_ntab(const gp__cs_cmd *t) { size_t n = 0; while (t[n].name) n++; return n; }
 static void gp__cs_fullname(const gp__cs_cmd *parent, const gp__cs_cmd *k, char *out, size_t cap) {
     if (parent) snprintf(out, cap, "%s|%s", parent->name, k->name);
     else snprintf(out, cap, "%s", k->name);
 }
+
 /* One COMMAND INFO entry, Redis 7's ten fields; no command here has keys. */
-static void gp__cs_command_entry(gp__csc *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
+static void gp__cs_command_entry(gp__cs_client *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
     char full[64];
     size_t nf = 0, i;
     unsigned f = k->flags;
@@ -4868,7 +4882,8 @@ static void gp__cs_command_entry(gp__csc *c, const gp__cs_cmd *parent, const gp_
     gp_chan_put_agg(&c->out, '*', k->subs ? gp__cs_ntab(k->subs) : 0);
     for (i = 0; k->subs && k->subs[i].name; i++) gp__cs_command_entry(c, k, &k->subs[i]);
 }
-static void gp__cs_command_doc(gp__csc *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
+
+static void gp__cs_command_doc(gp__cs_client *c, const gp__cs_cmd *parent, const gp__cs_cmd *k) {
     char full[64];
     size_t i;
     gp__cs_fullname(parent, k, full, sizeof full);
@@ -4882,23 +4897,27 @@ static void gp__cs_command_doc(gp__csc *c, const gp__cs_cmd *parent, const gp__c
         for (i = 0; k->subs[i].name; i++) gp__cs_command_doc(c, k, &k->subs[i]);
     }
 }
-static void gp__cs_cmd_command(gp__csc *c, size_t argc, gp_bytes *argv) {   /* COMMAND: every entry */
+
+static void gp__cs_cmd_command(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* COMMAND: every entry */
     size_t i;
     (void)argc; (void)argv;
     gp_chan_put_agg(&c->out, '*', gp__cs_ntab(gp__cs_table()));
     for (i = 0; gp__cs_table()[i].name; i++) gp__cs_command_entry(c, NULL, &gp__cs_table()[i]);
 }
-static void gp__cs_cmd_command_count(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_command_count(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     (void)argc; (void)argv;
     gp_chan_put_int(&c->out, (int64_t)gp__cs_ntab(gp__cs_table()));
 }
-static void gp__cs_cmd_command_list(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_command_list(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     size_t i;
     (void)argc; (void)argv;
     gp_chan_put_agg(&c->out, '*', gp__cs_ntab(gp__cs_table()));
     for (i = 0; gp__cs_table()[i].name; i++) gp__cs_bulkstr(c, gp__cs_table()[i].name);
 }
-static void gp__cs_cmd_command_info(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
+
+static void gp__cs_cmd_command_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
     size_t i;
     if (argc == 2) { gp__cs_cmd_command(c, argc, argv); return; }
     gp_chan_put_agg(&c->out, '*', argc - 2);
@@ -4908,7 +4927,8 @@ static void gp__cs_cmd_command_info(gp__csc *c, size_t argc, gp_bytes *argv) {  
         else gp_chan_put_null(&c->out, c->resp3);
     }
 }
-static void gp__cs_cmd_command_docs(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
+
+static void gp__cs_cmd_command_docs(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [name ...] */
     size_t i, n = 0;
     if (argc == 2) {
         gp__cs_map(c, gp__cs_ntab(gp__cs_table()));
@@ -4922,7 +4942,8 @@ static void gp__cs_cmd_command_docs(gp__csc *c, size_t argc, gp_bytes *argv) {  
         if (k) gp__cs_command_doc(c, NULL, k);
     }
 }
-static void gp__cs_cmd_command_help(gp__csc *c, size_t argc, gp_bytes *argv) {
+
+static void gp__cs_cmd_command_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     static const char *const lines[] = {
         "COMMAND [<subcommand> [<arg> ...]]. Without a subcommand: every command's entry.",
         "COUNT", "    The number of commands.",
@@ -4943,6 +4964,7 @@ static const gp__cs_cmd gp__cs_pubsub_subs[] = {
     GP__CS_ROW("help", 2, 0, gp__cs_cmd_pubsub_help, "pubsub", "Describe the PUBSUB subcommands."),
     GP__CS_NONE
 };
+
 static const gp__cs_cmd gp__cs_client_subs[] = {
     GP__CS_ROW("setname", 3, 0, gp__cs_cmd_client_setname, "connection", "Name this connection."),
     GP__CS_ROW("getname", 2, 0, gp__cs_cmd_client_getname, "connection", "This connection's name."),
@@ -4953,11 +4975,13 @@ static const gp__cs_cmd gp__cs_client_subs[] = {
     GP__CS_ROW("help", 2, 0, gp__cs_cmd_client_help, "connection", "Describe the CLIENT subcommands."),
     GP__CS_NONE
 };
+
 static const gp__cs_cmd gp__cs_config_subs[] = {
     GP__CS_ROW("get", -3, 0, gp__cs_cmd_config_get, "server", "Read settings whose names match patterns."),
     GP__CS_ROW("help", 2, 0, gp__cs_cmd_config_help, "server", "Describe the CONFIG subcommands."),
     GP__CS_NONE
 };
+
 static const gp__cs_cmd gp__cs_command_subs[] = {
     GP__CS_ROW("count", 2, 0, gp__cs_cmd_command_count, "server", "Count the commands."),
     GP__CS_ROW("docs", -2, 0, gp__cs_cmd_command_docs, "server", "Document commands."),
@@ -4966,6 +4990,7 @@ static const gp__cs_cmd gp__cs_command_subs[] = {
     GP__CS_ROW("help", 2, 0, gp__cs_cmd_command_help, "server", "Describe the COMMAND subcommands."),
     GP__CS_NONE
 };
+
 static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("ping", -1, GP__CS_SUBCTX, gp__cs_cmd_ping, "connection", "Answer PONG, or echo a message."),
     GP__CS_ROW("echo", 2, 0, gp__cs_cmd_echo, "connection", "Echo a message."),
@@ -5004,7 +5029,7 @@ static const gp__cs_cmd gp__cs_commands[] = {
 #undef GP__CS_NONE
 static const gp__cs_cmd *gp__cs_table(void) { return gp__cs_commands; }
 /* One request. Checks in Redis's order; each rejection inside MULTI dooms the EXEC. */
-static void gp__cs_dispatch(gp__csc *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_dispatch(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     const gp__cs_cmd *k = gp__cs_lookup(gp__cs_commands, &argv[0]), *sub = NULL, *run;
     char full[64];
@@ -5046,8 +5071,9 @@ static void gp__cs_dispatch(gp__csc *c, size_t argc, gp_bytes *argv) {
     if (c->multi && !(run->flags & GP__CS_NOQUEUE)) { gp__cs_multi_queue(c, run, argc, argv); return; }
     run->run(c, argc, argv);
 }
+
 /* Redis's wording for what gp_chan_parse_request rejected. */
-static void gp__cs_proto_error(gp__csc *c, const uint8_t *b, size_t len, long rc) {
+static void gp__cs_proto_error(gp__cs_client *c, const uint8_t *b, size_t len, long rc) {
     long cr;
     int64_t n, k, bl;
     size_t pos;
@@ -5071,8 +5097,9 @@ static void gp__cs_proto_error(gp__csc *c, const uint8_t *b, size_t len, long rc
     }
     gp__cs_err(c, "ERR Protocol error: invalid bulk length");
 }
+
 /* The replies built so far join the stream, then everything queued is written. */
-static void gp__cs_flush(gp__csc *c) {
+static void gp__cs_flush(gp__cs_client *c) {
     gp_chansrv *s = c->s;
     int rc;
     if (c->dead) return;
@@ -5084,8 +5111,9 @@ static void gp__cs_flush(gp__csc *c) {
         if (c->quit) gp__cs_kill(c, "quit");
     }
 }
+
 static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
-    gp__csc *c = (gp__csc *)user;
+    gp__cs_client *c = (gp__cs_client *)user;
     gp_chansrv *s = c->s;
     size_t off = 0;
     (void)loop; (void)fd;
@@ -5131,17 +5159,18 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
         gp__cs_mark(c);
     }
 }
+
 static void gp__cs_hook(gp_loop *loop, void *user) {
     gp_chansrv *s = (gp_chansrv *)user;
     size_t k;
     (void)loop;
     for (k = 0; k < s->dirty.n; k++) {   /* a flush or a kill never marks another client */
-        gp__csc *c = (gp__csc *)(void *)s->dirty.v[k];
+        gp__cs_client *c = (gp__cs_client *)(void *)s->dirty.v[k];
         if (!c->dead) gp__cs_flush(c);   /* DIRTY stays set: a kill in here cannot requeue c */
-        c->st.flags &= (uint8_t)~GP__S_DIRTY;
+        c->st.flags &= (uint8_t)~GP__STREAM_DIRTY;
         if (c->dead) {
             size_t i;
-            while (c->nchans > 0) { gp__csch *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
+            while (c->nchans > 0) { gp__cs_channel *ch = c->chans[--c->nchans]; gp__cs_chan_drop(s, ch, c); }
             while (c->npats > 0) gp__cs_punsubscribe(c, NULL, 0, NULL);
             for (i = 0; i < s->nclients; i++)
                 if (s->clients[i] == c) { s->clients[i] = s->clients[--s->nclients]; break; }
@@ -5159,8 +5188,9 @@ static void gp__cs_hook(gp_loop *loop, void *user) {
     }
     s->dirty.n = 0;
 }
+
 GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
-    gp__csc *c;
+    gp__cs_client *c;
     int one = 1;
     if (s == NULL || fd < 0) return GP_ERR_INVAL;
     if (s->nclients >= s->cfg.max_clients) {
@@ -5174,7 +5204,7 @@ GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (gp__grow(s->alloc_ctx, (void **)&s->clients, &s->clients_cap, s->nclients + 1, sizeof *s->clients) != GP_OK ||
         gp__dirty_reserve(s->alloc_ctx, &s->dirty, s->nclients + 1) != GP_OK ||
-        (c = (gp__csc *)gp__calloc(s->alloc_ctx, sizeof *c)) == NULL) {
+        (c = (gp__cs_client *)gp__calloc(s->alloc_ctx, sizeof *c)) == NULL) {
         close(fd);
         return GP_ERR_NOMEM;
     }
@@ -5193,6 +5223,7 @@ GP_API int gp_chansrv_adopt(gp_chansrv *s, int fd) {
     s->st.clients = s->nclients;
     return GP_OK;
 }
+
 static void gp__cs_accept(gp_loop *loop, int lfd, int ev, void *user) {
     gp_chansrv *s = (gp_chansrv *)user;
     int budget = 256;
@@ -5206,6 +5237,17 @@ static void gp__cs_accept(gp_loop *loop, int lfd, int ev, void *user) {
         gp_chansrv_adopt(s, fd);
     }
 }
+
+static void gp__chansrv_defaults(gp_chansrv_config *cfg) {
+    GP__DEF(cfg->max_clients, 10000);
+    GP__DEF(cfg->max_bulk, 64u << 20);
+    GP__DEF(cfg->max_args, 65536);
+    GP__DEF(cfg->max_output, 32u << 20);
+    GP__DEF(cfg->grace_ms, 2000);
+    GP__DEF(cfg->grace_max_bytes, 64u << 20);
+    GP__DEF(cfg->max_queued, 64u << 20);
+}
+
 GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_chansrv **out) {
     gp_chansrv *s;
     if (loop == NULL || out == NULL) return GP_ERR_INVAL;
@@ -5216,13 +5258,7 @@ GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_cha
     s->alloc_ctx = loop->alloc_ctx;
     s->lfd = -1;
     if (cfg) s->cfg = *cfg;
-    if (!s->cfg.max_clients) s->cfg.max_clients = 10000;
-    if (!s->cfg.max_bulk) s->cfg.max_bulk = 64u << 20;
-    if (!s->cfg.max_args) s->cfg.max_args = 65536;
-    if (!s->cfg.max_output) s->cfg.max_output = 32u << 20;
-    if (!s->cfg.grace_ms) s->cfg.grace_ms = 2000;
-    if (!s->cfg.grace_max_bytes) s->cfg.grace_max_bytes = 64u << 20;
-    if (!s->cfg.max_queued) s->cfg.max_queued = 64u << 20;
+    gp__chansrv_defaults(&s->cfg);
     s->started_ms = gp_loop_now(loop);
     s->cfg.password = NULL;
     if (cfg && cfg->password && cfg->password[0]) {
@@ -5243,6 +5279,7 @@ GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_cha
     *out = s;
     return GP_OK;
 }
+
 GP_API int gp_chansrv_listen(gp_chansrv *s, const char *host, int port) {
     int fd, rc;
     if (s == NULL || s->lfd >= 0) return GP_ERR_INVAL;
@@ -5251,6 +5288,7 @@ GP_API int gp_chansrv_listen(gp_chansrv *s, const char *host, int port) {
     s->lfd = fd;
     return GP_OK;
 }
+
 GP_API int gp_chansrv_port(const gp_chansrv *s) { return s && s->lfd >= 0 ? gp_net_local_port(s->lfd) : -1; }
 GP_API void gp_chansrv_stats_get(const gp_chansrv *s, gp_chansrv_stats *st) {
     if (s == NULL || st == NULL) return;
@@ -5259,6 +5297,7 @@ GP_API void gp_chansrv_stats_get(const gp_chansrv *s, gp_chansrv_stats *st) {
     st->channels = s->nchannels;
     st->patterns = s->npats;
 }
+
 GP_API void gp_chansrv_destroy(gp_chansrv *s) {
     size_t i;
     if (s == NULL) return;
@@ -5322,13 +5361,16 @@ static gp__ccsub *gp__cc_find(const gp_chancli *c, const void *name, size_t len,
         if (s->hash == h && s->is_pat == is_pat && s->len == len && memcmp(s->name, name, len) == 0) return s;
     return NULL;
 }
+
 static void gp__cc_send_cmd(gp_chancli *c, size_t argc, const gp_bytes *argv) {
     gp_chan_put_command(&c->out, argc, argv);
 }
+
 static void gp__cc_expect(gp_chancli *c, uint8_t kind) {
     uint8_t *k = (uint8_t *)gp__ring_push(c->alloc_ctx, &c->replies, 1, NULL);
     if (k) *k = kind;   /* without memory the reply will be taken as OTHER */
 }
+
 static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return *(gp_msg **)gp__ring_at(&c->pubs, sizeof(gp_msg *), i); }
 static void gp__cc_connect(gp_chancli *c);
 static void gp__cc_retry(gp_loop *loop, void *user) {
@@ -5337,6 +5379,7 @@ static void gp__cc_retry(gp_loop *loop, void *user) {
     c->retry_timer = 0;
     gp__cc_connect(c);
 }
+
 static void gp__cc_drop(gp_chancli *c, const char *why) {
     int was_up = c->state == GP__CC_UP;
     if (c->state == GP__CC_DOWN) return;
@@ -5360,6 +5403,7 @@ static void gp__cc_drop(gp_chancli *c, const char *why) {
     }
     if (c->retry_timer == 0) c->retry_timer = gp_loop_timer_start(c->loop, was_up ? 0 : c->backoff, 0, gp__cc_retry, c);
 }
+
 /* The commands built so far join the stream, then everything queued is written. */
 static void gp__cc_flush(gp_chancli *c) {
     int rc;
@@ -5370,6 +5414,7 @@ static void gp__cc_flush(gp_chancli *c) {
     if (rc == GP_ERR_IO) gp__cc_drop(c, strerror(errno));
     else if (rc == GP_OK) gp__stream_trim(c->alloc_ctx, &c->conn);
 }
+
 /* Queue one held or new publish behind the commands built so far. */
 static int gp__cc_send_pub(gp_chancli *c, gp_msg *m) {
     if (gp__stream_push_buf(c->alloc_ctx, &c->conn, &c->out) != GP_OK ||
@@ -5379,6 +5424,7 @@ static int gp__cc_send_pub(gp_chancli *c, gp_msg *m) {
     c->nsent++;
     return GP_OK;
 }
+
 static void gp__cc_hook(gp_loop *loop, void *user) { (void)loop; gp__cc_flush((gp_chancli *)user); }
 static void gp__cc_ping(gp_chancli *c) {
     gp_bytes ping;
@@ -5387,6 +5433,7 @@ static void gp__cc_ping(gp_chancli *c) {
     gp__cc_send_cmd(c, 1, &ping);
     gp__cc_expect(c, GP__CC_R_PING);
 }
+
 /* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
    every channel and one PSUBSCRIBE with every pattern (up to 65535 names a command; 256 if
    the argument array cannot be had), so the built-in server's failover grace replays the
@@ -5416,6 +5463,7 @@ static void gp__cc_resubscribe(gp_chancli *c) {
     }
     if (argv != small) gp__free(c->alloc_ctx, argv, total * sizeof *argv);
 }
+
 /* After HELLO succeeded: every held (and every unacknowledged) publish, in order; the
    stream queues the frames kept in c->pubs (no copy). 0, or GP_ERR_NOMEM. */
 static int gp__cc_resume(gp_chancli *c) {
@@ -5425,6 +5473,7 @@ static int gp__cc_resume(gp_chancli *c) {
     c->held_bytes = 0;
     return GP_OK;
 }
+
 static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
         GP__LOG(c->loop, GP_LOG_ERROR, GP__CC, "channel %s:%d refused HELLO: %.*s", c->cfg.host, c->cfg.port,
@@ -5438,6 +5487,7 @@ static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (gp__cc_resume(c) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
     if (c->cfg.on_state) c->cfg.on_state(c, 1, c->cfg.user);
 }
+
 static void gp__cc_on_value(gp_chancli *c, size_t nv) {
     const gp_chan_value *v = c->vals;
     if (v->type == GP_CHAN_ATTR) return;
@@ -5471,6 +5521,7 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
         GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
                 (const char *)v->str.ptr);
 }
+
 static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     gp_chancli *c = (gp_chancli *)user;
     size_t off = 0;
@@ -5529,6 +5580,7 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         if (c->in.len == 0 && c->in.cap > (1u << 20)) gp_buf_free(&c->in);
     }
 }
+
 static void gp__cc_connect(gp_chancli *c) {
     int fd = -1;
     if (c->state != GP__CC_DOWN) return;
@@ -5545,6 +5597,7 @@ static void gp__cc_connect(gp_chancli *c) {
     gp__stream_init(&c->conn, fd);
     c->state = GP__CC_CONNECTING;
 }
+
 static void gp__cc_heartbeat(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
     uint64_t now = gp_loop_now(loop), hb = c->cfg.heartbeat_ms;
@@ -5556,6 +5609,16 @@ static void gp__cc_heartbeat(gp_loop *loop, void *user) {
     if (now - c->last_rx >= 3 * hb) { gp__cc_drop(c, "no answer to PING"); return; }
     if (now - c->last_rx >= hb) gp__cc_ping(c);
 }
+
+static void gp__chancli_defaults(gp_chancli_config *cfg) {
+    GP__DEF(cfg->port, 2206);
+    GP__DEF(cfg->heartbeat_ms, 1000);
+    GP__DEF(cfg->backoff_max_ms, 1000);
+    GP__DEF(cfg->max_backlog, 10000);
+    GP__DEF(cfg->max_backlog_bytes, 64u << 20);
+    GP__DEF(cfg->max_bulk, 64u << 20);
+}
+
 GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_chancli **out) {
     gp_chancli *c;
     size_t hl, ul, pl;
@@ -5570,12 +5633,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     if (cfg) c->cfg = *cfg;
     host = c->cfg.host ? c->cfg.host : "127.0.0.1";
     user = c->cfg.username ? c->cfg.username : "default";
-    if (!c->cfg.port) c->cfg.port = 2206;
-    if (!c->cfg.heartbeat_ms) c->cfg.heartbeat_ms = 1000;
-    if (!c->cfg.backoff_max_ms) c->cfg.backoff_max_ms = 1000;
-    if (!c->cfg.max_backlog) c->cfg.max_backlog = 10000;
-    if (!c->cfg.max_backlog_bytes) c->cfg.max_backlog_bytes = 64u << 20;
-    if (!c->cfg.max_bulk) c->cfg.max_bulk = 64u << 20;
+    gp__chancli_defaults(&c->cfg);
     hl = strlen(host) + 1; ul = strlen(user) + 1;
     pl = c->cfg.password ? strlen(c->cfg.password) + 1 : 0;
     c->strs = (char *)gp__malloc(c->alloc_ctx, hl + ul + pl);
@@ -5595,6 +5653,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     *out = c;
     return GP_OK;
 }
+
 GP_API void gp_chancli_destroy(gp_chancli *c) {
     size_t i;
     if (c == NULL) return;
@@ -5617,6 +5676,7 @@ GP_API void gp_chancli_destroy(gp_chancli *c) {
              (c->cfg.password ? strlen(c->cfg.password) + 1 : 0));
     gp__free(c->alloc_ctx, c, sizeof *c);
 }
+
 static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, gp_chancli_msg_fn fn, void *user) {
     gp__ccsub *s;
     gp_bytes argv[2];
@@ -5651,6 +5711,7 @@ static int gp__cc_sub(gp_chancli *c, const void *name, size_t len, int is_pat, g
     }
     return GP_OK;
 }
+
 static int gp__cc_unsub(gp_chancli *c, const void *name, size_t len, int is_pat) {
     gp__ccsub *s, **pp;
     gp_bytes argv[2];
@@ -5670,13 +5731,16 @@ static int gp__cc_unsub(gp_chancli *c, const void *name, size_t len, int is_pat)
     gp__free(c->alloc_ctx, s, sizeof *s);
     return GP_OK;
 }
+
 GP_API int gp_chancli_subscribe(gp_chancli *c, const void *ch, size_t len, gp_chancli_msg_fn fn, void *user) {
     return gp__cc_sub(c, ch, len, 0, fn, user);
 }
+
 GP_API int gp_chancli_unsubscribe(gp_chancli *c, const void *ch, size_t len) { return gp__cc_unsub(c, ch, len, 0); }
 GP_API int gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp_chancli_msg_fn fn, void *user) {
     return gp__cc_sub(c, pat, len, 1, fn, user);
 }
+
 GP_API int gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len) { return gp__cc_unsub(c, pat, len, 1); }
 GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
     gp_buf b;
@@ -5710,11 +5774,13 @@ GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const
     }
     return GP_OK;
 }
+
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st) {
     if (c == NULL || st == NULL) return;
     *st = c->stats;
     st->backlog = c->pubs.count - c->nsent;
 }
+
 GP_API int gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chancli_config *cfg) {
     char *p, *at, *hp;
     size_t n;
@@ -5784,6 +5850,7 @@ static void gp__sup_on_signal(int sig) {
     if (gp__sup_sigfd >= 0) (void)!write(gp__sup_sigfd, &b, 1);
     errno = saved;
 }
+
 static int gp__sup_install(int fd, const int *sigs, int n) {
     struct sigaction sa;
     int i;
@@ -5796,12 +5863,14 @@ static int gp__sup_install(int fd, const int *sigs, int n) {
         if (sigaction(sigs[i], &sa, NULL) != 0) return GP_ERR_IO;
     return GP_OK;
 }
+
 static int gp__pipe(int p[2]) {
     if (pipe(p) != 0) return GP_ERR_IO;
     gp__set_nonblock(p[0]);
     gp__set_nonblock(p[1]);
     return GP_OK;
 }
+
 static uint64_t gp__rss_kb(int pid) {
     char path[64];
     unsigned long size = 0, res = 0;
@@ -5824,6 +5893,7 @@ static void gp__title_init(int argc, char **argv) {
     gp__title_base = argv[0];
     gp__title_cap = strlen(argv[0]) + 1;
 }
+
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) {
     (void)ch;
     if (gp__title_base && gp__title_cap > 1) {
@@ -5855,6 +5925,7 @@ static int gp__sup_slot(const gp__sup *s, int role, int index) {
     (void)s;
     return role == GP_SUP_MASTER ? 0 : role == GP_SUP_CHANNEL ? 1 : 2 + index;
 }
+
 static void gp__sup_ready_read(gp_loop *loop, int fd, int ev, void *user);
 static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
     int rp[2], pid;
@@ -5929,17 +6000,20 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
     gp_loop_watch(s->loop, rp[0], GP_LOOP_READ, gp__sup_ready_read, s);
     return GP_OK;
 }
+
 static gp__supent *gp__sup_by_fd(gp__sup *s, int fd) {
     size_t i;
     for (i = 0; i < s->nents; i++) if (s->ents[i].ready_fd == fd) return &s->ents[i];
     return NULL;
 }
+
 static void gp__sup_close_ready(gp__sup *s, gp__supent *e) {
     if (e->ready_fd < 0) return;
     gp_loop_unwatch(s->loop, e->ready_fd);
     close(e->ready_fd);
     e->ready_fd = -1;
 }
+
 static void gp__sup_reload_step(gp__sup *s);
 static void gp__sup_check_ready(gp__sup *s) {
     size_t i;
@@ -5948,6 +6022,7 @@ static void gp__sup_check_ready(gp__sup *s) {
     s->ready_announced = 1;
     if (s->cfg->on_ready) s->cfg->on_ready(s->cfg->user);
 }
+
 static void gp__sup_ready_read(gp_loop *loop, int fd, int ev, void *user) {
     gp__sup *s = (gp__sup *)user;
     gp__supent *e = gp__sup_by_fd(s, fd);
@@ -5967,6 +6042,7 @@ static void gp__sup_ready_read(gp_loop *loop, int fd, int ev, void *user) {
         gp__sup_close_ready(s, e);
     }
 }
+
 static void gp__sup_respawn_cb(gp_loop *loop, void *user);
 typedef struct gp__sup_pending { gp__sup *s; int role, index, restarts; uint64_t backoff; } gp__sup_pending;
 static void gp__sup_reload_step(gp__sup *s) {
@@ -5988,6 +6064,7 @@ static void gp__sup_reload_step(gp__sup *s) {
     s->reload_new_pid = s->ents[s->nents - 1].pid;
     s->reload_deadline = gp_loop_now(s->loop) + s->cfg->ready_timeout_ms;
 }
+
 static void gp__sup_reap(gp__sup *s) {
     for (;;) {
         int status, pid = waitpid(-1, &status, WNOHANG);
@@ -6032,6 +6109,7 @@ static void gp__sup_reap(gp__sup *s) {
     }
     if (s->stopping && s->nents == 0) gp_loop_stop(s->loop);
 }
+
 static void gp__sup_respawn_cb(gp_loop *loop, void *user) {
     gp__sup_pending *p = (gp__sup_pending *)user;
     gp__sup *s = p->s;
@@ -6043,12 +6121,14 @@ static void gp__sup_respawn_cb(gp_loop *loop, void *user) {
     }
     gp__free(s->loop->alloc_ctx, p, sizeof *p);
 }
+
 static void gp__sup_kill_timer(gp_loop *loop, void *user) {
     gp__sup *s = (gp__sup *)user;
     size_t i;
     (void)loop;
     for (i = 0; i < s->nents; i++) kill(s->ents[i].pid, SIGKILL);
 }
+
 static void gp__sup_print_status(gp__sup *s) {
     gp_buf b;
     memset(&b, 0, sizeof b);
@@ -6059,6 +6139,7 @@ static void gp__sup_print_status(gp__sup *s) {
     }
     gp_buf_free(&b);
 }
+
 static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
     gp__sup *s = (gp__sup *)user;
     uint8_t sigs[32];
@@ -6093,6 +6174,7 @@ static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
         }
     }
 }
+
 static void gp__sup_tick(gp_loop *loop, void *user) {
     gp__sup *s = (gp__sup *)user;
     s->slots[0].rss_kb = gp__rss_kb((int)getpid());
@@ -6104,6 +6186,14 @@ static void gp__sup_tick(gp_loop *loop, void *user) {
         s->reload_next = -1;
     }
 }
+
+static void gp__sup_defaults(gp_sup_config *cfg) {
+    GP__DEF(cfg->workers, 8);
+    GP__DEF(cfg->name, "grouppush");
+    GP__DEF(cfg->stop_timeout_ms, 4000);
+    GP__DEF(cfg->ready_timeout_ms, 10000);
+}
+
 GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     gp__sup s;
     gp_sup_config cfg;
@@ -6112,10 +6202,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     size_t bytes;
     if (cfg_in == NULL || cfg_in->worker_main == NULL) return GP_ERR_INVAL;
     cfg = *cfg_in;
-    if (!cfg.workers) cfg.workers = 8;
-    if (!cfg.name) cfg.name = "grouppush";
-    if (!cfg.stop_timeout_ms) cfg.stop_timeout_ms = 4000;
-    if (!cfg.ready_timeout_ms) cfg.ready_timeout_ms = 10000;
+    gp__sup_defaults(&cfg);
     memset(&s, 0, sizeof s);
     s.cfg = &cfg;
     s.reload_next = -1;
@@ -6193,6 +6280,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     munmap(s.slots, bytes);
     return rc == GP_OK ? 0 : 1;
 }
+
 GP_API void gp_sup_ready(gp_sup_child *ch) {
     if (ch && ch->ready_fd >= 0) {
         (void)!write(ch->ready_fd, "R", 1);
@@ -6200,6 +6288,7 @@ GP_API void gp_sup_ready(gp_sup_child *ch) {
         ch->ready_fd = -1;
     }
 }
+
 static void gp__sup_child_signal(gp_loop *loop, int fd, int ev, void *user) {
     gp_sup_child *ch = (gp_sup_child *)user;
     uint8_t b[16];
@@ -6207,6 +6296,7 @@ static void gp__sup_child_signal(gp_loop *loop, int fd, int ev, void *user) {
     while (read(fd, b, sizeof b) > 0) {}
     if (ch->on_stop) ch->on_stop(loop, ch->stop_user);
 }
+
 GP_API int gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user) {
     int sigs[] = { SIGINT, SIGTERM };
     if (ch == NULL || loop == NULL) return GP_ERR_INVAL;
@@ -6217,10 +6307,12 @@ GP_API int gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, voi
     if (gp__sup_install(ch->sigpipe[1], sigs, 2) != GP_OK) return GP_ERR_IO;
     return gp_loop_watch(loop, ch->sigpipe[0], GP_LOOP_READ, gp__sup_child_signal, ch);
 }
+
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) {
     if (ch == NULL || ch->mine == NULL || ch->mine->pid != (int32_t)getpid()) return NULL;
     return ch->mine;
 }
+
 GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
     int i;
     static const char *roles[] = { "master", "channel", "worker" };
@@ -6248,6 +6340,7 @@ GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, vo
     (void)ch; (void)loop; (void)on_stop; (void)user;
     return GP_ERR_INVAL;
 }
+
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) { (void)ch; return NULL; }
 GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b) { (void)ch; (void)b; return GP_ERR_INVAL; }
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) { (void)ch; (void)title; }
@@ -6256,7 +6349,272 @@ GP_API int gp_sup_role(const gp_sup_child *ch) { return ch ? ch->role : -1; }
 GP_API int gp_sup_listen_fd(const gp_sup_child *ch) { return ch ? ch->listen_fd : -1; }
 GP_API int gp_sup_index(const gp_sup_child *ch) { return ch ? ch->index : -1; }
 
-/* ==== >>app  the group-push protocol (JSON commands). Uses the public API only ==== */
+/* ==== >>json  RFC 8259 reader (tokens, no recursion) and string writer. Pure. Uses: >>util ==== */
+
+/* JSON reader: iterative, explicit stack of open containers (no recursion). */
+static size_t gp__json_ws(const uint8_t *s, size_t i, size_t n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+/* Scan a string starting at the opening quote; returns index after the closing quote or 0. */
+static size_t gp__json_string(const uint8_t *s, size_t i, size_t n) {
+    for (i++; i < n; i++) {
+        uint8_t c = s[i];
+        if (c == '"') return i + 1;
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (++i >= n) return 0;
+            c = s[i];
+            if (c == 'u') {
+                int k;
+                for (k = 1; k <= 4; k++)
+                    if (i + (size_t)k >= n || gp__hexval(s[i + (size_t)k]) < 0) return 0;
+                i += 4;
+            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+static size_t gp__json_number(const uint8_t *s, size_t i, size_t n) {
+    size_t st;
+    if (i < n && s[i] == '-') i++;
+    if (i >= n) return 0;
+    if (s[i] == '0') i++;
+    else if (s[i] >= '1' && s[i] <= '9') { while (i < n && s[i] >= '0' && s[i] <= '9') i++; }
+    else return 0;
+    if (i < n && s[i] == '.') {
+        st = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == st) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        st = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == st) return 0;
+    }
+    return i;
+}
+
+GP_API int gp_json_parse(const uint8_t *s, size_t n, gp_json_tok *toks, size_t max) {
+    int stack[32];
+    int depth = 0;
+    size_t nt = 0, i = 0;
+    int expect_key = 0;   /* inside an object, before a key */
+    int need_value = 1;   /* a value must come next */
+    int after_key = 0;    /* a key was read: ':' then value */
+    if (max > INT_MAX) max = INT_MAX;
+    for (;;) {
+        i = gp__json_ws(s, i, n);
+        if (i >= n) break;
+        if (after_key) {
+            if (s[i] != ':') return GP_ERR_PROTOCOL;
+            i++;
+            after_key = 0;
+            need_value = 1;
+            continue;
+        }
+        if (!need_value && !expect_key) {
+            /* after a value: ',' or a closer, or end of document */
+            if (depth == 0) return GP_ERR_PROTOCOL;
+            if (s[i] == ',') {
+                i++;
+                if (toks[stack[depth - 1]].type == GP_JSON_OBJECT) expect_key = 1;
+                else need_value = 1;
+                continue;
+            }
+            if ((s[i] == '}' && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
+                (s[i] == ']' && toks[stack[depth - 1]].type == GP_JSON_ARRAY)) {
+                gp_json_tok *t = &toks[stack[--depth]];
+                t->end = i + 1;
+                t->next = nt;
+                i++;
+                continue;
+            }
+            return GP_ERR_PROTOCOL;
+        }
+        if (depth == 0 && nt > 0) return GP_ERR_PROTOCOL;
+        /* closing an empty container */
+        if ((s[i] == '}' || s[i] == ']') && depth > 0 &&
+            toks[stack[depth - 1]].size == 0 &&
+            ((s[i] == '}' && expect_key && toks[stack[depth - 1]].type == GP_JSON_OBJECT) ||
+             (s[i] == ']' && need_value && toks[stack[depth - 1]].type == GP_JSON_ARRAY))) {
+            gp_json_tok *t = &toks[stack[--depth]];
+            t->end = i + 1;
+            t->next = nt;
+            expect_key = 0;
+            need_value = 0;
+            i++;
+            continue;
+        }
+        if (nt >= max) return GP_ERR_TOO_BIG;
+        {
+            gp_json_tok *t = &toks[nt];
+            size_t e;
+            t->start = i;
+            t->size = 0;
+            if (depth > 0) toks[stack[depth - 1]].size++;
+            if (expect_key) {
+                if (s[i] != '"' || (e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1; t->next = nt + 1;
+                nt++; i = e; expect_key = 0; after_key = 1;
+                continue;
+            }
+            switch (s[i]) {
+            case '{': case '[':
+                if (depth >= 32) return GP_ERR_TOO_BIG;
+                t->type = s[i] == '{' ? GP_JSON_OBJECT : GP_JSON_ARRAY;
+                stack[depth++] = (int)nt;
+                nt++; i++;
+                if (t->type == GP_JSON_OBJECT) { expect_key = 1; need_value = 0; }
+                else need_value = 1;
+                continue;
+            case '"':
+                if ((e = gp__json_string(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_STRING; t->start = i + 1; t->end = e - 1;
+                break;
+            case 't':
+                if (n - i < 4 || memcmp(s + i, "true", 4) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_TRUE; e = i + 4; t->end = e;
+                break;
+            case 'f':
+                if (n - i < 5 || memcmp(s + i, "false", 5) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_FALSE; e = i + 5; t->end = e;
+                break;
+            case 'n':
+                if (n - i < 4 || memcmp(s + i, "null", 4) != 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_NULL; e = i + 4; t->end = e;
+                break;
+            default:
+                if ((e = gp__json_number(s, i, n)) == 0) return GP_ERR_PROTOCOL;
+                t->type = GP_JSON_NUMBER; t->end = e;
+                break;
+            }
+            t->next = nt + 1;
+            nt++;
+            i = e;
+            need_value = 0;
+        }
+    }
+    if (nt == 0 || depth != 0 || need_value || expect_key || after_key) return GP_ERR_PROTOCOL;
+    return (int)nt;
+}
+
+/* Compare an escaped JSON string token with a plain C string. */
+static int gp__json_eq(const uint8_t *text, const gp_json_tok *t, const char *key) {
+    uint8_t tmp[64];
+    long n;
+    size_t kl = strlen(key);
+    if (t->type != GP_JSON_STRING) return 0;
+    if (memchr(text + t->start, '\\', t->end - t->start) == NULL)
+        return t->end - t->start == kl && memcmp(text + t->start, key, kl) == 0;
+    n = gp_json_unescape(text, t, tmp, sizeof tmp);
+    return n >= 0 && (size_t)n == kl && memcmp(tmp, key, kl) == 0;
+}
+
+GP_API int gp_json_find(const uint8_t *text, const gp_json_tok *toks, int obj, const char *key) {
+    size_t i, k;
+    if (obj < 0 || toks[obj].type != GP_JSON_OBJECT) return -1;
+    i = (size_t)obj + 1;
+    for (k = 0; k < toks[obj].size / 2; k++) {
+        if (gp__json_eq(text, &toks[i], key)) return (int)i + 1;
+        i = toks[i + 1].next;
+    }
+    return -1;
+}
+
+static size_t gp__utf8_put(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
+        o[2] = (uint8_t)(0x80 | (cp & 63)); return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); o[3] = (uint8_t)(0x80 | (cp & 63));
+    return 4;
+}
+
+static uint32_t gp__hex4(const uint8_t *p) {
+    return (uint32_t)((gp__hexval(p[0]) << 12) | (gp__hexval(p[1]) << 8) |
+                      (gp__hexval(p[2]) << 4) | gp__hexval(p[3]));
+}
+
+GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t *out, size_t cap) {
+    size_t i = t->start, o = 0;
+    while (i < t->end) {
+        uint8_t c = text[i];
+        uint8_t tmp[4];
+        size_t k = 1;
+        if (c != '\\') {
+            const uint8_t *bs = (const uint8_t *)memchr(text + i, '\\', t->end - i);
+            size_t run = bs ? (size_t)(bs - (text + i)) : t->end - i;
+            if (run > cap - o) return GP_ERR_TOO_BIG;
+            memcpy(out + o, text + i, run);
+            o += run; i += run;
+            continue;
+        }
+        c = text[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b': tmp[0] = '\b'; break;
+        case 'f': tmp[0] = '\f'; break;
+        case 'n': tmp[0] = '\n'; break;
+        case 'r': tmp[0] = '\r'; break;
+        case 't': tmp[0] = '\t'; break;
+        case 'u': {
+            uint32_t cp = gp__hex4(text + i);
+            i += 4;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return GP_ERR_PROTOCOL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo;
+                if (i + 6 > t->end || text[i] != '\\' || text[i + 1] != 'u') return GP_ERR_PROTOCOL;
+                lo = gp__hex4(text + i + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF) return GP_ERR_PROTOCOL;
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            k = gp__utf8_put(tmp, cp);
+            break;
+        }
+        default: tmp[0] = c; break;   /* " \ / */
+        }
+        if (k > cap - o) return GP_ERR_TOO_BIG;
+        memcpy(out + o, tmp, k);
+        o += k;
+    }
+    return (long)o;
+}
+
+GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
+    const uint8_t *s = (const uint8_t *)sv;
+    size_t i, run = 0;
+    if (gp_buf_reserve(b, n + 2) != GP_OK) return GP_ERR_NOMEM;
+    b->data[b->len++] = '"';
+    for (i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        char esc[8];
+        if (c >= 0x20 && c != '"' && c != '\\') { run++; continue; }
+        if (gp_buf_append(b, s + i - run, run) != GP_OK) return GP_ERR_NOMEM;
+        run = 0;
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; esc[2] = 0; }
+        else if (c == '\n') strcpy(esc, "\\n");
+        else if (c == '\r') strcpy(esc, "\\r");
+        else if (c == '\t') strcpy(esc, "\\t");
+        else snprintf(esc, sizeof esc, "\\u%04x", c);
+        if (gp__buf_puts(b, esc) != GP_OK) return GP_ERR_NOMEM;
+    }
+    if (gp_buf_append(b, s + n - run, run) != GP_OK) return GP_ERR_NOMEM;
+    return gp_buf_append(b, "\"", 1);
+}
+
+/* ==== >>app  the group-push protocol (JSON commands). Uses: the public API, and >>util's
+   allocator wrappers (so GP_MALLOC and alloc_ctx apply); nothing else private ==== */
 
 struct gp_app {
     gp_loop *loop;
@@ -6278,12 +6636,13 @@ static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char
     gp_buf *b = &a->scratch;
     b->len = 0;
     a->errors++;
-    if (gp__buf_puts(b, "{\"error\":\"") != GP_OK || gp__buf_puts(b, code) != GP_OK ||
-        gp__buf_puts(b, "\",\"detail\":") != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
-        gp__buf_puts(b, "}") != GP_OK)
+    if (gp_buf_append(b, "{\"error\":\"", 10) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
+        gp_buf_append(b, "\",\"detail\":", 11) != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
+        gp_buf_append(b, "}", 1) != GP_OK)
         return;
     gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
 }
+
 /* Channel name = prefix + group id, built in scratch. */
 static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen, gp_bytes *out) {
     a->scratch.len = 0;
@@ -6293,6 +6652,7 @@ static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen
     out->len = a->scratch.len;
     return out;
 }
+
 static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     gp_msg *m;
@@ -6305,6 +6665,7 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     a->msgs_out += gp_group_send(a->groups, channel.ptr + a->plen, channel.len - a->plen, m);
     gp_msg_unref(m);
 }
+
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
     gp_bytes ch;
@@ -6312,12 +6673,14 @@ static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user
     if (gp__app_channel(a, name, len, &ch))
         gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_channel, a);
 }
+
 static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
     gp_bytes ch;
     (void)g;
     if (gp__app_channel(a, name, len, &ch)) gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
 }
+
 /* group_id: a non-empty string, or an integer taken as its decimal text. */
 static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, uint8_t *out, size_t *len) {
     const gp_json_tok *t;
@@ -6349,6 +6712,7 @@ static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int t
     *len = (size_t)n;
     return 1;
 }
+
 static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     uint8_t cmd[16], gid[1024];
@@ -6397,23 +6761,28 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
         gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group or send_to_group");
     }
 }
+
 static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
     gp_app *a = (gp_app *)user;
     if (a->cfg.ws.on_open) a->cfg.ws.on_open(srv, id, a->cfg.ws.user);
 }
+
 static void gp__app_on_close(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user) {
     gp_app *a = (gp_app *)user;
     gp_group_leave_all(a->groups, id);
     if (a->cfg.ws.on_close) a->cfg.ws.on_close(srv, id, code, reason, a->cfg.ws.user);
 }
+
 static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req, gp_ws_accept *acc, void *user) {
     gp_app *a = (gp_app *)user;
     return a->cfg.ws.on_accept ? a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user) : 0;
 }
+
 static void gp__app_on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
     gp_app *a = (gp_app *)user;
     if (a->cfg.ws.on_http) a->cfg.ws.on_http(srv, req, res, a->cfg.ws.user);
 }
+
 static void gp__app_on_state(gp_chancli *c, int up, void *user) {
     gp_app *a = (gp_app *)user;
     (void)c;
@@ -6422,6 +6791,14 @@ static void gp__app_on_state(gp_chancli *c, int up, void *user) {
         if (a->cfg.on_ready) a->cfg.on_ready(a, a->cfg.user);
     }
 }
+
+static void gp__app_defaults(gp_app_config *cfg) {
+    GP__DEF(cfg->max_group_id, 128);
+    if (cfg->max_group_id > 1024) cfg->max_group_id = 1024;
+    GP__DEF(cfg->max_message, 65536);
+    GP__DEF(cfg->max_groups_per_conn, 1024);
+}
+
 GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) {
     gp_app *a;
     gp_ws_config wc;
@@ -6435,10 +6812,7 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     a->loop = loop;
     a->alloc_ctx = gp_loop_alloc_ctx(loop);
     a->cfg = *cfg;
-    if (!a->cfg.max_group_id) a->cfg.max_group_id = 128;
-    if (a->cfg.max_group_id > 1024) a->cfg.max_group_id = 1024;
-    if (!a->cfg.max_message) a->cfg.max_message = 65536;
-    if (!a->cfg.max_groups_per_conn) a->cfg.max_groups_per_conn = 1024;
+    gp__app_defaults(&a->cfg);
     a->scratch.alloc_ctx = a->alloc_ctx;
     {
         const char *p = cfg->prefix ? cfg->prefix : "group:";
@@ -6473,6 +6847,7 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     *out = a;
     return GP_OK;
 }
+
 GP_API void gp_app_destroy(gp_app *a) {
     if (a == NULL) return;
     gp_chancli_destroy(a->chan);
@@ -6483,6 +6858,7 @@ GP_API void gp_app_destroy(gp_app *a) {
     gp__free(a->alloc_ctx, a->prefix, a->plen + 1);
     gp__free(a->alloc_ctx, a, sizeof *a);
 }
+
 GP_API gp_ws_server *gp_app_ws(gp_app *a) { return a ? a->ws : NULL; }
 GP_API gp_chancli *gp_app_channel(gp_app *a) { return a ? a->chan : NULL; }
 GP_API gp_groups *gp_app_groups(gp_app *a) { return a ? a->groups : NULL; }
@@ -6497,6 +6873,7 @@ GP_API void gp_app_stats_get(const gp_app *a, gp_app_stats *st) {
     st->msgs_out = a->msgs_out;
     st->errors = a->errors;
 }
+
 GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void *msg, size_t len) {
     gp_bytes ch;
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
