@@ -1840,6 +1840,25 @@ static ssize_t gp__stream_recv(gp_loop *loop, gp__stream *s, uint8_t *buf, size_
 }
 
 static int gp__stream_pending(const gp__stream *s) { return gp__stream_tr(s)->pending(s); }
+
+/* Read what the socket has into in, growing it `chunk` bytes at a time. GP_OK: all there
+   was (maybe nothing); GP_ERR_CLOSED: end of stream; GP_ERR_IO: errno says; GP_ERR_NOMEM.
+   What was read is added to *bytes_in. */
+static int gp__stream_read_buf(gp_loop *loop, gp__stream *s, gp_buf *in, size_t chunk, uint64_t *bytes_in) {
+    for (;;) {
+        ssize_t r;
+        if (gp_buf_reserve(in, chunk) != GP_OK) return GP_ERR_NOMEM;
+        r = gp__stream_recv(loop, s, in->data + in->len, in->cap - in->len);
+        if (r == 0) return GP_ERR_CLOSED;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? GP_OK : GP_ERR_IO;
+        }
+        in->len += (size_t)r;
+        *bytes_in += (uint64_t)r;
+        if (in->len < in->cap) return GP_OK;
+    }
+}
 static void gp__stream_want_write(gp_loop *loop, gp__stream *s, int on) {
     if (on == !!(s->flags & GP__STREAM_WANTW) || s->fd < 0) return;
     s->flags = (uint8_t)(on ? s->flags | GP__STREAM_WANTW : s->flags & ~GP__STREAM_WANTW);
@@ -5116,22 +5135,14 @@ static void gp__cs_read(gp_loop *loop, int fd, int ev, void *user) {
     gp__cs_client *c = (gp__cs_client *)user;
     gp_chansrv *s = c->s;
     size_t off = 0;
+    int rc;
     (void)loop; (void)fd;
     if (ev & GP_LOOP_WRITE) gp__cs_flush(c);
     if (c->dead || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
-    for (;;) {
-        ssize_t r;
-        if (gp_buf_reserve(&c->in, 16384) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
-        r = gp__stream_recv(s->loop, &c->st, c->in.data + c->in.len, c->in.cap - c->in.len);
-        if (r == 0) { gp__cs_kill(c, "eof"); return; }
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) { gp__cs_kill(c, strerror(errno)); return; }
-            break;
-        }
-        c->in.len += (size_t)r;
-        s->st.bytes_in += (uint64_t)r;
-        if (c->in.len < c->in.cap) break;
+    rc = gp__stream_read_buf(s->loop, &c->st, &c->in, 16384, &s->st.bytes_in);
+    if (rc != GP_OK) {
+        gp__cs_kill(c, rc == GP_ERR_CLOSED ? "eof" : rc == GP_ERR_NOMEM ? "out of memory" : strerror(errno));
+        return;
     }
     while (!c->dead && !c->quit && off < c->in.len) {
         size_t argc = 0;
@@ -5347,7 +5358,7 @@ struct gp_chancli {
     size_t nsent, held_bytes;
     gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
-    uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_out;
+    uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_in, bytes_out;
     gp_chancli_stats stats;
 };
 
@@ -5524,7 +5535,8 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
 
 static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     gp_chancli *c = (gp_chancli *)user;
-    size_t off = 0;
+    size_t off = 0, had;
+    int rc;
     (void)loop; (void)fd;
     if (c->state == GP__CC_CONNECTING) {
         gp_bytes argv[7];
@@ -5553,20 +5565,13 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     }
     if (ev & GP_LOOP_WRITE) gp__cc_flush(c);
     if (c->conn.fd < 0 || !(ev & (GP_LOOP_READ | GP_LOOP_ERROR))) return;
-    for (;;) {
-        ssize_t r;
-        if (gp_buf_reserve(&c->in, 65536) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
-        r = gp__stream_recv(c->loop, &c->conn, c->in.data + c->in.len, c->in.cap - c->in.len);
-        if (r == 0) { gp__cc_drop(c, "closed by peer"); return; }
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) { gp__cc_drop(c, strerror(errno)); return; }
-            break;
-        }
-        c->in.len += (size_t)r;
-        c->last_rx = gp_loop_now(c->loop);
-        if (c->in.len < c->in.cap) break;
+    had = c->in.len;
+    rc = gp__stream_read_buf(c->loop, &c->conn, &c->in, 65536, &c->bytes_in);
+    if (rc != GP_OK) {
+        gp__cc_drop(c, rc == GP_ERR_CLOSED ? "closed by peer" : rc == GP_ERR_NOMEM ? "out of memory" : strerror(errno));
+        return;
     }
+    if (c->in.len > had) c->last_rx = gp_loop_now(c->loop);
     while (c->conn.fd >= 0 && off < c->in.len) {
         size_t nv = 0;
         long n = gp_chan_parse(c->in.data + off, c->in.len - off, c->vals, 64, &nv, c->cfg.max_bulk);
