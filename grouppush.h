@@ -4720,22 +4720,6 @@ static size_t gp__cs_rss(void) {   /* resident set size in bytes; 0 where /proc 
     return (size_t)res * (size_t)(psz > 0 ? psz : 4096);
 }
 
-static void gp__cs_info_add(gp_buf *b, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void gp__cs_info_add(gp_buf *b, const char *fmt, ...) {
-    char line[256];
-    int n;
-    va_list ap;
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0) gp_buf_append(b, line, GP__MIN((size_t)n, sizeof line - 1));
-    gp_buf_append(b, "\r\n", 2);
-}
-
 /* INFO [section ...]: Redis's "# Section" / "field:value" text. The server claims
    redis_version 7.0.0, the Redis whose pub/sub it follows, so clients' feature checks pass. */
 static void gp__cs_cmd_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
@@ -4757,61 +4741,61 @@ static void gp__cs_cmd_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
         if (nsec++) gp_buf_append(&b, "\r\n", 2);
         switch (i) {
         case 0:
-            gp__cs_info_add(&b, "# Server");
-            gp__cs_info_add(&b, "redis_version:7.0.0");
-            gp__cs_info_add(&b, "grouppush_version:%s", GP_VERSION_STRING);
-            gp__cs_info_add(&b, "redis_mode:standalone");
-            gp__cs_info_add(&b, "arch_bits:%d", (int)(sizeof(void *) * 8));
-            gp__cs_info_add(&b, "multiplexing_api:%s", gp_loop_backend(s->loop));
-            gp__cs_info_add(&b, "process_id:%ld", (long)getpid());
-            gp__cs_info_add(&b, "tcp_port:%d", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
-            gp__cs_info_add(&b, "uptime_in_seconds:%llu", (unsigned long long)up);
-            gp__cs_info_add(&b, "uptime_in_days:%llu", (unsigned long long)(up / 86400));
+            gp__buf_printf(&b, "# Server\r\n");
+            gp__buf_printf(&b, "redis_version:7.0.0\r\n");
+            gp__buf_printf(&b, "grouppush_version:%s\r\n", GP_VERSION_STRING);
+            gp__buf_printf(&b, "redis_mode:standalone\r\n");
+            gp__buf_printf(&b, "arch_bits:%d\r\n", (int)(sizeof(void *) * 8));
+            gp__buf_printf(&b, "multiplexing_api:%s\r\n", gp_loop_backend(s->loop));
+            gp__buf_printf(&b, "process_id:%ld\r\n", (long)getpid());
+            gp__buf_printf(&b, "tcp_port:%d\r\n", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
+            gp__buf_printf(&b, "uptime_in_seconds:%llu\r\n", (unsigned long long)up);
+            gp__buf_printf(&b, "uptime_in_days:%llu\r\n", (unsigned long long)(up / 86400));
             break;
         case 1:
-            gp__cs_info_add(&b, "# Clients");
-            gp__cs_info_add(&b, "connected_clients:%lu", (unsigned long)s->nclients);
-            gp__cs_info_add(&b, "maxclients:%lu", (unsigned long)s->cfg.max_clients);
-            gp__cs_info_add(&b, "blocked_clients:0");
-            gp__cs_info_add(&b, "pubsub_clients:%lu", (unsigned long)subs);
+            gp__buf_printf(&b, "# Clients\r\n");
+            gp__buf_printf(&b, "connected_clients:%lu\r\n", (unsigned long)s->nclients);
+            gp__buf_printf(&b, "maxclients:%lu\r\n", (unsigned long)s->cfg.max_clients);
+            gp__buf_printf(&b, "blocked_clients:0\r\n");
+            gp__buf_printf(&b, "pubsub_clients:%lu\r\n", (unsigned long)subs);
             break;
         case 2: {
             size_t rss = gp__cs_rss();
-            gp__cs_info_add(&b, "# Memory");
-            gp__cs_info_add(&b, "used_memory:%lu", (unsigned long)rss);   /* no allocator count: the RSS */
-            gp__cs_info_add(&b, "used_memory_rss:%lu", (unsigned long)rss);
-            gp__cs_info_add(&b, "maxmemory:0");
-            gp__cs_info_add(&b, "maxmemory_policy:noeviction");
+            gp__buf_printf(&b, "# Memory\r\n");
+            gp__buf_printf(&b, "used_memory:%lu\r\n", (unsigned long)rss);   /* no allocator count: the RSS */
+            gp__buf_printf(&b, "used_memory_rss:%lu\r\n", (unsigned long)rss);
+            gp__buf_printf(&b, "maxmemory:0\r\n");
+            gp__buf_printf(&b, "maxmemory_policy:noeviction\r\n");
             break;
         }
         case 3:
-            gp__cs_info_add(&b, "# Persistence");
-            gp__cs_info_add(&b, "loading:0");
-            gp__cs_info_add(&b, "async_loading:0");
-            gp__cs_info_add(&b, "rdb_changes_since_last_save:0");
-            gp__cs_info_add(&b, "aof_enabled:0");
+            gp__buf_printf(&b, "# Persistence\r\n");
+            gp__buf_printf(&b, "loading:0\r\n");
+            gp__buf_printf(&b, "async_loading:0\r\n");
+            gp__buf_printf(&b, "rdb_changes_since_last_save:0\r\n");
+            gp__buf_printf(&b, "aof_enabled:0\r\n");
             break;
         case 4:
-            gp__cs_info_add(&b, "# Stats");
-            gp__cs_info_add(&b, "total_connections_received:%llu", (unsigned long long)s->next_id);
-            gp__cs_info_add(&b, "total_commands_processed:%llu", (unsigned long long)s->st.commands);
-            gp__cs_info_add(&b, "total_net_input_bytes:%llu", (unsigned long long)s->st.bytes_in);
-            gp__cs_info_add(&b, "total_net_output_bytes:%llu", (unsigned long long)s->st.bytes_out);
-            gp__cs_info_add(&b, "rejected_connections:%llu", (unsigned long long)s->st.rejected);
-            gp__cs_info_add(&b, "pubsub_channels:%lu", (unsigned long)s->nchannels);
-            gp__cs_info_add(&b, "pubsub_patterns:%lu", (unsigned long)s->npats);
-            gp__cs_info_add(&b, "grouppush_published:%llu", (unsigned long long)s->st.published);
-            gp__cs_info_add(&b, "grouppush_delivered:%llu", (unsigned long long)s->st.delivered);
-            gp__cs_info_add(&b, "grouppush_dropped_clients:%llu", (unsigned long long)s->st.dropped_clients);
-            gp__cs_info_add(&b, "grouppush_graced:%llu", (unsigned long long)s->st.graced);
+            gp__buf_printf(&b, "# Stats\r\n");
+            gp__buf_printf(&b, "total_connections_received:%llu\r\n", (unsigned long long)s->next_id);
+            gp__buf_printf(&b, "total_commands_processed:%llu\r\n", (unsigned long long)s->st.commands);
+            gp__buf_printf(&b, "total_net_input_bytes:%llu\r\n", (unsigned long long)s->st.bytes_in);
+            gp__buf_printf(&b, "total_net_output_bytes:%llu\r\n", (unsigned long long)s->st.bytes_out);
+            gp__buf_printf(&b, "rejected_connections:%llu\r\n", (unsigned long long)s->st.rejected);
+            gp__buf_printf(&b, "pubsub_channels:%lu\r\n", (unsigned long)s->nchannels);
+            gp__buf_printf(&b, "pubsub_patterns:%lu\r\n", (unsigned long)s->npats);
+            gp__buf_printf(&b, "grouppush_published:%llu\r\n", (unsigned long long)s->st.published);
+            gp__buf_printf(&b, "grouppush_delivered:%llu\r\n", (unsigned long long)s->st.delivered);
+            gp__buf_printf(&b, "grouppush_dropped_clients:%llu\r\n", (unsigned long long)s->st.dropped_clients);
+            gp__buf_printf(&b, "grouppush_graced:%llu\r\n", (unsigned long long)s->st.graced);
             break;
         case 5:
-            gp__cs_info_add(&b, "# Replication");
-            gp__cs_info_add(&b, "role:master");
-            gp__cs_info_add(&b, "connected_slaves:0");
+            gp__buf_printf(&b, "# Replication\r\n");
+            gp__buf_printf(&b, "role:master\r\n");
+            gp__buf_printf(&b, "connected_slaves:0\r\n");
             break;
         default:
-            gp__cs_info_add(&b, "# Keyspace");   /* no keys: a pub/sub-only server */
+            gp__buf_printf(&b, "# Keyspace\r\n");   /* no keys: a pub/sub-only server */
             break;
         }
     }
