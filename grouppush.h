@@ -4436,23 +4436,35 @@ static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
     }
     snprintf(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
 }
-/* One CLIENT LIST line, in Redis's key=value shape (the fields this server has). */
+/* One CLIENT LIST line: Redis 7.2's fields in Redis's order (clients such as redis-py's
+   client_info() index them by name), with this server's values: one flat input and output
+   buffer per client (rbs = qbuf + qbuf-free, oll = 0), no argument vector kept (argv-mem = 0).
+   The free-form strings are appended whole, never cut by a fixed buffer. */
 static void gp__cs_client_line(gp__csc *me, const gp__csc *c, gp_buf *b) {
-    char addr[80], laddr[80], line[768];
+    char addr[80], laddr[80], line[640];
     uint64_t now = gp_loop_now(me->s->loop);
+    size_t mem = sizeof *c + c->in.cap + c->out.cap + c->mq.cap + c->chans_cap * sizeof *c->chans;
     gp__cs_addr(c->fd, 1, addr, sizeof addr);
     gp__cs_addr(c->fd, 0, laddr, sizeof laddr);
+    snprintf(line, sizeof line, "id=%llu addr=%s laddr=%s fd=%d name=", (unsigned long long)c->id, addr, laddr, c->fd);
+    gp_buf_append(b, line, strlen(line));
+    if (c->name) gp_buf_append(b, c->name, strlen(c->name));
     snprintf(line, sizeof line,
-             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu "
-             "ssub=0 multi=%ld qbuf=%lu obl=%lu omem=%lu events=r cmd=%s%s%s user=default "
-             "lib-name=%s lib-ver=%s resp=%d\n",
-             (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
+             " age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu ssub=0 multi=%ld qbuf=%lu qbuf-free=%lu "
+             "argv-mem=0 multi-mem=%lu rbs=%lu rbp=%lu obl=%lu oll=0 omem=%lu tot-mem=%lu events=r cmd=%s%s%s "
+             "user=default redir=-1 resp=%d lib-name=",
              (unsigned long long)((now - c->created_ms) / 1000), (unsigned long long)((now - c->last_ms) / 1000),
              c->multi ? "x" : gp__cs_count(c) ? "P" : "N", (unsigned long)c->nchans, (unsigned long)c->npats,
-             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)(c->out.len - c->out_off),
-             (unsigned long)c->out.cap, c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "", c->lib_name ? c->lib_name : "",
-             c->lib_ver ? c->lib_ver : "", c->resp3 ? 3 : 2);
+             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)(c->in.cap - c->in.len),
+             (unsigned long)c->mq.cap, (unsigned long)c->in.cap, (unsigned long)c->in.cap,
+             (unsigned long)(c->out.len - c->out_off), (unsigned long)c->out.cap, (unsigned long)mem,
+             c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "",
+             c->resp3 ? 3 : 2);
     gp_buf_append(b, line, strlen(line));
+    if (c->lib_name) gp_buf_append(b, c->lib_name, strlen(c->lib_name));
+    gp_buf_append(b, " lib-ver=", 9);
+    if (c->lib_ver) gp_buf_append(b, c->lib_ver, strlen(c->lib_ver));
+    gp_buf_append(b, "\n", 1);
 }
 static void gp__cs_cmd_client_list(gp__csc *c, size_t argc, gp_bytes *argv) {   /* [TYPE t] [ID id ...] */
     gp_chansrv *s = c->s;
