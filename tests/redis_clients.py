@@ -17,8 +17,8 @@ checks themselves are right, against a real redis-server on a free port:
   hiredis     build/redis_clients_hiredis (tests/redis_clients_hiredis.c): the same
               with MULTI/PUBLISH/EXEC and a plain pipeline.
   redis-py    Debian's python3-redis: info(), a redis://host:port/0 URL with a client
-              name, SELECT 0 (and SELECT 1's error), CLIENT LIST as the client parses
-              it, the default pipeline() (a MULTI/EXEC transaction) and a plain one
+              name, SELECT 0 (and SELECT 1's error), CLIENT LIST and CLIENT INFO as
+              the client parses them (also with a 1000-byte name), the default pipeline() (a MULTI/EXEC transaction) and a plain one
               with PUBLISH inside, pubsub subscribe/get_message: exactly one delivery
               per publish, in order.
   redis-cli   INFO, `-n 0 PUBLISH` (receiver count printed, message delivered),
@@ -302,6 +302,15 @@ def check_redis_py(label, port):
         mine = [c for c in r.client_list() if int(c["id"]) == me]
         expect(len(mine) == 1 and mine[0]["name"] == "gp-redis-py",
                "CLIENT LIST as redis-py parses it: no line with id=%d name=gp-redis-py" % me)
+        ci = r.client_info()   # redis-py indexes Redis's integer fields by name
+        expect(ci["id"] == me and ci["name"] == "gp-redis-py" and ci["db"] == 0 and ci["sub"] == 0,
+               "client_info(): %r" % (ci,))
+        long_name = "n" * 1000
+        r.client_setname(long_name)
+        expect(r.client_info()["name"] == long_name, "client_info() with a 1000-byte name")
+        expect([c["name"] for c in r.client_list() if int(c["id"]) == me] == [long_name],
+               "client_list() with a 1000-byte name")
+        r.client_setname("gp-redis-py")
         name = r.client_getname()
         expect(name in (b"gp-redis-py", "gp-redis-py"), "CLIENT GETNAME: %r" % (name,))
         expect(r.publish("gp-clients-nobody", "x") == 0, "PUBLISH to a channel without subscribers")
@@ -345,7 +354,7 @@ def check_redis_py(label, port):
         return None
 
     case("info()", info)
-    case("redis://host:port/0 URL, SELECT 0, CLIENT LIST, SELECT 1 refused", url_db0)
+    case("redis://host:port/0 URL, SELECT 0, client_list(), client_info(), SELECT 1 refused", url_db0)
     case("pipeline() (MULTI/EXEC) and pipeline(transaction=False) with PUBLISH, pubsub: "
          "%d deliveries, each exactly once, in order" % (2 * N), deliveries)
 
