@@ -1,7 +1,8 @@
 // redis_clients.js - one Node Redis client library, with its default options, against a
 // Redis-compatible server: connect, publish inside a transaction (MULTI/EXEC) on one
 // connection and inside a pipeline on another, subscribe on a third, and check that every
-// publish is delivered exactly once, in order per publisher.
+// publish is delivered exactly once, in order per publisher. Against the channel server
+// (INFO has grouppush_version) also that the library's CLIENT SETINFO was taken.
 //
 //   node tests/redis_clients.js LIB PORT [N]
 //     LIB   ioredis | ioredis5 | redis | redis4: a package (or npm alias) in $GP_NPM_MODULES
@@ -96,6 +97,14 @@ async function main() {
   check(/^redis_version:\d+\.\d+\.\d+\r?$/m.test(text), 'INFO has no redis_version line: ' + JSON.stringify(text.slice(0, 200)));
   check(/^connected_clients:([3-9]|\d\d+)\r?$/m.test(text), 'INFO connected_clients is not >= 3');
   ok('INFO: ' + text.match(/^redis_version:.*$/m)[0].trim());
+
+  // Both libraries name themselves with CLIENT SETINFO when they connect (Redis >= 7.2
+  // records it; older servers answer an error, which the libraries ignore).
+  const line = String(isIoredis ? await pubA.client('INFO') : await pubA.sendCommand(['CLIENT', 'INFO']));
+  const want = isIoredis ? 'ioredis' : 'node-redis';
+  const lib_name = (line.match(/(?:^| )lib-name=(\S*)/) || [])[1];
+  if (/^grouppush_version:/m.test(text)) check(lib_name === want, 'CLIENT INFO lib-name is ' + lib_name + ', not ' + want + ': ' + line);
+  ok('CLIENT INFO: lib-name=' + (lib_name === undefined ? '(none: the server has no CLIENT SETINFO)' : lib_name));
 
   // Messages by publisher; "X:end" closes X's stream. Delivery is ordered per publisher, so
   // once both ends are in, any duplicate or stray message would have arrived before them.
