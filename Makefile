@@ -39,6 +39,7 @@ run: $(B)/grouppush_server
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 -include tests/soak.mk
+-include tests/clients.mk
 
 # RFC 6455 conformance (Autobahn-style cases) against both loop backends
 conformance: $(B)/echo $(B)/echo_epoll
@@ -55,7 +56,8 @@ e2e: examples
 	sh tests/e2e.sh $(B)/grouppush_server
 	sh tests/e2e.sh $(B)/grouppush_server_epoll
 
-# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out), headless Chromium
+# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out), headless Chromium;
+# redis-clients (tests/clients.mk): ioredis, node-redis, hiredis, redis-py, redis-cli defaults
 peers: examples
 	$(PY) tests/redis_compare.py
 	$(PY) tests/scaleout.py
@@ -64,7 +66,8 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-test: examples unit oom compile-checks conformance interop e2e peers tls abuse fuzz-regress bench-smoke
+test: examples unit oom compile-checks conformance interop e2e peers redis-clients tls abuse fuzz-regress \
+      bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

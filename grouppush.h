@@ -120,7 +120,8 @@
                command rejected while queueing makes EXEC answer EXECABORT)  WATCH key ...
                UNWATCH (accepted; there are no keys, so no EXEC is ever aborted by a WATCH)
    Clients     CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER v | INFO |
-               LIST [TYPE normal|pubsub] [ID id ...] | HELP
+               LIST [TYPE normal|pubsub] [ID id ...] | REPLY ON|OFF|SKIP (pushes and
+               (un)subscribe notifications still arrive) | HELP
    Server      INFO [section ...] (server clients memory persistence stats replication
                keyspace; redis_version:7.0.0, the Redis whose pub/sub this follows, so
                clients' version checks pass; used_memory is the RSS)  COMMAND [COUNT | DOCS
@@ -221,7 +222,7 @@
    ===============
    0.2.0  (2026-12-02) the channel server answers what common Redis clients send by
           default: MULTI/EXEC/DISCARD/WATCH/UNWATCH, SELECT 0, RESET, INFO, COMMAND, CONFIG
-          GET, CLIENT LIST|INFO|SETINFO|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
+          GET, CLIENT LIST|INFO|SETINFO|REPLY|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
           Inside: one stream type (>>stream) under ws connections, channel-server clients
           and gp_chancli; the channel server encodes a publish once for all its subscribers;
           held publishes are kept once; commands are a table; gp_http_parse_head.
@@ -3815,9 +3816,11 @@ struct gp__cs_client {               /* a client of the channel server */
     gp_chansrv *s;
     uint64_t id;
     gp_buf in, out;             /* out: replies being built, queued on st by gp__cs_flush */
+    gp_buf held;                /* out itself while a muted command writes to a scratch out */
     uint8_t resp3, authed, quit, dead, seen;
     uint8_t opened;             /* 1 once its opening pipeline is over (grace replay) */
     uint8_t multi, multi_dirty; /* inside MULTI; a rejected command dooms the EXEC */
+    uint8_t reply_off, skip_this, skip_next, muted;   /* CLIENT REPLY OFF / SKIP */
     size_t grace_from;          /* kept messages before this index predate the client */
     gp_buf mq;                  /* the commands MULTI queued (see gp__cs_multi_queue) */
     size_t mq_count;
@@ -3890,11 +3893,16 @@ static void gp__cs_err(gp__cs_client *c, const char *fmt, ...) {
 
 static void gp__cs_bulkstr(gp__cs_client *c, const char *s) { gp_chan_put_bulk(&c->out, s, strlen(s)); }
 static size_t gp__cs_count(const gp__cs_client *c) { return c->nchans + c->npats; }
+/* Where c's replies go: its out buffer, or while a command runs muted (CLIENT REPLY OFF),
+   the held one, for what must still go out (pushes, (un)subscribe notifications). */
+static gp_buf *gp__cs_real_out(gp__cs_client *c) { return c->muted ? &c->held : &c->out; }
+
 /* Queue a shared frame for c behind the replies it has so far. */
 static void gp__cs_push(gp__cs_client *c, gp_msg *m) {
     gp_chansrv *s = c->s;
     if (c->dead) return;
-    if (gp__stream_push_buf(s->alloc_ctx, &c->st, &c->out) != GP_OK || gp__stream_push(s->alloc_ctx, &c->st, m) != GP_OK) {
+    if (gp__stream_push_buf(s->alloc_ctx, &c->st, gp__cs_real_out(c)) != GP_OK ||
+        gp__stream_push(s->alloc_ctx, &c->st, m) != GP_OK) {
         gp__cs_kill(c, "out of memory");
         return;
     }
@@ -4120,11 +4128,12 @@ static int gp__cs_punsubscribe(gp__cs_client *c, const uint8_t *p, size_t n, gp_
 }
 
 static void gp__cs_subreply(gp__cs_client *c, const char *kind, const uint8_t *name, size_t len, int null_name) {
-    gp_chan_put_agg(&c->out, c->resp3 ? '>' : '*', 3);
-    gp__cs_bulkstr(c, kind);
-    if (null_name) gp_chan_put_null(&c->out, c->resp3);
-    else gp_chan_put_bulk(&c->out, name, len);
-    gp_chan_put_int(&c->out, (int64_t)gp__cs_count(c));
+    gp_buf *o = gp__cs_real_out(c);   /* a notification: CLIENT REPLY OFF does not silence it */
+    gp_chan_put_agg(o, c->resp3 ? '>' : '*', 3);
+    gp_chan_put_bulk(o, kind, strlen(kind));
+    if (null_name) gp_chan_put_null(o, c->resp3);
+    else gp_chan_put_bulk(o, name, len);
+    gp_chan_put_int(o, (int64_t)gp__cs_count(c));
 }
 
 static int gp__cs_auth_ok(gp_chansrv *s, const gp_bytes *user, const gp_bytes *pass) {
@@ -4586,6 +4595,22 @@ static void gp__cs_cmd_client_id(gp__cs_client *c, size_t argc, gp_bytes *argv) 
     gp_chan_put_int(&c->out, (int64_t)c->id);
 }
 
+/* CLIENT REPLY ON|OFF|SKIP: OFF silences every reply from now on, SKIP the next command's;
+   pushes (messages, (un)subscribe notifications) still go out; ON answers OK. */
+static void gp__cs_cmd_client_reply(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    (void)argc;
+    if (gp__cs_is(&argv[2], "on")) {
+        c->reply_off = c->skip_next = 0;
+        gp_chan_put_simple(gp__cs_real_out(c), '+', "OK");
+    } else if (gp__cs_is(&argv[2], "off")) {
+        c->reply_off = 1;
+    } else if (gp__cs_is(&argv[2], "skip")) {
+        if (!c->reply_off) c->skip_next = 1;
+    } else {
+        gp__cs_err(c, "ERR syntax error");
+    }
+}
+
 /* CLIENT SETINFO LIB-NAME|LIB-VER value (what Redis 7.2 clients send when they connect) */
 static void gp__cs_cmd_client_setinfo(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     int name = gp__cs_is(&argv[2], "lib-name");
@@ -4625,23 +4650,36 @@ static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
     snprintf(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
 }
 
-/* One CLIENT LIST line, in Redis's key=value shape (the fields this server has). */
+/* One CLIENT LIST line: Redis 7.2's fields in Redis's order (clients such as redis-py's
+   client_info() index them by name), with this server's values: one flat input buffer and
+   a queue of shared frames per client (rbs = qbuf + qbuf-free, obl = replies being built,
+   omem = bytes queued, oll = 0), no argument vector kept (argv-mem = 0).
+   The free-form strings are appended whole, never cut by a fixed buffer. */
 static void gp__cs_client_line(gp__cs_client *me, const gp__cs_client *c, gp_buf *b) {
-    char addr[80], laddr[80], line[768];
+    char addr[80], laddr[80], line[640];
     uint64_t now = gp_loop_now(me->s->loop);
+    size_t mem = sizeof *c + c->in.cap + c->out.cap + c->st.qbytes + c->mq.cap + c->chans_cap * sizeof *c->chans;
     gp__cs_addr(c->st.fd, 1, addr, sizeof addr);
     gp__cs_addr(c->st.fd, 0, laddr, sizeof laddr);
+    snprintf(line, sizeof line, "id=%llu addr=%s laddr=%s fd=%d name=", (unsigned long long)c->id, addr, laddr, c->st.fd);
+    gp_buf_append(b, line, strlen(line));
+    if (c->name) gp_buf_append(b, c->name, strlen(c->name));
     snprintf(line, sizeof line,
-             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu "
-             "ssub=0 multi=%ld qbuf=%lu obl=%lu omem=%lu events=r cmd=%s%s%s user=default "
-             "lib-name=%s lib-ver=%s resp=%d\n",
-             (unsigned long long)c->id, addr, laddr, c->st.fd, c->name ? c->name : "",
+             " age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu ssub=0 multi=%ld qbuf=%lu qbuf-free=%lu "
+             "argv-mem=0 multi-mem=%lu rbs=%lu rbp=%lu obl=%lu oll=0 omem=%lu tot-mem=%lu events=r cmd=%s%s%s "
+             "user=default redir=-1 resp=%d lib-name=",
              (unsigned long long)((now - c->created_ms) / 1000), (unsigned long long)((now - c->last_ms) / 1000),
              c->multi ? "x" : gp__cs_count(c) ? "P" : "N", (unsigned long)c->nchans, (unsigned long)c->npats,
-             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)c->out.len,
-             (unsigned long)c->st.qbytes, c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "", c->lib_name ? c->lib_name : "",
-             c->lib_ver ? c->lib_ver : "", c->resp3 ? 3 : 2);
+             c->multi ? (long)c->mq_count : -1L, (unsigned long)c->in.len, (unsigned long)(c->in.cap - c->in.len),
+             (unsigned long)c->mq.cap, (unsigned long)c->in.cap, (unsigned long)c->in.cap,
+             (unsigned long)c->out.len, (unsigned long)c->st.qbytes, (unsigned long)mem,
+             c->last_cmd ? c->last_cmd : "NULL", c->last_sub ? "|" : "", c->last_sub ? c->last_sub : "",
+             c->resp3 ? 3 : 2);
     gp_buf_append(b, line, strlen(line));
+    if (c->lib_name) gp_buf_append(b, c->lib_name, strlen(c->lib_name));
+    gp_buf_append(b, " lib-ver=", 9);
+    if (c->lib_ver) gp_buf_append(b, c->lib_ver, strlen(c->lib_ver));
+    gp_buf_append(b, "\n", 1);
 }
 
 static void gp__cs_cmd_client_list(gp__cs_client *c, size_t argc, gp_bytes *argv) {   /* [TYPE t] [ID id ...] */
@@ -4704,6 +4742,7 @@ static void gp__cs_cmd_client_help(gp__cs_client *c, size_t argc, gp_bytes *argv
         "GETNAME", "    This connection's name, or a null.",
         "SETNAME <name>", "    Name this connection (no spaces); an empty name removes it.",
         "SETINFO LIB-NAME|LIB-VER <value>", "    The client library's name or version, shown by LIST.",
+        "REPLY ON|OFF|SKIP", "    Replies back on; off (pushes still come); off for the next command only.",
         "HELP", "    This text.", NULL };
     (void)argc; (void)argv;
     gp__cs_help(c, lines);
@@ -4975,6 +5014,7 @@ static const gp__cs_cmd gp__cs_client_subs[] = {
     GP__CS_ROW("info", 2, 0, gp__cs_cmd_client_info, "connection", "Describe this connection."),
     GP__CS_ROW("list", -2, 0, gp__cs_cmd_client_list, "connection", "Describe every connection."),
     GP__CS_ROW("setinfo", 4, 0, gp__cs_cmd_client_setinfo, "connection", "Record the client library's name or version."),
+    GP__CS_ROW("reply", 3, 0, gp__cs_cmd_client_reply, "connection", "Silence replies (OFF, SKIP the next) or bring them back (ON)."),
     GP__CS_ROW("help", 2, 0, gp__cs_cmd_client_help, "connection", "Describe the CLIENT subcommands."),
     GP__CS_NONE
 };
@@ -5032,7 +5072,7 @@ static const gp__cs_cmd gp__cs_commands[] = {
 #undef GP__CS_NONE
 static const gp__cs_cmd *gp__cs_table(void) { return gp__cs_commands; }
 /* One request. Checks in Redis's order; each rejection inside MULTI dooms the EXEC. */
-static void gp__cs_dispatch(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+static void gp__cs_dispatch_one(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     gp_chansrv *s = c->s;
     const gp__cs_cmd *k = gp__cs_lookup(gp__cs_commands, &argv[0]), *sub = NULL, *run;
     char full[64];
@@ -5073,6 +5113,27 @@ static void gp__cs_dispatch(gp__cs_client *c, size_t argc, gp_bytes *argv) {
     }
     if (c->multi && !(run->flags & GP__CS_NOQUEUE)) { gp__cs_multi_queue(c, run, argc, argv); return; }
     run->run(c, argc, argv);
+}
+
+/* One request, its replies dropped under CLIENT REPLY OFF or SKIP: they go to a scratch
+   buffer while the connection's own (held) still takes its pushes. */
+static void gp__cs_dispatch(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int mute = c->reply_off || c->skip_this;
+    if (mute) {
+        c->held = c->out;
+        memset(&c->out, 0, sizeof c->out);
+        c->out.alloc_ctx = c->s->alloc_ctx;
+        c->muted = 1;
+    }
+    gp__cs_dispatch_one(c, argc, argv);
+    if (mute) {
+        gp_buf_free(&c->out);
+        c->out = c->held;
+        memset(&c->held, 0, sizeof c->held);
+        c->muted = 0;
+    }
+    c->skip_this = c->skip_next;
+    c->skip_next = 0;
 }
 
 /* Redis's wording for what gp_chan_parse_request rejected. */

@@ -975,6 +975,19 @@ def cases():
         Send("a", cmd("AUTH", PASSWORD)), Send("a", cmd("MULTI")), Send("a", cmd("PUBLISH", "x", "y")),
         Send("a", cmd("EXEC")), Send("a", cmd("RESET")), Send("a", cmd("PING")),
     ], pw=True)
+    add("client_reply_off_skip", [
+        Send("a", cmd("CLIENT", "REPLY", "OFF"), n=0), Send("a", cmd("SUBSCRIBE", "cr")),
+        Send("a", cmd("PSUBSCRIBE", "c*")), Send("b", cmd("PUBLISH", "cr", "m")), Read("a", 2),
+        Send("a", cmd("UNSUBSCRIBE", "cr")), Send("a", cmd("PUNSUBSCRIBE", "c*")),
+        Send("a", cmd("CLIENT", "REPLY", "ON")), Send("a", cmd("PING")),
+        Send("a", cmd("CLIENT", "REPLY", "SKIP"), n=0), Send("a", cmd("PING"), n=0), Send("a", cmd("ECHO", "e")),
+        Send("a", cmd("CLIENT", "REPLY", "BAD")), Send("a", cmd("CLIENT", "REPLY")),
+    ])
+    add("client_reply_off_resp3", [
+        Send("a", cmd("HELLO", "3"), norm=norm_hello), Send("a", cmd("CLIENT", "REPLY", "OFF"), n=0),
+        Send("a", cmd("SUBSCRIBE", "r3")), Send("b", cmd("PUBLISH", "r3", "m")), Read("a"),
+        Send("a", cmd("PING"), n=0), Send("a", cmd("CLIENT", "REPLY", "ON")),
+    ])
     return C
 
 
