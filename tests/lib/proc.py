@@ -102,13 +102,15 @@ def fd_count(pid):
 
 class Proc:
     """argv started in its own process group. stdout (with stderr unless merge=False) is
-    read into .lines; with merge=False stderr goes to .err_lines. log: a file that gets
-    every line too. Raises OSError if argv cannot be run."""
+    read into .lines (str without the newline; raw=True: the bytes as read); with
+    merge=False stderr goes to .err_lines. log: a file that gets every line too. Raises
+    OSError if argv cannot be run."""
 
-    def __init__(self, argv, merge=True, log=None, env=None, cwd=None):
+    def __init__(self, argv, merge=True, log=None, env=None, cwd=None, raw=False):
         self.argv = [str(a) for a in argv]
         self.lines, self.err_lines = [], []
         self.log = log
+        self.raw = raw
         self.cond = threading.Condition()
         self.eof = False
         self.port = None
@@ -137,7 +139,7 @@ class Proc:
                     logf.write(raw)
                     logf.flush()
                 with self.cond:
-                    into.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                    into.append(raw if self.raw else raw.decode("utf-8", "replace").rstrip("\n"))
                     self.cond.notify_all()
         except (OSError, ValueError):
             pass
@@ -179,6 +181,21 @@ class Proc:
                     return None
                 self.cond.wait(left)
             return self.lines[0] if self.lines else None
+
+    def read_lines(self, n, timeout, start=0):
+        """Lines start .. start+n-1: (lines, "ok"), or the lines there are and "timeout
+        after K lines" / "eof after K lines"."""
+        deadline = now() + timeout
+        with self.cond:
+            while len(self.lines) < start + n:
+                got = len(self.lines) - start
+                if self.eof:
+                    return self.lines[start:], "eof after %d lines" % got
+                left = deadline - now()
+                if left <= 0:
+                    return self.lines[start:], "timeout after %d lines" % got
+                self.cond.wait(left)
+            return self.lines[start:start + n], "ok"
 
     def tail(self, n=15):
         with self.cond:

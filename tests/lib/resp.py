@@ -104,7 +104,8 @@ def is_err(v, prefix):
     return isinstance(v, tuple) and v[0] == "err" and v[1].startswith(prefix)
 
 
-def _short(b, n=120):
+def clip(b, n=120):
+    """b, cut to n bytes and marked so."""
     return b if len(b) <= n else b[:n] + b"...(%d bytes)" % len(b)
 
 
@@ -209,13 +210,13 @@ class Conn:
             if self.buf and not extra_ok:
                 extra = bytes(self.buf)
                 del self.buf[:]
-                return "extra bytes before close: %r" % _short(extra)
+                return "extra bytes before close: %r" % clip(extra)
             if not self._fill(deadline):
                 return "not closed"
         if self.buf and not extra_ok:
             extra = bytes(self.buf)
             del self.buf[:]
-            return "extra bytes before close: %r" % _short(extra)
+            return "extra bytes before close: %r" % clip(extra)
         return "closed"
 
     def expect_eof(self, timeout=3.0):
