@@ -99,7 +99,7 @@ arm:
 	$(MAKE) $(B)/e2e_seed_bin
 	$(B)/e2e_seed build/arm/grouppush_server
 
-$(B)/e2e_seed_bin: tests/e2e_seed.c tests/wsclient.h | $(B)
+$(B)/e2e_seed_bin: tests/e2e_seed.c tests/lib/wsclient.h | $(B)
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 tests/e2e_seed.c -o $(B)/e2e_seed
 
 # musl libc, fully static (Debian musl-tools): build, then the conformance suite on it

@@ -14,7 +14,7 @@ BENCH_CC ?= $(CC)
 BENCH_CFLAGS ?= -std=c99 -Wall -Wextra -O2 -D_GNU_SOURCE
 BENCH_SERVERS = $(B)/grouppush_server $(B)/grouppush_server_epoll
 
-$(B)/loadgen: bench/loadgen.c
+$(B)/loadgen: bench/loadgen.c tests/lib/wsclient.h
 	@mkdir -p $(B)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/loadgen.c
 

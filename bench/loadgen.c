@@ -9,7 +9,8 @@
  *      most --connect-inflight handshakes pending), spread over the source addresses
  *      127.0.0.1 .. 127.0.0.k (bind with IP_BIND_ADDRESS_NO_PORT before connect; k
  *      defaults to one address per 1000 connections); a real RFC 6455 handshake whose
- *      Sec-WebSocket-Accept is checked (own SHA-1), masked frames.
+ *      Sec-WebSocket-Accept is checked (the tests' own SHA-1 and codec in
+ *      tests/lib/wsclient.h), masked frames.
  *   2. join: connection i joins group i mod G; one probe message per group (repeated
  *      at most every 200 ms, and only once the previous round came back to its
  *      sender, while a member has not seen it) proves every join.
@@ -59,6 +60,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../tests/lib/wsclient.h"   /* the tests' WebSocket client: SHA-1, handshake, frame codec */
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -123,89 +126,7 @@ static double cpu_self_s(void)
            (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* ------------------------------------------------------------------ SHA-1, base64 */
-
-typedef struct sha1 {
-    uint32_t h[5];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t n;
-} sha1;
-
-static uint32_t rol32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-static void sha1_block(sha1 *s, const uint8_t *p)
-{
-    uint32_t w[80], a, b, c, d, e, t;
-    int i;
-    for (i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (i = 16; i < 80; i++) w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3]; e = s->h[4];
-    for (i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999; }
-        else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1; }
-        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC; }
-        else { f = b ^ c ^ d; k = 0xCA62C1D6; }
-        t = rol32(a, 5) + f + e + k + w[i];
-        e = d; d = c; c = rol32(b, 30); b = a; a = t;
-    }
-    s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d; s->h[4] += e;
-}
-
-static void sha1_init(sha1 *s)
-{
-    s->h[0] = 0x67452301; s->h[1] = 0xEFCDAB89; s->h[2] = 0x98BADCFE;
-    s->h[3] = 0x10325476; s->h[4] = 0xC3D2E1F0;
-    s->len = 0; s->n = 0;
-}
-
-static void sha1_update(sha1 *s, const uint8_t *p, size_t n)
-{
-    s->len += n;
-    while (n > 0) {
-        size_t take = 64 - s->n;
-        if (take > n) take = n;
-        memcpy(s->buf + s->n, p, take);
-        s->n += take; p += take; n -= take;
-        if (s->n == 64) { sha1_block(s, s->buf); s->n = 0; }
-    }
-}
-
-static void sha1_final(sha1 *s, uint8_t out[20])
-{
-    uint64_t bits = s->len * 8;
-    uint8_t pad = 0x80, z = 0, lb[8];
-    int i;
-    sha1_update(s, &pad, 1);
-    while (s->n != 56) sha1_update(s, &z, 1);
-    for (i = 0; i < 8; i++) lb[i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha1_update(s, lb, 8);
-    for (i = 0; i < 20; i++) out[i] = (uint8_t)(s->h[i / 4] >> (24 - 8 * (i % 4)));
-}
-
-static size_t base64(const uint8_t *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i, o = 0;
-    for (i = 0; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63];
-        out[o++] = tab[(v >> 6) & 63]; out[o++] = tab[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63]; out[o++] = '='; out[o++] = '=';
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63];
-        out[o++] = tab[(v >> 6) & 63]; out[o++] = '=';
-    }
-    out[o] = 0;
-    return o;
-}
+/* ------------------------------------------------------------------ handshake keys */
 
 /* key of connection i: 16 bytes derived from a per-run salt, so nothing is stored */
 static void ws_key(uint64_t salt, uint32_t i, char key[25])
@@ -216,19 +137,7 @@ static void ws_key(uint64_t salt, uint32_t i, char key[25])
     a ^= a >> 33; a *= 0xff51afd7ed558ccdULL; a ^= a >> 33;
     b = a * 0xc4ceb9fe1a85ec53ULL; b ^= b >> 29;
     for (k = 0; k < 8; k++) { raw[k] = (uint8_t)(a >> (8 * k)); raw[8 + k] = (uint8_t)(b >> (8 * k)); }
-    base64(raw, 16, key);
-}
-
-static void ws_accept(const char *key, char out[29])
-{
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    sha1 s;
-    uint8_t d[20];
-    sha1_init(&s);
-    sha1_update(&s, (const uint8_t *)key, strlen(key));
-    sha1_update(&s, (const uint8_t *)guid, sizeof guid - 1);
-    sha1_final(&s, d);
-    base64(d, 20, out);
+    wsc_base64(raw, 16, key);
 }
 
 /* ------------------------------------------------------------------ histogram */
@@ -553,28 +462,12 @@ static void queue_raw(engine *e, conn *c, const void *p, size_t n)
 /* masked client frame */
 static void queue_frame(engine *e, conn *c, int op, const uint8_t *p, size_t n)
 {
-    uint8_t *o;
-    size_t h = 2, i;
-    uint64_t mk = rng_next();
-    uint8_t m[4];
     if (c->state == C_DEAD) return;
-    if (n >= 126) h += n < 65536 ? 2 : 8;
     if (c->out_off > 0 && c->out_off == c->out_len) c->out_off = c->out_len = 0;
     if (c->out_len - c->out_off > (size_t)256 << 20)
         die(1, "connection %u: more than 256 MiB unsent (the server is not reading)", c->idx);
-    buf_reserve(&c->out, &c->out_cap, c->out_len + h + 4 + n);
-    o = c->out + c->out_len;
-    o[0] = (uint8_t)(0x80 | op);
-    if (n < 126) o[1] = (uint8_t)(0x80 | n);
-    else if (n < 65536) { o[1] = 0x80 | 126; o[2] = (uint8_t)(n >> 8); o[3] = (uint8_t)n; }
-    else {
-        o[1] = 0x80 | 127;
-        for (i = 0; i < 8; i++) o[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
-    }
-    for (i = 0; i < 4; i++) m[i] = (uint8_t)(mk >> (8 * i));
-    memcpy(o + h, m, 4);
-    for (i = 0; i < n; i++) o[h + 4 + i] = p[i] ^ m[i & 3];
-    c->out_len += h + 4 + n;
+    buf_reserve(&c->out, &c->out_cap, c->out_len + n + 14);
+    c->out_len += wsc_frame_into(c->out + c->out_len, op, 1, p, n, (uint32_t)rng_next());
     mark_dirty(e, c);
 }
 
@@ -633,10 +526,8 @@ static void send_handshake(engine *e, conn *c)
     char key[25], req[512];
     int n;
     ws_key(e->salt, c->idx, key);
-    n = snprintf(req, sizeof req,
-                 "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                 cfg.host, cfg.port, key);
+    n = wsc_request(req, sizeof req, cfg.host, cfg.port, key);
+    if (n < 0) die(2, "handshake request does not fit");
     c->state = C_HANDSHAKE;
     queue_raw(e, c, req, (size_t)n);
 }
@@ -689,60 +580,15 @@ static void open_conn(engine *e, conn *c)
     die(2, "connect %s:%d: %s", cfg.host, cfg.port, strerror(errno));
 }
 
-static int hdr_eq(const char *a, const char *b, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i])) return 0;
-    return 1;
-}
-
 /* returns bytes consumed, 0 need more, -1 bad */
 static long parse_response(engine *e, conn *c, const uint8_t *p, size_t n)
 {
-    const char *s = (const char *)p, *end = NULL, *line;
-    char key[25], want[29];
-    int ok_accept = 0, ok_upgrade = 0;
-    size_t i;
-    if (n >= 12 && memcmp(s, "HTTP/1.1 101", 12) != 0) {   /* not an upgrade: say what it was */
-        const char *nl = memchr(s, '\r', n);
-        note_error(e, "connection %u: handshake refused: %.*s", c->idx,
-                   (int)(nl && nl - s < 100 ? nl - s : (n < 100 ? (long)n : 100L)), s);
-        return -1;
-    }
-    for (i = 3; i < n; i++)
-        if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r') { end = s + i + 1; break; }
-    if (end == NULL) {
-        if (n > 8192) { note_error(e, "connection %u: handshake response over 8 KiB", c->idx); return -1; }
-        return 0;
-    }
-    if (n < 12 || memcmp(s, "HTTP/1.1 101", 12) != 0) {
-        const char *nl = memchr(s, '\r', (size_t)(end - s));
-        note_error(e, "connection %u: handshake refused: %.*s", c->idx,
-                   (int)(nl ? nl - s : 40), s);
-        return -1;
-    }
+    char key[25], err[160];
+    long r;
     ws_key(e->salt, c->idx, key);
-    ws_accept(key, want);
-    line = (const char *)memchr(s, '\n', (size_t)(end - s)) + 1;
-    while (line < end - 2) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        const char *colon = memchr(line, ':', (size_t)(nl - line));
-        if (colon != NULL) {
-            size_t klen = (size_t)(colon - line);
-            const char *v = colon + 1, *ve = nl;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            if (klen == 20 && hdr_eq(line, "sec-websocket-accept", 20))
-                ok_accept = (size_t)(ve - v) == 28 && memcmp(v, want, 28) == 0;
-            else if (klen == 7 && hdr_eq(line, "upgrade", 7))
-                ok_upgrade = (size_t)(ve - v) == 9 && hdr_eq(v, "websocket", 9);
-        }
-        line = nl + 1;
-    }
-    if (!ok_accept) { note_error(e, "connection %u: wrong or missing Sec-WebSocket-Accept", c->idx); return -1; }
-    if (!ok_upgrade) { note_error(e, "connection %u: 101 without Upgrade: websocket", c->idx); return -1; }
-    return (long)(end - s);
+    r = wsc_response((const char *)p, n, key, err, sizeof err);
+    if (r < 0) note_error(e, "connection %u: %s", c->idx, err);
+    return r;
 }
 
 /* ------------------------------------------------------------------ messages */
@@ -878,25 +724,18 @@ static long parse_frames(engine *e, conn *c, const uint8_t *p, size_t n, int64_t
     size_t off = 0;
     while (n - off >= 2) {
         const uint8_t *f = p + off;
-        size_t avail = n - off, h = 2;
-        uint64_t len = f[1] & 0x7F;
-        int op = f[0] & 0x0F, fin = f[0] & 0x80;
-        if ((f[0] & 0x70) || (f[1] & 0x80)) {
+        size_t avail = n - off, h;
+        uint64_t len;
+        int op, fin;
+        wsc_head fh;
+        int hr = wsc_frame_head(f, avail, &fh);
+        if (hr < 0) {
             note_error(e, "connection %u: bad frame header %02x %02x (RSV or mask set)", c->idx, f[0], f[1]);
             conn_kill(e, c, 1);
             return -1;
         }
-        if (len == 126) {
-            if (avail < 4) break;
-            len = (uint64_t)f[2] << 8 | f[3];
-            h = 4;
-        } else if (len == 127) {
-            int i;
-            if (avail < 10) break;
-            len = 0;
-            for (i = 0; i < 8; i++) len = len << 8 | f[2 + i];
-            h = 10;
-        }
+        if (hr == 0) break;
+        op = fh.op; fin = fh.fin; len = fh.len; h = fh.hl;
         if (len > (16u << 20)) {
             note_error(e, "connection %u: frame of %" PRIu64 " bytes", c->idx, len);
             conn_kill(e, c, 1);

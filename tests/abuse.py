@@ -37,117 +37,41 @@ Prints `ok <case>` / `FAIL <case>: why`, then `N passed, N failed`; exit status 
 Environment: CYCLES=<n> overrides the connect/close count (the real count is printed).
 Every wait has a deadline; the whole file is bounded by a global alarm (170 s).
 """
-import atexit
 import json
 import os
 import select
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (CLOSE, PING, PONG, TEXT, Closed, Fail, Results, Server, Timeout, WS,  # noqa: E402
-                      encode_frame, expect, join_msg, now, send_msg, stop_all_servers)
+from lib import Closed, Fail, Timeout, expect, proc, report, resp, ws  # noqa: E402
+from lib.proc import fd_count, rss_kb  # noqa: E402
+from lib.resp import is_err  # noqa: E402
+from lib.ws import CLOSE, TEXT, encode, join_msg, send_msg  # noqa: E402
 
 NAME = "abuse"
 HOST = "127.0.0.1"
-BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build")
+BUILD = sys.argv[1] if len(sys.argv) > 1 else proc.BUILD
 ECHO = os.path.join(BUILD, "echo")
 GPS = os.path.join(BUILD, "grouppush_server")
 CHANSRV = os.path.join(BUILD, "channel_server")
 CYCLES = int(os.environ.get("CYCLES", "100000"))
 TIME_LIMIT = 170
 
-R = Results(NAME)
-_procs = []
-
-
-# ---------------------------------------------------------------- processes we start
-
-def _kill_ours():
-    for p in _procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-                p.wait(2)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-    stop_all_servers()
-
-
-atexit.register(_kill_ours)
-
-
-def _on_alarm(sig, _frm):
-    print("FAIL %s: %s, stopping the servers" % (NAME, "global time bound %d s" % TIME_LIMIT
-                                                 if sig == signal.SIGALRM else "signal %d" % sig), flush=True)
-    _kill_ours()
-    os._exit(2)
-
-
-for _s in (signal.SIGALRM, signal.SIGINT, signal.SIGTERM):
-    signal.signal(_s, _on_alarm)
-signal.alarm(TIME_LIMIT)
-
-
-class Proc:
-    """A single-process server that prints one ready line with its port."""
-
-    def __init__(self, argv, prefix, timeout=5.0):
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  stdin=subprocess.DEVNULL)
-        _procs.append(self.p)
-        self.pid = self.p.pid
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        line = self.p.stdout.readline().decode("utf-8", "replace").strip() if r else ""
-        if not line.startswith(prefix):
-            self.stop()
-            raise Fail("%s: no ready line within %.0f s (got %r)" % (os.path.basename(argv[0]), timeout, line))
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(3)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(2)
-        if self.p.stdout:
-            self.p.stdout.close()
+R = report.Results(NAME)
+proc.guard(NAME, TIME_LIMIT)
+now = time.monotonic
 
 
 def echo(*flags):
-    return Proc([ECHO] + [str(f) for f in flags] + ["0"], "echo: listening on ")
+    return proc.echo(ECHO, *flags)
 
 
 def chansrv(*flags):
-    return Proc([CHANSRV, "--listen", "%s:0" % HOST] + [str(f) for f in flags], "channel_server: listening on ")
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for ln in f:
-                if ln.startswith("VmRSS:"):
-                    return int(ln.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
+    return proc.channel_server(CHANSRV, *flags)
 
 
 def wait_for(pred, timeout, what):
@@ -194,140 +118,30 @@ def read_until_eof(s, timeout=3.0, limit=1 << 20):
     return data
 
 
-def upgrade_request(origin=None, extra=""):
-    return ("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s%s\r\n"
-            % (HOST, ("Origin: %s\r\n" % origin) if origin is not None else "", extra)).encode()
+def upgrade_request(origin=None):
+    return ws.upgrade_request(None, ws.SAMPLE_KEY, extra=[("Origin", origin)] if origin is not None else [])
 
 
 def status_line(port, req, timeout=3.0):
     """Sends req on a new connection; returns the first response line (reads until the head ends)."""
-    s = connect(port, timeout)
+    c = ws.Client(port, timeout=timeout, handshake=False)
     try:
-        s.sendall(req)
-        data = b""
-        deadline = now() + timeout
-        s.setblocking(False)
-        while b"\r\n\r\n" not in data:
-            left = deadline - now()
-            if left <= 0:
-                raise Timeout("no response head within %.1f s (got %r)" % (timeout, data[:120]))
-            r, _, _ = select.select([s], [], [], left)
-            if not r:
-                continue
-            try:
-                d = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not d:
-                break
-            data += d
-        return data.split(b"\r\n", 1)[0].decode("latin-1")
+        c.send(req, timeout=timeout)
+        r = c.read_http(timeout)
+        if r == "timeout":
+            raise Timeout("no response head within %.1f s (got %r)" % (timeout, bytes(c.buf[:120])))
+        return "" if r == "closed" else r[3].split(b"\r\n", 1)[0].decode("latin-1")
     finally:
-        s.close()
+        c.abort()
 
 
-def recv_close_code(ws, timeout=3.0):
+def recv_close_code(c, timeout=3.0):
     """Reads frames until the server's close; returns its code (1005 for none), or raises."""
     deadline = now() + timeout
     while True:
-        f = ws.recv_frame(max(0.01, deadline - now()))
+        f = c.recv_frame(max(0.01, deadline - now()))
         if f.opcode == CLOSE:
             return f.code
-
-
-# ---------------------------------------------------------------- RESP
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-class Redis:
-    """Raw RESP connection with a reply reader (just enough for the replies checked here)."""
-
-    def __init__(self, port):
-        self.s = connect(port)
-        self.buf = b""
-
-    def send(self, data):
-        self.s.sendall(data)
-
-    def _fill(self, deadline):
-        left = deadline - now()
-        if left <= 0:
-            raise Timeout("no reply (buffer %r)" % self.buf[:120])
-        self.s.settimeout(left)
-        try:
-            d = self.s.recv(65536)
-        except socket.timeout:
-            raise Timeout("no reply (buffer %r)" % self.buf[:120])
-        except ConnectionResetError:
-            d = b""
-        if not d:
-            raise Closed("EOF (buffer %r)" % self.buf[:120])
-        self.buf += d
-
-    def line(self, timeout=3.0):
-        deadline = now() + timeout
-        while b"\r\n" not in self.buf:
-            self._fill(deadline)
-        ln, self.buf = self.buf.split(b"\r\n", 1)
-        return ln
-
-    def reply(self, timeout=3.0):
-        """One reply as Python data: str for +, ('err', str) for -, int, bytes, None, list."""
-        ln = self.line(timeout)
-        t, rest = ln[:1], ln[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            return ("err", rest.decode())
-        if t == b":":
-            return int(rest)
-        if t in (b"$", b"="):
-            n = int(rest)
-            if n < 0:
-                return None
-            deadline = now() + timeout
-            while len(self.buf) < n + 2:
-                self._fill(deadline)
-            v, self.buf = self.buf[:n], self.buf[n + 2:]
-            return v
-        if t == b"_":
-            return None
-        if t in (b"*", b">", b"~", b"%"):
-            n = int(rest)
-            if n < 0:
-                return None
-            return [self.reply(timeout) for _ in range(n * (2 if t == b"%" else 1))]
-        if t == b"#":
-            return rest == b"t"
-        raise Fail("unexpected RESP line %r" % ln)
-
-    def cmd(self, *args, timeout=3.0):
-        self.send(resp(*args))
-        return self.reply(timeout)
-
-    def expect_eof(self, timeout=3.0):
-        deadline = now() + timeout
-        try:
-            while True:
-                self._fill(deadline)
-        except Closed:
-            return
-        except Timeout:
-            raise Fail("server did not close the connection (buffer %r)" % self.buf[:120])
-
-    def close(self):
-        self.s.close()
-
-
-def is_err(v, prefix):
-    return isinstance(v, tuple) and v[0] == "err" and v[1].startswith(prefix)
 
 
 # ================================================================ cases: echo
@@ -380,10 +194,10 @@ def case_slowloris():
         expect(0.5 <= elapsed <= 2.5, "408s after %.2f s with --handshake-timeout 600 ms (drip must not extend it)"
                % elapsed)
         # the slots are free again
-        ws = wait_for(lambda: _try_ws(e.port), 3.0, "a new WebSocket after the timeouts")
-        ws.send_text("after")
-        ws.expect_text("after")
-        ws.close()
+        wc = wait_for(lambda: _try_ws(e.port), 3.0, "a new WebSocket after the timeouts")
+        wc.send_text("after")
+        wc.expect_text("after")
+        wc.close()
         expect(e.alive(), "echo died")
     finally:
         e.stop()
@@ -391,7 +205,7 @@ def case_slowloris():
 
 def _try_ws(port):
     try:
-        return WS(port, timeout=2.0)
+        return ws.Client(port, timeout=2.0)
     except (Fail, Closed, OSError):
         return None
 
@@ -399,23 +213,23 @@ def _try_ws(port):
 def case_slow_frame():
     e = echo("--ping-interval", 1500)
     try:
-        ws = WS(e.port)
-        frame = encode_frame(TEXT, b"ab")
+        wc = ws.Client(e.port)
+        frame = encode(TEXT, b"ab")
         t0 = now()
         for i, b in enumerate(frame):
             # one byte per second; meanwhile nothing but pings may come back
             while now() < t0 + i:
-                r, _, _ = select.select([ws.sock], [], [], max(0.0, t0 + i - now()))
+                r, _, _ = select.select([wc.sock], [], [], max(0.0, t0 + i - now()))
                 if r:
-                    got = ws.poll_frames()
-                    expect(not ws.closed, "server closed the slow connection after %d bytes" % i)
+                    got = wc.poll_frames()
+                    expect(not wc.closed, "server closed the slow connection after %d bytes" % i)
                     expect(not got, "frames before the frame was complete: %r" % got)
-            ws.send_raw(bytes([b]))
-        ws.expect_text("ab", timeout=3.0)
+            wc.send_raw(bytes([b]))
+        wc.expect_text("ab", timeout=3.0)
         expect(now() - t0 >= len(frame) - 1.5, "too fast?")
-        ws.send_text("still open")
-        ws.expect_text("still open")
-        ws.close()
+        wc.send_text("still open")
+        wc.expect_text("still open")
+        wc.close()
     finally:
         e.stop()
 
@@ -423,15 +237,15 @@ def case_slow_frame():
 def case_tiny_flood(n=100000):
     e = echo()
     try:
-        ws = WS(e.port)
+        wc = ws.Client(e.port)
         # payloads cycle through digits so order is visible in the echo stream
-        frames = b"".join(encode_frame(TEXT, bytes([48 + i % 10])) for i in range(n))
+        frames = b"".join(encode(TEXT, bytes([48 + i % 10])) for i in range(n))
         err = []
 
         def writer():
             try:
-                ws.sock.settimeout(30)
-                ws.sock.sendall(frames)
+                wc.sock.settimeout(30)
+                wc.sock.sendall(frames)
             except OSError as ex:
                 err.append(ex)
 
@@ -445,11 +259,11 @@ def case_tiny_flood(n=100000):
             left = deadline - now()
             if left <= 0:
                 raise Fail("got %d of %d echoes" % (len(data) // 3, n))
-            r, _, _ = select.select([ws.sock], [], [], left)
+            r, _, _ = select.select([wc.sock], [], [], left)
             if not r:
                 continue
             try:
-                d = ws.sock.recv(1 << 20)
+                d = wc.sock.recv(1 << 20)
             except BlockingIOError:
                 continue
             if not d:
@@ -459,10 +273,10 @@ def case_tiny_flood(n=100000):
         expect(not err, "writer: %s" % err)
         expect(len(data) == need, "extra bytes after the echoes")
         expect(bytes(data) == want * (n // 10), "echo stream out of order or changed")
-        ws.buf = bytearray()
-        ws.send_text("done")
-        ws.expect_text("done")
-        ws.close()
+        wc.buf = bytearray()
+        wc.send_text("done")
+        wc.expect_text("done")
+        wc.close()
         print("   (%d frames echoed)" % n, flush=True)
     finally:
         e.stop()
@@ -472,11 +286,11 @@ def case_lengths():
     e = echo("--max-message", 1000)
     try:
         def one(frame_bytes, want, what):
-            ws = WS(e.port)
-            ws.send_raw(frame_bytes)
-            code = recv_close_code(ws)
+            wc = ws.Client(e.port)
+            wc.send_raw(frame_bytes)
+            code = recv_close_code(wc)
             expect(code == want, "%s: close %s, want %d" % (what, code, want))
-            ws.abort()
+            wc.abort()
 
         def hdr64(op, n):
             return struct.pack("!BBQ", 0x80 | op, 0x80 | 127, n) + b"\0\0\0\0"
@@ -486,17 +300,17 @@ def case_lengths():
         one(hdr64(2, (1 << 64) - 1), 1002, "length 2^64-1")
         one(hdr64(1, (1 << 32) + 1) + b"abc", 1009, "length 2^32+1")
         one(struct.pack("!BBH", 0x82, 0x80 | 126, 1001) + b"\0\0\0\0", 1009, "length max+1 (announced only)")
-        one(encode_frame(TEXT, b"x" * 1001), 1009, "text of max+1")
-        one(encode_frame(TEXT, b"x" * 600, fin=False) + encode_frame(0, b"y" * 401), 1009, "fragments summing to max+1")
+        one(encode(TEXT, b"x" * 1001), 1009, "text of max+1")
+        one(encode(TEXT, b"x" * 600, fin=False) + encode(0, b"y" * 401), 1009, "fragments summing to max+1")
         one(struct.pack("!BBH", 0x89, 0x80 | 126, 126) + b"\0\0\0\0" + b"p" * 126, 1002, "126-byte ping")
-        ws = WS(e.port)
-        ws.send_raw(encode_frame(TEXT, b"x" * 1000))
-        f = ws.recv_frame()
+        wc = ws.Client(e.port)
+        wc.send_raw(encode(TEXT, b"x" * 1000))
+        f = wc.recv_frame()
         expect(f.opcode == TEXT and f.payload == b"x" * 1000, "text of exactly max: got %r" % f)
-        ws.send_raw(encode_frame(2, b"a" * 600, fin=False) + encode_frame(0, b"b" * 400))
-        f = ws.recv_frame()
+        wc.send_raw(encode(2, b"a" * 600, fin=False) + encode(0, b"b" * 400))
+        f = wc.recv_frame()
         expect(f.opcode == 2 and f.payload == b"a" * 600 + b"b" * 400, "fragments summing to max: got %r" % f)
-        ws.close()
+        wc.close()
         expect(e.alive(), "echo died")
     finally:
         e.stop()
@@ -511,7 +325,7 @@ def case_cycles():
     try:
         base_fd = fd_count(e.pid)
         hs = upgrade_request()
-        close_frame = encode_frame(CLOSE, struct.pack("!H", 1000))
+        close_frame = encode(CLOSE, struct.pack("!H", 1000))
         done = 0
         rss_warm = None
         t0 = now()
@@ -573,10 +387,10 @@ def case_cycles():
               % (done, elapsed, rss_warm or 0, rss_end, fd_count(e.pid)), flush=True)
         expect(rss_warm is not None and rss_end <= rss_warm + 2048,
                "RSS grew from %s kB to %d kB" % (rss_warm, rss_end))
-        ws = WS(e.port)
-        ws.send_text("alive")
-        ws.expect_text("alive")
-        ws.close()
+        wc = ws.Client(e.port)
+        wc.send_text("alive")
+        wc.expect_text("alive")
+        wc.close()
     finally:
         e.stop()
 
@@ -584,7 +398,7 @@ def case_cycles():
 def case_conn_limit():
     e = echo("--max-conns", 20)
     try:
-        conns = [WS(e.port) for _ in range(20)]
+        conns = [ws.Client(e.port) for _ in range(20)]
         line = status_line(e.port, upgrade_request())
         expect(line == "HTTP/1.1 503 Service Unavailable", "21st upgrade got %r" % line)
         s = connect(e.port)   # refused at accept, before it sends anything
@@ -601,7 +415,7 @@ def case_conn_limit():
         # load dropped: new connections are served again, exactly 5 of them
         conns.append(wait_for(lambda: _try_ws(e.port), 3.0, "a new connection after 5 closed"))
         for _ in range(4):
-            conns.append(WS(e.port))
+            conns.append(ws.Client(e.port))
         line = status_line(e.port, upgrade_request())
         expect(line.startswith("HTTP/1.1 503"), "over the limit again: %r" % line)
         conns[-1].send_text("new")
@@ -637,7 +451,7 @@ def case_resp_malformed():
         base_rss = rss_kb(c.pid)
 
         def bad(data, want, what):
-            r = Redis(c.port)
+            r = resp.Conn(c.port)
             r.send(data)
             v = r.reply()
             expect(is_err(v, want), "%s: got %r, want -%s" % (what, v, want))
@@ -654,13 +468,13 @@ def case_resp_malformed():
         bad(b"ECHO \"unbalanced\r\n", "ERR Protocol error: unbalanced quotes", "unbalanced quotes")
         bad(b"A" * 70000, "ERR Protocol error: too big inline request", "70000-byte inline line")
         # a bulk of exactly proto-max-bulk-len, announced and abandoned after 1 MiB
-        r = Redis(c.port)
+        r = resp.Conn(c.port)
         r.send(b"*2\r\n$4\r\nECHO\r\n$67108864\r\n" + b"z" * (1 << 20))
         expect(c.alive(), "server died on a 64 MiB bulk")
         r.close()
         # *-5 and *0 are no-ops; pipelined PINGs all answered
-        r = Redis(c.port)
-        r.send(b"*-5\r\n*0\r\n" + resp("PING") * 10000)
+        r = resp.Conn(c.port)
+        r.send(b"*-5\r\n*0\r\n" + resp.cmd("PING") * 10000)
         for i in range(10000):
             v = r.reply()
             if v != "PONG":
@@ -670,7 +484,7 @@ def case_resp_malformed():
         wait_for(lambda: fd_count(c.pid) == base_fd, 5.0, "channel server fd count back to %d" % base_fd)
         rss = rss_kb(c.pid)
         expect(rss <= base_rss + 16 * 1024, "RSS %d kB, started at %d kB" % (rss, base_rss))
-        r = Redis(c.port)
+        r = resp.Conn(c.port)
         expect(r.cmd("PING") == "PONG", "PING after the abuse")
         r.close()
     finally:
@@ -680,7 +494,7 @@ def case_resp_malformed():
 def case_auth():
     c = chansrv("--password", "pw")
     try:
-        r = Redis(c.port)
+        r = resp.Conn(c.port)
         for args in (("PING",), ("SUBSCRIBE", "a"), ("PUBLISH", "a", "b"), ("PSUBSCRIBE", "*"), ("ECHO", "x"),
                      ("PUBSUB", "CHANNELS"), ("CLIENT", "SETNAME", "x"), ("HELLO", "3")):
             v = r.cmd(*args)
@@ -699,12 +513,12 @@ def case_auth():
         expect(r.cmd("AUTH", "pw") == "OK", "AUTH pw")
         expect(r.cmd("PUBLISH", "a", "b") == 0, "PUBLISH after AUTH")
         r.close()
-        r = Redis(c.port)
+        r = resp.Conn(c.port)
         v = r.cmd("HELLO", "3", "AUTH", "default", "pw")
         expect(isinstance(v, list) and (b"proto" in v or "proto" in v), "HELLO 3 AUTH default pw: %r" % (v,))
         expect(r.cmd("PING") == "PONG", "PING after HELLO AUTH")
         r.close()
-        r = Redis(c.port)
+        r = resp.Conn(c.port)
         expect(r.cmd("QUIT") == "OK", "QUIT before AUTH")
         r.expect_eof()
         r.close()
@@ -715,9 +529,9 @@ def case_auth():
 # ================================================================ cases: grouppush_server
 
 def case_gps_auth_origin():
-    srv = Server(GPS, workers=2, extra=["--password", "s3cret", "--origins", "http://ok.example"]).start()
+    srv = proc.Server(GPS, workers=2, extra=["--password", "s3cret", "--origins", "http://ok.example"]).start()
     try:
-        r = Redis(srv.ch_port)
+        r = resp.Conn(srv.ch_port)
         v = r.cmd("PUBLISH", "group:1", "intruder")
         expect(is_err(v, "NOAUTH"), "stranger PUBLISH on the channel port: %r" % (v,))
         r.close()
@@ -725,10 +539,10 @@ def case_gps_auth_origin():
         expect(line.startswith("HTTP/1.1 403"), "bad Origin on grouppush_server: %r" % line)
         line = status_line(srv.ws_port, upgrade_request("http://ok.example"))
         expect(line.startswith("HTTP/1.1 101"), "listed Origin on grouppush_server: %r" % line)
-        ws = WS(srv.ws_port)   # (no Origin header: a non-browser client)
-        ws.send_texts(join_msg("a1"), send_msg("a1", "through the authenticated channel"))
-        ws.expect_text("through the authenticated channel")
-        ws.close()
+        wc = ws.Client(srv.ws_port)   # (no Origin header: a non-browser client)
+        wc.send_texts(join_msg("a1"), send_msg("a1", "through the authenticated channel"))
+        wc.expect_text("through the authenticated channel")
+        wc.close()
     finally:
         srv.stop()
 
@@ -745,25 +559,17 @@ def case_never_reader():
     """Flood group G through the channel while one member never reads. Batches are paced by the
     readers (each batch < --max-send-queue), so only the never-reader can fall behind."""
     qmax = 256 * 1024
-    srv = Server(GPS, workers=2, extra=["--max-send-queue", str(qmax)]).start()
+    srv = proc.Server(GPS, workers=2, extra=["--max-send-queue", str(qmax)]).start()
     try:
         port = srv.ws_port
         G = "flood"
         # the never-reader: tiny receive buffer, joins, then stops reading
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.settimeout(5)
-        slow.connect((HOST, port))
-        slow.sendall(upgrade_request())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += slow.recv(1)
-        expect(head.startswith(b"HTTP/1.1 101"), "never-reader handshake %r" % head[:40])
-        slow.sendall(encode_frame(TEXT, join_msg(G)))
-        readers = [WS(port) for _ in range(4)]
+        slow = ws.Client(port, rcvbuf=4096)    # the handshake is checked (101, accept)
+        slow.send_text(join_msg(G))
+        readers = [ws.Client(port) for _ in range(4)]
         for r in readers:
             r.send_text(join_msg(G))
-        flooder = WS(port)
+        flooder = ws.Client(port)
         # every member is in (each join is silent: a marker message proves it, workers included)
         flooder.send_text(send_msg(G, "marker"))
         for i, r in enumerate(readers):
@@ -791,11 +597,11 @@ def case_never_reader():
         # its socket: whatever was buffered, then EOF (or a reset)
         got = b""
         try:
-            got = read_until_eof(slow, 5.0, limit=64 << 20)
+            got = bytes(slow.buf) + read_until_eof(slow.sock, 5.0, limit=64 << 20)
         except Timeout as ex:
             raise Fail("never-reader not disconnected: %s" % ex)
         finally:
-            slow.close()
+            slow.abort()
         expect(len(got) < 8 * 1024 * 1024, "never-reader got everything (%d bytes): not dropped" % len(got))
         print("   (never-reader dropped during batch %d of %d after ~%d kB; server tree RSS %d kB -> max %d kB)"
               % (dropped_at, nbatch, len(got) // 1024, rss0, rss_max), flush=True)
@@ -810,20 +616,20 @@ def case_never_reader():
 
 
 def case_limits():
-    srv = Server(GPS, workers=2).start()   # defaults: --max-group-id 128, --max-message 65536
+    srv = proc.Server(GPS, workers=2).start()   # defaults: --max-group-id 128, --max-message 65536
     try:
-        ws = WS(srv.ws_port)
+        wc = ws.Client(srv.ws_port)
 
         def roundtrip(gid_json, text, what):
-            ws.send_text('{"cmd":"add_group","group_id":%s}' % gid_json)
-            ws.send_text('{"cmd":"send_to_group","group_id":%s,"message":"%s"}' % (gid_json, text))
-            f = ws.recv_frame(timeout=5)
+            wc.send_text('{"cmd":"add_group","group_id":%s}' % gid_json)
+            wc.send_text('{"cmd":"send_to_group","group_id":%s,"message":"%s"}' % (gid_json, text))
+            f = wc.recv_frame(timeout=5)
             expect(f.opcode == TEXT, "%s: got %r" % (what, f))
             return f.payload
 
         def error(gid_json, msg_json, code, what):
-            ws.send_text('{"cmd":"send_to_group","group_id":%s,"message":%s}' % (gid_json, msg_json))
-            f = ws.recv_frame(timeout=5)
+            wc.send_text('{"cmd":"send_to_group","group_id":%s,"message":%s}' % (gid_json, msg_json))
+            f = wc.recv_frame(timeout=5)
             expect(f.opcode == TEXT, "%s: got %r" % (what, f))
             d = json.loads(f.payload)
             expect(d.get("error") == code, "%s: got %r, want error %s" % (what, f.payload[:200], code))
@@ -831,8 +637,8 @@ def case_limits():
         g128 = "g" * 128
         expect(roundtrip(json.dumps(g128), "at-limit", "128-byte id") == b"at-limit", "128-byte group id")
         error(json.dumps(g128 + "g"), '"x"', "group_id_too_long", "129-byte id")
-        ws.send_text(join_msg("h" * 129))
-        f = ws.recv_frame()
+        wc.send_text(join_msg("h" * 129))
+        f = wc.recv_frame()
         expect(b"group_id_too_long" in f.payload, "join with a 129-byte id: %r" % f)
         esc = "\\u0041" * 128   # 768 bytes of JSON, 128 bytes unescaped
         expect(roundtrip('"%s"' % esc, "escaped", "escaped 128") == b"escaped", "escaped 128-byte id")
@@ -844,13 +650,13 @@ def case_limits():
         expect(roundtrip(n128, "int", "128-digit integer id") == b"int", "128-digit integer id")
         error(n128 + "1", '"x"', "group_id_too_long", "129-digit integer id")
         # message: exactly 65536 bytes, plain and escaped, then one more
-        ws.send_text(join_msg("m"))
+        wc.send_text(join_msg("m"))
         big = "x" * 65536
-        ws.send_text(send_msg("m", big))
-        f = ws.recv_frame(timeout=5)
+        wc.send_text(send_msg("m", big))
+        f = wc.recv_frame(timeout=5)
         expect(f.opcode == TEXT and f.payload == big.encode(), "65536-byte message: got %r" % f)
-        ws.send_text(json.dumps({"cmd": "send_to_group", "group_id": "m", "message": "\n" * 65536}))
-        f = ws.recv_frame(timeout=5)
+        wc.send_text(json.dumps({"cmd": "send_to_group", "group_id": "m", "message": "\n" * 65536}))
+        f = wc.recv_frame(timeout=5)
         expect(f.payload == b"\n" * 65536, "65536 escaped newlines: got %r" % f)
         error('"m"', json.dumps(big + "y"), "message_too_long", "65537-byte message")
         error('"m"', json.dumps("\n" * 65537), "message_too_long", "65537 escaped newlines")
@@ -860,10 +666,10 @@ def case_limits():
         frame_json = '{"cmd":"send_to_group","group_id":"m","message":"%s"}' % ("z" * pad)
         expect(len(frame_json) == 1048576, "frame size arithmetic")
         error('"m"', json.dumps("z" * pad), "message_too_long", "1 MiB frame")
-        ws.send_text(frame_json[:-2] + 'z"}')
-        code = recv_close_code(ws, 5)
+        wc.send_text(frame_json[:-2] + 'z"}')
+        code = recv_close_code(wc, 5)
         expect(code == 1009, "1 MiB + 1 frame: close %s, want 1009" % code)
-        ws.abort()
+        wc.abort()
     finally:
         srv.stop()
 

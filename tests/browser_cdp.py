@@ -23,18 +23,16 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_compare import Proc, free_port  # noqa: E402
+from lib import Fail, proc, report  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GP_SERVER = os.environ.get("GROUPPUSH_SERVER") or os.path.join(ROOT, "build", "grouppush_server")
-HTML = os.path.join(ROOT, "examples", "index.html")
+NAME = "browser"
+GP_SERVER = os.environ.get("GROUPPUSH_SERVER") or os.path.join(proc.BUILD, "grouppush_server")
+HTML = os.path.join(proc.ROOT, "examples", "index.html")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 DEADLINE = 30.0
 EXPECT = "這個是消息"
@@ -51,13 +49,8 @@ ws.onopen = function() {
 };
 """
 
-results = []
-
-
-def check(ok, what, detail=""):
-    results.append(bool(ok))
-    print("%s %s%s" % ("ok  " if ok else "FAIL", what, ("\n     " + detail) if detail and not ok else ""))
-    return ok
+R = report.Results(NAME)
+check = R.check
 
 
 try:
@@ -266,106 +259,59 @@ new Promise(function (resolve) {
     check(any("code 1000" in t for t in infos), "close code 1000 shown", repr(infos))
 
 
-def stop_group(p, grace=5):
-    """Stop a process started in its own session (chromium: its helpers too)."""
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
-    try:                                   # helpers left in the group
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-async def run_browser(port, tmp, t_end):
+def start_browser(tmp, t_end):
+    """Headless chromium with a DevTools port the kernel picks, in its own process group
+    (its helpers too). Returns (Proc, DevTools URL or None)."""
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp)
     argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-dev-shm-usage", "--user-data-dir=" + profile,
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"]
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    lines = []
-    try:
-        # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID" on stderr
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), p.stderr)
-        url = None
-        while url is None:
-            line = await asyncio.wait_for(reader.readline(), max(0.5, t_end - time.monotonic()))
-            if not line:
-                break
-            line = line.decode("utf-8", "replace").strip()
-            lines.append(line)
-            if line.startswith("DevTools listening on "):
-                url = line.split(" ")[-1]
-        if not url:
-            check(False, "chromium started with a DevTools port", "\n     ".join(lines[-10:]))
-            return
+    p = proc.Proc(argv)
+    # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID" on stderr
+    m = p.wait_line(r"^DevTools listening on (\S+)", max(0.5, t_end - time.monotonic()))
+    return p, (m.group(1) if m else None)
 
-        async def drain():                 # keep reading chromium's stderr so it never blocks
-            while await reader.readline():
-                pass
-        drainer = asyncio.ensure_future(drain())
-        async with websockets.connect(url, max_size=None, ping_interval=None, open_timeout=5) as ws:
-            cdp = CDP(ws)
-            try:
-                await asyncio.wait_for(scenario(cdp, port, t_end), max(1, t_end - time.monotonic()))
-            except asyncio.TimeoutError:
-                check(False, "browser checks finished within %d s" % DEADLINE)
-            try:
-                await cdp.call("Browser.close", timeout=3)
-            except Exception:
-                pass
-            cdp.task.cancel()
-        drainer.cancel()
-    finally:
-        stop_group(p)
+
+async def run_browser(url, port, t_end):
+    async with websockets.connect(url, max_size=None, ping_interval=None, open_timeout=5) as c:
+        cdp = CDP(c)
+        try:
+            await asyncio.wait_for(scenario(cdp, port, t_end), max(1, t_end - time.monotonic()))
+        except asyncio.TimeoutError:
+            check(False, "browser checks finished within %d s" % DEADLINE)
+        try:
+            await cdp.call("Browser.close", timeout=3)
+        except Exception:
+            pass
+        cdp.task.cancel()
 
 
 def main():
     if websockets is None:
-        print("SKIP: browser: python websockets not installed (use /usr/bin/python3 with python3-websockets)")
-        return 1 if os.environ.get("CI") == "true" else 0
-    # a SIGTERM (tests/browser.sh's timeout) still runs the clean-up below
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        report.skip(NAME, "python websockets not installed (use /usr/bin/python3 with python3-websockets)")
+    proc.guard(NAME, 70)      # tests/browser.sh stops it at 75 s
     t_end = time.monotonic() + DEADLINE
     tmp = tempfile.mkdtemp(prefix="browser-test-")
-    server = None
     try:
-        for _attempt in range(3):
-            port, cport = free_port(), free_port()
-            server = Proc([GP_SERVER, "--ws", "127.0.0.1:%d" % port, "--workers", "2",
-                           "--channel-listen", "127.0.0.1:%d" % cport, "--html", HTML])
-            m = server.wait_line(r"grouppush: ready ", 15)
-            if m:
-                break
-            out = server.tail()
-            server.stop()
-            server = None
-            if "in use" not in out:
-                check(False, "grouppush_server ready line", out)
-                return 1
-        if server is None:
-            check(False, "grouppush_server started")
-            return 1
-        asyncio.run(run_browser(port, tmp, t_end))
+        try:
+            server = proc.Server(GP_SERVER, workers=2, extra=["--html", HTML]).start(timeout=15)
+        except Fail as e:
+            check(False, "grouppush_server ready line", str(e))
+            R.finish()
+        browser, url = start_browser(tmp, t_end)
+        if not url:
+            check(False, "chromium started with a DevTools port", "\n     ".join(browser.lines[-10:]))
+        else:
+            asyncio.run(run_browser(url, server.ws_port, t_end))
+        browser.stop(group=True)
+        server.stop()
     finally:
-        if server:
-            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    passed = sum(results)
-    print("%d passed, %d failed" % (passed, len(results) - passed))
-    return 0 if results and passed == len(results) else 1
+    if R.passed + R.failed == 0:
+        R.fail(NAME, "no check ran")
+    R.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,10 +5,10 @@ Usage:  tests/conformance.py BINARY [--limit BYTES] [-k PREFIX ...]
 
 BINARY is build/echo or build/echo_epoll (contract: /work/spec.md).  The suite
 starts it as `BINARY [FLAGS] 0`, reads the ready line
-`echo: listening on 127.0.0.1:PORT`, runs every case over raw sockets and kills
-the servers it started (by PID).  One line per case (`ok  ID what` or
-`FAIL ID what : reason`), then `N passed, N failed`; exit status 1 on any
-failure.  Python 3 standard library only.
+`echo: listening on 127.0.0.1:PORT`, runs every case over raw sockets (the
+raw mode of tests/lib/ws.py) and stops the servers it started.  One line per
+case (`ok ID what` or `FAIL ID what: reason`), then `N passed, N failed`; exit
+status 1 on any failure.  Python 3 standard library only.
 
 Case numbering follows the Autobahn TestSuite fuzzing-client groups
 (1 framing, 2 ping/pong, 3 RSV bits, 4 opcodes, 5 fragmentation, 6 UTF-8,
@@ -21,72 +21,23 @@ default --max-message); -k runs only the cases whose id starts with PREFIX.
 """
 
 import argparse
-import base64
-import hashlib
 import os
 import re
-import select
-import socket
-import struct
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-OPNAMES = {CONT: "continuation", TEXT: "text", BINARY: "binary",
-           CLOSE: "close", PING: "ping", PONG: "pong"}
-READY_RE = re.compile(rb"^echo: listening on 127\.0\.0\.1:(\d+)$")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Fail, proc, report  # noqa: E402
+from lib.ws import (BINARY, CLOSE, CONT, OPNAMES, PING, PONG, TEXT, WAIT, Client,  # noqa: E402
+                    check_101, close_payload, describe, encode, first_diff, new_key, request,
+                    short, std_headers)
+
+NAME = "conformance"
 KIB, MIB = 1024, 1024 * 1024
-WAIT = 2.0          # default wait for one expected event, seconds
-
-# One receive buffer for the whole (single-threaded) suite.
-_RBUF = bytearray(1 << 20)
-_RMV = memoryview(_RBUF)
-
-
-class CaseFail(Exception):
-    """The case failed; the message says what was expected and what came."""
 
 
 # --------------------------------------------------------------------------
-# helpers: payloads, masking, frame encoding, descriptions
-
-def xor_mask(data, key):
-    """RFC 6455 5.3: payload XOR the 4-byte key, repeated."""
-    n = len(data)
-    if n == 0:
-        return b""
-    keys = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "little") ^
-            int.from_bytes(keys, "little")).to_bytes(n, "little")
-
-
-def encode(op, payload=b"", fin=True, rsv=0, mask=True):
-    """One client frame: masked with a fresh random key unless mask=False."""
-    payload = bytes(payload)
-    b0 = (0x80 if fin else 0) | (rsv << 4) | op
-    mbit = 0x80 if mask else 0
-    n = len(payload)
-    if n < 126:
-        hdr = bytes([b0, mbit | n])
-    elif n < 65536:
-        hdr = bytes([b0, mbit | 126]) + struct.pack("!H", n)
-    else:
-        hdr = bytes([b0, mbit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return hdr + payload
-    key = os.urandom(4)
-    return hdr + key + xor_mask(payload, key)
-
-
-def close_payload(code=None, reason=b""):
-    if code is None:
-        return b""
-    return struct.pack("!H", code) + reason
-
+# payloads
 
 # a, kappa, euro sign, grinning face: 1 + 2 + 3 + 4 bytes, so long text
 # messages have code points straddling every kind of boundary.
@@ -107,451 +58,16 @@ def payload_for(op, n):
     return text_payload(n) if op == TEXT else binary_payload(n)
 
 
-def short(b, limit=40):
-    b = bytes(b)
-    if len(b) <= limit:
-        return repr(b)
-    return repr(b[:limit]) + "..."
-
-
-# Close codes a server may legitimately put on the wire (RFC 6455 7.4.1,
-# 7.4.2 and the IANA registry: 1012-1014 are registered).
-def sendable_code(code):
-    return (1000 <= code <= 1003 or 1007 <= code <= 1014 or
-            3000 <= code <= 4999)
-
-
-def _take(pend, f):
-    """Remove the frame from the pending list if it is the next data frame
-    (or the next pong) expected; data and pongs are separate queues."""
-    for i, (op, p) in enumerate(pend):
-        if (op == PONG) == (f.op == PONG):
-            if f.op == op and f.fin and f.payload == p:
-                del pend[i]
-                return True
-            return False
-    return False
-
-
-def _want(pend):
-    return ["%s len=%d %s" % (OPNAMES[op], len(p), short(p, 20)) for op, p in pend]
-
-
-class Frame:
-    __slots__ = ("fin", "rsv", "op", "payload")
-
-    def __init__(self, fin, rsv, op, payload):
-        self.fin, self.rsv, self.op, self.payload = fin, rsv, op, payload
-
-    def close_code(self):
-        """(code or None, reason) of a close frame; the server's own close
-        frame must be well formed (RFC 6455 5.5.1, 7.4)."""
-        p = self.payload
-        if len(p) == 0:
-            return None, ""
-        if len(p) == 1:
-            raise CaseFail("server sent a close frame with a 1-byte payload "
-                           "(RFC 6455 5.5.1)")
-        code = struct.unpack("!H", p[:2])[0]
-        try:
-            reason = p[2:].decode("utf-8")
-        except UnicodeDecodeError:
-            raise CaseFail("server close reason is not valid UTF-8 "
-                           "(RFC 6455 5.5.1): %s" % short(p))
-        if not sendable_code(code):
-            raise CaseFail("server sent close code %d, which must not be "
-                           "sent on the wire (RFC 6455 7.4)" % code)
-        return code, reason
-
-
-def describe(f):
-    if f == "closed":
-        return "TCP closed"
-    if f == "timeout":
-        return "nothing"
-    s = OPNAMES.get(f.op, "opcode %d" % f.op)
-    if not f.fin:
-        s += "(FIN=0)"
-    if f.op == CLOSE:
-        p = f.payload
-        if len(p) == 0:
-            return "close (empty)"
-        if len(p) == 1:
-            return "close with 1-byte payload %s" % short(p)
-        code = struct.unpack("!H", p[:2])[0]
-        return "close %d reason %s" % (code, short(p[2:]))
-    return "%s len=%d %s" % (s, len(f.payload), short(f.payload))
-
-
-def first_diff(a, b):
-    n = min(len(a), len(b))
-    step = 4096
-    for off in range(0, n, step):
-        if a[off:off + step] != b[off:off + step]:
-            for i in range(off, min(off + step, n)):
-                if a[i] != b[i]:
-                    return i
-    return n
-
-
 # --------------------------------------------------------------------------
-# a client connection: raw socket, input buffer, frame reader
-
-class Conn:
-    def __init__(self, port, rcvbuf=0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(WAIT)
-        try:
-            self.sock.connect(("127.0.0.1", port))
-        except OSError as e:
-            self.sock.close()
-            raise CaseFail("connect to 127.0.0.1:%d failed: %s" % (port, e))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setblocking(False)
-        self.buf = bytearray()
-        self.eof = False        # FIN or RST seen
-        self.reset = False      # RST seen
-        self.broken = False     # a send failed (peer gone)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    # ---- low level input
-
-    def _recv_some(self):
-        try:
-            n = self.sock.recv_into(_RBUF)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (ConnectionResetError, ConnectionAbortedError):
-            self.eof = self.reset = True
-            return
-        if n == 0:
-            self.eof = True
-        else:
-            self.buf += _RMV[:n]
-
-    def _need(self, n, deadline):
-        """None once the buffer holds n bytes, else 'closed' / 'timeout'."""
-        while len(self.buf) < n:
-            if self.eof:
-                return "closed"
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return "timeout"
-            r, _, _ = select.select([self.sock], [], [], left)
-            if r:
-                self._recv_some()
-        return None
-
-    # ---- output
-
-    def send(self, data, chunk=0, pace=0.0, timeout=10.0, pump=True):
-        """Write data, as separate send() calls of `chunk` bytes if chunk > 0
-        (pace: pause between those writes, to make the server see them as
-        separate reads).  While writing, input is read into the buffer
-        (pump) so a server that answers or closes early cannot deadlock us.
-        False if the peer went away before everything was written."""
-        mv = memoryview(bytes(data))
-        total, off = len(mv), 0
-        step = chunk if chunk > 0 else max(total, 1)
-        deadline = time.monotonic() + timeout
-        while off < total:
-            end = min(off + step, total)
-            while off < end:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise CaseFail("send timed out after %d of %d bytes "
-                                   "(server stopped reading?)" % (off, total))
-                rl = [self.sock] if pump and not self.eof else []
-                r, w, _ = select.select(rl, [self.sock], [], left)
-                if r:
-                    self._recv_some()
-                if w:
-                    try:
-                        off += self.sock.send(mv[off:end])
-                    except (BlockingIOError, InterruptedError):
-                        pass
-                    except (BrokenPipeError, ConnectionResetError,
-                            ConnectionAbortedError):
-                        self.broken = True
-                        return False
-            if pace and off < total:
-                time.sleep(pace)    # pacing, not synchronisation
-        return True
-
-    def send_frame(self, op, payload=b"", fin=True, rsv=0, mask=True, **kw):
-        return self.send(encode(op, payload, fin, rsv, mask), **kw)
-
-    # ---- HTTP
-
-    def read_http(self, timeout=WAIT):
-        """Read one response head.  Returns (status, reason, headers, raw)
-        with headers {lower-case name: [values]}, or 'closed' / 'timeout'.
-        Bytes after the head stay in the buffer (the first frames)."""
-        deadline = time.monotonic() + timeout
-        start = 0
-        while True:
-            i = self.buf.find(b"\r\n\r\n", start)
-            if i >= 0:
-                break
-            start = max(0, len(self.buf) - 3)
-            if len(self.buf) > 65536:
-                raise CaseFail("response head longer than 64 KiB")
-            st = self._need(len(self.buf) + 1, deadline)
-            if st:
-                if self.buf:
-                    raise CaseFail("incomplete HTTP response then %s: %s" %
-                                   (describe(st), short(self.buf, 200)))
-                return st
-        raw = bytes(self.buf[:i + 4])
-        del self.buf[:i + 4]
-        lines = raw[:-4].split(b"\r\n")
-        m = re.match(rb"^(HTTP/1\.[01]) (\d{3})(?: (.*))?$", lines[0])
-        if not m:
-            raise CaseFail("bad HTTP status line %s" % short(lines[0], 100))
-        headers = {}
-        for line in lines[1:]:
-            if b":" not in line:
-                raise CaseFail("bad HTTP header line %s" % short(line, 100))
-            name, value = line.split(b":", 1)
-            headers.setdefault(name.strip().lower().decode("latin-1"), []).append(
-                value.strip().decode("latin-1"))
-        status = int(m.group(2))
-        if status == 101 and m.group(1) != b"HTTP/1.1":
-            raise CaseFail("101 response must be HTTP/1.1: %s" % short(lines[0]))
-        return status, (m.group(3) or b"").decode("latin-1"), headers, raw
-
-    def handshake(self, key=None, protocols=None, origin=None, extra=(),
-                  want_protocol=None):
-        key = key or new_key()
-        hdrs = std_headers(self.sock.getpeername()[1], key)
-        if protocols:
-            hdrs.append(("Sec-WebSocket-Protocol", protocols))
-        if origin:
-            hdrs.append(("Origin", origin))
-        hdrs.extend(extra)
-        self.send(request(hdrs))
-        resp = self.read_http()
-        check_101(resp, key, want_protocol)
-        return resp
-
-    # ---- frames
-
-    def read_frame(self, timeout=WAIT):
-        """Next frame from the server, or 'closed' / 'timeout'.  Frames the
-        server must never send raise CaseFail."""
-        deadline = time.monotonic() + timeout
-        st = self._need(2, deadline)
-        if st:
-            if self.buf:
-                return self._partial(st)
-            return st
-        b0, b1 = self.buf[0], self.buf[1]
-        fin, rsv, op = b0 >> 7, (b0 >> 4) & 7, b0 & 15
-        n, hl = b1 & 127, 2
-        if b1 & 0x80:
-            raise CaseFail("server sent a masked frame (RFC 6455 5.1): %s" %
-                           short(self.buf[:16]))
-        if rsv:
-            raise CaseFail("server set RSV bits %d without an extension "
-                           "(RFC 6455 5.2)" % rsv)
-        if op not in OPNAMES:
-            raise CaseFail("server sent reserved opcode %d (RFC 6455 5.2)" % op)
-        if op >= 8 and (n > 125 or not fin):
-            raise CaseFail("server sent a control frame that is fragmented "
-                           "or longer than 125 bytes (RFC 6455 5.5)")
-        if n == 126:
-            st = self._need(4, deadline)
-            if st:
-                return self._partial(st)
-            n, hl = struct.unpack_from("!H", self.buf, 2)[0], 4
-            if n < 126:
-                raise CaseFail("server used a 16-bit length for %d bytes "
-                               "(RFC 6455 5.2: minimal encoding)" % n)
-        elif n == 127:
-            st = self._need(10, deadline)
-            if st:
-                return self._partial(st)
-            n, hl = struct.unpack_from("!Q", self.buf, 2)[0], 10
-            if n >> 63 or n < 65536:
-                raise CaseFail("server used a bad 64-bit length %d "
-                               "(RFC 6455 5.2)" % n)
-        st = self._need(hl + n, deadline)
-        if st:
-            return self._partial(st)
-        payload = bytes(self.buf[hl:hl + n])
-        del self.buf[:hl + n]
-        return Frame(fin, rsv, op, payload)
-
-    def _partial(self, st):
-        raise CaseFail("incomplete frame from server then %s (%d bytes: %s)" %
-                       (describe(st), len(self.buf), short(self.buf)))
-
-    def expect(self, op, payload, timeout=WAIT, what=""):
-        """The next frame must be a complete (FIN) frame op/payload."""
-        f = self.read_frame(timeout)
-        what = what or "%s len=%d" % (OPNAMES[op], len(payload))
-        if f in ("closed", "timeout"):
-            raise CaseFail("expected %s, got %s%s" % (
-                what, describe(f), " within %.1f s" % timeout
-                if f == "timeout" else ""))
-        if f.op != op or not f.fin:
-            raise CaseFail("expected %s, got %s" % (what, describe(f)))
-        if f.payload != payload:
-            raise CaseFail("expected %s, got %s len=%d, differing at byte %d" % (
-                what, OPNAMES[f.op], len(f.payload),
-                first_diff(f.payload, payload)))
-        return f
-
-    def expect_eof(self, timeout=WAIT, after="the close handshake"):
-        """No more frames; the server must close TCP (spec: after the close
-        handshake the server closes TCP; RFC 6455 7.1.1)."""
-        f = self.read_frame(timeout)
-        if f == "closed":
-            return
-        if f == "timeout":
-            raise CaseFail("server did not close TCP within %.1f s after %s" %
-                           (timeout, after))
-        raise CaseFail("got %s after %s (must be ignored)" % (describe(f), after))
-
-    def expect_seq(self, items, timeout=WAIT):
-        """The next frames are exactly `items` [(op, payload)].  Data frames
-        must come in order, and pongs in order, but a pong may overtake an
-        echo or be overtaken (RFC 6455 does not order them)."""
-        pend = list(items)
-        while pend:
-            f = self.read_frame(timeout)
-            if f in ("closed", "timeout") or not _take(pend, f):
-                raise CaseFail("expected %s, got %s" % (
-                    " / ".join(_want(pend)), describe(f)))
-
-    def expect_close(self, code, timeout=WAIT, allow=None, why="", before=(),
-                     reply=True):
-        """The server must send a close frame with `code` (None = empty
-        payload), then close TCP once we answered.  The frames `before`
-        (ordered as in expect_seq) should come first: if the close overtakes
-        some of them the case still passes, noted as non-strict (failing the
-        connection may drop replies not yet sent, RFC 6455 7.1.7).  Frames
-        for which allow(frame) is true are skipped; anything else fails.
-        Returns the note."""
-        want = "close %s" % ("(empty)" if code is None else code)
-        if why:
-            want += " (" + why + ")"
-        pend = list(before)
-        seen = []
-        deadline = time.monotonic() + timeout
-        while True:
-            f = self.read_frame(max(0.0, deadline - time.monotonic()))
-            pre = "".join("%s, " % describe(s) for s in seen)
-            exp = " / ".join(_want(pend) + [want])
-            if f == "timeout":
-                raise CaseFail("expected %s, got %snothing within %.1f s" %
-                               (exp, pre, timeout))
-            if f == "closed":
-                raise CaseFail("expected %s, got %sTCP close without a close "
-                               "frame" % (exp, pre))
-            if f.op == CLOSE:
-                got, _ = f.close_code()
-                if got != code:
-                    raise CaseFail("expected %s, got %s%s" % (exp, pre, describe(f)))
-                break
-            if _take(pend, f) or (allow and allow(f)):
-                seen.append(f)
-                continue
-            raise CaseFail("expected %s, got %s%s" % (exp, pre, describe(f)))
-        # Answer like a client (RFC 6455 5.5.1) unless we started the close,
-        # and see the server close TCP.
-        if reply:
-            self.send_frame(CLOSE, close_payload(code))
-        self.expect_eof()
-        if pend:
-            return "non-strict: close came before %s" % " / ".join(_want(pend))
-        return ""
-
-    def close_ok(self, code=1000, reason=b"", want=1000):
-        """Normal closing handshake started by us."""
-        self.send_frame(CLOSE, close_payload(code, reason))
-        f = self.read_frame()
-        if f in ("closed", "timeout") or f.op != CLOSE:
-            raise CaseFail("sent close %s, expected close %s back, got %s" %
-                           (code, want, describe(f)))
-        got, _ = f.close_code()
-        if got != want:
-            raise CaseFail("sent close %s, expected close %s back, got %s" %
-                           (code, want, describe(f)))
-        self.expect_eof()
-
-
-# --------------------------------------------------------------------------
-# opening handshake helpers
-
-def new_key():
-    return base64.b64encode(os.urandom(16)).decode()
-
-
-def accept_for(key):
-    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-
-
-def std_headers(port, key):
-    h = [("Host", "127.0.0.1:%d" % port),
-         ("Upgrade", "websocket"),
-         ("Connection", "Upgrade")]
-    if key is not None:
-        h.append(("Sec-WebSocket-Key", key))
-    h.append(("Sec-WebSocket-Version", "13"))
-    return h
-
-
-def request(headers, line="GET / HTTP/1.1"):
-    out = line + "\r\n"
-    for name, value in headers:
-        out += "%s: %s\r\n" % (name, value)
-    return (out + "\r\n").encode("latin-1")
-
-
-def check_101(resp, key, want_protocol=None):
-    """RFC 6455 4.1 (client side checks) and 4.2.2."""
-    if resp in ("closed", "timeout"):
-        raise CaseFail("expected 101, got %s" % describe(resp))
-    status, reason, h, raw = resp
-    if status != 101:
-        raise CaseFail("expected 101, got %d %s" % (status, reason))
-    up = h.get("upgrade", [])
-    if len(up) != 1 or up[0].lower() != "websocket":
-        raise CaseFail("101 without `Upgrade: websocket`: %s" % up)
-    conn = ",".join(h.get("connection", []))
-    if "upgrade" not in [t.strip().lower() for t in conn.split(",")]:
-        raise CaseFail("101 without an `upgrade` token in Connection: %r" % conn)
-    acc = h.get("sec-websocket-accept", [])
-    if acc != [accept_for(key)]:
-        raise CaseFail("Sec-WebSocket-Accept %s, expected %r" %
-                       (acc, accept_for(key)))
-    proto = h.get("sec-websocket-protocol")
-    if want_protocol is None and proto is not None:
-        raise CaseFail("Sec-WebSocket-Protocol %s in the response, but none "
-                       "was acceptable (RFC 6455 4.2.2)" % proto)
-    if want_protocol is not None and proto != [want_protocol]:
-        raise CaseFail("Sec-WebSocket-Protocol %s, expected %r" %
-                       (proto, want_protocol))
-    if "sec-websocket-extensions" in h:
-        raise CaseFail("server accepted an extension %s, yet the spec closes "
-                       "RSV frames with 1002" % h["sec-websocket-extensions"])
-
+# HTTP error responses
 
 def expect_http_close(c, resp):
     """After an error response (and the body its Content-Length announces)
     the server must close the connection."""
     n = int(resp[2].get("content-length", ["0"])[-1] or 0)
-    st = c._need(n + 1, time.monotonic() + WAIT)
+    st = c.need(n + 1, time.monotonic() + WAIT)
     if st != "closed" or len(c.buf) > n:
-        raise CaseFail("server did not close the connection after %d (%s)" % (
+        raise Fail("server did not close the connection after %d (%s)" % (
             resp[0], "still open %.1f s later" % WAIT if st == "timeout"
             else "extra bytes %s" % short(c.buf[n:])))
 
@@ -559,11 +75,11 @@ def expect_http_close(c, resp):
 def expect_status(c, statuses, timeout=WAIT, then_close=False):
     resp = c.read_http(timeout)
     if resp in ("closed", "timeout"):
-        raise CaseFail("expected HTTP %s, got %s%s" % (
+        raise Fail("expected HTTP %s, got %s%s" % (
             "/".join(map(str, statuses)), describe(resp),
             " within %.1f s" % timeout if resp == "timeout" else ""))
     if resp[0] not in statuses:
-        raise CaseFail("expected HTTP %s, got %d %s" % (
+        raise Fail("expected HTTP %s, got %d %s" % (
             "/".join(map(str, statuses)), resp[0], resp[1]))
     if then_close:
         expect_http_close(c, resp)
@@ -571,81 +87,7 @@ def expect_status(c, statuses, timeout=WAIT, then_close=False):
 
 
 # --------------------------------------------------------------------------
-# the server under test
-
-class Server:
-    def __init__(self, binary, flags):
-        self.binary, self.flags = binary, list(flags)
-        self.proc = None
-        self.port = None
-        self.error = None
-        self.errf = None
-
-    def start(self):
-        self.error, self.port = None, None
-        self.errf = tempfile.TemporaryFile()
-        argv = [self.binary] + self.flags + ["0"]
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE,
-                                         stderr=self.errf)
-        except OSError as e:
-            self.error = "cannot run %s: %s" % (" ".join(argv), e)
-            return
-        fd = self.proc.stdout.fileno()
-        data = b""
-        deadline = time.monotonic() + 5.0
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            r = select.select([fd], [], [], max(0.0, left))[0] if left > 0 else []
-            if not r:
-                self.error = "no ready line from %s within 5 s" % " ".join(argv)
-                return
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                self.error = "%s exited before its ready line (status %s)%s" % (
-                    " ".join(argv), self.proc.wait(), self.stderr_tail())
-                return
-            data += chunk
-        line = data.split(b"\n", 1)[0].rstrip(b"\r")
-        m = READY_RE.match(line)
-        if not m:
-            self.error = "unexpected first line %r from %s" % (line, " ".join(argv))
-            return
-        self.port = int(m.group(1))
-        threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
-
-    def _drain(self, fd):
-        try:
-            while os.read(fd, 65536):
-                pass
-        except OSError:
-            pass
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stderr_tail(self, n=600):
-        if not self.errf:
-            return ""
-        self.errf.seek(0)
-        data = self.errf.read()
-        self.errf.seek(0, 2)
-        tail = data[-n:].decode("utf-8", "replace").strip()
-        return ("; stderr: ..." + tail) if tail else ""
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()           # by PID
-            try:
-                self.proc.wait(2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-
+# the server under test and what a case gets
 
 class T:
     """What a case gets: the port of its server and connection factories.
@@ -656,7 +98,8 @@ class T:
         self.conns = []
 
     def raw(self, rcvbuf=0):
-        c = Conn(self.port, rcvbuf)
+        """A TCP connection for the raw mode (tests/lib/ws.py Client, no handshake yet)."""
+        c = Client(self.port, timeout=WAIT, rcvbuf=rcvbuf, handshake=False)
         self.conns.append(c)
         return c
 
@@ -667,7 +110,7 @@ class T:
 
     def cleanup(self):
         for c in self.conns:
-            c.close()
+            c.abort()
 
 
 # --------------------------------------------------------------------------
@@ -789,12 +232,12 @@ def c_ping_burst(chunk=0, pace=0.0):
         while not got or got[-1] != pays[-1]:
             f = c.read_frame()
             if f in ("closed", "timeout") or f.op != PONG:
-                raise CaseFail("after 10 pings and %d pongs, got %s" %
+                raise Fail("after 10 pings and %d pongs, got %s" %
                                (len(got), describe(f)))
             got.append(f.payload)
         it = iter(pays)
         if not all(p in it for p in got):
-            raise CaseFail("pongs out of order or unknown payloads: %s" % got)
+            raise Fail("pongs out of order or unknown payloads: %s" % got)
         c.close_ok()
     return run
 
@@ -1092,15 +535,15 @@ def c_failfast_fragment(frames_before_wait, rest):
         if f == "timeout":
             c.send(b"".join(rest))
             f2 = c.read_frame()
-            raise CaseFail("no close 1007 within 1.5 s while the message was "
+            raise Fail("no close 1007 within 1.5 s while the message was "
                            "open (fail-fast); after the final fragment: %s" %
                            describe(f2))
         if f in ("closed",) or f.op != CLOSE:
-            raise CaseFail("expected close 1007 before the final fragment, "
+            raise Fail("expected close 1007 before the final fragment, "
                            "got %s" % describe(f))
         code, _ = f.close_code()
         if code != 1007:
-            raise CaseFail("expected close 1007, got %s" % describe(f))
+            raise Fail("expected close 1007, got %s" % describe(f))
         c.send_frame(CLOSE, close_payload(1007))
         c.expect_eof()
     return run
@@ -1141,10 +584,10 @@ def c_failfast_midframe(prefix, rest):
             f = c.read_frame()
             note = "non-strict: 1007 only once the frame was complete"
         if f in ("closed", "timeout") or f.op != CLOSE:
-            raise CaseFail("expected close 1007, got %s" % describe(f))
+            raise Fail("expected close 1007, got %s" % describe(f))
         code, _ = f.close_code()
         if code != 1007:
-            raise CaseFail("expected close 1007, got %s" % describe(f))
+            raise Fail("expected close 1007, got %s" % describe(f))
         c.send_frame(CLOSE, close_payload(1007))
         c.expect_eof()
         return note
@@ -1180,9 +623,9 @@ def c_close_after(extra_frames):
         c.send(encode(CLOSE, close_payload(1000)) + b"".join(extra_frames))
         f = c.read_frame()
         if f in ("closed", "timeout") or f.op != CLOSE:
-            raise CaseFail("expected close 1000, got %s" % describe(f))
+            raise Fail("expected close 1000, got %s" % describe(f))
         if f.close_code()[0] != 1000:
-            raise CaseFail("expected close 1000, got %s" % describe(f))
+            raise Fail("expected close 1000, got %s" % describe(f))
         c.expect_eof(after="the close handshake (data sent after our close)")
     return run
 
@@ -1207,7 +650,7 @@ def c_close_mid_message(t):
            encode(CONT, b"fragment2"))
     f = c.read_frame()
     if f in ("closed", "timeout") or f.op != CLOSE or f.close_code()[0] != 1000:
-        raise CaseFail("expected close 1000, got %s" % describe(f))
+        raise Fail("expected close 1000, got %s" % describe(f))
     c.expect_eof(after="the close handshake (message left unfinished)")
 
 
@@ -1223,10 +666,10 @@ def c_big_then_close(t):
     f = c.read_frame(echo_timeout(len(p)))
     if f not in ("closed", "timeout") and f.op == TEXT:
         if f.payload != p:
-            raise CaseFail("echo of the 256 KiB message is wrong")
+            raise Fail("echo of the 256 KiB message is wrong")
         f = c.read_frame()
     if f in ("closed", "timeout") or f.op != CLOSE or f.close_code()[0] != 1000:
-        raise CaseFail("expected close 1000, got %s" % describe(f))
+        raise Fail("expected close 1000, got %s" % describe(f))
     c.expect_eof()
 
 
@@ -1246,9 +689,9 @@ def c_empty_close(t):
     c.send_frame(CLOSE, b"")
     f = c.read_frame()
     if f in ("closed", "timeout") or f.op != CLOSE:
-        raise CaseFail("expected an empty close back, got %s" % describe(f))
+        raise Fail("expected an empty close back, got %s" % describe(f))
     if f.payload != b"":
-        raise CaseFail("expected an empty close back (1005 must not be "
+        raise Fail("expected an empty close back (1005 must not be "
                        "sent), got %s" % describe(f))
     c.expect_eof()
 
@@ -1416,11 +859,11 @@ def c_unfragmented(op, n):
         c.send_frame(op, p)
         f = c.read_frame(echo_timeout(n))
         if f in ("closed", "timeout") or f.op != op or not f.fin:
-            raise CaseFail("expected one %s frame of %d bytes (spec: echoed as "
+            raise Fail("expected one %s frame of %d bytes (spec: echoed as "
                            "ONE unfragmented message), got %s" %
                            (OPNAMES[op], n, describe(f)))
         if f.payload != p:
-            raise CaseFail("echoed payload differs at byte %d" % first_diff(f.payload, p))
+            raise Fail("echoed payload differs at byte %d" % first_diff(f.payload, p))
         c.close_ok()
     return run
 
@@ -1446,7 +889,7 @@ def c_basic_handshake(t):
     resp = c.read_http()
     check_101(resp, key)
     if resp[0] == 101 and c.buf:
-        raise CaseFail("unexpected bytes after the 101 head: %s" % short(c.buf))
+        raise Fail("unexpected bytes after the 101 head: %s" % short(c.buf))
     c.close_ok()
 
 
@@ -1458,7 +901,7 @@ def c_rfc_sample_key(t):
     resp = c.read_http()
     check_101(resp, key)
     if resp[2]["sec-websocket-accept"] != ["s3pPLMBiTxaQ9kYGzzhZRbK+xOo="]:
-        raise CaseFail("wrong accept for the RFC sample key")
+        raise Fail("wrong accept for the RFC sample key")
     c.close_ok()
 
 
@@ -1582,7 +1025,7 @@ def std_without(*drop, **replace):
 def check_426_version(resp):
     vals = ",".join(resp[2].get("sec-websocket-version", []))
     if "13" not in [v.strip() for v in vals.split(",")]:
-        raise CaseFail("426 without `Sec-WebSocket-Version: 13` "
+        raise Fail("426 without `Sec-WebSocket-Version: 13` "
                        "(RFC 6455 4.4), got %r" % vals)
 
 
@@ -1698,12 +1141,12 @@ def c_hs_timeout(data):
         t0 = time.monotonic()
         resp = c.read_http(1.5)
         if resp == "timeout":
-            raise CaseFail("connection still open %.1f s later with "
+            raise Fail("connection still open %.1f s later with "
                            "--handshake-timeout 300" % (time.monotonic() - t0))
         if resp == "closed":
             return "closed without a response"
         if resp[0] != 408:
-            raise CaseFail("expected 408 (or a close), got %d %s" % resp[:2])
+            raise Fail("expected 408 (or a close), got %d %s" % resp[:2])
         expect_http_close(c, resp)
     return run
 
@@ -1718,7 +1161,7 @@ def c_hs_timeout_after_upgrade(t):
     c = t.ws()
     f = c.read_frame(0.8)       # no event to wait for: a bounded quiet period
     if f != "timeout":
-        raise CaseFail("upgraded connection got %s within 0.8 s (handshake "
+        raise Fail("upgraded connection got %s within 0.8 s (handshake "
                        "timer not stopped?)" % describe(f))
     c.send_frame(TEXT, b"still here")
     c.expect(TEXT, b"still here")
@@ -1811,7 +1254,7 @@ def c_idle_pinged(t):
     c = t.ws()
     f = c.read_frame(1.5)
     if f in ("closed", "timeout") or f.op != PING:
-        raise CaseFail("expected a ping within 1.5 s on an idle connection "
+        raise Fail("expected a ping within 1.5 s on an idle connection "
                        "(--ping-interval 300), got %s" % describe(f))
     c.send_frame(PONG, f.payload)
     c.send_frame(TEXT, b"alive")
@@ -1830,14 +1273,14 @@ def c_dead_dropped(t):
         if f == "closed":
             break
         if f == "timeout":
-            raise CaseFail("silent client not dropped within 3 s (%d pings "
+            raise Fail("silent client not dropped within 3 s (%d pings "
                            "seen)" % pings)
         if f.op == PING:
             pings += 1
         elif f.op != CLOSE:
-            raise CaseFail("unexpected %s to a silent client" % describe(f))
+            raise Fail("unexpected %s to a silent client" % describe(f))
     if pings == 0:
-        raise CaseFail("dropped without being pinged first")
+        raise Fail("dropped without being pinged first")
 
 
 def c_pong_keeps_alive(t):
@@ -1852,12 +1295,12 @@ def c_pong_keeps_alive(t):
         if f == "timeout":
             break
         if f == "closed" or f.op != PING:
-            raise CaseFail("connection answering pings got %s after %d pings" %
+            raise Fail("connection answering pings got %s after %d pings" %
                            (describe(f), pings))
         pings += 1
         c.send_frame(PONG, f.payload)
     if pings < 2:
-        raise CaseFail("only %d pings in 1.5 s with --ping-interval 300" % pings)
+        raise Fail("only %d pings in 1.5 s with --ping-interval 300" % pings)
     c.send_frame(TEXT, b"still alive")
     c.expect(TEXT, b"still alive", what="echo after %d ping/pong rounds" % pings)
     c.close_ok()
@@ -1886,7 +1329,7 @@ def c_slow_reader(t):
             break
         sent += len(msg)
     else:
-        raise CaseFail("a reader that never reads was not dropped after "
+        raise Fail("a reader that never reads was not dropped after "
                        "128 MiB of echoes (--max-send-queue 65536)")
     c2 = t.ws()
     c2.send_frame(TEXT, b"others fine")
@@ -1927,15 +1370,15 @@ def main():
         cases = [c for c in cases
                  if any(c[0] == p or c[0].startswith(p.rstrip(".") + ".")
                         for p in args.k)]
+    R = report.Results(NAME)
+    proc.guard(NAME)
     servers = {}
-    passed = failed = 0
     t_start = time.monotonic()
     try:
         for cid, desc, flags, fn in cases:
             srv = servers.get(flags)
             if srv is None:
-                srv = servers[flags] = Server(args.binary, flags)
-                srv.start()
+                srv = servers[flags] = EchoServer(args.binary, flags)
             reason, note = None, ""
             t0 = time.monotonic()
             if srv.error:
@@ -1944,36 +1387,48 @@ def main():
                 t = T(srv, args.limit)
                 try:
                     note = fn(t) or ""
-                except CaseFail as e:
+                except Fail as e:
                     reason = str(e)
                 except Exception as e:        # a bug here or a wild server
                     reason = "%s: %s" % (type(e).__name__, e)
                 finally:
                     t.cleanup()
-                if not srv.alive():
-                    code = srv.proc.poll()
+                if not srv.p.alive():
+                    code = srv.p.poll()
                     reason = ((reason + "; ") if reason else "") + \
-                        "server exited (status %s)%s" % (code, srv.stderr_tail())
-                    srv.stop()
+                        "server exited (status %s)%s" % (code, proc.stderr_note(srv.p))
+                    srv.p.stop(2)
                     srv.start()             # fresh one for the next cases
             took = time.monotonic() - t0
             slow = " [%.1f s]" % took if took > 5 else ""
             if reason is None:
-                passed += 1
-                print("ok  %s %s%s%s" % (cid, desc, " (%s)" % note if note else "", slow))
+                R.ok("%s %s%s%s" % (cid, desc, " (%s)" % note if note else "", slow))
             else:
-                failed += 1
-                print("FAIL %s %s : %s%s" % (cid, desc, reason, slow))
-            sys.stdout.flush()
+                R.fail("%s %s" % (cid, desc), reason + slow)
     finally:
         for srv in servers.values():
-            srv.stop()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.stdout.flush()
-    sys.stderr.write("conformance.py: %s: %.1f s\n" % (args.binary,
-                                                        time.monotonic() - t_start))
-    return 1 if failed else 0
+            if srv.p:
+                srv.p.stop(2)
+    sys.stderr.write("conformance.py: %s: %.1f s\n" % (args.binary, time.monotonic() - t_start))
+    R.finish()
+
+
+class EchoServer:
+    """The echo under test with one set of flags (tests/lib/proc.py echo()); .error says
+    why it did not start, and every case that needs it fails with that."""
+
+    def __init__(self, binary, flags):
+        self.binary, self.flags = binary, list(flags)
+        self.start()
+
+    def start(self):
+        self.p, self.port, self.error = None, None, None
+        try:
+            self.p = proc.echo(self.binary, *self.flags)
+            self.port = self.p.port
+        except Fail as e:
+            self.error = str(e)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

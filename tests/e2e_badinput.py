@@ -15,11 +15,12 @@ import select
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (BINARY, CLOSE, PING, TEXT, Closed, Fail, Results, Server, Timeout, WS,  # noqa: E402
-                      encode_frame, expect, http_get, install_guards, join_msg, leave_msg, map_workers, now,
-                      send_msg, server_path, short)
+from lib import Closed, Fail, Timeout, expect, proc, report  # noqa: E402
+from lib.ws import (BINARY, CLOSE, PING, TEXT, Client, encode, http_get, join_msg, leave_msg,  # noqa: E402
+                    send_msg, short)
 
 NAME = "e2e_badinput"
 MAXMSG = 5000
@@ -27,12 +28,13 @@ MAXGID = 64
 FRAME_LIMIT = 1 << 20
 GROUP = "bw"
 
-R = Results(NAME)
-install_guards(NAME, 55)
+R = report.Results(NAME)
+proc.guard(NAME, 55)
+now = time.monotonic
 
 srv = None
 try:
-    srv = Server(server_path(), workers=2,
+    srv = proc.Server(proc.server_path(), workers=2,
                  extra=["--max-message", str(MAXMSG), "--max-group-id", str(MAXGID)]).start()
     R.ok("server start (--max-message %d --max-group-id %d)" % (MAXMSG, MAXGID))
 except Fail as e:
@@ -45,8 +47,8 @@ seq = [0]
 
 def setup():
     """watcher + tester, on different workers when possible, both in GROUP."""
-    cands = [WS(port) for _ in range(6)]
-    where = map_workers(srv, cands)
+    cands = [Client(port) for _ in range(6)]
+    where = srv.map_workers(cands)
     w = cands[0]
     t = next((c for c, wi in zip(cands[1:], where[1:]) if wi != where[0]), cands[1])
     for c in cands:
@@ -114,7 +116,7 @@ def expect_error_any(conn, frame_bytes, codes):
 
 
 def text(s):
-    return encode_frame(TEXT, s.encode("utf-8") if isinstance(s, str) else s)
+    return encode(TEXT, s.encode("utf-8") if isinstance(s, str) else s)
 
 
 ERRORS = [
@@ -171,8 +173,8 @@ for case, payload, code in ERRORS:
     R.run("%s -> %s" % (case, code), expect_error, tester, text(payload), code)
 
 R.run("binary frame -> binary_not_supported", expect_error, tester,
-      encode_frame(BINARY, b'{"cmd":"add_group","group_id":"1"}'), "binary_not_supported")
-R.run("empty binary frame -> binary_not_supported", expect_error, tester, encode_frame(BINARY, b""),
+      encode(BINARY, b'{"cmd":"add_group","group_id":"1"}'), "binary_not_supported")
+R.run("empty binary frame -> binary_not_supported", expect_error, tester, encode(BINARY, b""),
       "binary_not_supported")
 
 
@@ -287,8 +289,8 @@ R.run("add_group is idempotent (no reply, no double delivery)", idempotent_join)
 def fragmented():
     body = send_msg(GROUP, "frag-ok").encode()
     a, b, c = body[:7], body[7:20], body[20:]
-    tester.send_raw(encode_frame(TEXT, a, fin=False) + encode_frame(PING, b"p") +
-                    encode_frame(0, b, fin=False) + encode_frame(0, c, fin=True))
+    tester.send_raw(encode(TEXT, a, fin=False) + encode(PING, b"p") +
+                    encode(0, b, fin=False) + encode(0, c, fin=True))
     f = tester.recv_frame(3)  # the pong is skipped by recv_frame
     expect(f.opcode == TEXT, "got %r" % f)
     expect(f.payload == b"frag-ok", "got %r" % f)
@@ -299,9 +301,9 @@ R.run("command in 3 fragments with a ping between works", fragmented)
 
 
 def too_many_groups():
-    u = WS(port)
+    u = Client(port)
     try:
-        frames = b"".join(encode_frame(TEXT, join_msg("tm-%d" % i)) for i in range(1024))
+        frames = b"".join(encode(TEXT, join_msg("tm-%d" % i)) for i in range(1024))
         u.send_raw(frames, timeout=10)
         u.send_texts(send_msg("tm-1023", "cap-ok"))
         u.expect_text("cap-ok", timeout=10, who="1024 groups: ")
@@ -358,10 +360,10 @@ def expect_close_then_eof(c, code):
 def huge_frame(total, code_expected):
     """Declares a `total`-byte text frame, streams it in 64 KiB chunks and stops as soon as
     the server answers (it may close before reading it all)."""
-    c = WS(port)
+    c = Client(port)
     c.sock.setblocking(True)
     c.sock.settimeout(2)
-    hdr = struct.pack("!BBQ", 0x81, 0x80 | 127, total) + b"\0\0\0\0"  # zero mask: payload as is
+    hdr = encode(TEXT, length=total, key=bytes(4))  # the header only; zero mask: payload as is
     chunk = b"A" * 65536
     sent = 0
     try:
@@ -386,12 +388,12 @@ R.run("watcher unaffected by the 1009 closes", round_trip, tester)
 
 
 def frame_at_limit():
-    c = WS(port)
+    c = Client(port)
     try:
         pre = '{"cmd":"send_to_group","group_id":"%s","message":"' % GROUP
         body = (pre + "z" * (FRAME_LIMIT - len(pre) - 2) + '"}').encode()
         expect(len(body) == FRAME_LIMIT, "test bug")
-        c.send_raw(encode_frame(TEXT, body), timeout=10)
+        c.send_raw(encode(TEXT, body), timeout=10)
         f = c.recv_frame(5)
         expect(f.opcode == TEXT, "a frame of exactly 1 MiB got %r (want the message_too_long reply)" % f)
         expect(json.loads(f.payload).get("error") == "message_too_long", "reply %r" % f)
@@ -403,8 +405,8 @@ R.run("frame of exactly 1 MiB is read (message_too_long reply, no close)", frame
 
 
 def bad_utf8(payload):
-    c = WS(port)
-    c.send_raw(encode_frame(TEXT, payload))
+    c = Client(port)
+    c.send_raw(encode(TEXT, payload))
     expect_close_then_eof(c, 1007)
 
 

@@ -14,18 +14,17 @@
 Each case runs its own server (4 workers, free loopback ports); everything started is
 killed by pid / process group at the end, also on failure and on the 55 s alarm.
 """
-import base64
-import hashlib
 import os
 import select
 import signal
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (CLOSE, GUID, HOST, TEXT, Closed, Fail, Results, Server, Timeout, WS, expect,  # noqa: E402
-                      install_guards, join_msg, map_workers, now, pid_alive, proc_stat, send_msg,
-                      server_path, summarize)
+from lib import Closed, Fail, Timeout, expect, proc, report, ws  # noqa: E402
+from lib.proc import pid_alive, proc_stat, summarize  # noqa: E402
+from lib.ws import CLOSE, HOST, TEXT, join_msg, send_msg  # noqa: E402
 
 NAME = "e2e_faults"
 NWORKERS = 4
@@ -34,13 +33,14 @@ NWORKERS = 4
 STREAM_N = int(os.environ.get("E2E_FAULTS_N", "300"))
 STREAM_IV = float(os.environ.get("E2E_FAULTS_INTERVAL_MS", "10")) / 1000.0
 KILL_AT = int(os.environ.get("E2E_FAULTS_KILL_AT", "60"))
-R = Results(NAME)
-install_guards(NAME, 55)
-BIN = server_path()
+R = report.Results(NAME)
+proc.guard(NAME, 55)
+BIN = proc.server_path()
+now = time.monotonic
 
 
 def start():
-    return Server(BIN, workers=NWORKERS).start()
+    return proc.Server(BIN, workers=NWORKERS).start()
 
 
 def pick(where, nclients, exclude_worker=None, first=None):
@@ -151,8 +151,8 @@ def compress(nums):
 
 
 def open_mapped(srv, n, prefix):
-    cl = [WS(srv.ws_port) for _ in range(n)]
-    return cl, map_workers(srv, cl, prefix)
+    cl = [ws.Client(srv.ws_port) for _ in range(n)]
+    return cl, srv.map_workers(cl, prefix)
 
 
 def closeall(cl):
@@ -236,7 +236,7 @@ def case_channel_kill():
             R.ok("every member (%d, on workers %s) gets all %d messages (every %.1f ms) in order across the "
                  "channel kill" % (len(members), ",".join(str(w) for w in sorted(set(mw))), s.n, s.interval * 1000))
         # and the new channel serves new joins
-        c = WS(srv.ws_port)
+        c = ws.Client(srv.ws_port)
         c.send_texts(join_msg("after-ch"), send_msg("after-ch", "fine"))
         c.expect_text("fine", who="new client after channel restart: ")
         c.abort()
@@ -317,7 +317,7 @@ def case_worker_kill():
         # the respawned worker serves clients (open clients until one lands on it)
         landed = None
         for j in range(40):
-            c = WS(srv.ws_port)
+            c = ws.Client(srv.ws_port)
             extra.append(c)
             wi = map_workers_one(srv, c, "r-%d" % j)
             if wi == victim:
@@ -361,28 +361,30 @@ def handshake_burst(port, k, timeout=3.0):
             errs.append("connect: %s" % e)
     keys = []
     for so in socks:
-        key = base64.b64encode(os.urandom(16)).decode()
+        key = ws.new_key()
         keys.append(key)
         try:
-            so.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (HOST, port, key)).encode())
+            so.sendall(ws.upgrade_request(port, key))
         except OSError as e:
             errs.append("send request: %s" % e)
     deadline = now() + timeout
     for so, key in zip(socks, keys):
-        want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
         data = b""
         try:
-            while b"\r\n\r\n" not in data:
+            head = None
+            while head is None:
                 so.settimeout(max(0.01, deadline - now()))
                 d = so.recv(4096)
                 if not d:
                     break
                 data += d
-            accept = [ln.split(b":", 1)[1].strip() for ln in data.split(b"\r\n")[1:]
-                      if ln.lower().startswith(b"sec-websocket-accept:")]
-            if not data.startswith(b"HTTP/1.1 101") or accept != [want]:
+                head = ws.parse_http_head(data)
+            if head is None:
                 errs.append("handshake response %r" % data[:80])
+            else:
+                ws.check_101(head[0], key)
+        except Fail as e:
+            errs.append("handshake response %r: %s" % (data[:80], e))
         except OSError as e:
             errs.append("handshake: %s (%r)" % (e, data[:60]))
         so.close()
@@ -416,7 +418,7 @@ def case_sighup():
                 # and one full round trip through whichever worker takes it
                 attempts += 1
                 try:
-                    c = WS(srv.ws_port, timeout=3)
+                    c = ws.Client(srv.ws_port, timeout=3)
                 except (OSError, Fail, Closed, Timeout) as e:
                     fails += 1
                     errors.append("reload %d %s: %s: %s" % (r + 1, rel, type(e).__name__, e))
@@ -442,11 +444,11 @@ def case_sighup():
                 if t_hup is not None and now() - last_poll > 0.05:
                     last_poll = now()
                     try:
-                        ws = srv.workers_by_index()
-                        changed = sum(1 for i, p in old.items() if ws.get(i, {}).get("pid") not in (p, None))
+                        wk = srv.workers_by_index()
+                        changed = sum(1 for i, p in old.items() if wk.get(i, {}).get("pid") not in (p, None))
                         if not progress or progress[-1] != changed:
                             progress.append(changed)
-                        if changed == NWORKERS and len(ws) == NWORKERS and replaced_at is None:
+                        if changed == NWORKERS and len(wk) == NWORKERS and replaced_at is None:
                             replaced_at = now()
                     except (OSError, Fail, ValueError, Timeout) as e:
                         errors.append("reload %d %s: /status: %s" % (r + 1, rel, e))
@@ -520,7 +522,7 @@ def case_sigterm():
         else:
             R.ok("SIGTERM: master (rc %s) and %d children gone in %.0f ms, no orphan" % (rc, len(pids) - 1, took * 1000))
         try:
-            WS(srv.ws_port, timeout=1).abort()
+            ws.Client(srv.ws_port, timeout=1).abort()
             R.fail("port released after SIGTERM", "a connection to %d still succeeds" % srv.ws_port)
         except (OSError, Fail, Closed, Timeout):
             R.ok("port released after SIGTERM")

@@ -6,27 +6,22 @@ python3-websockets (asyncio API, works with websockets 10.x and later).
 
 Prints `SKIP: e2e_python: python3-websockets not installed` and exits 0 when the module
 is missing, unless CI=true (then it is a failure). Server handling and /status helpers
-come from tests/wsclient.py.
+come from tests/lib.
 """
 import asyncio
-import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (Fail, Results, Server, expect, install_guards, now, server_path,  # noqa: E402
-                      summarize)
+from lib import Fail, expect, proc, report  # noqa: E402
+from lib.ws import join_msg, send_msg  # noqa: E402
 
 NAME = "e2e_python"
 try:
     import websockets
 except ImportError:
-    if os.environ.get("CI") == "true":
-        print("FAIL %s: python3-websockets not installed (CI=true)" % NAME)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    print("SKIP: %s: python3-websockets not installed" % NAME)
-    sys.exit(0)
+    report.skip(NAME, "python3-websockets not installed")
 
 NCLIENTS = 16
 NMEMBERS = 10
@@ -35,17 +30,10 @@ RECV = 3.0
 SEED_JOIN = '{"cmd":"add_group", "group_id":"123"}'
 SEED_TEXT = "這個是消息"
 
-R = Results(NAME)
-install_guards(NAME, 55)
-
-
-def send_json(g, m):
-    return json.dumps({"cmd": "send_to_group", "group_id": g, "message": m}, ensure_ascii=False)
-
-
-def join_json(g):
-    return json.dumps({"cmd": "add_group", "group_id": g})
-
+R = report.Results(NAME)
+proc.guard(NAME, 55)
+summarize = proc.summarize
+now = time.monotonic
 
 async def recv(ws, who, want=None):
     try:
@@ -91,8 +79,8 @@ async def scenario(srv):
     prev = {w["index"]: w["memberships"] for w in base["processes"] if w.get("role") == "worker"}
     for i, c in enumerate(conns):
         g = "py-%d" % i
-        await c.send(join_json(g))
-        await c.send(send_json(g, g))
+        await c.send(join_msg(g))
+        await c.send(send_msg(g, g))
         await recv(c, "client %d private round trip" % i, g)
         d = await wait_status(srv, lambda d: total(d, "memberships") == i + 1, what="memberships %d" % (i + 1))
         ws = {w["index"]: w for w in d["processes"] if w.get("role") == "worker"}
@@ -131,7 +119,7 @@ async def scenario(srv):
         seen[a].add(a)
     R.ok("seed: add_group then send_to_group, sender receives (x10)")
 
-    await conns[members[0]].send(send_json("123", "fence-1"))
+    await conns[members[0]].send(send_msg("123", "fence-1"))
     for a, m in enumerate(members):
         while True:
             got = await recv(conns[m], "member %d waiting for fence-1" % a)
@@ -144,8 +132,8 @@ async def scenario(srv):
         expect(not missing, "member %d missed the messages of later joiners %s" % (a, missing))
     R.ok("fence-1: every member got every later joiner's message exactly once")
 
-    await conns[members[1]].send(send_json("123", "msg-A"))
-    await conns[members[1]].send(send_json("123", "fence-2"))
+    await conns[members[1]].send(send_msg("123", "msg-A"))
+    await conns[members[1]].send(send_msg("123", "fence-2"))
     for a, m in enumerate(members):
         await recv(conns[m], "member %d" % a, "msg-A")
         await recv(conns[m], "member %d" % a, "fence-2")
@@ -159,15 +147,15 @@ async def scenario(srv):
     # leave: the leaver's private round trip proves its worker handled the leave
     leaver = members[-1]
     await conns[leaver].send('{"cmd":"leave_group","group_id":"123"}')
-    await conns[leaver].send(send_json("py-%d" % leaver, "left"))
+    await conns[leaver].send(send_msg("py-%d" % leaver, "left"))
     await recv(conns[leaver], "leaver", "left")
-    await conns[members[0]].send(send_json("123", "after-leave"))
-    await conns[members[0]].send(send_json("123", "fence-3"))
+    await conns[members[0]].send(send_msg("123", "after-leave"))
+    await conns[members[0]].send(send_msg("123", "fence-3"))
     for a, m in enumerate(members[:-1]):
         await recv(conns[m], "member %d" % a, "after-leave")
         await recv(conns[m], "member %d" % a, "fence-3")
     for i in non + [leaver]:
-        await conns[i].send(send_json("py-%d" % i, "probe"))
+        await conns[i].send(send_msg("py-%d" % i, "probe"))
         await recv(conns[i], "client %d (%s)" % (i, "leaver" if i == leaver else "non-member"), "probe")
     R.ok("non-members and the leaver received nothing")
 
@@ -195,7 +183,7 @@ async def scenario(srv):
 
 def main():
     try:
-        srv = Server(server_path(), workers=NWORKERS).start()
+        srv = proc.Server(proc.server_path(), workers=NWORKERS).start()
         R.ok("server start")
     except Fail as e:
         R.fail("server start", str(e))

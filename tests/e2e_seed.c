@@ -4,7 +4,7 @@
  *   build/e2e_seed [path/to/grouppush_server]        (default build/grouppush_server)
  *
  * Starts the server with 4 workers on free loopback ports, opens 16 WebSocket clients (our
- * own client, tests/wsclient.h), finds out which worker each sits on through GET /status,
+ * own client, tests/lib/wsclient.h), finds out which worker each sits on through GET /status,
  * then plays the seed: 10 clients join group 123 with the browser's exact back-to-back
  * join+send, a member sends to the group, every member (sender included) gets it exactly
  * once, non-members get nothing, integer 123 == "123", leave_group stops delivery, and
@@ -13,7 +13,7 @@
  * exit status 1 if anything failed. The server is stopped (SIGTERM, then SIGKILL to its
  * process group) at exit, on failure and on timeout (alarm 55 s).
  */
-#include "wsclient.h"
+#include "lib/wsclient.h"
 
 #include <signal.h>
 #include <stdarg.h>

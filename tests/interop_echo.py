@@ -17,30 +17,17 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Fail, expect, proc, report  # noqa: E402
+
+NAME = "interop_echo"
 try:
     import websockets
 except ImportError:
-    if os.environ.get("CI") == "true":
-        print("FAIL: interop_echo: python3-websockets not installed (CI=true)")
-        sys.exit(1)
-    print("SKIP: interop_echo: python3-websockets not installed")
-    sys.exit(0)
-
-sys.dont_write_bytecode = True     # no tests/__pycache__ left behind
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conformance import Server      # noqa: E402  (starts/stops the binary)
+    report.skip(NAME, "python3-websockets not installed")
 
 STEP = 5.0          # seconds allowed for any one awaited step
 MIB = 1024 * 1024
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
 
 
 async def step(aw):
@@ -50,9 +37,9 @@ async def step(aw):
 async def echo(ws, msg):
     await step(ws.send(msg))
     got = await step(ws.recv())
-    check(type(got) is type(msg),
+    expect(type(got) is type(msg),
           "sent %s, got %s back" % (type(msg).__name__, type(got).__name__))
-    check(got == msg, "echo differs (%d bytes sent, %d back)" % (len(msg), len(got)))
+    expect(got == msg, "echo differs (%d bytes sent, %d back)" % (len(msg), len(got)))
 
 
 async def run(uri):
@@ -76,16 +63,16 @@ async def run(uri):
     async def open_echo():
         conn["ws"] = await step(websockets.connect(
             uri, subprotocols=["echo"], max_size=4 * MIB, ping_interval=None))
-        check(conn["ws"].subprotocol == "echo",
+        expect(conn["ws"].subprotocol == "echo",
               "subprotocol %r, expected 'echo'" % conn["ws"].subprotocol)
         ext = getattr(conn["ws"], "extensions", [])
-        check(not ext, "server accepted extensions %r" % ext)
+        expect(not ext, "server accepted extensions %r" % ext)
 
     await case("connect, subprotocol echo selected, deflate declined", open_echo)
     ws = conn.get("ws")
 
     async def need_ws():
-        check(ws is not None, "no connection")
+        expect(ws is not None, "no connection")
 
     async def text():
         await need_ws()
@@ -112,14 +99,14 @@ async def run(uri):
         await need_ws()
         await step(ws.send(["frag1-", "frag2-", "\u03ba\u1f79\u03c3\u03bc\u03b5"]))
         got = await step(ws.recv())
-        check(got == "frag1-frag2-\u03ba\u1f79\u03c3\u03bc\u03b5",
+        expect(got == "frag1-frag2-\u03ba\u1f79\u03c3\u03bc\u03b5",
               "fragmented text came back as %r" % (got,))
 
     async def fragmented_binary():
         await need_ws()
         await step(ws.send([b"\x00\x01", b"", b"\xfe\xff"]))
         got = await step(ws.recv())
-        check(got == b"\x00\x01\xfe\xff", "fragmented binary came back as %r" % (got,))
+        expect(got == b"\x00\x01\xfe\xff", "fragmented binary came back as %r" % (got,))
 
     async def many():
         await need_ws()
@@ -128,26 +115,26 @@ async def run(uri):
             await step(ws.send(m))
         for m in msgs:
             got = await step(ws.recv())
-            check(got == m, "expected %r, got %r" % (m, got))
+            expect(got == m, "expected %r, got %r" % (m, got))
 
     async def close():
         await need_ws()
         t0 = time.monotonic()
         await step(ws.close(1000, "bye now"))
-        check(ws.close_code == 1000,
+        expect(ws.close_code == 1000,
               "server answered close 1000 with %r" % ws.close_code)
-        check(time.monotonic() - t0 < STEP, "close handshake too slow")
+        expect(time.monotonic() - t0 < STEP, "close handshake too slow")
 
     async def no_protocol():
         ws2 = await step(websockets.connect(uri, ping_interval=None,
                                             compression=None))
         try:
-            check(ws2.subprotocol is None,
+            expect(ws2.subprotocol is None,
                   "subprotocol %r without an offer" % ws2.subprotocol)
             await echo(ws2, "second connection")
         finally:
             await step(ws2.close())
-        check(ws2.close_code == 1000, "close code %r" % ws2.close_code)
+        expect(ws2.close_code == 1000, "close code %r" % ws2.close_code)
 
     await case("text echo (multi-byte UTF-8)", text)
     await case("binary echo", binary)
@@ -166,29 +153,25 @@ def main():
     if len(sys.argv) != 2:
         sys.stderr.write("usage: %s BINARY\n" % sys.argv[0])
         return 2
-    srv = Server(sys.argv[1], [])
-    srv.start()
+    R = report.Results(NAME)
+    proc.guard(NAME)
     try:
-        if srv.error:
-            print("FAIL interop_echo : %s" % srv.error)
-            print("0 passed, 1 failed")
-            return 1
-        results = asyncio.run(run("ws://127.0.0.1:%d/" % srv.port))
-        if not srv.alive():
-            results.append(("server still running", "exited with status %s%s" %
-                            (srv.proc.poll(), srv.stderr_tail())))
-    finally:
-        srv.stop()
-    failed = 0
+        srv = proc.echo(sys.argv[1])
+    except Fail as e:
+        R.fail("interop_echo", str(e))
+        R.finish()
+    results = asyncio.run(run("ws://127.0.0.1:%d/" % srv.port))
+    if not srv.alive():
+        results.append(("server still running", "exited with status %s%s" %
+                        (srv.poll(), proc.stderr_note(srv))))
+    srv.stop(2)
     for name, reason in results:
         if reason is None:
-            print("ok  %s" % name)
+            R.ok(name)
         else:
-            failed += 1
-            print("FAIL %s : %s" % (name, reason))
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
+            R.fail(name, reason)
+    R.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

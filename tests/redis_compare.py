@@ -47,129 +47,35 @@ protocol errors and closing) is deterministic and compared byte for byte.
 """
 
 import os
-import re
-import selectors
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import proc, report, resp  # noqa: E402
+from lib.resp import clip as _short, cmd, plain  # noqa: E402
+from lib.ws import first_diff  # noqa: E402
+
+NAME = "redis_compare"
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
 REDIS_CLI = os.environ.get("REDIS_CLI") or shutil.which("redis-cli")
-CHANNEL_SERVER = os.environ.get("CHANNEL_SERVER") or os.path.join(ROOT, "build", "channel_server")
+CHANNEL_SERVER = os.environ.get("CHANNEL_SERVER") or os.path.join(proc.BUILD, "channel_server")
 PASSWORD = "S3cret-pw"
 READ_TIMEOUT = 2.0          # seconds to wait for one step's replies
 START_TIMEOUT = 10.0        # seconds to wait for a server's ready line
 CLI_TIMEOUT = 10.0
 VERBOSE = False
-
-
-def skip_or_fail(reason):
-    if os.environ.get("CI") == "true":
-        print("FAIL: redis_compare: %s" % reason)
-        sys.exit(1)
-    print("SKIP: redis_compare: %s" % reason)
-    sys.exit(0)
+R = report.Results(NAME)
 
 
 # ---------------------------------------------------------------- processes
 
-class Proc:
-    """A child process whose stdout+stderr is drained by a thread into lines."""
-
-    def __init__(self, argv, cwd=None):
-        self.argv = argv
-        self.p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.eof = False
-        self.t = threading.Thread(target=self._drain, daemon=True)
-        self.t.start()
-
-    def _drain(self):
-        for raw in iter(self.p.stdout.readline, b""):
-            with self.cond:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def wait_line(self, regex, timeout):
-        """Block until a line matches regex (returns the match) or timeout/EOF (None)."""
-        rx = re.compile(regex)
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self.cond:
-            while True:
-                while seen < len(self.lines):
-                    m = rx.search(self.lines[seen])
-                    seen += 1
-                    if m:
-                        return m
-                if self.eof:
-                    return None
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
-    def stop(self):
-        if self.p.poll() is None:
-            try:
-                os.kill(self.p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait(5)
-        self.t.join(2)
-
-    def tail(self, n=15):
-        with self.cond:
-            return "\n".join(self.lines[-n:])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    """A started server: .port, .password, .proc, .label."""
-
-    def __init__(self, label, proc, port, password):
-        self.label, self.proc, self.port, self.password = label, proc, port, password
-
-
 def start_redis(tmp, password, label="redis"):
-    for _attempt in range(3):
-        port = free_port()
-        d = tempfile.mkdtemp(prefix="redis-", dir=tmp)
-        argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", d, "--daemonize", "no",
-                "--logfile", "", "--databases", "1"]
-        if password:
-            argv += ["--requirepass", password]
-        p = Proc(argv)
-        if p.wait_line(r"Ready to accept connections", START_TIMEOUT):
-            return Server(label, p, port, password)
-        out = p.tail()
-        p.stop()
-        if "Address already in use" not in out:
-            raise RuntimeError("redis-server did not start:\n" + out)
-    raise RuntimeError("redis-server: no free port after 3 attempts")
+    """A real redis-server (tests/lib/proc.py); .label names it in the report."""
+    srv = proc.redis_server(tmp, password, binary=REDIS_SERVER, timeout=START_TIMEOUT)
+    srv.label = label
+    return srv
 
 
 def channel_server_extra_args():
@@ -190,84 +96,11 @@ def channel_server_extra_args():
 
 
 def start_channel_server(password):
-    """Try --listen 127.0.0.1:0 first (the binary prints its real port); else a free port."""
-    extra = channel_server_extra_args()
-    for port in (0, free_port(), free_port()):
-        argv = [CHANNEL_SERVER, "--listen", "127.0.0.1:%d" % port] + extra
-        if password:
-            argv += ["--password", password]
-        p = Proc(argv)
-        m = p.wait_line(r"channel_server: listening on [^\s:]+:(\d+)", START_TIMEOUT)
-        if m and int(m.group(1)) != 0:
-            srv = Server("channel_server", p, int(m.group(1)), password)
-            srv.argv = argv
-            return srv
-        out = p.tail()
-        p.stop()
-        if port != 0 and "in use" not in out:
-            raise RuntimeError("channel_server did not start:\n" + out)
-    raise RuntimeError("channel_server did not start")
-
-
-# ---------------------------------------------------------------- RESP codec
-
-def cmd(*args):
-    """Encode a multibulk request."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Incomplete(Exception):
-    pass
-
-
-def resp_parse(buf, pos=0):
-    """Parse one RESP2/RESP3 value at pos. Returns (value, end). Raises Incomplete.
-
-    Values: (type_byte, payload): simple types -> bytes, bulk -> bytes or None,
-    aggregates -> list of values (maps/attributes flattened k,v,k,v)."""
-    nl = buf.find(b"\r\n", pos)
-    if nl < 0:
-        raise Incomplete()
-    t = buf[pos:pos + 1]
-    line = buf[pos + 1:nl]
-    nxt = nl + 2
-    if t in (b"+", b"-", b":", b"_", b",", b"#", b"("):
-        return (t, bytes(line)), nxt
-    if t in (b"$", b"=", b"!"):
-        n = int(line)
-        if n < 0:
-            return (t, None), nxt
-        if len(buf) < nxt + n + 2:
-            raise Incomplete()
-        return (t, bytes(buf[nxt:nxt + n])), nxt + n + 2
-    if t in (b"*", b"~", b">", b"%", b"|"):
-        n = int(line)
-        if n < 0:
-            return (t, None), nxt
-        count = 2 * n if t in (b"%", b"|") else n
-        items = []
-        p = nxt
-        for _ in range(count):
-            v, p = resp_parse(buf, p)
-            items.append(v)
-        if t == b"|":               # attribute: the real value follows
-            v, p = resp_parse(buf, p)
-            return v, p
-        return (t, items), p
-    raise ValueError("not RESP: %r" % bytes(buf[pos:pos + 40]))
-
-
-def plain(v):
-    """A value as plain Python data, for normalisers and messages."""
-    t, x = v
-    if isinstance(x, list):
-        return (t.decode(), [plain(i) for i in x])
-    return (t.decode(), None if x is None else bytes(x))
+    """build/channel_server on a port it picks (tests/lib/proc.py)."""
+    flags = channel_server_extra_args() + (["--password", password] if password else [])
+    srv = proc.channel_server(CHANNEL_SERVER, *flags, timeout=START_TIMEOUT)
+    srv.label, srv.password = "channel_server", password
+    return srv
 
 
 # ---------------------------------------------------------------- normalisers
@@ -388,94 +221,6 @@ class BgKill:
         return "kill background %s" % self.name
 
 
-def _short(b, n=120):
-    return b if len(b) <= n else b[:n] + b"...(%d bytes)" % len(b)
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.s.setblocking(False)
-        self.buf = bytearray()
-        self.eof = False
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.s, selectors.EVENT_READ)
-
-    def send(self, data):
-        self.s.setblocking(True)
-        self.s.settimeout(5)
-        try:
-            self.s.sendall(data)
-        except OSError:
-            self.eof = True
-        finally:
-            self.s.setblocking(False)
-
-    def _fill(self, deadline):
-        """Wait for bytes until deadline. Returns False on timeout."""
-        left = deadline - time.monotonic()
-        if left <= 0 or not self.sel.select(left):
-            return False
-        try:
-            chunk = self.s.recv(1 << 20)
-        except BlockingIOError:
-            return True
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self.eof = True
-        self.buf += chunk
-        return True
-
-    def read_values(self, n, timeout):
-        """Read n complete values. Returns (raw, values, status)."""
-        deadline = time.monotonic() + timeout
-        values, pos = [], 0
-        while len(values) < n:
-            try:
-                v, pos2 = resp_parse(self.buf, pos)
-                values.append(v)
-                pos = pos2
-                continue
-            except Incomplete:
-                pass
-            except ValueError:
-                raw = bytes(self.buf)
-                del self.buf[:]
-                return raw, values, "garbage"
-            if self.eof:
-                raw = bytes(self.buf)
-                del self.buf[:]
-                return raw, values, "closed after %d of %d replies" % (len(values), n)
-            if not self._fill(deadline):
-                raw = bytes(self.buf)
-                del self.buf[:]
-                return raw, values, "timeout after %d of %d replies" % (len(values), n)
-        raw = bytes(self.buf[:pos])
-        del self.buf[:pos]
-        return raw, values, "ok"
-
-    def expect_close(self, timeout):
-        deadline = time.monotonic() + timeout
-        while not self.eof:
-            if self.buf:
-                extra = bytes(self.buf)
-                del self.buf[:]
-                return "extra bytes before close: %r" % _short(extra)
-            if not self._fill(deadline):
-                return "not closed"
-        if self.buf:
-            extra = bytes(self.buf)
-            del self.buf[:]
-            return "extra bytes before close: %r" % _short(extra)
-        return "closed"
-
-    def close(self):
-        self.sel.close()
-        self.s.close()
-
-
 def cli_argv(server, args, auth):
     argv = [REDIS_CLI, "-h", "127.0.0.1", "-p", str(server.port)]
     if auth:
@@ -499,7 +244,7 @@ def run_case(case, server):
                 c = conns.get(st.conn)
                 if c is None:
                     try:
-                        c = conns[st.conn] = Conn(server.port)
+                        c = conns[st.conn] = resp.Conn(server.port)
                     except OSError as e:
                         results.append((st, b"", b"", "cannot connect: %s" % e.strerror))
                         return results
@@ -525,18 +270,14 @@ def run_case(case, server):
                 shown = b"rc=%r\nstdout=%r\nstderr=%r" % (res[0], res[1], res[2])
                 results.append((st, comp, shown, status))
             elif isinstance(st, BgStart):
-                p = subprocess.Popen(cli_argv(server, st.args, False), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                bgs[st.name] = (p, _LineReader(p.stdout))
-                lines, status = bgs[st.name][1].read_lines(st.lines, READ_TIMEOUT * 2)
+                bgs[st.name] = [proc.Proc(cli_argv(server, st.args, False), raw=True), 0]
+                lines, status = bg_lines(bgs[st.name], st.lines, READ_TIMEOUT * 2)
                 results.append((st, lines, b"".join(lines), status))
             elif isinstance(st, BgRead):
-                lines, status = bgs[st.name][1].read_lines(st.lines, READ_TIMEOUT)
+                lines, status = bg_lines(bgs[st.name], st.lines, READ_TIMEOUT)
                 results.append((st, lines, b"".join(lines), status))
             elif isinstance(st, BgKill):
-                p, rd = bgs.pop(st.name)
-                _kill(p)
-                rd.close()
+                bgs.pop(st.name)[0].stop()
                 results.append((st, None, b"", "ok"))
         # sentinel: anything unread or a wrong state shows up here
         for name in sorted(conns):
@@ -549,53 +290,16 @@ def run_case(case, server):
     finally:
         for c in conns.values():
             c.close()
-        for p, rd in bgs.values():
-            _kill(p)
-            rd.close()
+        for p, _seen in bgs.values():
+            p.stop()
     return results
 
 
-class _LineReader:
-    def __init__(self, f):
-        self.f = f
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(f, selectors.EVENT_READ)
-        self.buf = b""
-        self.eof = False
-
-    def read_lines(self, n, timeout):
-        deadline = time.monotonic() + timeout
-        lines = []
-        while len(lines) < n:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                lines.append(self.buf[:i + 1])
-                self.buf = self.buf[i + 1:]
-                continue
-            if self.eof:
-                return lines + ([self.buf] if self.buf else []), "eof after %d lines" % len(lines)
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.sel.select(left):
-                return lines + ([self.buf] if self.buf else []), "timeout after %d lines" % len(lines)
-            chunk = os.read(self.f.fileno(), 65536)
-            if not chunk:
-                self.eof = True
-            self.buf += chunk
-        return lines, "ok"
-
-    def close(self):
-        self.sel.close()
-        self.f.close()
-
-
-def _kill(p):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGTERM)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(5)
+def bg_lines(bg, n, timeout):
+    """The next n lines of a background redis-cli ([Proc, lines already read])."""
+    lines, status = bg[0].read_lines(n, timeout, bg[1])
+    bg[1] += len(lines)
+    return lines, status
 
 
 # ---------------------------------------------------------------- cases
@@ -993,13 +697,6 @@ def cases():
 
 # ---------------------------------------------------------------- reporting
 
-def first_diff(a, b):
-    for i in range(min(len(a), len(b))):
-        if a[i] != b[i]:
-            return i
-    return min(len(a), len(b))
-
-
 def show(label, b):
     if isinstance(b, (bytes, bytearray)):
         print("      %s %r" % (label, _short(bytes(b), 400)))
@@ -1015,7 +712,7 @@ def compare(case, ref, got, crash=None):
         g = got[i] if i < len(got) else None
         if r is None or g is None or r[1] != g[1] or r[3] != g[3]:
             bad.append((i, r, g))
-    print("%s %s" % ("ok  " if not bad and not crash else "FAIL", case.name))
+    R.check(not bad and not crash, case.name)
     if crash:
         print(crash)
     if bad or VERBOSE:
@@ -1043,10 +740,10 @@ def compare(case, ref, got, crash=None):
 
 def alive(server):
     """The process runs and answers a PING on a new connection."""
-    if server.proc.p.poll() is not None:
+    if server.poll() is not None:
         return False
     try:
-        c = Conn(server.port)
+        c = resp.Conn(server.port)
         try:
             c.send(cmd("PING"))
             _raw, values, status = c.read_values(1, READ_TIMEOUT)
@@ -1073,17 +770,17 @@ def main():
             print(__doc__)
             return 2
     if not REDIS_SERVER or not os.access(REDIS_SERVER, os.X_OK):
-        skip_or_fail("redis-server not installed")
+        report.skip(NAME, "redis-server not installed")
     if not REDIS_CLI or not os.access(REDIS_CLI, os.X_OK):
-        skip_or_fail("redis-cli not installed")
+        report.skip(NAME, "redis-cli not installed")
     if not self_test and not os.access(CHANNEL_SERVER, os.X_OK):
-        print("FAIL: redis_compare: %s not built (run make)" % CHANNEL_SERVER)
-        return 1
+        R.fail(NAME, "%s not built (run make)" % CHANNEL_SERVER)
+        R.finish()
 
     todo = [c for c in cases() if not only or any(k in c.name for k in only)]
     tmp = tempfile.mkdtemp(prefix="redis_compare-")
     servers = []
-    passed = failed = 0
+    proc.guard(NAME)
     try:
         pairs = {}
         for pw in sorted({c.pw for c in todo}):
@@ -1095,23 +792,21 @@ def main():
             pairs[pw] = [ref, ours]
             print("# %s: redis-server on %d, %s on %d%s" % ("password" if pw else "no password",
                                                          ref.port, ours.label, ours.port,
-                                                         "  (%s)" % " ".join(ours.argv[1:]) if hasattr(ours, "argv") else ""))
+                                                         "  (%s)" % " ".join(ours.argv[1:])
+                                                         if ours.label == "channel_server" else ""))
         for c in todo:
             ref, ours = pairs[c.pw]
             r = run_case(c, ref)
             g = run_case(c, ours)
             if not alive(ref):
-                print("FAIL %s\n   redis-server died (status %s):\n%s" % (c.name, ref.proc.p.returncode, ref.proc.tail()))
-                raise SystemExit(1)
+                R.fail(c.name, "\n   redis-server died (status %s):\n%s" % (ref.p.returncode, ref.tail()))
+                R.finish()
             crash = None
             if not alive(ours):
-                ours.proc.stop()
+                ours.stop()
                 crash = ("   %s DIED during this case (exit status %s); its last output:\n      %s" % (
-                    ours.label, ours.proc.p.returncode, ours.proc.tail(5).replace("\n", "\n      ")))
-            if compare(c, r, g, crash):
-                passed += 1
-            else:
-                failed += 1
+                    ours.label, ours.p.returncode, ours.tail(5).replace("\n", "\n      ")))
+            compare(c, r, g, crash)
             for st, _comp, raw, status in r:
                 if status not in ("ok", "closed"):
                     print("   (harness: real redis gave status %r at %s)" % (status, st.describe()))
@@ -1122,10 +817,9 @@ def main():
                 print("   (restarted %s on %d for the remaining cases)" % (ours.label, ours.port))
     finally:
         for s in servers:
-            s.proc.stop()
+            s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    R.finish()
 
 
 if __name__ == "__main__":

@@ -24,42 +24,29 @@ the binary; CI=true turns a missing redis-server into a failure.
 import asyncio
 import json
 import os
+import shutil
 import signal
-import socket
+import subprocess
 import sys
 import tempfile
-import shutil
-import subprocess
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_compare import Proc, free_port, start_redis, REDIS_SERVER, REDIS_CLI, cmd, resp_parse, Incomplete  # noqa: E402
+from lib import proc, report, resp, ws  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GP_SERVER = os.environ.get("GROUPPUSH_SERVER") or os.path.join(ROOT, "build", "grouppush_server")
-PUBLISH = os.environ.get("GROUPPUSH_PUBLISH") or os.path.join(ROOT, "build", "publish")
+NAME = "scaleout"
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+REDIS_CLI = os.environ.get("REDIS_CLI") or shutil.which("redis-cli")
+GP_SERVER = os.environ.get("GROUPPUSH_SERVER") or os.path.join(proc.BUILD, "grouppush_server")
+PUBLISH = os.environ.get("GROUPPUSH_PUBLISH") or os.path.join(proc.BUILD, "publish")
 WORKERS = 2
 PASSWORD = "scaleout-pw"
 RECV_TIMEOUT = 5.0
 MAX_CLIENTS_PER_DEPLOYMENT = 24
 VERBOSE = "-v" in sys.argv
 
-results = []
-
-
-def check(ok, what, detail=""):
-    results.append(bool(ok))
-    print("%s %s%s" % ("ok  " if ok else "FAIL", what, ("\n     " + detail) if (detail and (not ok or VERBOSE)) else ""))
-    return ok
-
-
-def skip_or_fail(reason):
-    if os.environ.get("CI") == "true":
-        print("FAIL: scaleout: %s" % reason)
-        sys.exit(1)
-    print("SKIP: scaleout: %s" % reason)
-    sys.exit(0)
-
+R = report.Results(NAME, verbose=VERBOSE)
+check = R.check
 
 try:
     import websockets
@@ -74,10 +61,10 @@ class Deployment:
         self.name = name
         self.proc = None
         for _attempt in range(3):
-            port = free_port()
+            port = proc.free_port()
             argv = [GP_SERVER, "--ws", "127.0.0.1:%d" % port, "--workers", str(WORKERS),
                     "--channel", channel_url]
-            p = Proc(argv)
+            p = proc.Proc(argv)
             m = p.wait_line(r"grouppush: ready ws=(\S+) workers=(\d+) channel=(\S+)", ready_timeout)
             if not expect_ready and not m:
                 self.proc, self.port, self.ready, self.worker_pids = p, port, None, []
@@ -87,86 +74,36 @@ class Deployment:
                 self.worker_pids = []
                 return
             out = p.tail()
-            self.stop_proc(p)
+            p.stop()
             if "in use" not in out:
                 raise RuntimeError("%s: no ready line within 20 s; output:\n%s" % (name, out))
         raise RuntimeError("%s: could not find a free port" % name)
-
-    @staticmethod
-    def stop_proc(p):
-        p.stop()
 
     def stop(self):
         """SIGTERM the master; spec: everything stops within 5 s. Children still
         alive after that (PIDs from /status and /proc) are killed by PID."""
         if not self.proc:
             return True
-        pids = set(self.worker_pids) | children_of(self.proc.p.pid)
+        pids = set(self.worker_pids) | proc.children_of(self.proc.pid)
         t0 = time.monotonic()
-        self.proc.stop()
+        self.proc.stop(kill_group=False)
         left = []
         deadline = t0 + 6
         for pid in sorted(pids):
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and proc.pid_alive(pid):
                 time.sleep(0.05)        # no event for a non-child's exit: poll with a deadline
-            if _alive(pid):
+            if proc.pid_alive(pid):
                 left.append(pid)
                 os.kill(pid, signal.SIGKILL)
+        self.proc.kill_group()
         self.proc = None
         return not left
 
 
-def children_of(ppid):
-    """PIDs whose parent is ppid (scan of /proc/*/stat)."""
-    out = set()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == ppid:
-            out.add(int(d))
-    return out
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie of someone else's: check /proc state
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 # ------------------------------------------------------------------ helpers
 
-async def http_get(port, path):
-    r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-    w.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % (path, port)).encode())
-    await w.drain()
-    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
-    status = int(head.split(b" ", 2)[1])
-    clen = None
-    for line in head.split(b"\r\n")[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length":
-            clen = int(v.strip())
-    body = await asyncio.wait_for(r.readexactly(clen) if clen is not None else r.read(), 5)
-    w.close()
-    return status, body
-
-
 async def status(dep):
-    st, body = await http_get(dep.port, "/status")
+    st, _hdrs, body = await asyncio.get_running_loop().run_in_executor(None, ws.http_get, dep.port, "/status", 5)
     if st != 200:
         raise RuntimeError("%s: GET /status -> %d %r" % (dep.name, st, body[:200]))
     doc = json.loads(body)
@@ -185,34 +122,17 @@ async def wait_status(dep, pred, timeout=5):
         await asyncio.sleep(0.05)
 
 
-class RedisConn:
-    """A tiny blocking RESP client for checks (NUMSUB)."""
+class RedisConn(resp.Conn):
+    """A RESP connection for checks (NUMSUB), authenticated when there is a password."""
 
     def __init__(self, port, password):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = bytearray()
+        super().__init__(port)
         if password:
             assert self.call("AUTH", password) == (b"+", b"OK")
-
-    def call(self, *args):
-        self.s.sendall(cmd(*args))
-        while True:
-            try:
-                v, end = resp_parse(self.buf)
-                del self.buf[:end]
-                return v
-            except Incomplete:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    raise RuntimeError("redis closed")
-                self.buf += chunk
 
     def numsub(self, ch):
         v = self.call("PUBSUB", "NUMSUB", ch)
         return int(v[1][1][1])
-
-    def close(self):
-        self.s.close()
 
 
 class Client:
@@ -435,14 +355,14 @@ async def phase_after_close(label, members, A, a0):
 # ------------------------------------------------------------------ main
 
 def run_variant(label, tmp, password):
-    redis = start_redis(tmp, password)
+    redis = proc.redis_server(tmp, password, binary=REDIS_SERVER)
     deps = []
     try:
         url = "redis://%s127.0.0.1:%d" % ((":%s@" % password) if password else "", redis.port)
         for name in ("A", "B"):
             try:
                 deps.append(Deployment(name, url))
-                check(True, "[%s] deployment %s: %s" % (label, name, deps[-1].ready))
+                R.ok("[%s] deployment %s: %s" % (label, name, deps[-1].ready))
             except RuntimeError as e:
                 check(False, "[%s] deployment %s started with --channel %s" % (label, name, url), str(e))
                 return
@@ -453,13 +373,13 @@ def run_variant(label, tmp, password):
     finally:
         for d in deps:
             check(d.stop(), "[%s] deployment %s stopped on SIGTERM (workers gone within 6 s)" % (label, d.name))
-        redis.proc.stop()
+        redis.stop()
 
 
 def run_wrong_password(tmp):
     """Spec: the ready line means every worker has its channel connection up, so
     with a wrong password it must not appear; the refusal should be logged."""
-    redis = start_redis(tmp, PASSWORD)
+    redis = proc.redis_server(tmp, PASSWORD, binary=REDIS_SERVER)
     try:
         url = "redis://:wrong-%s@127.0.0.1:%d" % (PASSWORD, redis.port)
         d = Deployment("W", url, ready_timeout=3, expect_ready=False)
@@ -471,20 +391,19 @@ def run_wrong_password(tmp):
         check(r.returncode != 0 and r.stderr, "[wrong password] build/publish exits non-zero with a message (%d, %r)"
               % (r.returncode, r.stderr.strip()[:100].decode("utf-8", "replace")))
     finally:
-        redis.proc.stop()
+        redis.stop()
 
 
 def main():
     if not REDIS_SERVER or not os.access(REDIS_SERVER, os.X_OK):
-        skip_or_fail("redis-server not installed")
+        report.skip(NAME, "redis-server not installed")
     if websockets is None:
-        skip_or_fail("python websockets not installed (use /usr/bin/python3 with python3-websockets)")
-    if not os.access(GP_SERVER, os.X_OK):
-        print("FAIL: scaleout: %s not built (run make)" % GP_SERVER)
-        return 1
-    if not os.access(PUBLISH, os.X_OK):
-        print("FAIL: scaleout: %s not built (run make)" % PUBLISH)
-        return 1
+        report.skip(NAME, "python websockets not installed (use /usr/bin/python3 with python3-websockets)")
+    for exe in (GP_SERVER, PUBLISH):
+        if not os.access(exe, os.X_OK):
+            R.fail(NAME, "%s not built (run make)" % exe)
+            R.finish()
+    proc.guard(NAME)
     tmp = tempfile.mkdtemp(prefix="scaleout-")
     try:
         run_variant("no password", tmp, None)
@@ -492,11 +411,8 @@ def main():
         run_wrong_password(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    passed = sum(results)
-    failed = len(results) - passed
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    R.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -57,16 +57,14 @@ did not cause, or processes left behind.
 
 Bounded: every wait has a deadline; the whole run has an alarm (SECONDS + 300 s); the
 server and everything it forked are stopped by pid / process group at exit and on
-SIGINT/SIGTERM/SIGALRM (tests/wsclient.py).
+SIGINT/SIGTERM/SIGALRM (tests/lib/proc.py).
 """
 import argparse
 import array
-import base64
 import bisect
 import collections
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import queue
@@ -80,9 +78,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsclient import (CLOSE, GUID, HOST, PING, PONG, TEXT, Fail, Server, Timeout,  # noqa: E402
-                      install_guards, join_msg, leave_msg, encode_frame, proc_stat, send_msg,
-                      summarize)
+from lib import Fail, Timeout, proc, ws  # noqa: E402
+from lib.proc import proc_stat, summarize  # noqa: E402
+from lib.ws import CLOSE, HOST, PING, PONG, TEXT, join_msg, leave_msg, send_msg  # noqa: E402
+from lib.ws import encode as encode_frame  # noqa: E402
 
 NAME = "soak"
 INF = float("inf")
@@ -131,7 +130,7 @@ RESPAWN_TIMEOUT = 10.0
 GROUPS = ["s%d" % i for i in range(ARGS.groups)]
 GROUP_IDX = {g.encode(): i for i, g in enumerate(GROUPS)}
 
-install_guards(NAME, int(ARGS.seconds) + 300)
+proc.guard(NAME, int(ARGS.seconds) + 300)
 
 
 def log(msg):
@@ -250,7 +249,7 @@ class Conn:
         self.nprobe = 0
         self.seen_probes = set()
         self.ever = set()           # groups ever joined on this connection
-        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.key = ws.new_key()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -300,9 +299,8 @@ class Conn:
                     self.drop("connect: %s" % os.strerror(err))
                     return
                 self.state = "handshake"
-                req = ("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (HOST, self.loop.port, self.key))
-                self.out[0:0] = req.encode()
+                req = ws.upgrade_request(self.loop.port, self.key)
+                self.out[0:0] = req
                 self.out_total += len(req)
                 # marks queued before the handshake stay behind it
                 self.marks = collections.deque((e + len(req), m) for e, m in self.marks)
@@ -325,19 +323,15 @@ class Conn:
                 return
             self.inb += d
             if self.state == "handshake":
-                i = self.inb.find(b"\r\n\r\n")
-                if i < 0:
-                    if len(self.inb) > 8192:
-                        self.drop("handshake: oversized response")
-                    return
-                head = bytes(self.inb[:i]).decode("latin-1")
-                del self.inb[:i + 4]
-                want = base64.b64encode(hashlib.sha1(self.key.encode() + GUID).digest()).decode()
-                lines = head.split("\r\n")
-                acc = [ln.split(":", 1)[1].strip() for ln in lines[1:] if ln.lower().startswith("sec-websocket-accept:")]
-                if not lines[0].startswith("HTTP/1.1 101") or acc != [want]:
-                    problem("handshake failed", "conn %d: %r" % (self.cid, lines[0]))
-                    self.drop("handshake: %r" % lines[0], counted=True)
+                try:
+                    r = ws.parse_http_head(self.inb, limit=8192)
+                    if r is None:
+                        return
+                    del self.inb[:r[1]]
+                    ws.check_101(r[0], self.key)
+                except Fail as e:
+                    problem("handshake failed", "conn %d: %s" % (self.cid, e))
+                    self.drop("handshake: %s" % e, counted=True)
                     return
                 self.state = "open"
                 self.t_open = now()
@@ -351,42 +345,29 @@ class Conn:
 
     def parse(self):
         b = self.inb
-        pos, n_all = 0, len(b)
+        pos = 0
         t = now()
-        while n_all - pos >= 2:
-            b0, b1 = b[pos], b[pos + 1]
-            n = b1 & 0x7F
-            h = 2
-            if n == 126:
-                if n_all - pos < 4:
-                    break
-                n = (b[pos + 2] << 8) | b[pos + 3]
-                h = 4
-            elif n == 127:
-                if n_all - pos < 10:
-                    break
-                n = struct.unpack_from("!Q", b, pos + 2)[0]
-                h = 10
-            if b1 & 0x80:
-                problem("protocol", "conn %d: masked frame from the server" % self.cid)
-                self.drop("masked frame", counted=True)
+        while True:
+            try:
+                f, end = ws.parse_frame(b, pos)
+            except Fail as e:
+                problem("protocol", "conn %d: %s" % (self.cid, e))
+                self.drop("bad frame", counted=True)
                 return
-            if n_all - pos < h + n:
+            if f is None:
                 break
-            payload = bytes(b[pos + h:pos + h + n])
-            pos += h + n
-            op = b0 & 0x0F
+            pos = end
+            op, payload = f.op, f.payload
             if op == PING:
                 self.queue(encode_frame(PONG, payload))
                 continue
             if op == PONG:
                 continue
             if op == CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 del b[:pos]
-                self.drop("close frame %d %r" % (code, payload[2:60]))
+                self.drop("close frame %d %r" % (f.code, payload[2:60]))
                 return
-            if not (b0 & 0x80):
+            if not f.fin:
                 self.frag = (self.frag or b"") + payload
                 continue
             if op == 0:
@@ -906,7 +887,7 @@ class Faults(threading.Thread):
 
 def main():
     srv_extra = ARGS.extra.split() if ARGS.extra else []
-    srv = Server(ARGS.binary, workers=ARGS.workers, extra=srv_extra).start(timeout=15.0)
+    srv = proc.Server(ARGS.binary, workers=ARGS.workers, extra=srv_extra).start(timeout=15.0)
     log("seed %d; server pid %d ws=%s:%d channel=%s:%d, %d workers; %d members, %d publishers x %.0f msg/s, "
         "%d groups, %.0f s" % (SEED, srv.pid, HOST, srv.ws_port, HOST, srv.ch_port, ARGS.workers, ARGS.members,
                                ARGS.publishers, ARGS.rate, ARGS.groups, ARGS.seconds))

@@ -28,7 +28,7 @@ FUZZ_OPTS       ?= -detect_leaks=1 -timeout=10 -rss_limit_mb=2048 -print_final_s
 
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_net.h grouppush.h
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_net.h tests/lib/wsclient.h grouppush.h
 	@mkdir -p $(FUZZ_B)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. $< -o $@
 

@@ -5,46 +5,32 @@ Run from anywhere: /usr/bin/python3 tests/fuzz/gen_corpus.py. Deterministic; re-
 rewrites the same files. Seeds are small valid inputs plus a few edge cases per target;
 the input layout of each target is described at the top of its fuzz_*.c."""
 import os
-import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from lib import ws  # noqa: E402
+from lib.resp import cmd as resp  # noqa: E402
+
 OUT = os.path.join(HERE, "corpus")
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+KEY = ws.SAMPLE_KEY
 
 
 def frame(op, payload=b"", fin=True, mask=b"\0\0\0\0", rsv=0, length=None, masked=True, form=None):
-    """A client frame. form forces the length encoding: 7, 16 or 64 bits."""
-    n = len(payload) if length is None else length
-    b0 = (0x80 if fin else 0) | (rsv << 4) | op
-    m = 0x80 if masked else 0
-    if form == 7 or (form is None and n < 126):
-        head = bytes([b0, m | n])
-    elif form == 16 or (form is None and n <= 0xFFFF):
-        head = bytes([b0, m | 126]) + struct.pack(">H", n)
-    else:
-        head = bytes([b0, m | 127]) + struct.pack(">Q", n)
-    if not masked:
-        return head + payload
-    body = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-    return head + mask + body
+    """A client frame (tests/lib/ws.py encode) with a fixed mask, so the files never change."""
+    return ws.encode(op, payload, fin, rsv, mask=masked, key=mask, length=length, form=form)
 
 
-def handshake(extra=b"", key=KEY, version=b"13", method=b"GET"):
-    return (method + b" /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-            b"Sec-WebSocket-Version: " + version + b"\r\n" + extra + b"\r\n")
+def handshake(extra=b"", key=KEY, version="13", method="GET"):
+    """The upgrade request of the seeds; extra: more header lines."""
+    h = [("Host", "127.0.0.1"), ("Upgrade", "websocket"), ("Connection", "keep-alive, Upgrade"),
+         ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version)]
+    h += [tuple(ln.split(": ", 1)) for ln in extra.decode().split("\r\n") if ln]
+    return ws.request(h, "%s /chat HTTP/1.1" % method)
 
 
 def cmd(obj):
     return obj.encode()
-
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 HELLO3 = (b"%7\r\n+server\r\n+redis\r\n+version\r\n+7.0.0\r\n+proto\r\n:3\r\n+id\r\n:1\r\n"
@@ -57,7 +43,7 @@ SEEDS = {
         "bare_lf": b"GET / HTTP/1.1\nUpgrade: websocket\nConnection: Upgrade\n\n",
         "status": b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n",
         "spaces": b"GET /a?b=c HTTP/1.0\r\nX-Empty:\r\nX-Sp:  \t v \t \r\nUPGRADE: WebSocket\r\n\r\n",
-        "post": handshake(method=b"POST"),
+        "post": handshake(method="POST"),
         "bad_line": b"GET  / HTTP/1.1\r\n\r\n",
         "no_colon": b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
         "many": b"GET / HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(50)) + b"\r\n",
@@ -143,7 +129,7 @@ def conn_seeds():
     s["raw_handshake"] = bytes([0]) + handshake(b"Origin: http://ok.example\r\n") + cmds
     s["raw_status"] = bytes([2]) + b"GET /status HTTP/1.1\r\n\r\n"
     s["raw_bad_origin"] = bytes([0]) + handshake(b"Origin: http://evil.example\r\n")
-    s["raw_version"] = bytes([0]) + handshake(version=b"8")
+    s["raw_version"] = bytes([0]) + handshake(version="8")
     s["raw_oversize"] = bytes([0]) + b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 9000 + b"\r\n\r\n"
     s["chansrv_cmds"] = bytes([4]) + (resp("HELLO", "3") + resp("SUBSCRIBE", "a", "b") + resp("PSUBSCRIBE", "g*") +
                                       resp("PUBLISH", "a", "x") + resp("PUBLISH", "gz", "y") + resp("PUBSUB", "CHANNELS") +

@@ -1,14 +1,20 @@
-/* tests/wsclient.h - a minimal blocking WebSocket + HTTP client for the end-to-end tests.
+/* tests/lib/wsclient.h - the one C WebSocket test client: tests/e2e_seed.c (blocking) and
+ * bench/loadgen.c (its own epoll engine on the codec below) both use it.
  *
- * Test-only code, written for tests/e2e_*.c: everything is `static`, no global state
- * except the optional drain hook below. C99 + POSIX.1-2008 (build with
- * -D_POSIX_C_SOURCE=200809L). Loopback use only; every wait takes a timeout.
+ * Test-only code: everything is `static`, no global state except the optional drain hook.
+ * C99 + POSIX.1-2008 (build with -D_POSIX_C_SOURCE=200809L or _GNU_SOURCE). Loopback use
+ * only; every wait takes a timeout. Three layers:
  *
- *   wsc c;
- *   if (wsc_connect(&c, "127.0.0.1", port, 2000, err, sizeof err) != 0) ...
- *   wsc_send_text(&c, "{\"cmd\":\"add_group\",\"group_id\":\"1\"}");
- *   r = wsc_recv(&c, 2000, &op, &payload, &n);   1 frame, 0 timeout, -1 EOF/error
- *   wsc_close(&c, 1000, 1000);                   close handshake, then free
+ *   SHA-1, base64, wsc_accept_for   our own, on purpose: see the note above wsc_sha1
+ *   codec (no I/O)                  wsc_request, wsc_response (the 101 and its accept,
+ *                                   0 while incomplete), wsc_frame_into, wsc_frame_head
+ *                                   (0 while incomplete, -1 for a frame a server must not send)
+ *   blocking client                 wsc c;
+ *                                   if (wsc_connect(&c, "127.0.0.1", port, 2000, err, sizeof err) != 0) ...
+ *                                   wsc_send_text(&c, "{\"cmd\":\"add_group\",\"group_id\":\"1\"}");
+ *                                   r = wsc_recv(&c, 2000, &op, &payload, &n);  1 frame, 0 timeout, -1 EOF/error
+ *                                   wsc_close(&c, 1000, 1000);                  close handshake, then free
+ *   plus http_get and wsc_parse_status (GET /status of grouppush_server).
  *
  * Client frames are masked (RFC 6455 5.3); pings are answered with pongs inside
  * wsc_recv; a close frame is returned to the caller as opcode 8 with c.close_code set.
@@ -22,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,7 +64,12 @@ WSC_FN long long wsc_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- SHA-1 (FIPS 180-4) and base64, only what the handshake needs ---- */
+/* ---- SHA-1 (FIPS 180-4) and base64, only what the handshake needs ----
+ *
+ * On purpose a second SHA-1, independent of grouppush.h's: the tests check the library's
+ * Sec-WebSocket-Accept against this one, so a bug in the library's SHA-1 cannot agree with
+ * itself. It exists once, here (tests/e2e_seed.c checks it against FIPS 180-4 "abc" and
+ * the RFC 6455 1.3 sample key before it trusts it; bench/loadgen.c uses it too). */
 
 WSC_FN uint32_t wsc__rol(uint32_t x, int c) { return (x << c) | (x >> (32 - c)); }
 
@@ -140,6 +152,127 @@ WSC_FN uint32_t wsc__rand(void)
     if (s == 0) s = (uint32_t)getpid() * 2654435761u ^ (uint32_t)wsc_now_ms() ^ 0x9E3779B9u;
     s ^= s << 13; s ^= s >> 17; s ^= s << 5;
     return s;
+}
+
+/* ---- codec: the opening handshake and frames, no I/O ---- */
+
+/* The upgrade request for key (base64 of 16 bytes) into out[cap]; returns its length, or
+ * -1 if it does not fit. */
+WSC_FN int wsc_request(char *out, size_t cap, const char *host, int port, const char *key)
+{
+    int n = snprintf(out, cap,
+                     "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, port, key);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+WSC_FN int wsc__ieq(const char *a, const char *b, size_t n)   /* ASCII, any case */
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+/* The server's answer to wsc_request(key) at s[0..n) (not NUL-terminated): the length of
+ * its head when it is a 101 with `Upgrade: websocket` and the right Sec-WebSocket-Accept
+ * (RFC 6455 4.1); 0 while the head is incomplete; -1 with a message in err otherwise
+ * (another status, as soon as the status line shows it; a head over 8 KiB; a wrong or
+ * missing accept or upgrade). */
+WSC_FN long wsc_response(const char *s, size_t n, const char *key, char *err, size_t errlen)
+{
+    const char *end = NULL, *line;
+    char want[32];
+    int ok_accept = 0, ok_upgrade = 0;
+    size_t i;
+    if (n >= 12 && memcmp(s, "HTTP/1.1 101", 12) != 0) {   /* not an upgrade: say what it was */
+        const char *nl = (const char *)memchr(s, '\r', n);
+        snprintf(err, errlen, "handshake refused: %.*s",
+                 (int)(nl && nl - s < 100 ? nl - s : (n < 100 ? (long)n : 100L)), s);
+        return -1;
+    }
+    for (i = 3; i < n; i++)
+        if (s[i] == '\n' && s[i - 1] == '\r' && s[i - 2] == '\n' && s[i - 3] == '\r') { end = s + i + 1; break; }
+    if (end == NULL) {
+        if (n > 8192) { snprintf(err, errlen, "handshake response over 8 KiB"); return -1; }
+        return 0;
+    }
+    if (n < 12) {   /* a head shorter than the status line: \r\n\r\n is in it */
+        const char *nl = (const char *)memchr(s, '\r', (size_t)(end - s));
+        snprintf(err, errlen, "handshake refused: %.*s", (int)(nl - s), s);
+        return -1;
+    }
+    wsc_accept_for(key, want);
+    line = (const char *)memchr(s, '\n', (size_t)(end - s)) + 1;
+    while (line < end - 2) {
+        const char *nl = (const char *)memchr(line, '\n', (size_t)(end - line));
+        const char *colon = (const char *)memchr(line, ':', (size_t)(nl - line));
+        if (colon != NULL) {
+            size_t klen = (size_t)(colon - line);
+            const char *v = colon + 1, *ve = nl;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            if (klen == 20 && wsc__ieq(line, "sec-websocket-accept", 20))
+                ok_accept = (size_t)(ve - v) == 28 && memcmp(v, want, 28) == 0;
+            else if (klen == 7 && wsc__ieq(line, "upgrade", 7))
+                ok_upgrade = (size_t)(ve - v) == 9 && wsc__ieq(v, "websocket", 9);
+        }
+        line = nl + 1;
+    }
+    if (!ok_accept) { snprintf(err, errlen, "wrong or missing Sec-WebSocket-Accept (want %s)", want); return -1; }
+    if (!ok_upgrade) { snprintf(err, errlen, "101 without Upgrade: websocket"); return -1; }
+    return (long)(end - s);
+}
+
+/* One server frame header. */
+typedef struct wsc_head {
+    int op, fin;
+    uint64_t len;      /* payload length */
+    size_t hl;         /* header length: the payload starts at p + hl */
+} wsc_head;
+
+/* The header of the server frame at p[0..n): 1 with *h filled, 0 while incomplete, -1 if
+ * it is masked or has RSV bits set (RFC 6455 5.1, 5.2: a server never sends those). */
+WSC_FN int wsc_frame_head(const uint8_t *p, size_t n, wsc_head *h)
+{
+    int i;
+    if (n < 2) return 0;
+    if ((p[0] & 0x70) || (p[1] & 0x80)) return -1;
+    h->op = p[0] & 0x0F;
+    h->fin = p[0] >> 7;
+    h->len = p[1] & 0x7F;
+    h->hl = 2;
+    if (h->len == 126) {
+        if (n < 4) return 0;
+        h->len = (uint64_t)p[2] << 8 | p[3];
+        h->hl = 4;
+    } else if (h->len == 127) {
+        if (n < 10) return 0;
+        for (h->len = 0, i = 0; i < 8; i++) h->len = h->len << 8 | p[2 + i];
+        h->hl = 10;
+    }
+    return 1;
+}
+
+/* One client frame, masked with mask (RFC 6455 5.3), into out, which holds n + 14 bytes;
+ * returns its length. */
+WSC_FN size_t wsc_frame_into(uint8_t *out, int opcode, int fin, const void *data, size_t n, uint32_t mask)
+{
+    const uint8_t *d = (const uint8_t *)data;
+    uint8_t mk[4];
+    size_t h = 0, i;
+    out[h++] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0F));
+    if (n < 126) out[h++] = (uint8_t)(0x80 | n);
+    else if (n < 65536) { out[h++] = 0x80 | 126; out[h++] = (uint8_t)(n >> 8); out[h++] = (uint8_t)n; }
+    else {
+        out[h++] = 0x80 | 127;
+        for (i = 0; i < 8; i++) out[h++] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+    }
+    mk[0] = (uint8_t)(mask >> 24); mk[1] = (uint8_t)(mask >> 16); mk[2] = (uint8_t)(mask >> 8); mk[3] = (uint8_t)mask;
+    memcpy(out + h, mk, 4);
+    h += 4;
+    for (i = 0; i < n; i++) out[h + i] = d[i] ^ mk[i & 3];
+    return h + n;
 }
 
 /* ---- sockets ---- */
@@ -245,60 +378,36 @@ WSC_FN int wsc__fill(wsc *c, long long deadline)
     }
 }
 
-/* Connects and performs the opening handshake, verifying status 101 and
- * Sec-WebSocket-Accept. Returns 0 or -1 with a message in err. */
+/* Connects and performs the opening handshake, verifying it with wsc_response. Returns 0
+ * or -1 with a message in err. */
 WSC_FN int wsc_connect(wsc *c, const char *host, int port, int timeout_ms, char *err, size_t errlen)
 {
     uint8_t raw[16];
-    char key[32], want[32], req[512], *hdr_end, *p;
+    char key[32], req[512], msg[200];
     long long deadline = wsc_now_ms() + timeout_ms;
-    size_t hl, i;
-    int r;
+    long hl;
+    size_t i;
+    int r, rl;
     memset(c, 0, sizeof *c);
     c->close_code = -1;
     c->fd = wsc_tcp_connect(host, port, timeout_ms);
     if (c->fd < 0) { snprintf(err, errlen, "connect: %s", strerror(errno)); return -1; }
     for (i = 0; i < 16; i++) raw[i] = (uint8_t)wsc__rand();
     wsc_base64(raw, 16, key);
-    wsc_accept_for(key, want);
-    snprintf(req, sizeof req,
-             "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, port, key);
-    if (wsc_write_all(c->fd, req, strlen(req), timeout_ms) != 0) {
+    rl = wsc_request(req, sizeof req, host, port, key);
+    if (rl < 0 || wsc_write_all(c->fd, req, (size_t)rl, timeout_ms) != 0) {
         snprintf(err, errlen, "send handshake: %s", strerror(errno)); goto fail;
     }
     for (;;) {
-        if (c->len >= 4) {
-            c->buf[c->len < c->cap ? c->len : c->cap - 1] = 0;
-            hdr_end = strstr((char *)c->buf, "\r\n\r\n");
-            if (hdr_end) break;
-        }
+        hl = wsc_response((const char *)c->buf, c->len, key, msg, sizeof msg);
+        if (hl < 0) { snprintf(err, errlen, "%s", msg); goto fail; }
+        if (hl > 0) break;
         r = wsc__fill(c, deadline);
         if (r == 0) { snprintf(err, errlen, "handshake response timeout (%zu bytes)", c->len); goto fail; }
         if (r < 0) { snprintf(err, errlen, "connection closed during handshake (%zu bytes)", c->len); goto fail; }
     }
-    hl = (size_t)(hdr_end - (char *)c->buf) + 4;
-    *hdr_end = 0;
-    if (strncmp((char *)c->buf, "HTTP/1.1 101", 12) != 0) {
-        snprintf(err, errlen, "status line: %.60s", (char *)c->buf); goto fail;
-    }
-    /* find Sec-WebSocket-Accept, case-insensitive header name */
-    r = 0;
-    for (p = (char *)c->buf; p && *p; p = strstr(p, "\r\n")) {
-        if (p[0] == '\r') p += 2;
-        if (strncasecmp(p, "Sec-WebSocket-Accept:", 21) == 0) {
-            char *v = p + 21, *e;
-            while (*v == ' ' || *v == '\t') v++;
-            e = strstr(v, "\r\n");
-            if (!e) e = v + strlen(v);
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
-            if ((size_t)(e - v) == strlen(want) && memcmp(v, want, strlen(want)) == 0) r = 1;
-            else { snprintf(err, errlen, "bad Sec-WebSocket-Accept %.*s, want %s", (int)(e - v), v, want); goto fail; }
-        }
-    }
-    if (!r) { snprintf(err, errlen, "no Sec-WebSocket-Accept header"); goto fail; }
-    memmove(c->buf, c->buf + hl, c->len - hl);
-    c->len -= hl;
+    memmove(c->buf, c->buf + hl, c->len - (size_t)hl);
+    c->len -= (size_t)hl;
     return 0;
 fail:
     close(c->fd); c->fd = -1;
@@ -309,22 +418,9 @@ fail:
 /* Encodes one masked client frame into a malloc'd buffer. */
 WSC_FN uint8_t *wsc_encode(int opcode, int fin, const void *data, size_t n, size_t *outlen)
 {
-    uint8_t *f = (uint8_t *)malloc(n + 14), mask[4];
-    const uint8_t *d = (const uint8_t *)data;
-    size_t h = 0, i;
-    uint32_t m = wsc__rand();
+    uint8_t *f = (uint8_t *)malloc(n + 14);
     if (!f) return NULL;
-    f[h++] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0F));
-    if (n < 126) f[h++] = (uint8_t)(0x80 | n);
-    else if (n < 65536) { f[h++] = 0x80 | 126; f[h++] = (uint8_t)(n >> 8); f[h++] = (uint8_t)n; }
-    else {
-        f[h++] = 0x80 | 127;
-        for (i = 0; i < 8; i++) f[h++] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
-    }
-    mask[0] = (uint8_t)(m >> 24); mask[1] = (uint8_t)(m >> 16); mask[2] = (uint8_t)(m >> 8); mask[3] = (uint8_t)m;
-    memcpy(f + h, mask, 4); h += 4;
-    for (i = 0; i < n; i++) f[h + i] = d[i] ^ mask[i & 3];
-    *outlen = h + n;
+    *outlen = wsc_frame_into(f, opcode, fin, data, n, wsc__rand());
     return f;
 }
 
@@ -373,19 +469,13 @@ WSC_FN int wsc_recv(wsc *c, int timeout_ms, int *opcode, char **out, size_t *out
     if (outlen) *outlen = 0;
     for (;;) {
         while (c->len >= 2) {
-            uint8_t b0 = c->buf[0], b1 = c->buf[1];
-            int op = b0 & 0x0F, fin = b0 >> 7;
-            size_t h = 2, i;
-            uint64_t n = b1 & 0x7F;
-            if (b1 & 0x80) { free(msg); return -1; } /* server frames are never masked */
-            if (n == 126) {
-                if (c->len < 4) break;
-                n = (uint64_t)c->buf[2] << 8 | c->buf[3]; h = 4;
-            } else if (n == 127) {
-                if (c->len < 10) break;
-                for (n = 0, i = 0; i < 8; i++) n = n << 8 | c->buf[2 + i];
-                h = 10;
-            }
+            wsc_head fh;
+            int hr = wsc_frame_head(c->buf, c->len, &fh), op, fin;
+            size_t h;
+            uint64_t n;
+            if (hr < 0) { free(msg); return -1; } /* server frames are never masked, no RSV */
+            if (hr == 0) break;
+            op = fh.op; fin = fh.fin; h = fh.hl; n = fh.len;
             if (n > (uint64_t)64 << 20) { free(msg); return -1; }
             if (c->len < h + n) break;
             {
