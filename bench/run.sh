@@ -5,7 +5,9 @@
 #                [--scenarios "1 2 3 4 5"]
 #
 # Targets: gp-poll-1 gp-poll-8 gp-epoll-1 gp-epoll-8 (build/grouppush_server[_epoll] with
-# 1 or 8 workers) and node-ws (bench/peers/node-ws, Node + ws, one process).
+# 1 or 8 workers) and node-ws (bench/peers/node-ws, Node + ws, one process); alt-poll-N and
+# alt-epoll-N run the binaries in $BENCH_ALT instead (another version's build directory), so
+# a before/after comparison comes from one run on one machine.
 # Scenarios (each one table row per target):
 #   1  1,000 connections, 1 group, 1 publisher, full speed (window) - broadcast fan-out
 #   2  10,000 connections, 100 groups of 100, 10 publishers, full speed
@@ -129,8 +131,13 @@ start_server() {
         node-ws)
             taskset -c "$SCPU" node "$PEER_DIR/server.js" "$SRV_PORT" 127.0.0.1 >"$fifo" 2>>"$LOG" &
             SRV_PID=$! ;;
-        gp-*)
-            case $target in gp-poll-*) bin=$BUILD/grouppush_server ;; *) bin=$BUILD/grouppush_server_epoll ;; esac
+        gp-*|alt-*)
+            case $target in
+                gp-poll-*) bin=$BUILD/grouppush_server ;;
+                gp-epoll-*) bin=$BUILD/grouppush_server_epoll ;;
+                alt-poll-*) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server ;;
+                *) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server_epoll ;;
+            esac
             workers=${target##*-}
             cport=$("$LOADGEN" --free-port)
             taskset -c "$SCPU" "$bin" --workers "$workers" --ws "127.0.0.1:$SRV_PORT" \
