@@ -201,7 +201,8 @@
    one connection (1011), never the process. Logging goes through gp_loop_config.log_fn
    (gp_log_stderr is ready-made; NULL = silent).
 
-   LIMITS (defaults; every one is a config field)
+   LIMITS (defaults: the one place they are written for users; every one is a config
+   field, where 0 means this default; in code each is set once, in gp__*_defaults)
    ======
    ws       max_conns 10000 (then 503) | max_handshake 8192 B (431) | handshake_timeout
             10 s (408) | max_message 1 MiB (1009) | max_send_queue 4 MiB (drop, 1008) |
@@ -472,14 +473,14 @@ typedef struct gp_ws_stats {
 } gp_ws_stats;
 
 typedef struct gp_ws_config {
-    size_t   max_conns;            /* 0 = 10000; more get 503 */
-    size_t   max_handshake;        /* request head bytes, 0 = 8192; more get 431 */
-    uint64_t handshake_timeout_ms; /* 0 = 10000; then 408 (timeouts are cut to 2^30 ms) */
-    uint64_t max_message;          /* reassembled message bytes, 0 = 1 MiB; more: 1009 */
-    size_t   max_send_queue;       /* queued bytes per connection, 0 = 4 MiB; more: drop */
-    uint64_t ping_interval_ms;     /* 0 = 30000; idle connections are pinged, dropped after
+    size_t   max_conns;            /* 0 = default; more get 503 */
+    size_t   max_handshake;        /* request head bytes (0 = default); more get 431 */
+    uint64_t handshake_timeout_ms; /* 0 = default; then 408 (timeouts are cut to 2^30 ms) */
+    uint64_t max_message;          /* reassembled message bytes (0 = default); more: 1009 */
+    size_t   max_send_queue;       /* queued bytes per connection (0 = default); more: drop */
+    uint64_t ping_interval_ms;     /* 0 = default; idle connections are pinged, dropped after
                                       another interval of silence; GP_WS_NO_PING disables */
-    uint64_t close_timeout_ms;     /* 0 = 3000: wait for the peer's close / FIN */
+    uint64_t close_timeout_ms;     /* 0 = default: wait for the peer's close / FIN */
     const char *origins;           /* comma-separated Origin allowlist; NULL = any */
     const char *tls_cert;          /* PEM certificate chain file: serve wss:// (needs
                                       GP_USE_MBEDTLS, else gp_ws_create gives GP_ERR_INVAL) */
@@ -545,8 +546,8 @@ GP_API uint32_t gp_conn_slot(gp_conn_id id);
 
 typedef struct gp_groups gp_groups;
 typedef struct gp_group_config {
-    size_t max_groups_per_conn;    /* 0 = 1024 */
-    size_t max_name;               /* 0 = 128 bytes */
+    size_t max_groups_per_conn;    /* 0 = default */
+    size_t max_name;               /* bytes of a group name, 0 = default */
     /* A group got its first local member / lost its last one (interest routing). */
     void (*on_first)(gp_groups *g, const char *name, size_t len, void *user);
     void (*on_empty)(gp_groups *g, const char *name, size_t len, void *user);
@@ -604,15 +605,15 @@ GP_API int gp_chan_put_null(gp_buf *b, int resp3);                 /* "_" or "$-
 typedef struct gp_chansrv gp_chansrv;
 typedef struct gp_chansrv_config {
     const char *password;       /* requirepass; NULL = none */
-    size_t   max_clients;       /* 0 = 10000 */
-    uint64_t max_bulk;          /* 0 = 64 MiB (Redis: proto-max-bulk-len) */
-    size_t   max_args;          /* 0 = 65536 per command */
-    size_t   max_output;        /* 0 = 32 MiB buffered per subscriber, then it is dropped
+    size_t   max_clients;       /* 0 = default */
+    uint64_t max_bulk;          /* bulk bytes, 0 = default (Redis: proto-max-bulk-len) */
+    size_t   max_args;          /* arguments per command, 0 = default */
+    size_t   max_output;        /* bytes queued per subscriber (0 = default), then it is dropped
                                    (Redis: client-output-buffer-limit pubsub) */
-    uint64_t grace_ms;          /* 0 = 2000: after start, keep publishes for late subscribers;
+    uint64_t grace_ms;          /* 0 = default: after start, keep publishes for late subscribers;
                                    GP_CHANSRV_NO_GRACE disables */
-    size_t   grace_max_bytes;   /* 0 = 64 MiB kept at most during the grace period */
-    size_t   max_queued;        /* 0 = 64 MiB of commands one MULTI may queue */
+    size_t   grace_max_bytes;   /* bytes kept at most during the grace period, 0 = default */
+    size_t   max_queued;        /* bytes of commands one MULTI may queue, 0 = default */
 } gp_chansrv_config;
 #define GP_CHANSRV_NO_GRACE ((uint64_t)-1)
 typedef struct gp_chansrv_stats {
@@ -637,14 +638,14 @@ typedef struct gp_chancli gp_chancli;
 typedef void (*gp_chancli_msg_fn)(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user);
 typedef struct gp_chancli_config {
     const char *host;            /* NULL = 127.0.0.1 */
-    int         port;            /* 0 = 2206 */
+    int         port;            /* 0 = default */
     const char *username;        /* NULL = "default" when a password is set */
     const char *password;        /* NULL = no AUTH */
-    uint64_t heartbeat_ms;       /* 0 = 1000: PING when idle; dead after 3 silent beats */
-    uint64_t backoff_max_ms;     /* 0 = 1000: reconnect delays 0, 25, 50 ... up to this */
-    size_t   max_backlog;        /* 0 = 10000 publishes held while disconnected */
-    size_t   max_backlog_bytes;  /* 0 = 64 MiB */
-    uint64_t max_bulk;           /* 0 = 64 MiB accepted from the server */
+    uint64_t heartbeat_ms;       /* 0 = default: PING when idle; dead after 3 silent beats */
+    uint64_t backoff_max_ms;     /* 0 = default: reconnect delays 0, 25, 50 ... up to this */
+    size_t   max_backlog;        /* publishes held while disconnected, 0 = default */
+    size_t   max_backlog_bytes;  /* 0 = default */
+    uint64_t max_bulk;           /* bulk bytes accepted from the server, 0 = default */
     gp_chancli_msg_fn on_message;  /* default for subscriptions without their own */
     /* Connection state: 1 = subscribed and flushed after (re)connect, 0 = lost. */
     void (*on_state)(gp_chancli *c, int up, void *user);
@@ -692,7 +693,7 @@ typedef struct gp_sup_config {
                                     (cut to its length), never the other arguments */
     char **argv;
     const char *name;            /* NULL = "grouppush" */
-    int    workers;              /* 0 = 8 */
+    int    workers;              /* 0 = default */
     gp_sup_main_fn worker_main;  /* required */
     gp_sup_main_fn channel_main; /* NULL = no channel server process */
     void  *user;
@@ -702,8 +703,8 @@ typedef struct gp_sup_config {
        neither refuses nor resets a connection. */
     const char *listen_host;     /* NULL = 0.0.0.0 */
     int    listen_port;
-    uint64_t stop_timeout_ms;    /* 0 = 4000, then SIGKILL */
-    uint64_t ready_timeout_ms;   /* 0 = 10000 during a reload */
+    uint64_t stop_timeout_ms;    /* 0 = default, then SIGKILL */
+    uint64_t ready_timeout_ms;   /* 0 = default during a reload */
     /* In the master, once, when every child has called gp_sup_ready. */
     void (*on_ready)(void *user);
     gp_log_fn log_fn;
@@ -756,9 +757,9 @@ typedef struct gp_app_config {
     gp_ws_config      ws;         /* limits and on_accept/on_http; message callbacks are the app's */
     gp_chancli_config chan;       /* where the channel is; on_message/on_state are the app's */
     const char *prefix;           /* channel name prefix, NULL = "group:" */
-    size_t max_group_id;          /* 0 = 128 bytes */
-    size_t max_message;           /* 0 = 65536 bytes of "message" text */
-    size_t max_groups_per_conn;   /* 0 = 1024 */
+    size_t max_group_id;          /* bytes, 0 = default (at most 1024) */
+    size_t max_message;           /* bytes of "message" text, 0 = default */
+    size_t max_groups_per_conn;   /* 0 = default */
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     void *user;
 } gp_app_config;
