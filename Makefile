@@ -17,7 +17,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -64,7 +64,11 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-test: examples unit oom compile-checks conformance interop e2e peers tls abuse fuzz-regress bench-smoke
+# every example's --help, --version, unknown option (tests/cli.sh)
+cli: examples
+	sh tests/cli.sh $(B)
+
+test: examples unit oom compile-checks cli conformance interop e2e peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

@@ -51,8 +51,18 @@ static void usage(const char *argv0) {
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
            "  -v                         log connection-level events to stderr\n"
+           "  --help, --version\n"
            "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
            "Signals to the master: INT/TERM stop, HUP rolling reload, USR2 status on stdout.\n", argv0);
+}
+
+static int takes_value(const char *a) {
+    static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
+                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
+                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key" };
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
+    return 0;
 }
 
 static void on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
@@ -192,13 +202,14 @@ int main(int argc, char **argv) {
     o.workers = 8;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int needs = strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0 && strcmp(a, "-v") != 0;
-        if (needs && v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
-        if (!needs) {
-            if (a[1] == 'v') { o.verbose = 1; continue; }
-            usage(argv[0]);
-            return 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(argv[0]); return 0; }
+        if (strcmp(a, "--version") == 0) { printf("grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "-v") == 0) { o.verbose = 1; continue; }
+        if (!takes_value(a)) {
+            fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
+            return 2;
         }
+        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
         i++;
         if (strcmp(a, "--ws") == 0) {
             if (gp_net_split_hostport(v, o.ws_host, sizeof o.ws_host, &o.ws_port) != GP_OK) goto bad;
@@ -217,7 +228,6 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
-        else { fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a); return 2; }
         continue;
     bad:
         fprintf(stderr, "%s: bad value for %s: %s\n", argv[0], a, v);
