@@ -17,7 +17,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -68,7 +68,11 @@ abuse: examples
 cli: examples
 	sh tests/cli.sh $(B)
 
-test: examples unit oom compile-checks cli conformance interop e2e peers tls abuse fuzz-regress bench-smoke
+# one deployment per port, fail fast at start (taken ports, wrong Redis password)
+deploy-start: examples
+	$(PY) tests/deploy_start.py $(B)/grouppush_server
+
+test: examples unit oom compile-checks cli conformance interop e2e deploy-start peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

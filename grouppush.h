@@ -128,15 +128,27 @@
    No global state outside >>sup: every object hangs off the gp_loop it was created on;
    one loop per thread, objects are not thread-safe. No loop crosses a fork: gp_sup_run
    forks first and each child builds its own. Writes use MSG_NOSIGNAL. Only gp_sup_run
-   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: INT, TERM)
+   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: TERM)
    install signal handlers; they write to a self-pipe read by the loop. The supervisor
    keeps its self-pipe and the ps title area in statics (one supervisor per process).
-   Master: SIGINT/SIGTERM stop every child (clients get close 1001; SIGKILL after
-   stop_timeout_ms), SIGHUP replaces workers one at a time (the new one first, then the
-   old one stops), SIGUSR2 prints the status JSON. A crashed child is respawned at once,
-   or after 100 ms doubling to 5 s if it had run under 1 s (crash loop). Children die with
-   the master (PR_SET_PDEATHSIG). With listen_port set, the master owns one SO_REUSEPORT
-   socket per worker, so respawns and reloads never refuse or reset a connection.
+   Master: SIGINT/SIGTERM stop the workers first (clients get close 1001), then the channel
+   server once no worker is left, so no worker sees its channel vanish while it drains
+   (SIGKILL to all after stop_timeout_ms). Children ignore SIGINT: a Ctrl-C reaches the
+   whole process group and only the master acts on it. SIGHUP replaces workers one at a
+   time (the new one first, then the old one stops), SIGUSR2 prints the status JSON. A
+   crashed child is respawned at once, or after 100 ms doubling to 5 s if it had run under
+   1 s (crash loop). Children die with the master (PR_SET_PDEATHSIG).
+   Fail fast: a child that exits before every child has called gp_sup_ready is a failed
+   start - the master logs it, stops the others and gp_sup_run returns 1.
+   One deployment per address: with listen_port set, the master owns one SO_REUSEPORT
+   socket per worker, so respawns and reloads never refuse or reset a connection. As
+   SO_REUSEPORT would let a second master of the same user join that port silently (and
+   split connections and groups between two unrelated deployments), the master first binds
+   the address once WITHOUT SO_REUSEPORT and closes it: while anything listens there (a
+   deployment, any program) that bind fails, gp_sup_run logs "cannot listen on HOST:PORT:
+   Address already in use (...)" and returns 1 before forking. Respawns and reloads take
+   over the master's sockets and never check again. No lock is held: two masters started
+   in the same instant on a free port could both pass the check.
 
    MEMORY AND LIFETIME
    ===================
@@ -665,7 +677,8 @@ typedef struct gp_sup_config {
     /* With listen_port > 0 the master makes one SO_REUSEPORT listening socket per worker
        index before forking (gp_sup_listen_fd). They outlive workers: a respawned or reloaded
        worker takes over its predecessor's socket and accept queue, so replacing a worker
-       neither refuses nor resets a connection. */
+       neither refuses nor resets a connection. An address where anything already listens
+       is refused: gp_sup_run returns 1 (one deployment per address, see the manual). */
     const char *listen_host;     /* NULL = 0.0.0.0 */
     int    listen_port;
     uint64_t stop_timeout_ms;    /* 0 = 4000, then SIGKILL */
@@ -677,8 +690,9 @@ typedef struct gp_sup_config {
 } gp_sup_config;
 /* Fork the children and supervise them until SIGINT/SIGTERM; installs handlers for SIGINT,
    SIGTERM, SIGHUP (rolling reload), SIGCHLD, SIGUSR2 (status to stdout) in the master.
-   Returns the master's exit code; in a child, calls the main fn and _exit()s with its code.
-   GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
+   Returns the master's exit code: 0 after a stop, 1 when the address is taken or a child
+   exited before the deployment was ready; in a child, calls the main fn and _exit()s with
+   its code. GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
 GP_API int  gp_sup_run(const gp_sup_config *cfg);
 GP_API int  gp_sup_role(const gp_sup_child *ch);
 /* In a worker: its listening socket (see listen_port), or -1. Non-blocking. */
@@ -686,7 +700,8 @@ GP_API int  gp_sup_listen_fd(const gp_sup_child *ch);
 GP_API int  gp_sup_index(const gp_sup_child *ch);
 /* Tell the master this child is serving (ready line; reload proceeds). */
 GP_API void gp_sup_ready(gp_sup_child *ch);
-/* In a child: route SIGINT/SIGTERM into loop as a call of on_stop (graceful stop). */
+/* In a child: route SIGTERM into loop as a call of on_stop (graceful stop). Children ignore
+   SIGINT: the master turns a Ctrl-C into an ordered stop. */
 GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user);
 /* This child's shared status slot (fill the counters; pid/role/index are set). */
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch);
@@ -720,6 +735,13 @@ GP_API gp_groups    *gp_app_groups(gp_app *app);
 GP_API void gp_app_stats_get(const gp_app *app, gp_app_stats *st);
 /* Publish to a group from user code (the same path as send_to_group). */
 GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const void *msg, size_t len);
+/* Fail fast before forking: connect to the channel described by chan (host, port, username,
+   password as gp_chancli uses them) and send the HELLO 3 [AUTH] the workers will send, all
+   within timeout_ms (0 = 3000). Blocking; for a master's start-up, never inside a loop.
+   GP_OK: the channel accepts this deployment. Else one line in why[cap] naming the problem:
+   GP_ERR_IO cannot connect (errno set), GP_ERR_PROTOCOL refused (WRONGPASS, NOAUTH, a Redis
+   older than 6) or not Redis, GP_ERR_AGAIN no answer in time. */
+GP_API int  gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap);
 
 #ifdef __cplusplus
 }
@@ -5059,6 +5081,7 @@ typedef struct gp__sup {
     int sigpipe[2];
     int *lfds;                /* per worker index, or NULL */
     int stopping, ready_announced, exit_code;
+    int channel_stopped;      /* stopping: the channel server got its SIGTERM */
     int reload_next;          /* next worker index to replace, -1 = no reload running */
     int reload_new_pid, reload_old_pid;
     uint64_t reload_deadline, stop_timer;
@@ -5093,6 +5116,9 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         sa.sa_handler = SIG_IGN;
         sigaction(SIGPIPE, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        /* a Ctrl-C reaches the whole process group: only the master acts on it, and stops
+           the workers before the channel server (gp__sup_stop) */
+        sigaction(SIGINT, &sa, NULL);
         gp__sup_sigfd = -1;
 #if GP__HAS_PRCTL
         prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);   /* no orphan if the master dies */
@@ -5202,6 +5228,25 @@ static void gp__sup_reload_step(gp__sup *s) {
     s->reload_new_pid = s->ents[s->nents - 1].pid;
     s->reload_deadline = gp_loop_now(s->loop) + s->cfg->ready_timeout_ms;
 }
+static void gp__sup_kill_timer(gp_loop *loop, void *user);
+/* Stop in order: workers first (they drain their clients, still with a channel), the
+   channel server once no worker is left; SIGKILL for all after stop_timeout_ms. */
+static void gp__sup_stop_channel(gp__sup *s) {
+    size_t k;
+    if (s->channel_stopped) return;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_WORKER) return;
+    s->channel_stopped = 1;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_CHANNEL) kill(s->ents[k].pid, SIGTERM);
+}
+static void gp__sup_stop(gp__sup *s) {
+    size_t k;
+    if (s->stopping) return;
+    s->stopping = 1;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_WORKER) kill(s->ents[k].pid, SIGTERM);
+    gp__sup_stop_channel(s);
+    s->stop_timer = gp_loop_timer_start(s->loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
+    if (s->nents == 0) gp_loop_stop(s->loop);
+}
 static void gp__sup_reap(gp__sup *s) {
     for (;;) {
         int status, pid = waitpid(-1, &status, WNOHANG);
@@ -5212,9 +5257,19 @@ static void gp__sup_reap(gp__sup *s) {
             if (e.pid != pid) continue;
             gp__sup_close_ready(s, &s->ents[i]);
             s->ents[i] = s->ents[--s->nents];
-            if (s->stopping) break;
+            if (s->stopping) { gp__sup_stop_channel(s); break; }
             if (e.retiring) {   /* replaced during a reload: go on with the next one */
                 if (s->reload_next >= 0 && pid == s->reload_old_pid) { s->reload_next++; gp__sup_reload_step(s); }
+                break;
+            }
+            if (!s->ready_announced) {   /* fail fast: a deployment that cannot start stops */
+                char how[32];
+                if (WIFSIGNALED(status)) snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+                else snprintf(how, sizeof how, "exited with %d", WEXITSTATUS(status));
+                GP__LOG(s->loop, GP_LOG_ERROR, "sup", "%s %d (pid %d) %s before the deployment was ready; stopping",
+                        e.role == GP_SUP_CHANNEL ? "channel server" : "worker", e.index, pid, how);
+                s->exit_code = 1;
+                gp__sup_stop(s);
                 break;
             }
             if (WIFSIGNALED(status))
@@ -5280,15 +5335,11 @@ static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
     (void)ev;
     while ((n = read(fd, sigs, sizeof sigs)) > 0) {
         for (i = 0; i < n; i++) {
-            size_t k;
             switch (sigs[i]) {
             case SIGINT: case SIGTERM:
                 if (s->stopping) break;
                 GP__LOG(loop, GP_LOG_INFO, "sup", "stopping %lu processes", (unsigned long)s->nents);
-                s->stopping = 1;
-                for (k = 0; k < s->nents; k++) kill(s->ents[k].pid, SIGTERM);
-                s->stop_timer = gp_loop_timer_start(loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
-                if (s->nents == 0) gp_loop_stop(loop);
+                gp__sup_stop(s);
                 break;
             case SIGHUP:
                 if (s->stopping || s->reload_next >= 0) break;
@@ -5373,6 +5424,22 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         return GP_ERR_IO;
     }
     if (cfg.listen_port > 0) {
+        /* One deployment per address. SO_REUSEPORT would let a second master (same user)
+           join our port silently, so first bind it once WITHOUT SO_REUSEPORT: that fails
+           while any socket listens there (ours of an earlier deployment, or any program's).
+           Our own respawns and reloads never probe: they take over the master's sockets. */
+        int probe = -1;
+        rc = gp_net_listen(cfg.listen_host, cfg.listen_port, 0, 0, &probe);
+        if (rc != GP_OK) {
+            int err = errno;
+            GP__LOG(s.loop, GP_LOG_ERROR, "sup", "cannot listen on %s:%d: %s%s",
+                    cfg.listen_host ? cfg.listen_host : "0.0.0.0", cfg.listen_port, strerror(err),
+                    err == EADDRINUSE ? " (another program, or another deployment, listens there)" : "");
+        } else {
+            close(probe);
+        }
+    }
+    if (rc == GP_OK && cfg.listen_port > 0) {
         s.lfds = (int *)gp__calloc(NULL, (size_t)cfg.workers * sizeof *s.lfds);
         for (i = 0; s.lfds && i < cfg.workers; i++) s.lfds[i] = -1;
         for (i = 0; s.lfds && i < cfg.workers && rc == GP_OK; i++)
@@ -5405,7 +5472,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     }
     gp_loop_destroy(s.loop);
     munmap(s.slots, bytes);
-    return rc == GP_OK ? 0 : 1;
+    return rc == GP_OK && s.exit_code == 0 ? 0 : 1;
 }
 GP_API void gp_sup_ready(gp_sup_child *ch) {
     if (ch && ch->ready_fd >= 0) {
@@ -5422,13 +5489,13 @@ static void gp__sup_child_signal(gp_loop *loop, int fd, int ev, void *user) {
     if (ch->on_stop) ch->on_stop(loop, ch->stop_user);
 }
 GP_API int gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user) {
-    int sigs[] = { SIGINT, SIGTERM };
+    int sigs[] = { SIGTERM };
     if (ch == NULL || loop == NULL) return GP_ERR_INVAL;
     if (gp__pipe(ch->sigpipe) != GP_OK) return GP_ERR_IO;
     ch->loop = loop;
     ch->on_stop = on_stop;
     ch->stop_user = user;
-    if (gp__sup_install(ch->sigpipe[1], sigs, 2) != GP_OK) return GP_ERR_IO;
+    if (gp__sup_install(ch->sigpipe[1], sigs, 1) != GP_OK) return GP_ERR_IO;
     return gp_loop_watch(loop, ch->sigpipe[0], GP_LOOP_READ, gp__sup_child_signal, ch);
 }
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) {
@@ -5716,6 +5783,92 @@ GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void 
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
     if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
     return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+}
+GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap) {
+    const char *host = chan && chan->host ? chan->host : "127.0.0.1";
+    const char *user = chan && chan->username ? chan->username : "default";
+    int port = chan && chan->port ? chan->port : 2206, fd = -1, rc = GP_ERR_AGAIN;
+    uint64_t deadline;
+    gp_buf out, in;
+    gp_bytes argv[5];
+    gp_chan_value v[16];
+    size_t off = 0, n = 2, nv = 0;
+    char dummy[1];
+    if (why == NULL || cap == 0) { why = dummy; cap = sizeof dummy; }
+    why[0] = '\0';
+    if (chan == NULL) return GP_ERR_INVAL;
+    deadline = gp_time_ms() + (timeout_ms ? timeout_ms : 3000);
+    memset(&out, 0, sizeof out);
+    memset(&in, 0, sizeof in);
+    argv[0].ptr = (const uint8_t *)"HELLO"; argv[0].len = 5;
+    argv[1].ptr = (const uint8_t *)"3"; argv[1].len = 1;
+    if (chan->password) {
+        argv[2].ptr = (const uint8_t *)"AUTH"; argv[2].len = 4;
+        argv[3].ptr = (const uint8_t *)user; argv[3].len = strlen(user);
+        argv[4].ptr = (const uint8_t *)chan->password; argv[4].len = strlen(chan->password);
+        n = 5;
+    }
+    if (gp_chan_put_command(&out, n, argv) != GP_OK) { snprintf(why, cap, "out of memory"); return GP_ERR_NOMEM; }
+    if (gp_net_connect(host, port, &fd) != GP_OK) {
+        rc = GP_ERR_IO;
+        snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+        goto done;
+    }
+    for (;;) {   /* connect, send HELLO, read one reply: each step waits for its event */
+        struct pollfd p;
+        uint64_t now = gp_time_ms();
+        long pr;
+        ssize_t r;
+        if (now >= deadline) { snprintf(why, cap, "the channel %s:%d did not answer HELLO in time", host, port); break; }
+        p.fd = fd;
+        p.events = off < out.len ? POLLOUT : POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, (int)GP__MIN(deadline - now, (uint64_t)1000)) <= 0) continue;
+        if (off < out.len) {
+            if (off == 0 && gp_net_connect_result(fd) != GP_OK) {
+                rc = GP_ERR_IO;
+                snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+                break;
+            }
+            r = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL);
+            if (r > 0) off += (size_t)r;
+            else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+                rc = GP_ERR_IO;
+                snprintf(why, cap, "cannot talk to the channel %s:%d: %s", host, port, strerror(errno));
+                break;
+            }
+            continue;
+        }
+        if (gp_buf_reserve(&in, 4096) != GP_OK) { rc = GP_ERR_NOMEM; snprintf(why, cap, "out of memory"); break; }
+        r = recv(fd, in.data + in.len, in.cap - in.len, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (r <= 0) {
+            rc = GP_ERR_IO;
+            snprintf(why, cap, "the channel %s:%d closed the connection after HELLO%s%s", host, port,
+                     r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            break;
+        }
+        in.len += (size_t)r;
+        pr = gp_chan_parse(in.data, in.len, v, sizeof v / sizeof v[0], &nv, 1u << 20);
+        if (pr == 0) continue;
+        if (pr == GP_ERR_TOO_BIG) { rc = GP_OK; break; }   /* a big HELLO map: it is an answer */
+        if (pr < 0) { rc = GP_ERR_PROTOCOL; snprintf(why, cap, "the channel %s:%d does not speak RESP", host, port); break; }
+        if (v[0].type == GP_CHAN_ERROR || v[0].type == GP_CHAN_BLOBERR) {
+            int old = v[0].str.len >= 19 && memcmp(v[0].str.ptr, "ERR unknown command", 19) == 0;
+            rc = GP_ERR_PROTOCOL;
+            snprintf(why, cap, "the channel %s:%d refused HELLO 3%s: %.*s%s", host, port, chan->password ? " AUTH" : "",
+                     (int)GP__MIN(v[0].str.len, (size_t)240), (const char *)v[0].str.ptr,
+                     old ? " (a Redis channel must be version 6 or later)" : "");
+        } else {
+            rc = GP_OK;
+        }
+        break;
+    }
+done:
+    if (fd >= 0) close(fd);
+    gp_buf_free(&out);
+    gp_buf_free(&in);
+    return rc;
 }
 
 #endif /* GROUPPUSH_IMPLEMENTATION */

@@ -248,6 +248,23 @@ int main(int argc, char **argv) {
         o.app.chan.port = o.ch_port;
         o.app.chan.password = o.password;
     }
+    /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
+       WebSocket address is checked by gp_sup_run: one deployment per address) */
+    if (o.channel_url) {
+        char why[400];
+        if (gp_app_check_channel(&o.app.chan, 3000, why, sizeof why) != GP_OK) {
+            fprintf(stderr, "%s: --channel: %s\n", argv[0], why);
+            return 1;
+        }
+    } else {
+        int fd;
+        if (gp_net_listen(o.ch_host, o.ch_port, 0, 0, &fd) != GP_OK) {
+            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s\n",
+                    argv[0], o.ch_host, o.ch_port, strerror(errno));
+            return 1;
+        }
+        close(fd);
+    }
 
     memset(&sc, 0, sizeof sc);
     sc.argc = argc;
