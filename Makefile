@@ -68,9 +68,11 @@ abuse: examples
 cli: examples
 	sh tests/cli.sh $(B)
 
-# one deployment per port, fail fast at start (taken ports, wrong Redis password)
+# one deployment per port, fail fast at start (taken ports, wrong Redis password); the
+# channel's problems logged at a bounded rate, a quiet Ctrl-C
 deploy-start: examples
 	$(PY) tests/deploy_start.py $(B)/grouppush_server
+	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"

@@ -172,7 +172,12 @@
    0 need more, < 0 an error. A call that fails never calls its callback. Peer input never
    reaches an assert: it closes that one connection with the right code; out of memory costs
    one connection (1011), never the process. Logging goes through gp_loop_config.log_fn
-   (gp_log_stderr is ready-made; NULL = silent).
+   (gp_log_stderr is ready-made; NULL = silent). What repeats is logged at a bounded rate:
+   a lost channel is one warning at once ("channel H:P lost: ...; reconnecting"; a channel
+   that never came up: "unreachable" after 1 s), then while the retries (with backoff) fail
+   at most one "still down after S s (N more failed attempts), last: ..." line per
+   gp_chancli_config.log_interval_ms (default 10 s), and "back after S s" when it returns;
+   error replies from the channel likewise.
 
    LIMITS (defaults; every one is a config field)
    ======
@@ -187,7 +192,7 @@
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
             grace_ms 2000, grace_max_bytes 64 MiB
    chancli  heartbeat 1 s (dead after 3 silent) | backoff_max 1 s | max_backlog 10000
-            publishes / 64 MiB | max_bulk 64 MiB
+            publishes / 64 MiB | max_bulk 64 MiB | log_interval 10 s (outage summaries)
    sup      workers 8 | stop_timeout 4 s | ready_timeout (reload) 10 s
 
    VERSION HISTORY
@@ -623,6 +628,9 @@ typedef struct gp_chancli_config {
     size_t   max_backlog;        /* 0 = 10000 publishes held while disconnected */
     size_t   max_backlog_bytes;  /* 0 = 64 MiB */
     uint64_t max_bulk;           /* 0 = 64 MiB accepted from the server */
+    uint64_t log_interval_ms;    /* 0 = 10000: an outage is logged once (at once when an up
+                                    connection is lost, after 1 s when it never came up),
+                                    then summarised at most this often; error replies too */
     gp_chancli_msg_fn on_message;  /* default for subscriptions without their own */
     /* Connection state: 1 = subscribed and flushed after (re)connect, 0 = lost. */
     void (*on_state)(gp_chancli *c, int up, void *user);
@@ -4522,6 +4530,10 @@ struct gp_chancli {
     size_t rk_head, rk_count, rk_cap;
     gp_chan_value vals[64];
     uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff;
+    /* log rate: an outage is one line, then a summary per log_interval_ms (gp__cc_report) */
+    uint64_t down_since, down_logged, down_fails;   /* 0 = none / not logged yet */
+    uint64_t err_logged, err_quiet;                 /* error replies: last line, unlogged since */
+    char down_why[160];
     gp_chancli_stats stt;
 };
 
@@ -4558,11 +4570,22 @@ static void gp__cc_retry(gp_loop *loop, void *user) {
     c->retry_timer = 0;
     gp__cc_connect(c);
 }
+static void gp__cc_report(gp_chancli *c, uint64_t now);
 static void gp__cc_drop(gp_chancli *c, const char *why) {
     int was_up = c->state == GP__CC_UP;
+    uint64_t now = gp_loop_now(c->loop) | 1;   /* never 0: 0 means "none" below */
     if (c->state == GP__CC_DOWN) return;
-    GP__LOG(c->loop, was_up ? GP_LOG_WARN : GP_LOG_DEBUG, GP__CC, "channel %s:%d lost: %s",
-            c->cfg.host, c->cfg.port, why);
+    snprintf(c->down_why, sizeof c->down_why, "%s", why);
+    if (c->down_since == 0) c->down_since = now;
+    else c->down_fails++;
+    if (was_up) {   /* the loss of a working channel: one line at once, then gp__cc_report */
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d lost: %s; reconnecting", c->cfg.host, c->cfg.port, why);
+        c->down_logged = now;
+        c->down_fails = 0;
+    } else {
+        GP__LOG(c->loop, GP_LOG_DEBUG, GP__CC, "channel %s:%d: attempt failed: %s", c->cfg.host, c->cfg.port, why);
+        gp__cc_report(c, now);
+    }
     if (c->fd >= 0) { gp_loop_unwatch(c->loop, c->fd); close(c->fd); c->fd = -1; }
     c->state = GP__CC_DOWN;
     c->in.len = 0;
@@ -4649,11 +4672,15 @@ static void gp__cc_resume(gp_chancli *c) {
 }
 static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
-        GP__LOG(c->loop, GP_LOG_ERROR, GP__CC, "channel %s:%d refused HELLO: %.*s", c->cfg.host, c->cfg.port,
-                (int)GP__MIN(v->str.len, (size_t)200), (const char *)v->str.ptr);
-        gp__cc_drop(c, "HELLO refused");
+        char why[160];   /* WRONGPASS, NOAUTH...: logged by gp__cc_report like any failure */
+        snprintf(why, sizeof why, "refused HELLO: %.*s", (int)GP__MIN(v->str.len, (size_t)140), (const char *)v->str.ptr);
+        gp__cc_drop(c, why);
         return;
     }
+    if (c->down_logged)
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d back after %.1f s", c->cfg.host, c->cfg.port,
+                (double)(gp_loop_now(c->loop) - c->down_since) / 1000.0);
+    c->down_since = c->down_logged = c->down_fails = 0;
     c->state = GP__CC_UP;
     c->stt.up = 1;
     c->backoff = 0;
@@ -4692,9 +4719,18 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
             c->nsent--;
         }
     }
-    if (v->type == GP_CHAN_ERROR)
-        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
-                (const char *)v->str.ptr);
+    if (v->type == GP_CHAN_ERROR) {   /* one line per log_interval_ms, counting the others */
+        uint64_t now = gp_loop_now(c->loop) | 1;
+        if (c->err_logged && now - c->err_logged < c->cfg.log_interval_ms) { c->err_quiet++; return; }
+        if (c->err_quiet)
+            GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s (and %llu more error replies before it)",
+                    (int)GP__MIN(v->str.len, (size_t)200), (const char *)v->str.ptr, (unsigned long long)c->err_quiet);
+        else
+            GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
+                    (const char *)v->str.ptr);
+        c->err_logged = now;
+        c->err_quiet = 0;
+    }
 }
 static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     gp_chancli *c = (gp_chancli *)user;
@@ -4770,9 +4806,29 @@ static void gp__cc_connect(gp_chancli *c) {
     c->fd = fd;
     c->state = GP__CC_CONNECTING;
 }
+/* While the channel is down (each heartbeat): a channel that never came up is announced
+   after 1 s (not the start-up race with a channel server still binding), then one summary
+   per log_interval_ms, however many attempts failed in between. */
+static void gp__cc_report(gp_chancli *c, uint64_t now) {
+    if (c->down_since == 0 || c->state == GP__CC_UP) return;
+    if (c->down_logged == 0) {
+        if (now - c->down_since < GP__MIN((uint64_t)1000, c->cfg.log_interval_ms)) return;
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d unreachable: %s; retrying", c->cfg.host, c->cfg.port,
+                c->down_why);
+    } else if (now - c->down_logged >= c->cfg.log_interval_ms) {
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d still down after %.1f s (%llu more failed attempts), last: %s",
+                c->cfg.host, c->cfg.port, (double)(now - c->down_since) / 1000.0, (unsigned long long)c->down_fails,
+                c->down_why);
+    } else {
+        return;
+    }
+    c->down_logged = now | 1;
+    c->down_fails = 0;
+}
 static void gp__cc_heartbeat(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
     uint64_t now = gp_loop_now(loop), hb = c->cfg.heartbeat_ms;
+    gp__cc_report(c, now);
     if (c->state == GP__CC_CONNECTING || c->state == GP__CC_HELLO) {
         if (now - c->t_connect >= 3 * hb) gp__cc_drop(c, "connect timeout");
         return;
@@ -4801,6 +4857,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     if (!c->cfg.max_backlog) c->cfg.max_backlog = 10000;
     if (!c->cfg.max_backlog_bytes) c->cfg.max_backlog_bytes = 64u << 20;
     if (!c->cfg.max_bulk) c->cfg.max_bulk = 64u << 20;
+    if (!c->cfg.log_interval_ms) c->cfg.log_interval_ms = 10000;
     hl = strlen(host) + 1; ul = strlen(user) + 1;
     pl = c->cfg.password ? strlen(c->cfg.password) + 1 : 0;
     c->strs = (char *)gp__malloc(c->alloc_ctx, hl + ul + pl);

@@ -50,6 +50,7 @@ static void usage(const char *argv0) {
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
+           "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
            "  -v                         log connection-level events to stderr\n"
            "  --help, --version\n"
            "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
@@ -59,7 +60,7 @@ static void usage(const char *argv0) {
 static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
                                          "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
-                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key" };
+                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval" };
     size_t k;
     for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
     return 0;
@@ -228,6 +229,9 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
+        else if (strcmp(a, "--log-interval") == 0) {
+            if ((o.app.chan.log_interval_ms = strtoull(v, NULL, 10)) == 0) goto bad;
+        }
         continue;
     bad:
         fprintf(stderr, "%s: bad value for %s: %s\n", argv[0], a, v);
