@@ -17,7 +17,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -74,7 +74,13 @@ deploy-start: examples
 	$(PY) tests/deploy_start.py $(B)/grouppush_server
 	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
-test: examples unit oom compile-checks cli conformance interop e2e deploy-start peers tls abuse fuzz-regress bench-smoke
+# subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws) and
+# python3-websockets
+ws-clients: examples
+	sh tests/ws_node.sh $(B)/grouppush_server
+	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
+
+test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

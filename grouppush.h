@@ -93,7 +93,21 @@
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
-   that is not UTF-8 is delivered as a binary frame.
+   that is not UTF-8 (only a backend can publish one: send_to_group carries JSON text) is
+   delivered as a binary frame with exactly those bytes; everything else as a text frame.
+
+   SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
+   ============
+   gp_ws_config.protocols lists the subprotocols a server speaks, most preferred first; the
+   first one the client offers is selected (on_accept sees it in acc->protocol and may pick
+   another the client offered). A client that offers only names the server does not speak
+   gets its 101 without Sec-WebSocket-Protocol: the server never claims a protocol it does
+   not speak, and the client decides - browsers and Node's ws then fail the connection
+   (new WebSocket(url, ['chat']): error, close 1006), python-websockets and most libraries
+   carry on with none. gp_app speaks the seed's protocol with no subprotocol: a client that
+   asks for none always works; grouppush_server --subprotocols chat,... (gp_app_config
+   ws.protocols) accepts such names for it. A protocol with another framing (grouppush.v2,
+   DESIGN 7) is a subprotocol of its own and is spoken only to a client that offers it.
 
    DELIVERY GUARANTEES
    ===================
@@ -447,7 +461,9 @@ typedef struct gp_http_response {
 } gp_http_response;
 
 typedef struct gp_ws_accept {
-    const char *protocol;      /* subprotocol to select (must be offered), or NULL */
+    const char *protocol;      /* subprotocol to select: comes in as the server's choice
+                                  from gp_ws_config.protocols (or NULL); on_accept may
+                                  change it. Sent only if the client offered it. */
     void       *conn_user;     /* initial per-connection user pointer */
 } gp_ws_accept;
 
@@ -466,6 +482,11 @@ typedef struct gp_ws_config {
                                       another interval of silence; GP_WS_NO_PING disables */
     uint64_t close_timeout_ms;     /* 0 = 3000: wait for the peer's close / FIN */
     const char *origins;           /* comma-separated Origin allowlist; NULL = any */
+    const char *protocols;         /* comma-separated subprotocols this server speaks, most
+                                      preferred first (RFC 6455 tokens, else gp_ws_create
+                                      gives GP_ERR_INVAL); NULL = none. The first one the
+                                      client offers is selected; none offered: no
+                                      Sec-WebSocket-Protocol (see the manual) */
     const char *tls_cert;          /* PEM certificate chain file: serve wss:// (needs
                                       GP_USE_MBEDTLS, else gp_ws_create gives GP_ERR_INVAL) */
     const char *tls_key;           /* PEM private key file for tls_cert */
@@ -2094,6 +2115,8 @@ struct gp_ws_server {
     void *alloc_ctx;
     gp_ws_config cfg;
     char *origins;
+    char *protocols;         /* cfg.protocols as NUL-separated names, an empty name ends it */
+    size_t protocols_size;
     gp__slot *slots;         /* connection table; ids carry the slot's generation */
     size_t nslots, slots_cap;
     uint32_t free_head;      /* slot + 1 of the first free slot, 0 = none */
@@ -2520,6 +2543,39 @@ static int gp__req_has_token(const gp_http_request *req, const char *name, const
             return 1;
     return 0;
 }
+/* cfg.protocols "a, b" -> "a\0b\0\0" (names trimmed, empty entries skipped). */
+static int gp__ws_protocols_init(gp_ws_server *srv, const char *list) {
+    size_t n = strlen(list), i = 0, o = 0;
+    srv->protocols = (char *)gp__malloc(srv->alloc_ctx, n + 2);
+    if (srv->protocols == NULL) return GP_ERR_NOMEM;
+    srv->protocols_size = n + 2;
+    while (i <= n) {
+        size_t st = i;
+        gp_bytes t;
+        while (i < n && list[i] != ',') i++;
+        t = gp__trim((const uint8_t *)list + st, i - st);
+        if (t.len > 0) {
+            size_t k;
+            for (k = 0; k < t.len; k++) if (!gp__tchar(t.ptr[k])) return GP_ERR_INVAL;   /* RFC 6455 4.1 */
+            memcpy(srv->protocols + o, t.ptr, t.len);
+            o += t.len;
+            srv->protocols[o++] = '\0';
+        }
+        i++;
+    }
+    srv->protocols[o] = '\0';
+    return GP_OK;
+}
+/* RFC 6455 4.2.2 /subprotocol/: the first of the server's protocols that the client
+   offered (in any of its Sec-WebSocket-Protocol lines), or NULL: then the response names
+   none, and a client that insists on one fails the connection itself (4.1). */
+static const char *gp__ws_pick_protocol(const gp_ws_server *srv, const gp_http_request *req) {
+    const char *p;
+    if (srv->protocols == NULL) return NULL;
+    for (p = srv->protocols; *p; p += strlen(p) + 1)
+        if (gp__req_has_token(req, "Sec-WebSocket-Protocol", p)) return p;
+    return NULL;
+}
 /* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
 static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     gp_ws_server *srv = c->srv;
@@ -2562,6 +2618,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
         return 0;
     }
     memset(&a, 0, sizeof a);
+    a.protocol = gp__ws_pick_protocol(srv, req);
     if (srv->cfg.on_accept) {
         rc = srv->cfg.on_accept(srv, gp__cid(c), req, &a, srv->cfg.user);
         if (c->state != GP__HANDSHAKE) return 0;
@@ -3006,7 +3063,7 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     srv->cfg.close_timeout_ms = GP__MIN(srv->cfg.close_timeout_ms, (uint64_t)1 << 30);
     if (srv->cfg.ping_interval_ms != GP_WS_NO_PING)
         srv->cfg.ping_interval_ms = GP__MIN(srv->cfg.ping_interval_ms, (uint64_t)1 << 30);
-    srv->cfg.origins = NULL;
+    srv->cfg.origins = srv->cfg.protocols = NULL;
     srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
     if (cfg && (cfg->tls_cert || cfg->tls_key)) {
         int rc = cfg->tls_cert && cfg->tls_key ? gp__tls_init(srv, cfg->tls_cert, cfg->tls_key) : GP_ERR_INVAL;
@@ -3017,6 +3074,10 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
         srv->origins = (char *)gp__malloc(srv->alloc_ctx, n);
         if (srv->origins == NULL) { gp_ws_destroy(srv); return GP_ERR_NOMEM; }
         memcpy(srv->origins, cfg->origins, n);
+    }
+    if (cfg && cfg->protocols) {
+        int rc = gp__ws_protocols_init(srv, cfg->protocols);
+        if (rc != GP_OK) { gp_ws_destroy(srv); return rc; }
     }
     srv->rbuf = (uint8_t *)gp__malloc(srv->alloc_ctx, GP__RBUF_SIZE);
     srv->ping = gp_msg_new(srv, GP_WS_PING, NULL, 0);
@@ -3053,6 +3114,7 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
     gp__tls_free(srv);
     gp__free(srv->alloc_ctx, srv->rbuf, GP__RBUF_SIZE);
     gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
+    gp__free(srv->alloc_ctx, srv->protocols, srv->protocols_size);
     gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);
     gp__free(srv->alloc_ctx, srv->dead, srv->dead_cap * sizeof *srv->dead);
     gp__free(srv->alloc_ctx, srv->closed, srv->closed_cap * sizeof *srv->closed);

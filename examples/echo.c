@@ -21,12 +21,6 @@ static void on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes da
     (void)user;
     gp_ws_send(srv, id, opcode, data.ptr, data.len);
 }
-static int on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req,
-                     gp_ws_accept *acc, void *user) {
-    (void)srv; (void)id; (void)req; (void)user;
-    acc->protocol = "echo";   /* selected only when the client offers it */
-    return 0;
-}
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f, "usage: %s [options] [PORT]   (PORT default 9001; 0 = a free port, printed)\n"
@@ -59,7 +53,7 @@ int main(int argc, char **argv) {
     cfg.max_message = 16u << 20;
     cfg.max_send_queue = 64u << 20;
     cfg.on_message = on_message;
-    cfg.on_accept = on_accept;
+    cfg.protocols = "echo";   /* selected when the client offers it; other offers: none */
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout, argv[0]); return 0; }

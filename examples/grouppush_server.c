@@ -48,6 +48,8 @@ static void usage(const char *argv0) {
            "  --max-send-queue BYTES     per-connection send queue before a slow reader is dropped (default 4 MiB)\n"
            "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
+           "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
+           "                             (default none: a client that insists on one fails, see the manual)\n"
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
            "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
@@ -60,7 +62,8 @@ static void usage(const char *argv0) {
 static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
                                          "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
-                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval" };
+                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
+                                         "--subprotocols" };
     size_t k;
     for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
     return 0;
@@ -226,6 +229,11 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--max-send-queue") == 0) o.app.ws.max_send_queue = strtoul(v, NULL, 10);
         else if (strcmp(a, "--ping-interval") == 0) o.app.ws.ping_interval_ms = strtoull(v, NULL, 10);
         else if (strcmp(a, "--origins") == 0) o.app.ws.origins = v;
+        else if (strcmp(a, "--subprotocols") == 0) {   /* RFC 6455 4.1: tokens, comma-separated */
+            if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~, ") != strlen(v))
+                goto bad;
+            o.app.ws.protocols = v;
+        }
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
