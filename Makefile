@@ -74,11 +74,12 @@ deploy-start: examples
 	$(PY) tests/deploy_start.py $(B)/grouppush_server
 	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
-# subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws) and
-# python3-websockets
+# subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
+# python3-websockets and examples/index.html in headless Chromium
 ws-clients: examples
 	sh tests/ws_node.sh $(B)/grouppush_server
 	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
+	$(PY) tests/page_binary.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
