@@ -76,7 +76,8 @@ deploy-start: examples
 
 # subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
 # python3-websockets and examples/index.html in headless Chromium
-ws-clients: examples
+ws-clients: examples $(B)/ws_protocols
+	$(B)/ws_protocols
 	sh tests/ws_node.sh $(B)/grouppush_server
 	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
 	$(PY) tests/page_binary.py $(B)/grouppush_server
@@ -112,6 +113,9 @@ arm:
 	$(PY) tests/conformance.py build/arm/echo --limit 1M
 	$(MAKE) $(B)/e2e_seed_bin
 	$(B)/e2e_seed build/arm/grouppush_server
+
+$(B)/ws_protocols: tests/ws_protocols.c grouppush.h | $(B)
+	$(CC) $(WARN) -Werror $(CFLAGS) tests/ws_protocols.c -o $@
 
 $(B)/e2e_seed_bin: tests/e2e_seed.c tests/wsclient.h | $(B)
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 tests/e2e_seed.c -o $(B)/e2e_seed

@@ -99,12 +99,12 @@
    SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
    ============
    gp_ws_config.protocols lists the subprotocols a server speaks, most preferred first; the
-   first one the client offers is selected (on_accept sees it in acc->protocol and may pick
-   another the client offered). A client that offers only names the server does not speak
-   gets its 101 without Sec-WebSocket-Protocol: the server never claims a protocol it does
-   not speak, and the client decides - browsers and Node's ws then fail the connection
-   (new WebSocket(url, ['chat']): error, close 1006), python-websockets and most libraries
-   carry on with none. gp_app speaks the seed's protocol with no subprotocol: a client that
+   first one the client offers (names compare case-sensitively, RFC 7936) is selected;
+   on_accept sees it in acc->protocol and may pick another the client offered. A client
+   that offers only names the server does not speak gets its 101 without
+   Sec-WebSocket-Protocol: the server never claims a protocol it does not speak, and the
+   client decides - browsers and Node's ws then fail the connection (new WebSocket(url,
+   ['chat']): error, close 1006), python-websockets and most libraries carry on with none. gp_app speaks the seed's protocol with no subprotocol: a client that
    asks for none always works; grouppush_server --subprotocols chat,... (gp_app_config
    ws.protocols) accepts such names for it. A protocol with another framing (grouppush.v2,
    DESIGN 7) is a subprotocol of its own and is spoken only to a client that offers it.
@@ -2566,6 +2566,25 @@ static int gp__ws_protocols_init(gp_ws_server *srv, const char *list) {
     srv->protocols[o] = '\0';
     return GP_OK;
 }
+/* name offered in any Sec-WebSocket-Protocol line; compared exactly (RFC 7936: subprotocol
+   names match case-sensitively, a client fails a reply that differs in case) */
+static int gp__req_offers_protocol(const gp_http_request *req, const char *name) {
+    size_t i, n = strlen(name);
+    for (i = 0; i < req->num_headers; i++) {
+        gp_bytes v = req->headers[i].value;
+        size_t k = 0;
+        if (!gp__ieq(req->headers[i].name.ptr, req->headers[i].name.len, "Sec-WebSocket-Protocol")) continue;
+        while (k < v.len) {
+            size_t st = k;
+            gp_bytes t;
+            while (k < v.len && v.ptr[k] != ',') k++;
+            t = gp__trim(v.ptr + st, k - st);
+            if (t.len == n && memcmp(t.ptr, name, n) == 0) return 1;
+            k++;
+        }
+    }
+    return 0;
+}
 /* RFC 6455 4.2.2 /subprotocol/: the first of the server's protocols that the client
    offered (in any of its Sec-WebSocket-Protocol lines), or NULL: then the response names
    none, and a client that insists on one fails the connection itself (4.1). */
@@ -2573,7 +2592,7 @@ static const char *gp__ws_pick_protocol(const gp_ws_server *srv, const gp_http_r
     const char *p;
     if (srv->protocols == NULL) return NULL;
     for (p = srv->protocols; *p; p += strlen(p) + 1)
-        if (gp__req_has_token(req, "Sec-WebSocket-Protocol", p)) return p;
+        if (gp__req_offers_protocol(req, p)) return p;
     return NULL;
 }
 /* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
@@ -2633,7 +2652,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     b.alloc_ctx = srv->alloc_ctx;
     rc = gp__buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", acc);
-    if (rc == GP_OK && a.protocol && gp__req_has_token(req, "Sec-WebSocket-Protocol", a.protocol))
+    if (rc == GP_OK && a.protocol && gp__req_offers_protocol(req, a.protocol))
         rc = gp__buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n", a.protocol);
     if (rc == GP_OK) rc = gp_buf_append(&b, "\r\n", 2);
     m = rc == GP_OK ? gp__msg_raw(srv, b.data, b.len) : NULL;
