@@ -104,10 +104,11 @@
    that offers only names the server does not speak gets its 101 without
    Sec-WebSocket-Protocol: the server never claims a protocol it does not speak, and the
    client decides - browsers and Node's ws then fail the connection (new WebSocket(url,
-   ['chat']): error, close 1006), python-websockets and most libraries carry on with none. gp_app speaks the seed's protocol with no subprotocol: a client that
-   asks for none always works; grouppush_server --subprotocols chat,... (gp_app_config
-   ws.protocols) accepts such names for it. A protocol with another framing (grouppush.v2,
-   DESIGN 7) is a subprotocol of its own and is spoken only to a client that offers it.
+   ['chat']): error, close 1006), python-websockets and most libraries carry on with none.
+   gp_app speaks the seed's protocol with no subprotocol, so a client that asks for none
+   always works; grouppush_server --subprotocols chat,... (gp_app_config ws.protocols)
+   accepts such names for it. A protocol with another framing (grouppush.v2, DESIGN 7) is
+   a subprotocol of its own, spoken only to a client that offers it.
 
    DELIVERY GUARANTEES
    ===================
@@ -5946,7 +5947,11 @@ GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_
         argv[4].ptr = (const uint8_t *)chan->password; argv[4].len = strlen(chan->password);
         n = 5;
     }
-    if (gp_chan_put_command(&out, n, argv) != GP_OK) { snprintf(why, cap, "out of memory"); return GP_ERR_NOMEM; }
+    if (gp_chan_put_command(&out, n, argv) != GP_OK) {
+        rc = GP_ERR_NOMEM;
+        snprintf(why, cap, "out of memory");
+        goto done;
+    }
     if (gp_net_connect(host, port, &fd) != GP_OK) {
         rc = GP_ERR_IO;
         snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));

@@ -271,8 +271,10 @@ int main(int argc, char **argv) {
     } else {
         int fd;
         if (gp_net_listen(o.ch_host, o.ch_port, 0, 0, &fd) != GP_OK) {
-            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s\n",
-                    argv[0], o.ch_host, o.ch_port, strerror(errno));
+            int err = errno;
+            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
+                    argv[0], o.ch_host, o.ch_port, strerror(err),
+                    err == EADDRINUSE ? " (another deployment, or another program, listens there)" : "");
             return 1;
         }
         close(fd);
