@@ -17,7 +17,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -66,8 +66,26 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-test: examples unit oom compile-checks conformance interop e2e peers redis-clients tls abuse fuzz-regress \
-      bench-smoke
+# every example's --help, --version, unknown option (tests/cli.sh)
+cli: examples
+	sh tests/cli.sh $(B)
+
+# one deployment per port, fail fast at start (taken ports, wrong Redis password); the
+# channel's problems logged at a bounded rate, a quiet Ctrl-C
+deploy-start: examples
+	$(PY) tests/deploy_start.py $(B)/grouppush_server
+	$(PY) tests/channel_logs.py $(B)/grouppush_server
+
+# subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
+# python3-websockets and examples/index.html in headless Chromium
+ws-clients: examples $(B)/ws_protocols
+	$(B)/ws_protocols
+	sh tests/ws_node.sh $(B)/grouppush_server
+	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
+	$(PY) tests/page_binary.py $(B)/grouppush_server
+
+test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers redis-clients \
+      tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
@@ -98,6 +116,9 @@ arm:
 	$(PY) tests/conformance.py build/arm/echo --limit 1M
 	$(MAKE) $(B)/e2e_seed_bin
 	$(B)/e2e_seed build/arm/grouppush_server
+
+$(B)/ws_protocols: tests/ws_protocols.c grouppush.h | $(B)
+	$(CC) $(WARN) -Werror $(CFLAGS) tests/ws_protocols.c -o $@
 
 $(B)/e2e_seed_bin: tests/e2e_seed.c tests/lib/wsclient.h | $(B)
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 tests/e2e_seed.c -o $(B)/e2e_seed

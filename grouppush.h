@@ -107,7 +107,22 @@
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
-   that is not UTF-8 is delivered as a binary frame.
+   that is not UTF-8 (only a backend can publish one: send_to_group carries JSON text) is
+   delivered as a binary frame with exactly those bytes; everything else as a text frame.
+
+   SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
+   ============
+   gp_ws_config.protocols lists the subprotocols a server speaks, most preferred first; the
+   first one the client offers (names compare case-sensitively, RFC 7936) is selected;
+   on_accept sees it in acc->protocol and may pick another the client offered. A client
+   that offers only names the server does not speak gets its 101 without
+   Sec-WebSocket-Protocol: the server never claims a protocol it does not speak, and the
+   client decides - browsers and Node's ws then fail the connection (new WebSocket(url,
+   ['chat']): error, close 1006), python-websockets and most libraries carry on with none.
+   gp_app speaks the seed's protocol with no subprotocol, so a client that asks for none
+   always works; grouppush_server --subprotocols chat,... (gp_app_config ws.protocols)
+   accepts such names for it. A protocol with another framing (grouppush.v2, DESIGN 7) is
+   a subprotocol of its own, spoken only to a client that offers it.
 
    THE CHANNEL SERVER'S COMMANDS (gp_chansrv; a pub/sub-only Redis, Redis 7.0 the reference)
    =============================
@@ -167,15 +182,27 @@
    No global state outside >>sup: every object hangs off the gp_loop it was created on;
    one loop per thread, objects are not thread-safe. No loop crosses a fork: gp_sup_run
    forks first and each child builds its own. Writes use MSG_NOSIGNAL. Only gp_sup_run
-   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: INT, TERM)
+   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: TERM)
    install signal handlers; they write to a self-pipe read by the loop. The supervisor
    keeps its self-pipe and the ps title area in statics (one supervisor per process).
-   Master: SIGINT/SIGTERM stop every child (clients get close 1001; SIGKILL after
-   stop_timeout_ms), SIGHUP replaces workers one at a time (the new one first, then the
-   old one stops), SIGUSR2 prints the status JSON. A crashed child is respawned at once,
-   or after 100 ms doubling to 5 s if it had run under 1 s (crash loop). Children die with
-   the master (PR_SET_PDEATHSIG). With listen_port set, the master owns one SO_REUSEPORT
-   socket per worker, so respawns and reloads never refuse or reset a connection.
+   Master: SIGINT/SIGTERM stop the workers first (clients get close 1001), then the channel
+   server once no worker is left, so no worker sees its channel vanish while it drains
+   (SIGKILL to all after stop_timeout_ms). Children ignore SIGINT: a Ctrl-C reaches the
+   whole process group and only the master acts on it. SIGHUP replaces workers one at a
+   time (the new one first, then the old one stops), SIGUSR2 prints the status JSON. A
+   crashed child is respawned at once, or after 100 ms doubling to 5 s if it had run under
+   1 s (crash loop). Children die with the master (PR_SET_PDEATHSIG).
+   Fail fast: a child that exits before every child has called gp_sup_ready is a failed
+   start - the master logs it, stops the others and gp_sup_run returns 1.
+   One deployment per address: with listen_port set, the master owns one SO_REUSEPORT
+   socket per worker, so respawns and reloads never refuse or reset a connection. As
+   SO_REUSEPORT would let a second master of the same user join that port silently (and
+   split connections and groups between two unrelated deployments), the master first binds
+   the address once WITHOUT SO_REUSEPORT and closes it: while anything listens there (a
+   deployment, any program) that bind fails, gp_sup_run logs "cannot listen on HOST:PORT:
+   Address already in use (...)" and returns 1 before forking. Respawns and reloads take
+   over the master's sockets and never check again. No lock is held: two masters started
+   in the same instant on a free port could both pass the check.
 
    MEMORY AND LIFETIME
    ===================
@@ -199,7 +226,12 @@
    0 need more, < 0 an error. A call that fails never calls its callback. Peer input never
    reaches an assert: it closes that one connection with the right code; out of memory costs
    one connection (1011), never the process. Logging goes through gp_loop_config.log_fn
-   (gp_log_stderr is ready-made; NULL = silent).
+   (gp_log_stderr is ready-made; NULL = silent). What repeats is logged at a bounded rate:
+   a lost channel is one warning at once ("channel H:P lost: ...; reconnecting"; a channel
+   that never came up: "unreachable" after 1 s), then while the retries (with backoff) fail
+   at most one "still down after S s (N more failed attempts), last: ..." line per
+   gp_chancli_config.log_interval_ms (default 10 s), and "back after S s" when it returns;
+   error replies from the channel likewise.
 
    LIMITS (defaults: the one place they are written for users; every one is a config
    field, where 0 means this default; in code each is set once, in gp__*_defaults)
@@ -216,7 +248,7 @@
             grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
             MULTI (then the command is refused and EXEC answers EXECABORT)
    chancli  heartbeat 1 s (dead after 3 silent) | backoff_max 1 s | max_backlog 10000
-            publishes / 64 MiB | max_bulk 64 MiB
+            publishes / 64 MiB | max_bulk 64 MiB | log_interval 10 s (outage summaries)
    sup      workers 8 | stop_timeout 4 s | ready_timeout (reload) 10 s
 
    VERSION HISTORY
@@ -463,7 +495,9 @@ typedef struct gp_http_response {
 } gp_http_response;
 
 typedef struct gp_ws_accept {
-    const char *protocol;      /* subprotocol to select (must be offered), or NULL */
+    const char *protocol;      /* subprotocol to select: comes in as the server's choice
+                                  from gp_ws_config.protocols (or NULL); on_accept may
+                                  change it. Sent only if the client offered it. */
     void       *conn_user;     /* initial per-connection user pointer */
 } gp_ws_accept;
 
@@ -482,6 +516,11 @@ typedef struct gp_ws_config {
                                       another interval of silence; GP_WS_NO_PING disables */
     uint64_t close_timeout_ms;     /* 0 = default: wait for the peer's close / FIN */
     const char *origins;           /* comma-separated Origin allowlist; NULL = any */
+    const char *protocols;         /* comma-separated subprotocols this server speaks, most
+                                      preferred first (RFC 6455 tokens, else gp_ws_create
+                                      gives GP_ERR_INVAL); NULL = none. The first one the
+                                      client offers is selected; none offered: no
+                                      Sec-WebSocket-Protocol (see the manual) */
     const char *tls_cert;          /* PEM certificate chain file: serve wss:// (needs
                                       GP_USE_MBEDTLS, else gp_ws_create gives GP_ERR_INVAL) */
     const char *tls_key;           /* PEM private key file for tls_cert */
@@ -646,6 +685,9 @@ typedef struct gp_chancli_config {
     size_t   max_backlog;        /* publishes held while disconnected, 0 = default */
     size_t   max_backlog_bytes;  /* 0 = default */
     uint64_t max_bulk;           /* bulk bytes accepted from the server, 0 = default */
+    uint64_t log_interval_ms;    /* an outage is logged once (at once when an up connection
+                                    is lost, after 1 s when it never came up), then
+                                    summarised at most this often (0 = default); error replies too */
     gp_chancli_msg_fn on_message;  /* default for subscriptions without their own */
     /* Connection state: 1 = subscribed and flushed after (re)connect, 0 = lost. */
     void (*on_state)(gp_chancli *c, int up, void *user);
@@ -700,7 +742,8 @@ typedef struct gp_sup_config {
     /* With listen_port > 0 the master makes one SO_REUSEPORT listening socket per worker
        index before forking (gp_sup_listen_fd). They outlive workers: a respawned or reloaded
        worker takes over its predecessor's socket and accept queue, so replacing a worker
-       neither refuses nor resets a connection. */
+       neither refuses nor resets a connection. An address where anything already listens
+       is refused: gp_sup_run returns 1 (one deployment per address, see the manual). */
     const char *listen_host;     /* NULL = 0.0.0.0 */
     int    listen_port;
     uint64_t stop_timeout_ms;    /* 0 = default, then SIGKILL */
@@ -712,8 +755,9 @@ typedef struct gp_sup_config {
 } gp_sup_config;
 /* Fork the children and supervise them until SIGINT/SIGTERM; installs handlers for SIGINT,
    SIGTERM, SIGHUP (rolling reload), SIGCHLD, SIGUSR2 (status to stdout) in the master.
-   Returns the master's exit code; in a child, calls the main fn and _exit()s with its code.
-   GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
+   Returns the master's exit code: 0 after a stop, 1 when the address is taken or a child
+   exited before the deployment was ready; in a child, calls the main fn and _exit()s with
+   its code. GP_ERR_INVAL when built with GP_NO_SUPERVISOR. */
 GP_API int  gp_sup_run(const gp_sup_config *cfg);
 GP_API int  gp_sup_role(const gp_sup_child *ch);
 /* In a worker: its listening socket (see listen_port), or -1. Non-blocking. */
@@ -721,7 +765,8 @@ GP_API int  gp_sup_listen_fd(const gp_sup_child *ch);
 GP_API int  gp_sup_index(const gp_sup_child *ch);
 /* Tell the master this child is serving (ready line; reload proceeds). */
 GP_API void gp_sup_ready(gp_sup_child *ch);
-/* In a child: route SIGINT/SIGTERM into loop as a call of on_stop (graceful stop). */
+/* In a child: route SIGTERM into loop as a call of on_stop (graceful stop). Children ignore
+   SIGINT: the master turns a Ctrl-C into an ordered stop. */
 GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user);
 /* This child's shared status slot (fill the counters; pid/role/index are set). */
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch);
@@ -775,6 +820,13 @@ GP_API gp_groups    *gp_app_groups(gp_app *app);
 GP_API void gp_app_stats_get(const gp_app *app, gp_app_stats *st);
 /* Publish to a group from user code (the same path as send_to_group). */
 GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const void *msg, size_t len);
+/* Fail fast before forking: connect to the channel described by chan (host, port, username,
+   password as gp_chancli uses them) and send the HELLO 3 [AUTH] the workers will send, all
+   within timeout_ms (0 = 3000). Blocking; for a master's start-up, never inside a loop.
+   GP_OK: the channel accepts this deployment. Else one line in why[cap] naming the problem:
+   GP_ERR_IO cannot connect (errno set), GP_ERR_PROTOCOL refused (WRONGPASS, NOAUTH, a Redis
+   older than 6) or not Redis, GP_ERR_AGAIN no answer in time. */
+GP_API int  gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap);
 
 #ifdef __cplusplus
 }
@@ -2349,6 +2401,8 @@ struct gp_ws_server {
     void *alloc_ctx;
     gp_ws_config cfg;
     char *origins;
+    char *protocols;         /* cfg.protocols as NUL-separated names, an empty name ends it */
+    size_t protocols_size;
     gp__slot *slots;         /* connection table; ids carry the slot's generation */
     size_t nslots, slots_cap;
     uint32_t free_head;      /* slot + 1 of the first free slot, 0 = none */
@@ -2740,6 +2794,61 @@ static int gp__req_has_token(const gp_http_request *req, const char *name, const
     return 0;
 }
 
+/* cfg.protocols "a, b" -> "a\0b\0\0" (names trimmed, empty entries skipped). */
+static int gp__ws_protocols_init(gp_ws_server *srv, const char *list) {
+    size_t n = strlen(list), i = 0, o = 0;
+    srv->protocols = (char *)gp__malloc(srv->alloc_ctx, n + 2);
+    if (srv->protocols == NULL) return GP_ERR_NOMEM;
+    srv->protocols_size = n + 2;
+    while (i <= n) {
+        size_t st = i;
+        gp_bytes t;
+        while (i < n && list[i] != ',') i++;
+        t = gp__trim((const uint8_t *)list + st, i - st);
+        if (t.len > 0) {
+            size_t k;
+            for (k = 0; k < t.len; k++) if (!gp__tchar(t.ptr[k])) return GP_ERR_INVAL;   /* RFC 6455 4.1 */
+            memcpy(srv->protocols + o, t.ptr, t.len);
+            o += t.len;
+            srv->protocols[o++] = '\0';
+        }
+        i++;
+    }
+    srv->protocols[o] = '\0';
+    return GP_OK;
+}
+
+/* name offered in any Sec-WebSocket-Protocol line; compared exactly (RFC 7936: subprotocol
+   names match case-sensitively, a client fails a reply that differs in case) */
+static int gp__req_offers_protocol(const gp_http_request *req, const char *name) {
+    size_t i, n = strlen(name);
+    for (i = 0; i < req->num_headers; i++) {
+        gp_bytes v = req->headers[i].value;
+        size_t k = 0;
+        if (!gp__ieq(req->headers[i].name.ptr, req->headers[i].name.len, "Sec-WebSocket-Protocol")) continue;
+        while (k < v.len) {
+            size_t st = k;
+            gp_bytes t;
+            while (k < v.len && v.ptr[k] != ',') k++;
+            t = gp__trim(v.ptr + st, k - st);
+            if (t.len == n && memcmp(t.ptr, name, n) == 0) return 1;
+            k++;
+        }
+    }
+    return 0;
+}
+
+/* RFC 6455 4.2.2 /subprotocol/: the first of the server's protocols that the client
+   offered (in any of its Sec-WebSocket-Protocol lines), or NULL: then the response names
+   none, and a client that insists on one fails the connection itself (4.1). */
+static const char *gp__ws_pick_protocol(const gp_ws_server *srv, const gp_http_request *req) {
+    const char *p;
+    if (srv->protocols == NULL) return NULL;
+    for (p = srv->protocols; *p; p += strlen(p) + 1)
+        if (gp__req_offers_protocol(req, p)) return p;
+    return NULL;
+}
+
 /* A complete request head: answer it. Returns 1 when the connection is now OPEN. */
 static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     gp_ws_server *srv = c->srv;
@@ -2782,6 +2891,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
         return 0;
     }
     memset(&a, 0, sizeof a);
+    a.protocol = gp__ws_pick_protocol(srv, req);
     if (srv->cfg.on_accept) {
         rc = srv->cfg.on_accept(srv, gp__cid(c), req, &a, srv->cfg.user);
         if (c->state != GP__WS_HANDSHAKE) return 0;
@@ -2796,7 +2906,7 @@ static int gp__handshake(gp__conn *c, const gp_http_request *req) {
     b.alloc_ctx = srv->alloc_ctx;
     rc = gp__buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", acc);
-    if (rc == GP_OK && a.protocol && gp__req_has_token(req, "Sec-WebSocket-Protocol", a.protocol))
+    if (rc == GP_OK && a.protocol && gp__req_offers_protocol(req, a.protocol))
         rc = gp__buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n", a.protocol);
     if (rc == GP_OK) rc = gp_buf_append(&b, "\r\n", 2);
     m = rc == GP_OK ? gp__msg_raw(srv, b.data, b.len) : NULL;
@@ -3038,7 +3148,7 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     srv->cfg.close_timeout_ms = GP__MIN(srv->cfg.close_timeout_ms, (uint64_t)1 << 30);
     if (srv->cfg.ping_interval_ms != GP_WS_NO_PING)
         srv->cfg.ping_interval_ms = GP__MIN(srv->cfg.ping_interval_ms, (uint64_t)1 << 30);
-    srv->cfg.origins = NULL;
+    srv->cfg.origins = srv->cfg.protocols = NULL;
     srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
     if (cfg && (cfg->tls_cert || cfg->tls_key)) {
         char why[128] = "tls_cert and tls_key go together";
@@ -3056,6 +3166,10 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
         srv->origins = (char *)gp__malloc(srv->alloc_ctx, n);
         if (srv->origins == NULL) { gp_ws_destroy(srv); return GP_ERR_NOMEM; }
         memcpy(srv->origins, cfg->origins, n);
+    }
+    if (cfg && cfg->protocols) {
+        int rc = gp__ws_protocols_init(srv, cfg->protocols);
+        if (rc != GP_OK) { gp_ws_destroy(srv); return rc; }
     }
     srv->rbuf = (uint8_t *)gp__malloc(srv->alloc_ctx, GP__RBUF_SIZE);
     srv->ping = gp_msg_new(srv, GP_WS_PING, NULL, 0);
@@ -3095,6 +3209,7 @@ GP_API void gp_ws_destroy(gp_ws_server *srv) {
     gp__dirty_free(srv->alloc_ctx, &srv->dirty);
     gp__free(srv->alloc_ctx, srv->rbuf, GP__RBUF_SIZE);
     gp__free(srv->alloc_ctx, srv->origins, strlen(srv->origins ? srv->origins : "") + 1);
+    gp__free(srv->alloc_ctx, srv->protocols, srv->protocols_size);
     gp__free(srv->alloc_ctx, srv->slots, srv->slots_cap * sizeof *srv->slots);
     gp__free(srv->alloc_ctx, srv->dead, srv->dead_cap * sizeof *srv->dead);
     gp__free(srv->alloc_ctx, srv->closed, srv->closed_cap * sizeof *srv->closed);
@@ -5405,6 +5520,10 @@ struct gp_chancli {
     gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
     uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_in, bytes_out;
+    /* log rate: an outage is one line, then a summary per log_interval_ms (gp__cc_report) */
+    uint64_t down_since, down_logged, down_fails;   /* 0 = none / not logged yet */
+    uint64_t err_logged, err_quiet;                 /* error replies: last line, unlogged since */
+    char down_why[160];
     gp_chancli_stats stats;
 };
 
@@ -5437,11 +5556,22 @@ static void gp__cc_retry(gp_loop *loop, void *user) {
     gp__cc_connect(c);
 }
 
+static void gp__cc_report(gp_chancli *c, uint64_t now);
 static void gp__cc_drop(gp_chancli *c, const char *why) {
     int was_up = c->state == GP__CC_UP;
+    uint64_t now = gp_loop_now(c->loop) | 1;   /* never 0: 0 means "none" below */
     if (c->state == GP__CC_DOWN) return;
-    GP__LOG(c->loop, was_up ? GP_LOG_WARN : GP_LOG_DEBUG, GP__CC, "channel %s:%d lost: %s",
-            c->cfg.host, c->cfg.port, why);
+    snprintf(c->down_why, sizeof c->down_why, "%s", why);
+    if (c->down_since == 0) c->down_since = now;
+    else c->down_fails++;
+    if (was_up) {   /* the loss of a working channel: one line at once, then gp__cc_report */
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d lost: %s; reconnecting", c->cfg.host, c->cfg.port, why);
+        c->down_logged = now;
+        c->down_fails = 0;
+    } else {
+        GP__LOG(c->loop, GP_LOG_DEBUG, GP__CC, "channel %s:%d: attempt failed: %s", c->cfg.host, c->cfg.port, why);
+        gp__cc_report(c, now);
+    }
     if (c->conn.fd >= 0) { gp_loop_unwatch(c->loop, c->conn.fd); close(c->conn.fd); }
     gp__stream_release(c->alloc_ctx, &c->conn);   /* the publishes stay in c->pubs */
     gp__stream_init(&c->conn, -1);
@@ -5533,11 +5663,15 @@ static int gp__cc_resume(gp_chancli *c) {
 
 static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
-        GP__LOG(c->loop, GP_LOG_ERROR, GP__CC, "channel %s:%d refused HELLO: %.*s", c->cfg.host, c->cfg.port,
-                (int)GP__MIN(v->str.len, (size_t)200), (const char *)v->str.ptr);
-        gp__cc_drop(c, "HELLO refused");
+        char why[160];   /* WRONGPASS, NOAUTH...: logged by gp__cc_report like any failure */
+        snprintf(why, sizeof why, "refused HELLO: %.*s", (int)GP__MIN(v->str.len, (size_t)140), (const char *)v->str.ptr);
+        gp__cc_drop(c, why);
         return;
     }
+    if (c->down_logged)
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d back after %.1f s", c->cfg.host, c->cfg.port,
+                (double)(gp_loop_now(c->loop) - c->down_since) / 1000.0);
+    c->down_since = c->down_logged = c->down_fails = 0;
     c->state = GP__CC_UP;
     c->stats.up = 1;
     c->backoff = 0;
@@ -5574,9 +5708,18 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
             c->nsent--;
         }
     }
-    if (v->type == GP_CHAN_ERROR)
-        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
-                (const char *)v->str.ptr);
+    if (v->type == GP_CHAN_ERROR) {   /* one line per log_interval_ms, counting the others */
+        uint64_t now = gp_loop_now(c->loop) | 1;
+        if (c->err_logged && now - c->err_logged < c->cfg.log_interval_ms) { c->err_quiet++; return; }
+        if (c->err_quiet)
+            GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s (and %llu more error replies before it)",
+                    (int)GP__MIN(v->str.len, (size_t)200), (const char *)v->str.ptr, (unsigned long long)c->err_quiet);
+        else
+            GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel error: %.*s", (int)GP__MIN(v->str.len, (size_t)200),
+                    (const char *)v->str.ptr);
+        c->err_logged = now;
+        c->err_quiet = 0;
+    }
 }
 
 static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
@@ -5649,9 +5792,30 @@ static void gp__cc_connect(gp_chancli *c) {
     c->state = GP__CC_CONNECTING;
 }
 
+/* While the channel is down (each heartbeat): a channel that never came up is announced
+   after 1 s (not the start-up race with a channel server still binding), then one summary
+   per log_interval_ms, however many attempts failed in between. */
+static void gp__cc_report(gp_chancli *c, uint64_t now) {
+    if (c->down_since == 0 || c->state == GP__CC_UP) return;
+    if (c->down_logged == 0) {
+        if (now - c->down_since < GP__MIN((uint64_t)1000, c->cfg.log_interval_ms)) return;
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d unreachable: %s; retrying", c->cfg.host, c->cfg.port,
+                c->down_why);
+    } else if (now - c->down_logged >= c->cfg.log_interval_ms) {
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d still down after %.1f s (%llu more failed attempts), last: %s",
+                c->cfg.host, c->cfg.port, (double)(now - c->down_since) / 1000.0, (unsigned long long)c->down_fails,
+                c->down_why);
+    } else {
+        return;
+    }
+    c->down_logged = now | 1;
+    c->down_fails = 0;
+}
+
 static void gp__cc_heartbeat(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
     uint64_t now = gp_loop_now(loop), hb = c->cfg.heartbeat_ms;
+    gp__cc_report(c, now);
     if (c->state == GP__CC_CONNECTING || c->state == GP__CC_HELLO) {
         if (now - c->t_connect >= 3 * hb) gp__cc_drop(c, "connect timeout");
         return;
@@ -5668,6 +5832,7 @@ static void gp__chancli_defaults(gp_chancli_config *cfg) {
     GP__DEF(cfg->max_backlog, 10000);
     GP__DEF(cfg->max_backlog_bytes, 64u << 20);
     GP__DEF(cfg->max_bulk, 64u << 20);
+    GP__DEF(cfg->log_interval_ms, 10000);
 }
 
 GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_chancli **out) {
@@ -5966,6 +6131,7 @@ typedef struct gp__sup {
     int sigpipe[2];
     int *lfds;                /* per worker index, or NULL */
     int stopping, ready_announced, exit_code;
+    int channel_stopped;      /* stopping: the channel server got its SIGTERM */
     int reload_next;          /* next worker index to replace, -1 = no reload running */
     int reload_new_pid, reload_old_pid;
     uint64_t reload_deadline, stop_timer;
@@ -6001,6 +6167,9 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         sa.sa_handler = SIG_IGN;
         sigaction(SIGPIPE, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        /* a Ctrl-C reaches the whole process group: only the master acts on it, and stops
+           the workers before the channel server (gp__sup_stop) */
+        sigaction(SIGINT, &sa, NULL);
         gp__sup_sigfd = -1;
 #if GP__HAS_PRCTL
         prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);   /* no orphan if the master dies */
@@ -6116,6 +6285,27 @@ static void gp__sup_reload_step(gp__sup *s) {
     s->reload_deadline = gp_loop_now(s->loop) + s->cfg->ready_timeout_ms;
 }
 
+static void gp__sup_kill_timer(gp_loop *loop, void *user);
+/* Stop in order: workers first (they drain their clients, still with a channel), the
+   channel server once no worker is left; SIGKILL for all after stop_timeout_ms. */
+static void gp__sup_stop_channel(gp__sup *s) {
+    size_t k;
+    if (s->channel_stopped) return;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_WORKER) return;
+    s->channel_stopped = 1;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_CHANNEL) kill(s->ents[k].pid, SIGTERM);
+}
+
+static void gp__sup_stop(gp__sup *s) {
+    size_t k;
+    if (s->stopping) return;
+    s->stopping = 1;
+    for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_WORKER) kill(s->ents[k].pid, SIGTERM);
+    gp__sup_stop_channel(s);
+    s->stop_timer = gp_loop_timer_start(s->loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
+    if (s->nents == 0) gp_loop_stop(s->loop);
+}
+
 static void gp__sup_reap(gp__sup *s) {
     for (;;) {
         int status, pid = waitpid(-1, &status, WNOHANG);
@@ -6126,9 +6316,19 @@ static void gp__sup_reap(gp__sup *s) {
             if (e.pid != pid) continue;
             gp__sup_close_ready(s, &s->ents[i]);
             s->ents[i] = s->ents[--s->nents];
-            if (s->stopping) break;
+            if (s->stopping) { gp__sup_stop_channel(s); break; }
             if (e.retiring) {   /* replaced during a reload: go on with the next one */
                 if (s->reload_next >= 0 && pid == s->reload_old_pid) { s->reload_next++; gp__sup_reload_step(s); }
+                break;
+            }
+            if (!s->ready_announced) {   /* fail fast: a deployment that cannot start stops */
+                char how[32];
+                if (WIFSIGNALED(status)) snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+                else snprintf(how, sizeof how, "exited with %d", WEXITSTATUS(status));
+                GP__LOG(s->loop, GP_LOG_ERROR, "sup", "%s %d (pid %d) %s before the deployment was ready; stopping",
+                        e.role == GP_SUP_CHANNEL ? "channel server" : "worker", e.index, pid, how);
+                s->exit_code = 1;
+                gp__sup_stop(s);
                 break;
             }
             if (WIFSIGNALED(status))
@@ -6198,15 +6398,11 @@ static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
     (void)ev;
     while ((n = read(fd, sigs, sizeof sigs)) > 0) {
         for (i = 0; i < n; i++) {
-            size_t k;
             switch (sigs[i]) {
             case SIGINT: case SIGTERM:
                 if (s->stopping) break;
                 GP__LOG(loop, GP_LOG_INFO, "sup", "stopping %lu processes", (unsigned long)s->nents);
-                s->stopping = 1;
-                for (k = 0; k < s->nents; k++) kill(s->ents[k].pid, SIGTERM);
-                s->stop_timer = gp_loop_timer_start(loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
-                if (s->nents == 0) gp_loop_stop(loop);
+                gp__sup_stop(s);
                 break;
             case SIGHUP:
                 if (s->stopping || s->reload_next >= 0) break;
@@ -6297,6 +6493,22 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         return GP_ERR_IO;
     }
     if (cfg.listen_port > 0) {
+        /* One deployment per address. SO_REUSEPORT would let a second master (same user)
+           join our port silently, so first bind it once WITHOUT SO_REUSEPORT: that fails
+           while any socket listens there (ours of an earlier deployment, or any program's).
+           Our own respawns and reloads never probe: they take over the master's sockets. */
+        int probe = -1;
+        rc = gp_net_listen(cfg.listen_host, cfg.listen_port, 0, 0, &probe);
+        if (rc != GP_OK) {
+            int err = errno;
+            GP__LOG(s.loop, GP_LOG_ERROR, "sup", "cannot listen on %s:%d: %s%s",
+                    cfg.listen_host ? cfg.listen_host : "0.0.0.0", cfg.listen_port, strerror(err),
+                    err == EADDRINUSE ? " (another program, or another deployment, listens there)" : "");
+        } else {
+            close(probe);
+        }
+    }
+    if (rc == GP_OK && cfg.listen_port > 0) {
         s.lfds = (int *)gp__calloc(NULL, (size_t)cfg.workers * sizeof *s.lfds);
         for (i = 0; s.lfds && i < cfg.workers; i++) s.lfds[i] = -1;
         for (i = 0; s.lfds && i < cfg.workers && rc == GP_OK; i++)
@@ -6329,7 +6541,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     }
     gp_loop_destroy(s.loop);
     munmap(s.slots, bytes);
-    return rc == GP_OK ? 0 : 1;
+    return rc == GP_OK && s.exit_code == 0 ? 0 : 1;
 }
 
 GP_API void gp_sup_ready(gp_sup_child *ch) {
@@ -6349,13 +6561,13 @@ static void gp__sup_child_signal(gp_loop *loop, int fd, int ev, void *user) {
 }
 
 GP_API int gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, void *user) {
-    int sigs[] = { SIGINT, SIGTERM };
+    int sigs[] = { SIGTERM };
     if (ch == NULL || loop == NULL) return GP_ERR_INVAL;
     if (gp__pipe(ch->sigpipe) != GP_OK) return GP_ERR_IO;
     ch->loop = loop;
     ch->on_stop = on_stop;
     ch->stop_user = user;
-    if (gp__sup_install(ch->sigpipe[1], sigs, 2) != GP_OK) return GP_ERR_IO;
+    if (gp__sup_install(ch->sigpipe[1], sigs, 1) != GP_OK) return GP_ERR_IO;
     return gp_loop_watch(loop, ch->sigpipe[0], GP_LOOP_READ, gp__sup_child_signal, ch);
 }
 
@@ -6930,6 +7142,96 @@ GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void 
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
     if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
     return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+}
+GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap) {
+    const char *host = chan && chan->host ? chan->host : "127.0.0.1";
+    const char *user = chan && chan->username ? chan->username : "default";
+    int port = chan && chan->port ? chan->port : 2206, fd = -1, rc = GP_ERR_AGAIN;
+    uint64_t deadline;
+    gp_buf out, in;
+    gp_bytes argv[5];
+    gp_chan_value v[16];
+    size_t off = 0, n = 2, nv = 0;
+    char dummy[1];
+    if (why == NULL || cap == 0) { why = dummy; cap = sizeof dummy; }
+    why[0] = '\0';
+    if (chan == NULL) return GP_ERR_INVAL;
+    deadline = gp_time_ms() + (timeout_ms ? timeout_ms : 3000);
+    memset(&out, 0, sizeof out);
+    memset(&in, 0, sizeof in);
+    argv[0].ptr = (const uint8_t *)"HELLO"; argv[0].len = 5;
+    argv[1].ptr = (const uint8_t *)"3"; argv[1].len = 1;
+    if (chan->password) {
+        argv[2].ptr = (const uint8_t *)"AUTH"; argv[2].len = 4;
+        argv[3].ptr = (const uint8_t *)user; argv[3].len = strlen(user);
+        argv[4].ptr = (const uint8_t *)chan->password; argv[4].len = strlen(chan->password);
+        n = 5;
+    }
+    if (gp_chan_put_command(&out, n, argv) != GP_OK) {
+        rc = GP_ERR_NOMEM;
+        snprintf(why, cap, "out of memory");
+        goto done;
+    }
+    if (gp_net_connect(host, port, &fd) != GP_OK) {
+        rc = GP_ERR_IO;
+        snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+        goto done;
+    }
+    for (;;) {   /* connect, send HELLO, read one reply: each step waits for its event */
+        struct pollfd p;
+        uint64_t now = gp_time_ms();
+        long pr;
+        ssize_t r;
+        if (now >= deadline) { snprintf(why, cap, "the channel %s:%d did not answer HELLO in time", host, port); break; }
+        p.fd = fd;
+        p.events = off < out.len ? POLLOUT : POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, (int)GP__MIN(deadline - now, (uint64_t)1000)) <= 0) continue;
+        if (off < out.len) {
+            if (off == 0 && gp_net_connect_result(fd) != GP_OK) {
+                rc = GP_ERR_IO;
+                snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+                break;
+            }
+            r = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL);
+            if (r > 0) off += (size_t)r;
+            else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+                rc = GP_ERR_IO;
+                snprintf(why, cap, "cannot talk to the channel %s:%d: %s", host, port, strerror(errno));
+                break;
+            }
+            continue;
+        }
+        if (gp_buf_reserve(&in, 4096) != GP_OK) { rc = GP_ERR_NOMEM; snprintf(why, cap, "out of memory"); break; }
+        r = recv(fd, in.data + in.len, in.cap - in.len, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (r <= 0) {
+            rc = GP_ERR_IO;
+            snprintf(why, cap, "the channel %s:%d closed the connection after HELLO%s%s", host, port,
+                     r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            break;
+        }
+        in.len += (size_t)r;
+        pr = gp_chan_parse(in.data, in.len, v, sizeof v / sizeof v[0], &nv, 1u << 20);
+        if (pr == 0) continue;
+        if (pr == GP_ERR_TOO_BIG) { rc = GP_OK; break; }   /* a big HELLO map: it is an answer */
+        if (pr < 0) { rc = GP_ERR_PROTOCOL; snprintf(why, cap, "the channel %s:%d does not speak RESP", host, port); break; }
+        if (v[0].type == GP_CHAN_ERROR || v[0].type == GP_CHAN_BLOBERR) {
+            int old = v[0].str.len >= 19 && memcmp(v[0].str.ptr, "ERR unknown command", 19) == 0;
+            rc = GP_ERR_PROTOCOL;
+            snprintf(why, cap, "the channel %s:%d refused HELLO 3%s: %.*s%s", host, port, chan->password ? " AUTH" : "",
+                     (int)GP__MIN(v[0].str.len, (size_t)240), (const char *)v[0].str.ptr,
+                     old ? " (a Redis channel must be version 6 or later)" : "");
+        } else {
+            rc = GP_OK;
+        }
+        break;
+    }
+done:
+    if (fd >= 0) close(fd);
+    gp_buf_free(&out);
+    gp_buf_free(&in);
+    return rc;
 }
 
 #endif /* GROUPPUSH_IMPLEMENTATION */

@@ -3,7 +3,7 @@
    QUIT CLIENT), RESP2 and RESP3.
 
    Build:  cc -std=c99 -O2 -I.. channel_server.c -o channel_server
-   Run:    ./channel_server --listen 127.0.0.1:2206 [--password PW] [--grace-ms MS]
+   Run:    ./channel_server --listen 127.0.0.1:2206 [--password PW] [--grace-ms MS]   (--help, --version)
    Try:    redis-cli -p 2206 SUBSCRIBE news      and in another shell
            redis-cli -p 2206 PUBLISH news hello */
 #define GROUPPUSH_IMPLEMENTATION
@@ -22,18 +22,27 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--listen") == 0 && v) {
+        int valued = strcmp(a, "--listen") == 0 || strcmp(a, "--password") == 0 || strcmp(a, "--grace-ms") == 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: %s [--listen HOST:PORT] [--password PW] [--grace-ms MS]\n"
+                   "  --listen HOST:PORT   address (default 127.0.0.1:2206; port 0 = a free one, printed)\n"
+                   "  --password PW        require AUTH (Redis requirepass)\n"
+                   "  --grace-ms MS        keep publishes for late subscribers this long after start\n"
+                   "                       (default 2000; 18446744073709551615 = off)\n"
+                   "  --help, --version\n", argv[0]);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) { printf("channel_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (!valued) { fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a); return 2; }
+        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+        i++;
+        if (strcmp(a, "--listen") == 0) {
             if (gp_net_split_hostport(v, host, sizeof host, &port) != GP_OK) {
                 fprintf(stderr, "channel_server: bad address %s\n", v);
                 return 2;
             }
-            i++;
-        } else if (strcmp(a, "--password") == 0 && v) { cfg.password = v; i++; }
-        else if (strcmp(a, "--grace-ms") == 0 && v) { cfg.grace_ms = strtoull(v, NULL, 10); i++; }
-        else {
-            printf("usage: %s [--listen HOST:PORT] [--password PW] [--grace-ms MS]\n", argv[0]);
-            return strcmp(a, "--help") == 0 ? 0 : 2;
-        }
+        } else if (strcmp(a, "--password") == 0) cfg.password = v;
+        else cfg.grace_ms = strtoull(v, NULL, 10);
     }
     memset(&lc, 0, sizeof lc);
     lc.log_fn = gp_log_stderr;

@@ -3,7 +3,7 @@
    Build:  cc -std=c99 -O2 -I.. echo.c -o echo        (add -DGP_USE_EPOLL for epoll)
    Run:    ./echo 9001      then point a WebSocket client (or Autobahn's fuzzingclient)
            at ws://127.0.0.1:9001/.  Port 0 picks a free port; the chosen one is printed.
-   Flags:  --host H  --max-message BYTES  --max-send-queue BYTES  --handshake-timeout MS
+   Flags:  --help (all of them)  --version  --host H  --max-message BYTES  --max-send-queue BYTES  --handshake-timeout MS
            --ping-interval MS  --max-conns N  --origins LIST  --max-handshake BYTES
            --tls-cert PEM --tls-key PEM   (wss://; build with -DGP_USE_MBEDTLS
                                            -lmbedtls -lmbedx509 -lmbedcrypto, or `make tls`) */
@@ -21,10 +21,25 @@ static void on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes da
     (void)user;
     gp_ws_send(srv, id, opcode, data.ptr, data.len);
 }
-static int on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req,
-                     gp_ws_accept *acc, void *user) {
-    (void)srv; (void)id; (void)req; (void)user;
-    acc->protocol = "echo";   /* selected only when the client offers it */
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f, "usage: %s [options] [PORT]   (PORT default 9001; 0 = a free port, printed)\n"
+               "  --host H                  listen address (default 127.0.0.1)\n"
+               "  --max-message BYTES       longest message (default 16 MiB)\n"
+               "  --max-send-queue BYTES    per-connection send queue (default 64 MiB)\n"
+               "  --handshake-timeout MS    --ping-interval MS   --max-conns N   --max-handshake BYTES\n"
+               "  --origins LIST            comma-separated Origin allowlist (default: any)\n"
+               "  --tls-cert PEM --tls-key PEM   wss:// (built with -DGP_USE_MBEDTLS)\n"
+               "  --help, --version\n"
+               "Every message comes back with its type; the subprotocol \"echo\" is selected when offered.\n",
+            argv0);
+}
+static int takes_value(const char *a) {
+    static const char *const names[] = { "--host", "--max-message", "--max-send-queue", "--handshake-timeout",
+                                         "--ping-interval", "--max-conns", "--max-handshake", "--origins",
+                                         "--tls-cert", "--tls-key" };
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
     return 0;
 }
 
@@ -38,26 +53,26 @@ int main(int argc, char **argv) {
     cfg.max_message = 16u << 20;
     cfg.max_send_queue = 64u << 20;
     cfg.on_message = on_message;
-    cfg.on_accept = on_accept;
+    cfg.protocols = "echo";   /* selected when the client offers it; other offers: none */
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--host") == 0 && v) { host = v; i++; }
-        else if (strcmp(a, "--max-message") == 0 && v) { cfg.max_message = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--max-send-queue") == 0 && v) { cfg.max_send_queue = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--handshake-timeout") == 0 && v) { cfg.handshake_timeout_ms = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--ping-interval") == 0 && v) { cfg.ping_interval_ms = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--max-conns") == 0 && v) { cfg.max_conns = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--max-handshake") == 0 && v) { cfg.max_handshake = strtoull(v, NULL, 10); i++; }
-        else if (strcmp(a, "--origins") == 0 && v) { cfg.origins = v; i++; }
-        else if (strcmp(a, "--tls-cert") == 0 && v) { cfg.tls_cert = v; i++; }
-        else if (strcmp(a, "--tls-key") == 0 && v) { cfg.tls_key = v; i++; }
-        else if (a[0] != '-' && port < 0) port = atoi(a);
-        else {
-            fprintf(stderr, "usage: %s [--host H] [--max-message N] [--max-send-queue N] "
-                            "[--handshake-timeout MS] [--ping-interval MS] [--max-conns N] "
-                            "[--origins LIST] [--max-handshake N] [--tls-cert PEM --tls-key PEM] PORT\n", argv[0]);
-            return 2;
-        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout, argv[0]); return 0; }
+        if (strcmp(a, "--version") == 0) { printf("echo (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (a[0] != '-' && port < 0) { port = atoi(a); continue; }
+        if (a[0] != '-') { fprintf(stderr, "%s: unexpected argument %s (see --help)\n", argv[0], a); return 2; }
+        if (!takes_value(a)) { fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a); return 2; }
+        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+        i++;
+        if (strcmp(a, "--host") == 0) host = v;
+        else if (strcmp(a, "--max-message") == 0) cfg.max_message = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--max-send-queue") == 0) cfg.max_send_queue = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--handshake-timeout") == 0) cfg.handshake_timeout_ms = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--ping-interval") == 0) cfg.ping_interval_ms = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--max-conns") == 0) cfg.max_conns = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--max-handshake") == 0) cfg.max_handshake = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--origins") == 0) cfg.origins = v;
+        else if (strcmp(a, "--tls-cert") == 0) cfg.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0) cfg.tls_key = v;
     }
     if (port < 0) port = 9001;
     if ((rc = gp_loop_create(NULL, &loop)) != GP_OK || (rc = gp_ws_create(loop, &cfg, &srv)) != GP_OK) {

@@ -48,11 +48,25 @@ static void usage(const char *argv0) {
            "  --max-send-queue BYTES     per-connection send queue before a slow reader is dropped (default 4 MiB)\n"
            "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
+           "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
+           "                             (default none: a client that insists on one fails, see the manual)\n"
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
+           "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
            "  -v                         log connection-level events to stderr\n"
+           "  --help, --version\n"
            "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
            "Signals to the master: INT/TERM stop, HUP rolling reload, USR2 status on stdout.\n", argv0);
+}
+
+static int takes_value(const char *a) {
+    static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
+                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
+                                         "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
+                                         "--subprotocols" };
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
+    return 0;
 }
 
 static void on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
@@ -192,13 +206,14 @@ int main(int argc, char **argv) {
     o.workers = 8;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int needs = strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0 && strcmp(a, "-v") != 0;
-        if (needs && v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
-        if (!needs) {
-            if (a[1] == 'v') { o.verbose = 1; continue; }
-            usage(argv[0]);
-            return 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(argv[0]); return 0; }
+        if (strcmp(a, "--version") == 0) { printf("grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "-v") == 0) { o.verbose = 1; continue; }
+        if (!takes_value(a)) {
+            fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
+            return 2;
         }
+        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
         i++;
         if (strcmp(a, "--ws") == 0) {
             if (gp_net_split_hostport(v, o.ws_host, sizeof o.ws_host, &o.ws_port) != GP_OK) goto bad;
@@ -214,10 +229,17 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--max-send-queue") == 0) o.app.ws.max_send_queue = strtoul(v, NULL, 10);
         else if (strcmp(a, "--ping-interval") == 0) o.app.ws.ping_interval_ms = strtoull(v, NULL, 10);
         else if (strcmp(a, "--origins") == 0) o.app.ws.origins = v;
+        else if (strcmp(a, "--subprotocols") == 0) {   /* RFC 6455 4.1: tokens, comma-separated */
+            if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~, ") != strlen(v))
+                goto bad;
+            o.app.ws.protocols = v;
+        }
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
-        else { fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a); return 2; }
+        else if (strcmp(a, "--log-interval") == 0) {
+            if ((o.app.chan.log_interval_ms = strtoull(v, NULL, 10)) == 0) goto bad;
+        }
         continue;
     bad:
         fprintf(stderr, "%s: bad value for %s: %s\n", argv[0], a, v);
@@ -237,6 +259,25 @@ int main(int argc, char **argv) {
         o.app.chan.host = strcmp(o.ch_host, "0.0.0.0") == 0 || o.ch_host[0] == '\0' ? "127.0.0.1" : o.ch_host;
         o.app.chan.port = o.ch_port;
         o.app.chan.password = o.password;
+    }
+    /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
+       WebSocket address is checked by gp_sup_run: one deployment per address) */
+    if (o.channel_url) {
+        char why[400];
+        if (gp_app_check_channel(&o.app.chan, 3000, why, sizeof why) != GP_OK) {
+            fprintf(stderr, "%s: --channel: %s\n", argv[0], why);
+            return 1;
+        }
+    } else {
+        int fd;
+        if (gp_net_listen(o.ch_host, o.ch_port, 0, 0, &fd) != GP_OK) {
+            int err = errno;
+            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
+                    argv[0], o.ch_host, o.ch_port, strerror(err),
+                    err == EADDRINUSE ? " (another deployment, or another program, listens there)" : "");
+            return 1;
+        }
+        close(fd);
     }
 
     memset(&sc, 0, sizeof sc);

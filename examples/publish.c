@@ -4,7 +4,7 @@
 
    Build:  cc -std=c99 -O2 -I.. publish.c -o publish
    Run:    ./publish [--channel HOST:PORT | redis://[:PW@]HOST:PORT] [--password PW] GROUP MESSAGE
-           prints the number of channel subscribers (workers) that received it. */
+           prints the receiver count of PUBLISH: the workers holding a member of GROUP (--help). */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
 #include <stdio.h>
@@ -38,6 +38,18 @@ static int roundtrip(int fd, gp_buf *out, gp_buf *in, gp_chan_value *v, size_t *
         else if (errno != EAGAIN && errno != EINTR) return -1;
     }
 }
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f, "usage: %s [--channel ADDR] [--password PW] [--] GROUP MESSAGE\n"
+               "Publishes MESSAGE on the channel \"group:GROUP\": every member of GROUP, on every worker,\n"
+               "receives it. Prints the receiver count PUBLISH returned: the channel subscribers that\n"
+               "got it, i.e. the workers (of every deployment on this channel) that have a member of\n"
+               "GROUP - not the number of WebSocket clients. 0: no member anywhere.\n"
+               "  --channel ADDR   HOST:PORT or redis://[[USER]:PW@]HOST[:PORT]\n"
+               "                   (default 127.0.0.1:2206, the built-in channel server of grouppush_server)\n"
+               "  --password PW    AUTH with PW (user \"default\")\n"
+               "  --help, --version\n"
+               "Exit status: 0 published, 1 cannot connect or refused, 2 usage.\n", argv0);
+}
 int main(int argc, char **argv) {
     gp_chancli_config cfg;
     char buf[512], chname[1100];
@@ -50,14 +62,29 @@ int main(int argc, char **argv) {
     struct pollfd p;
     memset(&cfg, 0, sizeof cfg);
     for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) url = argv[++i];
-        else if (strcmp(argv[i], "--password") == 0 && i + 1 < argc) cfg.password = argv[++i];
-        else if (group == NULL) group = argv[i];
-        else if (msg == NULL) msg = argv[i];
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout, argv[0]); return 0; }
+        if (strcmp(a, "--version") == 0) { printf("publish (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "--channel") == 0 || strcmp(a, "--password") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+            if (a[2] == 'c') url = argv[++i];
+            else cfg.password = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0' && !(a[1] == '-' && a[2] == '\0')) {
+            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a);
+            return 2;
+        } else if (strcmp(a, "--") == 0) {   /* what follows is GROUP MESSAGE, even "-x" */
+            for (i++; i < argc; i++) {
+                if (group == NULL) group = argv[i];
+                else if (msg == NULL) msg = argv[i];
+                else break;
+            }
+            break;
+        } else if (group == NULL) group = a;
+        else if (msg == NULL) msg = a;
         else break;
     }
     if (group == NULL || msg == NULL || i < argc) {
-        fprintf(stderr, "usage: %s [--channel HOST:PORT|redis://[:PW@]HOST:PORT] [--password PW] GROUP MESSAGE\n", argv[0]);
+        usage(stderr, argv[0]);
         return 2;
     }
     {

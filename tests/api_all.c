@@ -9,7 +9,7 @@ typedef void (*gp_t_fn)(void);
 /* external linkage, so the references are kept at any optimisation level */
 extern const gp_t_fn gp_t_api_all[];
 const gp_t_fn gp_t_api_all[] = {
-    F(gp_app_channel), F(gp_app_create), F(gp_app_destroy),
+    F(gp_app_channel), F(gp_app_check_channel), F(gp_app_create), F(gp_app_destroy),
     F(gp_app_groups), F(gp_app_publish), F(gp_app_stats_get),
     F(gp_app_ws), F(gp_base64_decode), F(gp_base64_encode),
     F(gp_buf_append), F(gp_buf_consume), F(gp_buf_free),
