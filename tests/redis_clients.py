@@ -142,6 +142,17 @@ def check_hiredis(label, port):
 
 # ---------------------------------------------------------------- redis-py
 
+def py_subscriber(port, channel):
+    """A redis-py connection subscribed to channel, its confirmation read: (client, pubsub)."""
+    import redis
+    sub = redis.Redis(host="127.0.0.1", port=port)
+    ps = sub.pubsub()
+    ps.subscribe(channel)
+    m = ps.get_message(timeout=WAIT)
+    expect(m is not None and m["type"] == "subscribe" and m["data"] == 1, "subscribe confirmation: %r" % (m,))
+    return sub, ps
+
+
 def drain_until_ends(ps, channel, who_list):
     """Read a redis-py PubSub until every publisher's end marker; the sequences by publisher."""
     got = {w: [] for w in who_list}
@@ -215,11 +226,7 @@ def check_redis_py(label, port):
 
     def deliveries():
         channel = "gp-clients-py-%d" % os.getpid()
-        sub = redis.Redis(host="127.0.0.1", port=port)
-        ps = sub.pubsub()
-        ps.subscribe(channel)
-        m = ps.get_message(timeout=WAIT)
-        expect(m is not None and m["type"] == "subscribe" and m["data"] == 1, "subscribe confirmation: %r" % (m,))
+        sub, ps = py_subscriber(port, channel)
         a = redis.Redis(host="127.0.0.1", port=port)
         b = redis.Redis(host="127.0.0.1", port=port)
         for i in range(0, N, BATCH):
@@ -272,13 +279,8 @@ def check_redis_cli(label, port, have_py):
         expect(not re.search(r"^(\(error\) )?ERR ", out, re.M), "INFO output has an error: %s" % out[:200])
 
     def publish_db0():
-        import redis
         channel = "gp-clients-cli-%d" % os.getpid()
-        sub = redis.Redis(host="127.0.0.1", port=port)
-        ps = sub.pubsub()
-        ps.subscribe(channel)
-        m = ps.get_message(timeout=WAIT)
-        expect(m is not None and m["type"] == "subscribe", "subscribe confirmation: %r" % (m,))
+        sub, ps = py_subscriber(port, channel)
         rc, out, err = cli(port, "-n", "0", "PUBLISH", channel, "hello from redis-cli")
         expect((rc, out, err) == (0, "1\n", ""), "-n 0 PUBLISH: exit %d, stdout %r, stderr %r (want 1 receiver)" % (rc, out, err))
         m = ps.get_message(timeout=WAIT)
