@@ -10,99 +10,76 @@ is the server's instructions per published message (its fan-out to S included).
     /usr/bin/python3 bench/chansrv_cost.py BINARY [BINARY ...] [-s 100] [-n 2000] [-b 64]
 
 Several binaries (e.g. an older build) are measured in the same run, so the figures compare.
-Half the subscribers speak RESP2, half RESP3 (HELLO 3). Bounded: every socket read has a
-timeout, and each server is stopped by its PID.
+Half the subscribers speak RESP2, half RESP3 (HELLO 3); every reply and message is parsed and
+checked. Bounded: every socket read has a timeout, and each server is stopped by its PID. The
+launcher (ready line, port 0) and the RESP client are tests/lib's.
 """
 import argparse
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from lib import Fail, expect, proc, resp  # noqa: E402
+
+START_TIMEOUT = 60.0      # the server starts slowly under callgrind
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cmd(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def read_until(sock, count_fn, want, deadline):
-    buf = b""
-    while count_fn(buf) < want:
-        if time.time() > deadline:
-            raise RuntimeError("timeout: %d of %d" % (count_fn(buf), want))
-        sock.settimeout(max(0.1, deadline - time.time()))
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            raise RuntimeError("closed")
-        buf += chunk
-    return buf
+def values(conn, n, timeout, what):
+    """n replies or pushes on conn; Fail (what, how many came) otherwise."""
+    _raw, vals, status = conn.read_values(n, timeout)
+    expect(status == "ok", "%s: %s" % (what, status))
+    return vals
 
 
 def run(binary, subs, n, size):
-    port = free_port()
-    out = tempfile.mktemp(prefix="cg-", suffix=".out")
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary,
-                          "--listen", "127.0.0.1:%d" % port, "--grace-ms", "18446744073709551615"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline or p.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)   # polling a port that has no ready event to wait on
-    socks = []
+    """The server's instruction count (callgrind) for subs subscribers and n publishes."""
+    fd, out = tempfile.mkstemp(prefix="cg-", suffix=".out")
+    os.close(fd)
+    try:
+        return _count(binary, subs, n, size, out)
+    finally:
+        os.unlink(out)
+
+
+def _count(binary, subs, n, size, out):
+    srv = proc.channel_server(binary, "--grace-ms", "18446744073709551615", timeout=START_TIMEOUT,
+                              wrap=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
+    conns = []
     try:
         for i in range(subs):
-            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            c = resp.Conn(srv.port, timeout=30)
+            conns.append(c)
             if i % 2:
-                s.sendall(cmd("HELLO", "3"))
-                read_until(s, lambda b: b.count(b"proto"), 1, time.time() + 30)
-            s.sendall(cmd("SUBSCRIBE", "bench"))
-            read_until(s, lambda b: b.count(b"subscribe"), 1, time.time() + 30)
-            socks.append(s)
-        pub = socket.create_connection(("127.0.0.1", port), timeout=30)
+                hello = resp.to_py(c.call("HELLO", "3", timeout=30))
+                expect(isinstance(hello, list) and dict(zip(hello[0::2], hello[1::2])).get(b"proto") == 3,
+                       "HELLO 3: %r" % (hello,))
+            sub = resp.to_py(c.call("SUBSCRIBE", "bench", timeout=30))
+            expect(sub == [b"subscribe", b"bench", 1], "SUBSCRIBE: %r" % (sub,))
+        pub = resp.Conn(srv.port, timeout=30)
+        conns.append(pub)
         payload = b"x" * size
         sent = 0
         while sent < n:
             k = min(100, n - sent)
-            pub.sendall(b"".join(cmd("PUBLISH", "bench", payload) for _ in range(k)))
-            read_until(pub, lambda b: b.count(b"\r\n"), k, time.time() + 60)
+            pub.send(b"".join(resp.cmd("PUBLISH", "bench", payload) for _ in range(k)), timeout=60)
+            got = [resp.to_py(v) for v in values(pub, k, 60, "PUBLISH replies")]
+            expect(got == [subs] * k, "PUBLISH receivers: %r, want %d" % (got[:5], subs))
             sent += k
-        for s in socks:
-            read_until(s, lambda b: b.count(payload), n, time.time() + 120)
-        pub.close()
+        for i, c in enumerate(conns[:subs]):
+            msgs = values(c, n, 120, "subscriber %d" % i)
+            expect(all(resp.to_py(v) == [b"message", b"bench", payload] for v in msgs),
+                   "subscriber %d: not the %d messages published" % (i, n))
     finally:
-        for s in socks:
-            s.close()
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    text = open(out).read()
-    os.unlink(out)
+        for c in conns:
+            c.close()
+        srv.stop(60)   # callgrind writes its counts as the server exits
+    with open(out) as f:
+        text = f.read()
     m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
     if not m:
-        raise RuntimeError("no callgrind total")
+        raise Fail("no callgrind total")
     return int(m.group(1))
 
 
@@ -117,8 +94,12 @@ def main():
           % (a.subscribers, a.publishes, a.bytes))
     print("%-40s %14s %14s %12s %12s" % ("binary", "base instr", "with publishes", "per publish", "per delivery"))
     for b in a.binaries:
-        base = run(b, a.subscribers, 0, a.bytes)
-        full = run(b, a.subscribers, a.publishes, a.bytes)
+        try:
+            base = run(b, a.subscribers, 0, a.bytes)
+            full = run(b, a.subscribers, a.publishes, a.bytes)
+        except (Fail, OSError) as e:
+            print("FAIL %s: %s" % (b, e), flush=True)
+            sys.exit(1)
         per = (full - base) / a.publishes
         print("%-40s %14d %14d %12.0f %12.1f" % (b, base, full, per, per / a.subscribers))
         sys.stdout.flush()

@@ -30,9 +30,10 @@ an end marker; delivery is ordered per publisher, so when both markers are in,
 every duplicate would have arrived before them.
 
 A missing outside peer (npm unreachable, node, libhiredis-dev, redis-server,
-redis-cli, python3-redis) prints `SKIP: redis_clients: <reason>` for what it
-covers; with CI=true that is a failure. One `ok`/`FAIL` line per check, then
-`N passed, N failed`; exit status 1 on any failure.
+redis-cli, python3-redis) prints `SKIP: redis_clients: <what>: <reason>` for what
+it covers; with CI=true that is a failure. One `ok`/`FAIL` line per check, then
+`N passed, N failed`; exit status 1 on any failure. Processes, ready lines and the
+report come from tests/lib.
 env: CHANNEL_SERVER, REDIS_SERVER, REDIS_CLI, NODE, NPM override the binaries;
      HIREDIS_PROG the hiredis program (default build/redis_clients_hiredis).
 """
@@ -41,15 +42,16 @@ import filecmp
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Fail, expect, proc, report  # noqa: E402
+
+NAME = "redis_clients"
+ROOT = proc.ROOT
 BUILD = os.path.join(ROOT, os.environ.get("B", "build"))
 CHANNEL_SERVER = os.environ.get("CHANNEL_SERVER") or os.path.join(BUILD, "channel_server")
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
@@ -66,118 +68,15 @@ START_TIMEOUT = 10.0
 STEP_TIMEOUT = 60.0       # one client program
 WAIT = 10.0               # one reply or message
 
-CI = os.environ.get("CI") == "true"
-results = []              # (name, ok)
+R = report.Results(NAME)
 ONLY = []
-
-
-def report(name, ok, why=""):
-    results.append((name, ok))
-    print(("ok    %s" % name) if ok else ("FAIL  %s: %s" % (name, why)), flush=True)
-
-
-def skip(what, reason):
-    """An outside peer is missing: SKIP (a failure when CI=true)."""
-    if CI:
-        report(what, False, "%s (CI=true: a skip is a failure)" % reason)
-    else:
-        print("SKIP: redis_clients: %s: %s" % (what, reason), flush=True)
 
 
 def wanted(name):
     return not ONLY or any(k in name for k in ONLY)
 
 
-# ---------------------------------------------------------------- processes
-
-class Proc:
-    """A child whose stdout+stderr a thread drains into lines."""
-
-    def __init__(self, argv, env=None):
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.eof = False
-        self.t = threading.Thread(target=self._drain, daemon=True)
-        self.t.start()
-
-    def _drain(self):
-        for raw in iter(self.p.stdout.readline, b""):
-            with self.cond:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def wait_line(self, regex, timeout, start=0):
-        """The first match of regex in a line from index start on, or None at timeout/EOF."""
-        rx = re.compile(regex)
-        deadline = time.monotonic() + timeout
-        seen = start
-        with self.cond:
-            while True:
-                while seen < len(self.lines):
-                    m = rx.search(self.lines[seen])
-                    seen += 1
-                    if m:
-                        return m
-                if self.eof:
-                    return None
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        self.t.join(2)
-
-    def tail(self, n=15):
-        with self.cond:
-            return "\n".join(self.lines[-n:])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_channel_server():
-    p = Proc([CHANNEL_SERVER, "--listen", "127.0.0.1:0"])
-    m = p.wait_line(r"channel_server: listening on [^\s:]+:(\d+)", START_TIMEOUT)
-    if not m:
-        out = p.tail()
-        p.stop()
-        raise RuntimeError("channel_server did not say it listens:\n" + out)
-    return p, int(m.group(1))
-
-
-def start_redis(tmp):
-    for _attempt in range(3):   # a free port can be taken between the probe and the bind
-        port = free_port()
-        d = tempfile.mkdtemp(prefix="redis-", dir=tmp)
-        p = Proc([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                  "--appendonly", "no", "--dir", d, "--daemonize", "no", "--logfile", "",
-                  "--databases", "1"])
-        if p.wait_line(r"Ready to accept connections", START_TIMEOUT):
-            return p, port
-        out = p.tail()
-        p.stop()
-        if "Address already in use" not in out:
-            raise RuntimeError("redis-server did not start:\n" + out)
-    raise RuntimeError("redis-server: no free port after 3 attempts")
-
+# ---------------------------------------------------------------- client programs
 
 def run_prog(argv, env=None, timeout=STEP_TIMEOUT):
     """Run a client program that prints ok/FAIL lines; (passed, why)."""
@@ -229,7 +128,7 @@ def check_node(label, port, mods):
         name = "%s: node %s" % (label, lib)
         if wanted(name):
             ok, why = run_prog([NODE, os.path.join(ROOT, "tests", "redis_clients.js"), lib, str(port), str(N)], env)
-            report(name, ok, why)
+            R.check(ok, name, why)
 
 
 # ---------------------------------------------------------------- hiredis
@@ -238,14 +137,20 @@ def check_hiredis(label, port):
     name = "%s: hiredis MULTI/PUBLISH/EXEC, pipeline, SUBSCRIBE" % label
     if wanted(name):
         ok, why = run_prog([HIREDIS_PROG, str(port), str(N)])
-        report(name, ok, why)
+        R.check(ok, name, why)
 
 
 # ---------------------------------------------------------------- redis-py
 
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
+def py_subscriber(port, channel):
+    """A redis-py connection subscribed to channel, its confirmation read: (client, pubsub)."""
+    import redis
+    sub = redis.Redis(host="127.0.0.1", port=port)
+    ps = sub.pubsub()
+    ps.subscribe(channel)
+    m = ps.get_message(timeout=WAIT)
+    expect(m is not None and m["type"] == "subscribe" and m["data"] == 1, "subscribe confirmation: %r" % (m,))
+    return sub, ps
 
 
 def drain_until_ends(ps, channel, who_list):
@@ -276,12 +181,8 @@ def check_redis_py(label, port):
 
     def case(what, fn):
         name = "%s: redis-py %s" % (label, what)
-        if not wanted(name):
-            return
-        try:
-            report(name, True, fn())
-        except Exception as e:  # noqa: BLE001 - any client error is the check's failure
-            report(name, False, "%s: %s" % (type(e).__name__, e))
+        if wanted(name):
+            R.run(name, fn, errors=(Exception,))   # any client error is the check's failure
 
     def info():
         r = redis.Redis(host="127.0.0.1", port=port)
@@ -321,15 +222,11 @@ def check_redis_py(label, port):
         except redis.RedisError as e:
             expect("DB index is out of range" in str(e), "redis://.../1: %s" % e)
         else:
-            raise AssertionError("redis://.../1 connected: SELECT 1 should fail (one database)")
+            raise Fail("redis://.../1 connected: SELECT 1 should fail (one database)")
 
     def deliveries():
         channel = "gp-clients-py-%d" % os.getpid()
-        sub = redis.Redis(host="127.0.0.1", port=port)
-        ps = sub.pubsub()
-        ps.subscribe(channel)
-        m = ps.get_message(timeout=WAIT)
-        expect(m is not None and m["type"] == "subscribe" and m["data"] == 1, "subscribe confirmation: %r" % (m,))
+        sub, ps = py_subscriber(port, channel)
         a = redis.Redis(host="127.0.0.1", port=port)
         b = redis.Redis(host="127.0.0.1", port=port)
         for i in range(0, N, BATCH):
@@ -370,12 +267,8 @@ def cli(port, *args, timeout=WAIT):
 def check_redis_cli(label, port, have_py):
     def case(what, fn):
         name = "%s: redis-cli %s" % (label, what)
-        if not wanted(name):
-            return
-        try:
-            report(name, True, fn())
-        except (AssertionError, subprocess.TimeoutExpired, OSError) as e:
-            report(name, False, "%s: %s" % (type(e).__name__, e))
+        if wanted(name):
+            R.run(name, fn, errors=(subprocess.TimeoutExpired,))
 
     def info():
         rc, out, err = cli(port, "INFO")
@@ -386,13 +279,8 @@ def check_redis_cli(label, port, have_py):
         expect(not re.search(r"^(\(error\) )?ERR ", out, re.M), "INFO output has an error: %s" % out[:200])
 
     def publish_db0():
-        import redis
         channel = "gp-clients-cli-%d" % os.getpid()
-        sub = redis.Redis(host="127.0.0.1", port=port)
-        ps = sub.pubsub()
-        ps.subscribe(channel)
-        m = ps.get_message(timeout=WAIT)
-        expect(m is not None and m["type"] == "subscribe", "subscribe confirmation: %r" % (m,))
+        sub, ps = py_subscriber(port, channel)
         rc, out, err = cli(port, "-n", "0", "PUBLISH", channel, "hello from redis-cli")
         expect((rc, out, err) == (0, "1\n", ""), "-n 0 PUBLISH: exit %d, stdout %r, stderr %r (want 1 receiver)" % (rc, out, err))
         m = ps.get_message(timeout=WAIT)
@@ -404,30 +292,26 @@ def check_redis_cli(label, port, have_py):
         sub.close()
 
     def stat():
-        p = subprocess.Popen([REDIS_CLI, "-h", "127.0.0.1", "-p", str(port), "--stat", "-i", "0.05"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        rows, lines = [], []
         # keys  mem  clients blocked  requests (+delta)  connections
         rx = re.compile(r"^(\d+)\s+(\d+(?:\.\d+)?[BKMGT])\s+(\d+)\s+(\d+)\s+(\d+) \(\+(\d+)\)\s+(\d+)\s*$")
-        timer = threading.Timer(WAIT, p.kill)   # bound: --stat itself never ends
-        timer.start()
+        p = proc.Proc([REDIS_CLI, "-h", "127.0.0.1", "-p", str(port), "--stat", "-i", "0.05"], merge=False)
+        rows, seen = [], 0
+        deadline = time.monotonic() + WAIT   # bound: --stat itself never ends
         try:
-            for raw in iter(p.stdout.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                lines.append(line)
+            while len(rows) < 3:
+                got, status = p.read_lines(1, deadline - time.monotonic(), start=seen)
+                if status != "ok":
+                    break
+                line = got[0]
+                seen += 1
                 if line.startswith("---") or line.startswith("keys"):
                     continue
                 m = rx.match(line)
                 expect(m, "--stat line is not numbers: %r" % line)
                 rows.append([m.group(i) for i in range(1, 8)])
-                if len(rows) == 3:
-                    break
         finally:
-            timer.cancel()
-            if p.poll() is None:
-                p.terminate()
-            p.wait(5)
-            err = p.stderr.read().decode("utf-8", "replace")
+            p.stop()
+        lines, err = p.lines[:seen], "\n".join(p.err_lines)
         expect(len(rows) == 3, "--stat gave %d lines of numbers:\n%s\nstderr: %s" % (len(rows), "\n".join(lines), err))
         expect(err == "", "--stat stderr: %r" % err)
         req = [int(r[4]) for r in rows]
@@ -455,58 +339,56 @@ def main():
             ONLY.append(args.pop(0))
         else:
             print(__doc__)
-            return 0 if a in ("-h", "--help") else 2
+            sys.exit(0 if a in ("-h", "--help") else 2)
     if not os.access(CHANNEL_SERVER, os.X_OK):
-        print("FAIL  %s is not built (make examples)" % CHANNEL_SERVER)
-        return 1
+        R.fail(NAME, "%s is not built (make examples)" % CHANNEL_SERVER)
+        R.finish()
     try:
         import redis  # noqa: F401
         have_py = True
     except ImportError:
         have_py = False
-        skip("redis-py", "python3-redis not installed (use /usr/bin/python3 with python3-redis)")
+        R.skip("redis-py", "python3-redis not installed (use /usr/bin/python3 with python3-redis)")
     mods, why = npm_install()
     if mods is None:
-        skip("node clients (ioredis, node-redis)", why)
+        R.skip("node clients (ioredis, node-redis)", why)
     if not os.access(HIREDIS_PROG, os.X_OK):
-        skip("hiredis", "%s is not built (libhiredis-dev not installed?)" % HIREDIS_PROG)
+        R.skip("hiredis", "%s is not built (libhiredis-dev not installed?)" % HIREDIS_PROG)
     if not REDIS_CLI:
-        skip("redis-cli", "redis-cli not installed (redis-tools)")
+        R.skip("redis-cli", "redis-cli not installed (redis-tools)")
 
     tmp = tempfile.mkdtemp(prefix="gp-redis-clients-")
     servers = []
+    proc.guard(NAME)
     try:
-        cs, cs_port = start_channel_server()
+        cs = proc.channel_server(CHANNEL_SERVER, timeout=START_TIMEOUT)
         servers.append(cs)
-        targets = [("channel_server", cs_port, cs)]
+        targets = [("channel_server", cs)]
         if control:
             if REDIS_SERVER:
-                rs, rs_port = start_redis(tmp)
+                rs = proc.redis_server(tmp, binary=REDIS_SERVER, timeout=START_TIMEOUT)
                 servers.append(rs)
-                targets.append(("redis-server (control)", rs_port, rs))
+                targets.append(("redis-server (control)", rs))
             else:
-                skip("control", "redis-server not installed: the checks run against channel_server only")
-        for label, port, proc in targets:
-            print("# %s on 127.0.0.1:%d" % (label, port), flush=True)
+                R.skip("control", "redis-server not installed: the checks run against channel_server only")
+        for label, srv in targets:
+            print("# %s on 127.0.0.1:%d" % (label, srv.port), flush=True)
             if mods:
-                check_node(label, port, mods)
+                check_node(label, srv.port, mods)
             if os.access(HIREDIS_PROG, os.X_OK):
-                check_hiredis(label, port)
+                check_hiredis(label, srv.port)
             if have_py:
-                check_redis_py(label, port)
+                check_redis_py(label, srv.port)
             if REDIS_CLI:
-                check_redis_cli(label, port, have_py)
-            alive = proc.p.poll() is None
-            report("%s: still running after the clients" % label, alive,
-                   "exited with %s:\n%s" % (proc.p.returncode, proc.tail()))
+                check_redis_cli(label, srv.port, have_py)
+            R.check(srv.alive(), "%s: still running after the clients" % label,
+                    "exited with %s:\n%s" % (srv.poll(), srv.tail()))
     finally:
         for p in servers:
             p.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    failed = sum(1 for _, ok in results if not ok)
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed or not results else 0
+    R.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -342,11 +342,12 @@ def stderr_note(p, n=600):
     return ("; stderr: ..." + tail) if tail else ""
 
 
-def channel_server(binary, *flags, timeout=10.0):
+def channel_server(binary, *flags, timeout=10.0, wrap=()):
     """build/channel_server on 127.0.0.1: --listen 127.0.0.1:0 first (it prints its real
-    port), else a free port. Returns the Proc with .port; raises Fail."""
+    port), else a free port; wrap: argv it runs under (e.g. valgrind and its options).
+    Returns the Proc with .port; raises Fail."""
     for port in (0, free_port(), free_port()):
-        argv = [binary, "--listen", "%s:%d" % (HOST, port)] + [str(f) for f in flags]
+        argv = list(wrap) + [binary, "--listen", "%s:%d" % (HOST, port)] + [str(f) for f in flags]
         p = Proc(argv)
         m = p.wait_line(r"channel_server: listening on [^\s:]+:(\d+)", timeout)
         if m and int(m.group(1)) != 0:

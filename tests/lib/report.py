@@ -3,6 +3,8 @@
     R = report.Results("name")
     R.check(cond, "what", "why it failed")     ok what  /  FAIL what: why
     R.run("what", fn, *args)                   fn returns = ok; Fail, Timeout, ... = FAIL
+    R.skip("what", "reason")                   SKIP: name: what: reason, the rest runs on;
+                                               with CI=true a failure
     R.finish()                                 N passed, N failed; exit 1 on any failure
     report.skip("name", "reason")              SKIP: name: reason (exit 0); with CI=true a
                                                skip is a failure (exit 1)
@@ -47,19 +49,27 @@ class Results:
             self.fail(case, why)
         return bool(cond)
 
-    def run(self, case, fn, *args):
-        """fn() returning normally = ok; Fail/any expected exception = FAIL. Returns fn's
-        result or None."""
+    def run(self, case, fn, *args, errors=()):
+        """fn() returning normally = ok; Fail/any expected exception (and the types in
+        errors, e.g. an outside client library's own) = FAIL. Returns fn's result or None."""
         try:
             r = fn(*args)
         except Fail as e:
             self.fail(case, str(e))
             return None
-        except (Timeout, Closed, OSError, ValueError, KeyError) as e:
+        except (Timeout, Closed, OSError, ValueError, KeyError) + tuple(errors) as e:
             self.fail(case, "%s: %s" % (type(e).__name__, e))
             return None
         self.ok(case)
         return r
+
+    def skip(self, what, reason):
+        """An outside peer for part of the script is missing: `SKIP: name: what: reason`
+        and the rest runs on; with CI=true it is a failure."""
+        if os.environ.get("CI") == "true":
+            self.fail(what, "%s (CI=true: a skip is a failure)" % reason)
+        else:
+            print("SKIP: %s: %s: %s" % (self.name, what, reason), flush=True)
 
     def summary(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
