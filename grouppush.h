@@ -259,6 +259,11 @@
           Inside: one stream type (>>stream) under ws connections, channel-server clients
           and gp_chancli; the channel server encodes a publish once for all its subscribers;
           held publishes are kept once; commands are a table; gp_http_parse_head.
+          First day: one deployment per --ws address (a second master exits 1 before
+          forking); fail fast (a child that exits before ready stops the deployment; the
+          ready server checks its channel address and its Redis credentials first); channel
+          outages logged once, then summarised per log_interval_ms; workers stop before the
+          channel server; gp_ws_config.protocols (subprotocols); gp_app_check_channel.
    0.1.1  (2026-12-01) fixes: non-minimal frame lengths are 1002 (RFC 6455 5.2); RESP
           INT64_MIN and Redis's inline quoting; joining from a reused slot no longer uses a
           freed group; TCP is half-closed as soon as our close is answered; a SUBSCRIBE made
