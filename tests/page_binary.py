@@ -44,15 +44,6 @@ TRY_WS = """new Promise(function (resolve) {
 })"""
 
 
-def publish(port, channel, payload):
-    """PUBLISH on the channel port: the reply (the receiver count)."""
-    c = resp.Conn(port)
-    try:
-        return c.cmd("PUBLISH", channel, payload)
-    finally:
-        c.close()
-
-
 async def scenario(c, a, b, t_end):
     session = await c.new_page()
     await c.navigate(session, "http://%s:%d/" % (HOST, a.ws_port), max(0.5, t_end - time.monotonic()))
@@ -62,7 +53,7 @@ async def scenario(c, a, b, t_end):
                               "document.getElementById('send').click(); 1")
     recv = await c.evaluate(session, cdp.log_js("recv", 1, 5000, tags=True))
     check(recv and recv[0][1] == "probe", "page: Join 123 + Send: the text comes back (%r)" % (recv,))
-    n = publish(a.ch_port, b"group:123", b"\xff\x00ab")
+    n = resp.once(a.ch_port, "PUBLISH", b"group:123", b"\xff\x00ab")
     bins = await c.evaluate(session, cdp.log_js("binary", 1, 5000, tags=True))
     want = ["bin", 'binary frame, 4 bytes: ff 00 61 62 | as UTF-8: "\ufffd\\u0000ab"']
     check(n == 1 and bins == [want], "page: a non-UTF-8 publish is shown as %r (got %r, PUBLISH %r)" % (want, bins, n))

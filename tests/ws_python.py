@@ -46,25 +46,16 @@ async def seed(ws, text):
     return await asyncio.wait_for(ws.recv(), 3) == text
 
 
-def publish(port, channel, payload):
-    """PUBLISH on the channel port: the reply (the receiver count)."""
-    c = resp.Conn(port)
-    try:
-        return c.cmd("PUBLISH", channel, payload)
-    finally:
-        c.close()
-
-
 async def main():
     p, url = deployment()
     async with websockets.connect(url, subprotocols=["chat"]) as ws:
         check(ws.subprotocol is None, "default server, ['chat'] offered: 101 without a subprotocol (got %r)" % ws.subprotocol)
         check(await seed(ws, "這個是消息"), "websockets carries on without one: the seed's join + send reaches the sender")
         text, binary = "grüße from redis".encode(), b"\xff\xfe\x00abc\xc0"
-        n = publish(p.ch_port, b"group:123", text)
+        n = resp.once(p.ch_port, "PUBLISH", b"group:123", text)
         m = await asyncio.wait_for(ws.recv(), 3)
         check(n == 1 and m == text.decode(), "a UTF-8 payload published on group:123 arrives as text: %r" % (m,))
-        n = publish(p.ch_port, b"group:123", binary)
+        n = resp.once(p.ch_port, "PUBLISH", b"group:123", binary)
         m = await asyncio.wait_for(ws.recv(), 3)
         check(n == 1 and m == binary, "a payload that is not UTF-8 arrives as a binary frame, unchanged: %r" % (m,))
     p.stop()

@@ -16,6 +16,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ HOST = "127.0.0.1"
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(TESTS)
 BUILD = os.path.join(ROOT, "build")
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")   # None: not installed
 now = time.monotonic
 
 _procs = []     # every Proc started, stopped at exit
@@ -381,9 +383,9 @@ def channel_server(binary, *flags, timeout=10.0, wrap=()):
 
 
 def redis_server(tmp, password=None, binary=None, timeout=10.0):
-    """A real redis-server on a free port, nothing saved (its dir under tmp). Returns the
-    Proc with .port and .password; raises Fail."""
-    binary = binary or os.environ.get("REDIS_SERVER") or "redis-server"
+    """A real redis-server (binary, else REDIS_SERVER) on a free port, nothing saved (its
+    dir under tmp). Returns the Proc with .port and .password; raises Fail."""
+    binary = binary or REDIS_SERVER or "redis-server"
     for _attempt in range(3):
         port = free_port()
         d = tempfile.mkdtemp(prefix="redis-", dir=tmp)
