@@ -1,4 +1,4 @@
-"""tests/lib - the one library every Python test script imports (stdlib only).
+"""tests/lib - the one library every Python test script imports (stdlib only, but for cdp).
 
     ws      the WebSocket client: request builder, Sec-WebSocket-Accept check, frame codec,
             a raw mode for the conformance cases, a blocking API with timeouts; HTTP GET
@@ -7,6 +7,8 @@
             groups, the time guard; the grouppush_server, echo, channel_server and
             redis-server launchers
     report  check / skip / the `N passed, N failed` line
+    cdp     headless Chromium over the DevTools protocol (the one module that needs more than
+            the stdlib: python3-websockets carries the DevTools connection)
 
 A script imports it with
 

@@ -7,14 +7,16 @@
 - guard(name, seconds): SIGINT / SIGTERM (and SIGALRM after `seconds`) stop every process
   started here and end the script with a FAIL line.
 - free_port(), proc_stat(), pid_alive(), children_of(), rss_kb(), fd_count().
-- Launchers: echo() (build/echo and its variants), channel_server(), redis_server(), and
-  Server (build/grouppush_server: ws + built-in channel on free ports, GET /status).
+- Launchers: echo() (build/echo and its variants), channel_server(), redis_server(),
+  server_argv() (grouppush_server's command line) and Server (build/grouppush_server: ws +
+  built-in channel on free ports, GET /status).
 Only processes started here are signalled, by pid or by their own process group.
 """
 import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +32,7 @@ HOST = "127.0.0.1"
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(TESTS)
 BUILD = os.path.join(ROOT, "build")
+REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")   # None: not installed
 now = time.monotonic
 
 _procs = []     # every Proc started, stopped at exit
@@ -112,7 +115,8 @@ class Proc:
         self.log = log
         self.raw = raw
         self.cond = threading.Condition()
-        self.eof = False
+        self.eof = False        # stdout read to its end
+        self.err_eof = merge    # stderr read to its end (merge: it is stdout)
         self.port = None
         self.p = subprocess.Popen(self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE,
@@ -146,25 +150,30 @@ class Proc:
         finally:
             if logf:
                 logf.close()
-            if main:
-                with self.cond:
+            with self.cond:
+                if main:
                     self.eof = True
-                    self.cond.notify_all()
+                else:
+                    self.err_eof = True
+                self.cond.notify_all()
 
-    def wait_line(self, regex, timeout, start=0):
-        """Blocks until a line (from index start on) matches regex: returns the match; None
-        on timeout or when the output ended first."""
+    def wait_line(self, regex, timeout, start=0, n=1, err=False):
+        """Blocks until n lines (from index start on; err=True: of stderr, merge=False)
+        match regex: returns the nth match; None on timeout or when the output ended first."""
         rx = re.compile(regex)
         deadline = now() + timeout
         seen = start
+        lines = self.err_lines if err else self.lines
         with self.cond:
             while True:
-                while seen < len(self.lines):
-                    m = rx.search(self.lines[seen])
+                while seen < len(lines):
+                    m = rx.search(lines[seen])
                     seen += 1
                     if m:
-                        return m
-                if self.eof:
+                        n -= 1
+                        if n <= 0:
+                            return m
+                if self.err_eof if err else self.eof:
                     return None
                 left = deadline - now()
                 if left <= 0:
@@ -214,6 +223,19 @@ class Proc:
 
     def wait(self, timeout=None):
         return self.p.wait(timeout)
+
+    def wait_exit(self, timeout):
+        """Waits for the exit, then for the rest of its output: (exit status, or None if it
+        still runs after timeout; seconds until the exit)."""
+        t0 = now()
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None, now() - t0
+        took = now() - t0
+        for t in self._readers:
+            t.join(max(0.5, t0 + timeout - now()))
+        return rc, took
 
     def stop(self, timeout=5.0, group=False, kill_group=True):
         """SIGTERM to the process (group=True: to its whole group), wait up to timeout, then
@@ -361,9 +383,9 @@ def channel_server(binary, *flags, timeout=10.0, wrap=()):
 
 
 def redis_server(tmp, password=None, binary=None, timeout=10.0):
-    """A real redis-server on a free port, nothing saved (its dir under tmp). Returns the
-    Proc with .port and .password; raises Fail."""
-    binary = binary or os.environ.get("REDIS_SERVER") or "redis-server"
+    """A real redis-server (binary, else REDIS_SERVER) on a free port, nothing saved (its
+    dir under tmp). Returns the Proc with .port and .password; raises Fail."""
+    binary = binary or REDIS_SERVER or "redis-server"
     for _attempt in range(3):
         port = free_port()
         d = tempfile.mkdtemp(prefix="redis-", dir=tmp)
@@ -388,6 +410,13 @@ def server_path():
     if len(sys.argv) > 1:
         return sys.argv[1]
     return os.path.join(BUILD, "grouppush_server")
+
+
+def server_argv(binary, ws_port, channel, workers=2, extra=()):
+    """grouppush_server's argv on 127.0.0.1:ws_port; channel: a port (--channel-listen,
+    the built-in channel server there) or a URL (--channel, e.g. redis://...)."""
+    ch = ["--channel", channel] if isinstance(channel, str) else ["--channel-listen", "%s:%d" % (HOST, channel)]
+    return [binary, "--ws", "%s:%d" % (HOST, ws_port), "--workers", str(workers)] + ch + list(extra)
 
 
 class Server:
@@ -416,8 +445,7 @@ class Server:
             self.ws_port, self.ch_port = free_port(), free_port()
             if self.ws_port == self.ch_port:
                 continue
-            argv = [self.binary, "--ws", "%s:%d" % (HOST, self.ws_port), "--workers", str(self.workers),
-                    "--channel-listen", "%s:%d" % (HOST, self.ch_port)] + self.extra
+            argv = server_argv(self.binary, self.ws_port, self.ch_port, self.workers, self.extra)
             self.proc = Proc(argv, log=self.log)
             m = self.proc.wait_line(r"^grouppush: ready ", timeout)
             if m is not None:

@@ -3,6 +3,7 @@
     R = report.Results("name")
     R.check(cond, "what", "why it failed")     ok what  /  FAIL what: why
     R.run("what", fn, *args)                   fn returns = ok; Fail, Timeout, ... = FAIL
+    R.part("what", fn, *args)                  fn checks for itself; Fail, Timeout, ... = FAIL
     R.skip("what", "reason")                   SKIP: name: what: reason, the rest runs on;
                                                with CI=true a failure
     R.finish()                                 N passed, N failed; exit 1 on any failure
@@ -52,16 +53,24 @@ class Results:
     def run(self, case, fn, *args, errors=()):
         """fn() returning normally = ok; Fail/any expected exception (and the types in
         errors, e.g. an outside client library's own) = FAIL. Returns fn's result or None."""
+        done, r = self._call(case, fn, args, errors)
+        if done:
+            self.ok(case)
+        return r
+
+    def part(self, case, fn, *args, errors=()):
+        """fn makes checks of its own: an exception from it (the types run() catches) is
+        one FAIL case, and the script goes on. Returns fn's result or None."""
+        return self._call(case, fn, args, errors)[1]
+
+    def _call(self, case, fn, args, errors):
         try:
-            r = fn(*args)
+            return True, fn(*args)
         except Fail as e:
             self.fail(case, str(e))
-            return None
         except (Timeout, Closed, OSError, ValueError, KeyError) + tuple(errors) as e:
             self.fail(case, "%s: %s" % (type(e).__name__, e))
-            return None
-        self.ok(case)
-        return r
+        return False, None
 
     def skip(self, what, reason):
         """An outside peer for part of the script is missing: `SKIP: name: what: reason`

@@ -8,6 +8,7 @@
 - Conn: a blocking connection with timeouts: read_values (raw bytes + values + a status
   word, for byte-exact comparisons), reply / cmd (Python values), call (parsed values),
   expect_close / expect_eof.
+- once(port, *args): one command on a new connection, its reply.
 """
 import selectors
 import socket
@@ -227,3 +228,17 @@ class Conn:
     def close(self):
         self.sel.close()
         self.s.close()
+
+
+def once(port, *args, password=None, timeout=3.0):
+    """One command on a new connection (AUTH password first, if given): its reply as
+    Python data (to_py); an AUTH that is refused raises Fail."""
+    c = Conn(port)
+    try:
+        if password is not None:
+            r = c.cmd("AUTH", password, timeout=timeout)
+            if r != "OK":
+                raise Fail("AUTH refused: %r" % (r,))
+        return c.cmd(*args, timeout=timeout)
+    finally:
+        c.close()

@@ -1,6 +1,6 @@
 """tests/lib/ws.py - the tests' WebSocket client (RFC 6455, client side) and HTTP GET.
 
-Three layers, each usable alone:
+Layers, each usable alone:
 - codec: new_key / accept_for / std_headers / request / upgrade_request build the opening
   handshake; parse_http_head says "incomplete" until the head is in, check_101 verifies a
   101 (Sec-WebSocket-Accept, Upgrade, Connection, subprotocol, no extension); encode builds
@@ -13,6 +13,8 @@ Three layers, each usable alone:
   checks that raise Fail.
 - Client, message mode: recv_frame answers pings, skips pongs, joins fragments and raises
   Timeout / Closed; send_text, send_texts (several frames in one write), expect_text, close.
+- the app protocol: join_msg / leave_msg / send_msg; join_all (members joined, their
+  workers subscribed) and push_reaches (one push gets to every member).
 Blocking API, every wait has a timeout; no asyncio.
 """
 import base64
@@ -340,6 +342,34 @@ def leave_msg(g):
 
 def send_msg(g, message):
     return json.dumps({"cmd": "send_to_group", "group_id": g, "message": message}, ensure_ascii=False)
+
+
+def join_all(members, group, tag="joined"):
+    """Member i (a Client) joins group and sends `tag-i` to it in one write, then reads up
+    to its own message: its worker is then subscribed. Earlier members' tags may come
+    first; anything else raises Fail."""
+    for i, m in enumerate(members):
+        m.send_texts(join_msg(group), send_msg(group, "%s-%d" % (tag, i)))
+        while True:
+            t = m.recv_text()
+            if t == "%s-%d" % (tag, i):
+                break
+            if not t.startswith(tag + "-"):
+                raise Fail("member %d got %r while joining %r" % (i, short(t), group))
+
+
+def push_reaches(sender, members, group, text, tag="joined"):
+    """sender sends text to group; every member must get it, after join_all's tags only:
+    True, or False when something else came first."""
+    sender.send_text(send_msg(group, text))
+    for m in members:
+        while True:
+            t = m.recv_text()
+            if t == text:
+                break
+            if not t.startswith(tag + "-"):
+                return False
+    return True
 
 
 # ---------------------------------------------------------------- the client
