@@ -1786,9 +1786,7 @@ static gp_msg *gp__msg_from_buf(gp_buf *b) {
     return m;
 }
 
-GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
-GP_API void gp_msg_unref(gp_msg *m) {
-    if (m == NULL || --m->refs > 0) return;
+static void gp__msg_free(gp_msg *m) {
     if (m->own) {
         gp__free(m->alloc_ctx, m->data, m->cap);
         gp__free(m->alloc_ctx, m, sizeof(gp_msg));
@@ -1796,6 +1794,12 @@ GP_API void gp_msg_unref(gp_msg *m) {
         gp__free(m->alloc_ctx, m, sizeof(gp_msg) + m->cap);
     }
 }
+
+static void gp__msg_drop(gp_msg *m) { if (--m->refs == 0) gp__msg_free(m); }   /* m != NULL */
+
+GP_API gp_msg *gp_msg_ref(gp_msg *m) { if (m) m->refs++; return m; }
+
+GP_API void gp_msg_unref(gp_msg *m) { if (m) gp__msg_drop(m); }
 
 GP_API size_t gp_msg_size(const gp_msg *m) { return m ? m->len : 0; }
 
@@ -1928,8 +1932,12 @@ static void gp__stream_want_write(gp_loop *loop, gp__stream *s, int on) {
 static int gp__stream_push(void *ctx, gp__stream *s, gp_msg *m) {
     gp__qent *e;
     if (m->len == 0) return GP_OK;
-    if ((e = (gp__qent *)gp__ring_push(ctx, &s->q, sizeof *e, &s->one)) == NULL) return GP_ERR_NOMEM;
-    e->m = gp_msg_ref(m);
+    if (s->q.count < s->q.cap)   /* the fan-out path: room in the ring, no call */
+        e = (gp__qent *)s->q.v + ((s->q.head + s->q.count++) & (s->q.cap - 1));
+    else if ((e = (gp__qent *)gp__ring_push(ctx, &s->q, sizeof *e, &s->one)) == NULL)
+        return GP_ERR_NOMEM;
+    m->refs++;
+    e->m = m;
     e->off = 0;
     s->qbytes += m->len;
     return GP_OK;
@@ -1982,7 +1990,7 @@ static int gp__stream_flush(gp_loop *loop, gp__stream *s, uint64_t *bytes_out) {
             size_t left = e->m->len - e->off;
             if ((size_t)w < left) { e->off += (size_t)w; break; }
             w -= (ssize_t)left;
-            gp_msg_unref(e->m);
+            gp__msg_drop(e->m);
             gp__ring_pop(&s->q);
         }
     }
@@ -3838,21 +3846,37 @@ GP_API long gp_chan_parse_request(uint8_t *buf, size_t len, gp_bytes *args, size
     return (long)pos;
 }
 
-GP_API int gp_chan_put_agg(gp_buf *b, int type, size_t n) {
-    return gp__buf_printf(b, "%c%lu\r\n", type, (unsigned long)n);
+/* A RESP head: the type byte, the decimal n (with '-' when neg), CRLF. No printf: every
+   value the channel writes starts with one of these. */
+static int gp__chan_head(gp_buf *b, int type, uint64_t n, int neg) {
+    char t[24];
+    size_t k = sizeof t;
+    t[--k] = '\n';
+    t[--k] = '\r';
+    do { t[--k] = (char)('0' + n % 10); n /= 10; } while (n);
+    if (neg) t[--k] = '-';
+    t[--k] = (char)type;
+    return gp_buf_append(b, t + k, sizeof t - k);
 }
 
+GP_API int gp_chan_put_agg(gp_buf *b, int type, size_t n) { return gp__chan_head(b, type, n, 0); }
+
 GP_API int gp_chan_put_bulk(gp_buf *b, const void *s, size_t n) {
-    if (gp__buf_printf(b, "$%lu\r\n", (unsigned long)n) != GP_OK || gp_buf_append(b, s, n) != GP_OK) return GP_ERR_NOMEM;
+    if (gp_buf_reserve(b, n + 26) != GP_OK || gp__chan_head(b, '$', n, 0) != GP_OK) return GP_ERR_NOMEM;
+    gp_buf_append(b, s, n);   /* room reserved: cannot fail */
     return gp_buf_append(b, "\r\n", 2);
 }
 
 GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s) {
-    return gp__buf_printf(b, "%c%s\r\n", type, s);
+    size_t n = strlen(s);
+    if (gp_buf_reserve(b, n + 3) != GP_OK) return GP_ERR_NOMEM;
+    b->data[b->len++] = (uint8_t)type;
+    gp_buf_append(b, s, n);
+    return gp_buf_append(b, "\r\n", 2);
 }
 
-GP_API int gp_chan_put_int(gp_buf *b, int64_t v) {
-    return gp__buf_printf(b, ":%lld\r\n", (long long)v);
+GP_API int gp_chan_put_int(gp_buf *b, int64_t v) {   /* INT64_MIN's magnitude computed without overflow */
+    return v < 0 ? gp__chan_head(b, ':', (uint64_t)(-(v + 1)) + 1u, 1) : gp__chan_head(b, ':', (uint64_t)v, 0);
 }
 
 GP_API int gp_chan_put_null(gp_buf *b, int resp3) {
@@ -4018,6 +4042,20 @@ static size_t gp__cs_count(const gp__cs_client *c) { return c->nchans + c->npats
    the held one, for what must still go out (pushes, (un)subscribe notifications). */
 static gp_buf *gp__cs_real_out(gp__cs_client *c) { return c->muted ? &c->held : &c->out; }
 
+/* A push reached c: count it, flush it at the end of the batch, and drop c past its output
+   limit (queued plus being built; Redis's client-output-buffer-limit pubsub). */
+static void gp__cs_delivered(gp__cs_client *c) {
+    gp_chansrv *s = c->s;
+    s->st.delivered++;
+    gp__cs_mark(c);
+    if (c->st.qbytes + gp__cs_real_out(c)->len > s->cfg.max_output) {
+        s->st.dropped_clients++;
+        GP__LOG(s->loop, GP_LOG_WARN, GP__CS, "client %llu: output buffer over %lu bytes, dropped",
+                (unsigned long long)c->id, (unsigned long)s->cfg.max_output);
+        gp__cs_kill(c, "output buffer limit");
+    }
+}
+
 /* Queue a shared frame for c behind the replies it has so far. */
 static void gp__cs_push(gp__cs_client *c, gp_msg *m) {
     gp_chansrv *s = c->s;
@@ -4027,14 +4065,7 @@ static void gp__cs_push(gp__cs_client *c, gp_msg *m) {
         gp__cs_kill(c, "out of memory");
         return;
     }
-    s->st.delivered++;
-    gp__cs_mark(c);
-    if (c->st.qbytes > s->cfg.max_output) {   /* client-output-buffer-limit pubsub */
-        s->st.dropped_clients++;
-        GP__LOG(s->loop, GP_LOG_WARN, GP__CS, "client %llu: output buffer over %lu bytes, dropped",
-                (unsigned long long)c->id, (unsigned long)s->cfg.max_output);
-        gp__cs_kill(c, "output buffer limit");
-    }
+    gp__cs_delivered(c);
 }
 
 /* A message (or, with pat, pmessage) push, encoded once for every subscriber that speaks
@@ -4055,21 +4086,32 @@ static gp_msg *gp__cs_frame(gp_chansrv *s, int resp3, const uint8_t *pat, size_t
     return m;
 }
 
-/* One push to one client (the grace replay). */
+/* A push for one client alone (a channel's only subscriber, a pattern, the grace replay),
+   written into its own reply bytes: no frame to share, so none is made. */
 static void gp__cs_push_msg(gp__cs_client *c, const uint8_t *pat, size_t plen, const uint8_t *ch, size_t chlen,
                             const uint8_t *msg, size_t len) {
-    gp_msg *m = gp__cs_frame(c->s, c->resp3, pat, plen, ch, chlen, msg, len);
-    if (m == NULL) { gp__cs_kill(c, "out of memory"); return; }
-    gp__cs_push(c, m);
-    gp_msg_unref(m);
+    gp_buf *o = gp__cs_real_out(c);
+    if (c->dead) return;
+    if (gp_buf_reserve(o, 48 + plen + chlen + len) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
+    gp_chan_put_agg(o, c->resp3 ? '>' : '*', pat ? 4 : 3);
+    if (pat) { gp_chan_put_bulk(o, "pmessage", 8); gp_chan_put_bulk(o, pat, plen); }
+    else gp_chan_put_bulk(o, "message", 7);
+    gp_chan_put_bulk(o, ch, chlen);
+    gp_chan_put_bulk(o, msg, len);
+    gp__cs_delivered(c);
 }
 
 static size_t gp__cs_publish(gp_chansrv *s, const uint8_t *ch, size_t chlen, const uint8_t *msg, size_t len) {
     gp__cs_channel *chan = gp__cs_find(s, ch, chlen);
     gp_msg *frame[2] = { NULL, NULL };   /* RESP2, RESP3: encoded once, on first use */
-    size_t n = 0, i;
+    size_t n = 0, i, live = 0;
     s->st.published++;
-    if (chan) {
+    for (i = 0; chan && i < chan->nsubs && live < 2; i++) live += !chan->subs[i]->dead;
+    if (live == 1) {   /* one receiver: nothing to share */
+        for (i = 0; chan->subs[i]->dead; i++) continue;
+        gp__cs_push_msg(chan->subs[i], NULL, 0, ch, chlen, msg, len);
+        n = 1;
+    } else if (chan) {
         for (i = 0; i < chan->nsubs; i++) {
             gp__cs_client *c = chan->subs[i];
             if (c->dead) continue;
