@@ -1616,6 +1616,19 @@ GP_API uint64_t gp_loop_now(const gp_loop *l) { return l ? l->now : gp_time_ms()
 GP_API const char *gp_loop_backend(const gp_loop *l) { (void)l; return gp__be_name(); }
 GP_API void *gp_loop_alloc_ctx(const gp_loop *l) { return l ? l->alloc_ctx : NULL; }
 
+/* Resident set size of a process in KiB (the channel server's INFO, the supervisor's
+   status); 0 where /proc is missing. */
+static uint64_t gp__rss_kb(int pid) {
+    char path[64];
+    unsigned long size = 0, res = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/statm", pid);
+    if ((f = fopen(path, "r")) == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
+    fclose(f);
+    return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
+}
+
 /* ==== >>net  listen/accept/connect. Uses: >>util ========================== */
 
 static int gp__set_nonblock(int fd) {
@@ -1996,6 +2009,29 @@ static int gp__stream_flush(gp_loop *loop, gp__stream *s, uint64_t *bytes_out) {
     }
     gp__stream_want_write(loop, s, 0);
     return GP_OK;
+}
+
+/* Flush with the bytes built in b last (replies, commands). With nothing else queued they
+   are written straight from b, which keeps its memory for the next batch; only what the
+   socket does not take becomes a queued frame. Results as gp__stream_flush. */
+static int gp__stream_flush_buf(void *ctx, gp_loop *loop, gp__stream *s, gp_buf *b, uint64_t *bytes_out) {
+    while (s->q.count == 0 && b->len > 0) {
+        struct iovec iov;
+        ssize_t w;
+        iov.iov_base = b->data;
+        iov.iov_len = b->len;
+        w = gp__stream_tr(s)->sendv(loop, s, &iov, 1);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return GP_ERR_IO;
+            break;
+        }
+        *bytes_out += (uint64_t)w;
+        gp_buf_consume(b, (size_t)w);
+    }
+    if (b->len == 0 && b->cap > 65536) gp_buf_free(b);   /* a one-off big reply: give it back */
+    if (gp__stream_push_buf(ctx, s, b) != GP_OK) return GP_ERR_NOMEM;
+    return gp__stream_flush(loop, s, bytes_out);
 }
 
 /* Everything said: end the TLS session, then half-close (the peer's close completes it). */
@@ -4392,10 +4428,9 @@ static void gp__cs_reject(gp__cs_client *c, const gp__cs_cmd *k, size_t mark) {
 }
 
 static void gp__cs_verbatim(gp__cs_client *c, const char *s, size_t n) {   /* RESP3 '=' txt, else bulk */
-    char head[32];
     if (!c->resp3) { gp_chan_put_bulk(&c->out, s, n); return; }
-    snprintf(head, sizeof head, "=%lu\r\ntxt:", (unsigned long)(n + 4));
-    gp_buf_append(&c->out, head, strlen(head));
+    gp__chan_head(&c->out, '=', n + 4, 0);
+    gp_buf_append(&c->out, "txt:", 4);
     gp_buf_append(&c->out, s, n);
     gp_buf_append(&c->out, "\r\n", 2);
 }
@@ -4912,16 +4947,6 @@ static void gp__cs_cmd_client_help(gp__cs_client *c, size_t argc, gp_bytes *argv
 }
 
 /* ---- server ---- */
-static size_t gp__cs_rss(void) {   /* resident set size in bytes; 0 where /proc is missing */
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0, res = 0;
-    long psz = sysconf(_SC_PAGESIZE);
-    if (f == NULL) return 0;
-    if (fscanf(f, "%lu %lu", &pages, &res) != 2) res = 0;
-    fclose(f);
-    return (size_t)res * (size_t)(psz > 0 ? psz : 4096);
-}
-
 /* INFO [section ...]: Redis's "# Section" / "field:value" text. The server claims
    redis_version 7.0.0, the Redis whose pub/sub it follows, so clients' feature checks pass. */
 static void gp__cs_cmd_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
@@ -4962,7 +4987,7 @@ static void gp__cs_cmd_info(gp__cs_client *c, size_t argc, gp_bytes *argv) {
             gp__buf_printf(&b, "pubsub_clients:%lu\r\n", (unsigned long)subs);
             break;
         case 2: {
-            size_t rss = gp__cs_rss();
+            uint64_t rss = gp__rss_kb((int)getpid()) * 1024u;
             gp__buf_printf(&b, "# Memory\r\n");
             gp__buf_printf(&b, "used_memory:%lu\r\n", (unsigned long)rss);   /* no allocator count: the RSS */
             gp__buf_printf(&b, "used_memory_rss:%lu\r\n", (unsigned long)rss);
@@ -5203,7 +5228,7 @@ static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("auth", -2, GP__CS_NOAUTH | GP__CS_OPENING, gp__cs_cmd_auth, "connection", "Authenticate."),
     GP__CS_ROW("hello", -1, GP__CS_NOAUTH | GP__CS_OPENING, gp__cs_cmd_hello, "connection",
                "Choose RESP2 or RESP3, optionally authenticate and name the connection."),
-    GP__CS_ROW("select", 2, GP__CS_OPENING, gp__cs_cmd_select, "connection", "Select database 0, the only one."),
+    GP__CS_ROW("select", 2, 0, gp__cs_cmd_select, "connection", "Select database 0, the only one."),
     GP__CS_ROW("quit", -1, GP__CS_NOAUTH | GP__CS_SUBCTX | GP__CS_NOQUEUE, gp__cs_cmd_quit, "connection",
                "Close the connection."),
     GP__CS_ROW("reset", 1, GP__CS_NOAUTH | GP__CS_SUBCTX | GP__CS_NOQUEUE, gp__cs_cmd_reset, "connection",
@@ -5226,7 +5251,7 @@ static const gp__cs_cmd gp__cs_commands[] = {
                "Accepted; there are no keys, so no EXEC is ever aborted by it."),
     GP__CS_ROW("unwatch", 1, 0, gp__cs_cmd_ok, "transactions", "Accepted (no keys are watched)."),
     { "client", -2, GP__CS_OPENING, NULL, gp__cs_client_subs, "connection", "Inspect and name connections." },
-    GP__CS_ROW("info", -1, GP__CS_OPENING, gp__cs_cmd_info, "server", "Server, clients, memory and stats sections."),
+    GP__CS_ROW("info", -1, 0, gp__cs_cmd_info, "server", "Server, clients, memory and stats sections."),
     { "command", -1, 0, gp__cs_cmd_command, gp__cs_command_subs, "server", "Describe the commands this server has." },
     { "config", -2, 0, NULL, gp__cs_config_subs, "server", "Read the settings clients ask for." },
     GP__CS_NONE
@@ -5330,8 +5355,8 @@ static void gp__cs_flush(gp__cs_client *c) {
     gp_chansrv *s = c->s;
     int rc;
     if (c->dead) return;
-    if (gp__stream_push_buf(s->alloc_ctx, &c->st, &c->out) != GP_OK) { gp__cs_kill(c, "out of memory"); return; }
-    rc = gp__stream_flush(s->loop, &c->st, &s->st.bytes_out);
+    rc = gp__stream_flush_buf(s->alloc_ctx, s->loop, &c->st, &c->out, &s->st.bytes_out);
+    if (rc == GP_ERR_NOMEM) { gp__cs_kill(c, "out of memory"); return; }
     if (rc == GP_ERR_IO) { gp__cs_kill(c, strerror(errno)); return; }
     if (rc == GP_OK) {
         gp__stream_trim(s->alloc_ctx, &c->st);
@@ -5642,10 +5667,10 @@ static void gp__cc_drop(gp_chancli *c, const char *why) {
 static void gp__cc_flush(gp_chancli *c) {
     int rc;
     if (c->conn.fd < 0 || c->state < GP__CC_HELLO) return;
-    if (gp__stream_push_buf(c->alloc_ctx, &c->conn, &c->out) != GP_OK) { gp__cc_drop(c, "out of memory"); return; }
-    if (c->conn.q.count == 0) return;
-    rc = gp__stream_flush(c->loop, &c->conn, &c->bytes_out);
-    if (rc == GP_ERR_IO) gp__cc_drop(c, strerror(errno));
+    if (c->conn.q.count == 0 && c->out.len == 0) return;
+    rc = gp__stream_flush_buf(c->alloc_ctx, c->loop, &c->conn, &c->out, &c->bytes_out);
+    if (rc == GP_ERR_NOMEM) gp__cc_drop(c, "out of memory");
+    else if (rc == GP_ERR_IO) gp__cc_drop(c, strerror(errno));
     else if (rc == GP_OK) gp__stream_trim(c->alloc_ctx, &c->conn);
 }
 
@@ -6132,17 +6157,6 @@ static int gp__pipe(int p[2]) {
     gp__set_nonblock(p[0]);
     gp__set_nonblock(p[1]);
     return GP_OK;
-}
-
-static uint64_t gp__rss_kb(int pid) {
-    char path[64];
-    unsigned long size = 0, res = 0;
-    FILE *f;
-    snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    if ((f = fopen(path, "r")) == NULL) return 0;
-    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
-    fclose(f);
-    return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
 }
 
 /* process titles: argv[0]'s own bytes (shown by ps) and the thread name (ps -o comm).
