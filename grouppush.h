@@ -658,6 +658,53 @@ GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s); /* '+' or '-'
 GP_API int gp_chan_put_int(gp_buf *b, int64_t v);
 GP_API int gp_chan_put_null(gp_buf *b, int resp3);                 /* "_" or "$-1" */
 
+/* Group streams (offsets, epochs, history; DELIVERY GUARANTEES). Both scripts take
+   KEYS[1] = "gp:{" channel "}:m" (the group's offset and epoch) and KEYS[2] =
+   "gp:{" channel "}:h" (its history, a capped stream). A real Redis (>= 6) runs them as Lua;
+   the built-in channel server recognises exactly these texts (EVAL, EVALSHA, SCRIPT LOAD)
+   and runs its own code with the same replies.
+   PUBLISH: ARGV = channel, payload, history size (0 = none kept), history ttl s (0 =
+   none), epoch candidate (used when the group has none yet), meta ttl s (0 = none). It
+   takes the next offset, keeps the payload, publishes
+   "\xFFgp1 <offset> <epoch> <payload>" on the channel, and replies [offset, epoch]. */
+#define GP_CHAN_SCRIPT_PUBLISH \
+    "if #KEYS~=2 or #ARGV~=6 or not (tonumber(ARGV[3]) and tonumber(ARGV[4]) and tonumber(ARGV[6])) then\n" \
+    "  return redis.error_reply('ERR grouppush PUBLISH script: 2 keys; channel, payload, size, ttl, epoch, meta ttl')\n" \
+    "end\n" \
+    "if redis.call('hsetnx',KEYS[1],'e',ARGV[5])==1 then redis.call('del',KEYS[2]) end\n" \
+    "local o=redis.call('hincrby',KEYS[1],'o',1)\n" \
+    "local e=redis.call('hget',KEYS[1],'e')\n" \
+    "if tonumber(ARGV[3])>0 then\n" \
+    "  redis.call('xadd',KEYS[2],'MAXLEN',ARGV[3],'0-'..o,'d',ARGV[2])\n" \
+    "  if tonumber(ARGV[4])>0 then redis.call('expire',KEYS[2],ARGV[4]) end\n" \
+    "end\n" \
+    "if tonumber(ARGV[6])>0 then redis.call('expire',KEYS[1],ARGV[6]) end\n" \
+    "redis.call('publish',ARGV[1],'\\255gp1 '..o..' '..e..' '..ARGV[2])\n" \
+    "return {o,e}\n"
+/* HISTORY: ARGV = since (-1: only the position), at most this many messages, epoch
+   candidate, meta ttl s. Replies [epoch, top offset] and, when messages after `since` are
+   kept, the offset of the first one and then the payloads, in order (consecutive offsets). */
+#define GP_CHAN_SCRIPT_HISTORY \
+    "if #KEYS~=2 or #ARGV~=4 or not (tonumber(ARGV[1]) and tonumber(ARGV[2]) and tonumber(ARGV[4])) then\n" \
+    "  return redis.error_reply('ERR grouppush HISTORY script: 2 keys; since, count, epoch, meta ttl')\n" \
+    "end\n" \
+    "if redis.call('hsetnx',KEYS[1],'e',ARGV[3])==1 then redis.call('del',KEYS[2]) end\n" \
+    "if tonumber(ARGV[4])>0 then redis.call('expire',KEYS[1],ARGV[4]) end\n" \
+    "local m=redis.call('hmget',KEYS[1],'o','e')\n" \
+    "local top=tonumber(m[1]) or 0\n" \
+    "local r={m[2],top}\n" \
+    "local k=tonumber(ARGV[1])\n" \
+    "if k>=0 and k<top and tonumber(ARGV[2])>0 then\n" \
+    "  local xs=redis.call('xrange',KEYS[2],'0-'..(k+1),'+','COUNT',ARGV[2])\n" \
+    "  if #xs>0 then\n" \
+    "    r[3]=tonumber(string.sub(xs[1][1],3))\n" \
+    "    for i=1,#xs do r[#r+1]=xs[i][2][2] end\n" \
+    "  end\n" \
+    "end\n" \
+    "return r\n"
+/* SHA-1 of a script as 40 lower-case hex digits + NUL (what EVALSHA takes). */
+GP_API void gp_chan_script_sha(const char *script, char out[41]);
+
 /* ==== >>chansrv  Redis-compatible pub/sub server ========================== */
 
 typedef struct gp_chansrv gp_chansrv;
@@ -672,7 +719,23 @@ typedef struct gp_chansrv_config {
                                    GP_CHANSRV_NO_GRACE disables */
     size_t   grace_max_bytes;   /* bytes kept at most during the grace period, 0 = default */
     size_t   max_queued;        /* bytes of commands one MULTI may queue, 0 = default */
+    struct gp_chansrv_store *store;   /* group offsets and history; NULL: one of its own */
 } gp_chansrv_config;
+/* The built-in side of GP_CHAN_SCRIPT_PUBLISH / _HISTORY: per-group offsets, epochs and a
+   bounded history, in one shared anonymous mapping (not GP_MALLOC). Made by a master before
+   it forks, it outlives the channel server processes that use it: a channel server that is
+   killed and restarted continues the same epochs and offsets, history included. One
+   channel server at a time may use a store. */
+typedef struct gp_chansrv_store gp_chansrv_store;
+typedef struct gp_chansrv_store_config {
+    size_t depth;        /* messages kept per group at most (0 = default); a publish keeps
+                            min(its history-size argument, depth) */
+    size_t max_bytes;    /* the messages of all groups together (0 = default); the oldest go */
+    size_t max_groups;   /* groups with a stream (0 = default); then the least recently
+                            published of 8 is forgotten (its next use starts a new epoch) */
+} gp_chansrv_store_config;
+GP_API int  gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out);
+GP_API void gp_chansrv_store_destroy(gp_chansrv_store *st);
 #define GP_CHANSRV_NO_GRACE ((uint64_t)-1)
 typedef struct gp_chansrv_stats {
     size_t   clients, channels, patterns;
@@ -733,6 +796,17 @@ GP_API int  gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len);
    sent again after the reconnect (a message can then arrive twice, see the manual). */
 GP_API int  gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data,
                                size_t len);
+/* The reply to a gp_chancli_call: v[0..nv) the value in preorder (borrowed until return;
+   an error reply is a GP_CHAN_ERROR value). Never called after gp_chancli_destroy. */
+typedef void (*gp_chancli_reply_fn)(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user);
+/* Send any command (argv copied, encoded once) and get its reply in fn. Held, limited and
+   sent again after a reconnect exactly like a publish (so a call the server ran but did not
+   answer before the connection dropped runs twice), in order with the publishes. */
+GP_API int  gp_chancli_call(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user);
+/* Have the server know a script on every connection, this one and each reconnect (SCRIPT
+   LOAD in the opening pipeline, before any held call), so EVALSHA never meets NOSCRIPT
+   (a Redis restarted without persistence forgets its scripts). sha: its SHA-1, or NULL. */
+GP_API int  gp_chancli_load_script(gp_chancli *c, const char *text, char sha[41]);
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st);
 /* Parse "redis://[[user]:password@]host[:port]" or "host:port" into cfg (strings point into
    buf, which receives a copy of url). */
@@ -4033,6 +4107,15 @@ GP_API int gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s,
     return p == plen;
 }
 
+GP_API void gp_chan_script_sha(const char *script, char out[41]) {
+    static const char hex[] = "0123456789abcdef";
+    uint8_t d[20];
+    int i;
+    gp_sha1(script, strlen(script), d);
+    for (i = 0; i < 20; i++) { out[2 * i] = hex[d[i] >> 4]; out[2 * i + 1] = hex[d[i] & 15]; }
+    out[40] = '\0';
+}
+
 /* ==== >>chansrv  Redis-compatible pub/sub server. Uses: >>loop >>net >>chan ==== */
 
 #define GP__CS "chansrv"
@@ -4087,6 +4170,8 @@ struct gp_chansrv {
     uint64_t next_id, grace_until, grace_timer, cmd_seq;
     gp__cs_kept *grace;
     size_t ngrace, grace_cap, grace_bytes;
+    gp_chansrv_store *store, *own_store;   /* group offsets and history (cfg.store or its own) */
+    gp_buf scratch;             /* a script's publish, built before it goes out */
     gp_chansrv_stats st;
 };
 
@@ -5240,6 +5325,347 @@ static void gp__cs_cmd_command_help(gp__cs_client *c, size_t argc, gp_bytes *arg
     gp__cs_help(c, lines);
 }
 
+/* ---- the group store: the built-in side of GP_CHAN_SCRIPT_PUBLISH / _HISTORY. One shared
+   anonymous mapping: a header, a tag array (hash and last use of every group slot, 8 slots
+   a bucket), the group slots (name, epoch, top offset, and the ring position of each of the
+   last `depth` offsets) and a byte ring of entries (header + payload, 8-aligned, never
+   split at the ring's end). Crash-safe with one writer at a time: a publish first moves the
+   ring's write position past the entry it is about to write (what it overwrites is dead at
+   once), then writes the entry, then its position, then the group's top offset (the commit).
+   A reader checks each entry (inside the live part of the ring, its slot, the slot's
+   generation and the offset), so what a killed writer left half done is never served. ---- */
+#define GP__HS_MAGIC 0x3174736870677067ull   /* "gpghst1" */
+#define GP__HS_WAYS 8
+#define GP__HS_NAME 240
+#if defined(__GNUC__) || defined(__clang__)
+#  define GP__BARRIER() __asm__ __volatile__("" ::: "memory")
+#else
+#  define GP__BARRIER() do { } while (0)   /* stores through the volatile pointers below keep their order */
+#endif
+typedef struct gp__hs_hdr {
+    uint64_t magic, wpos, epochs, ring_size, nslots, depth, slot_size;
+    char base[16];              /* this store's random part of every epoch */
+} gp__hs_hdr;
+typedef struct gp__hs_tag { uint32_t hash, used; uint64_t used_ms; } gp__hs_tag;
+typedef struct gp__hs_group {
+    uint64_t top;               /* last offset given, 0 = none yet */
+    uint64_t pub_ms, ttl_ms;    /* last publish, history ttl of that publish (0 = none) */
+    uint32_t gen, keep;         /* generation of the slot; history size of the last publish */
+    uint32_t nlen, pad;
+    char epoch[32];
+    uint8_t name[GP__HS_NAME];
+    /* then depth x uint64_t: ring position of offset o at [o % depth] */
+} gp__hs_group;
+typedef struct gp__hs_ent { uint32_t slot, gen; uint64_t offset; uint32_t len, pad; } gp__hs_ent;
+struct gp_chansrv_store {
+    uint8_t *map;
+    size_t map_size;
+    gp__hs_hdr *h;
+    gp__hs_tag *tags;
+    uint8_t *slots, *ring;
+};
+
+static void gp__store_defaults(gp_chansrv_store_config *cfg) {
+    GP__DEF(cfg->depth, 100);
+    GP__DEF(cfg->max_bytes, (size_t)64 << 20);
+    GP__DEF(cfg->max_groups, 65536);
+}
+
+GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
+    gp_chansrv_store_config c;
+    gp_chansrv_store *st;
+    size_t nb, slot_size, off_tags, off_slots, off_ring, total;
+    uint8_t rnd[4];
+    int fd, flags = MAP_SHARED | MAP_ANONYMOUS;
+    if (out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    memset(&c, 0, sizeof c);
+    if (cfg) c = *cfg;
+    gp__store_defaults(&c);
+    nb = (c.max_groups + GP__HS_WAYS - 1) / GP__HS_WAYS;
+    if (c.depth > 1000000 || nb > ((size_t)1 << 24) || c.max_bytes < 4096 || c.max_bytes > ((size_t)1 << 40))
+        return GP_ERR_INVAL;
+    slot_size = sizeof(gp__hs_group) + c.depth * sizeof(uint64_t);
+    off_tags = (sizeof(gp__hs_hdr) + 63) & ~(size_t)63;
+    off_slots = off_tags + nb * GP__HS_WAYS * sizeof(gp__hs_tag);
+    off_ring = (off_slots + nb * GP__HS_WAYS * slot_size + 4095) & ~(size_t)4095;
+    total = off_ring + ((c.max_bytes + 7) & ~(size_t)7);
+    if ((st = (gp_chansrv_store *)gp__calloc(NULL, sizeof *st)) == NULL) return GP_ERR_NOMEM;
+#ifdef MAP_NORESERVE
+    flags |= MAP_NORESERVE;   /* pages are touched as groups and messages come */
+#endif
+    st->map = (uint8_t *)mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (st->map == (uint8_t *)MAP_FAILED) { gp__free(NULL, st, sizeof *st); return GP_ERR_NOMEM; }
+    st->map_size = total;
+    st->h = (gp__hs_hdr *)(void *)st->map;
+    st->tags = (gp__hs_tag *)(void *)(st->map + off_tags);
+    st->slots = st->map + off_slots;
+    st->ring = st->map + off_ring;
+    st->h->ring_size = (c.max_bytes + 7) & ~(size_t)7;
+    st->h->nslots = nb * GP__HS_WAYS;
+    st->h->depth = c.depth;
+    st->h->slot_size = slot_size;
+    /* the random part of the epochs: a store made after a restart never repeats one */
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+        uint32_t t = (uint32_t)gp_time_ms() ^ ((uint32_t)getpid() << 16);
+        memcpy(rnd, &t, sizeof rnd);
+    }
+    if (fd >= 0) close(fd);
+    snprintf(st->h->base, sizeof st->h->base, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    st->h->magic = GP__HS_MAGIC;
+    *out = st;
+    return GP_OK;
+}
+
+GP_API void gp_chansrv_store_destroy(gp_chansrv_store *st) {
+    if (st == NULL) return;
+    munmap(st->map, st->map_size);
+    gp__free(NULL, st, sizeof *st);
+}
+
+static gp__hs_group *gp__hs_slot(const gp_chansrv_store *st, size_t i) {
+    return (gp__hs_group *)(void *)(st->slots + i * st->h->slot_size);
+}
+static uint64_t *gp__hs_pos(gp__hs_group *g) { return (uint64_t *)(void *)(g + 1); }
+
+/* The slot of a group (KEYS[1] of the scripts); create: take the free or least recently
+   used slot of its bucket (a new epoch). NULL: a name over GP__HS_NAME bytes, or not there. */
+static gp__hs_group *gp__hs_find(gp_chansrv_store *st, const uint8_t *name, size_t len, uint64_t now, int create,
+                                 size_t *idx) {
+    uint32_t h = gp__hash(name, len);
+    size_t b = (size_t)(h % (st->h->nslots / GP__HS_WAYS)) * GP__HS_WAYS, w, victim = b;
+    gp__hs_group *g;
+    volatile gp__hs_tag *t;
+    if (len > GP__HS_NAME) return NULL;
+    for (w = b; w < b + GP__HS_WAYS; w++) {
+        gp__hs_tag *tw = &st->tags[w];
+        if (tw->used && tw->hash == h) {
+            g = gp__hs_slot(st, w);
+            if (g->nlen == len && memcmp(g->name, name, len) == 0) {
+                tw->used_ms = now;
+                *idx = w;
+                return g;
+            }
+        }
+        if (!tw->used) { if (st->tags[victim].used) victim = w; }
+        else if (st->tags[victim].used && tw->used_ms < st->tags[victim].used_ms) victim = w;
+    }
+    if (!create) return NULL;
+    t = &st->tags[victim];
+    g = gp__hs_slot(st, victim);
+    t->used = 0;   /* free while it is being set up: a writer killed now leaves a free slot */
+    GP__BARRIER();
+    g->gen++;
+    g->top = 0;
+    g->pub_ms = g->ttl_ms = 0;
+    g->keep = 0;
+    g->nlen = (uint32_t)len;
+    memcpy(g->name, name, len);
+    st->h->epochs++;
+    snprintf(g->epoch, sizeof g->epoch, "%s-%llx", st->h->base, (unsigned long long)st->h->epochs);
+    t->hash = h;
+    t->used_ms = now;
+    GP__BARRIER();
+    t->used = 1;
+    *idx = victim;
+    return g;
+}
+
+/* The next offset of g; the payload is kept when keep > 0 (at most depth, 1/4 of the ring). */
+static uint64_t gp__hs_publish(gp_chansrv_store *st, gp__hs_group *g, size_t idx, const uint8_t *p, size_t n,
+                               uint64_t keep, uint64_t ttl_ms, uint64_t now) {
+    volatile gp__hs_group *vg = g;
+    uint64_t o = g->top + 1, ring = st->h->ring_size;
+    size_t esz = (sizeof(gp__hs_ent) + n + 7) & ~(size_t)7;
+    if (keep > 0 && st->h->depth > 0 && esz <= ring / 4) {
+        uint64_t pos = st->h->wpos, at = pos % ring;
+        gp__hs_ent e;
+        if (at + esz > ring) { pos += ring - at; at = 0; }
+        ((volatile gp__hs_hdr *)st->h)->wpos = pos + esz;   /* first: what this overwrites is dead */
+        GP__BARRIER();
+        e.slot = (uint32_t)idx;
+        e.gen = g->gen;
+        e.offset = o;
+        e.len = (uint32_t)n;
+        e.pad = 0;
+        memcpy(st->ring + at, &e, sizeof e);
+        if (n) memcpy(st->ring + at + sizeof e, p, n);
+        GP__BARRIER();
+        ((volatile uint64_t *)gp__hs_pos(g))[o % st->h->depth] = pos;
+    }
+    vg->pub_ms = now;
+    vg->ttl_ms = ttl_ms;
+    vg->keep = (uint32_t)GP__MIN(keep, st->h->depth);
+    GP__BARRIER();
+    vg->top = o;   /* the commit */
+    return o;
+}
+
+/* The kept entry of offset o of g, or NULL. */
+static const gp__hs_ent *gp__hs_entry(const gp_chansrv_store *st, gp__hs_group *g, size_t idx, uint64_t o) {
+    uint64_t pos = gp__hs_pos(g)[o % st->h->depth], ring = st->h->ring_size, w = st->h->wpos;
+    const gp__hs_ent *e;
+    if (pos >= w || w - pos > ring || pos % 8) return NULL;
+    e = (const gp__hs_ent *)(const void *)(st->ring + pos % ring);
+    if (pos % ring + sizeof *e > ring || e->slot != idx || e->gen != g->gen || e->offset != o ||
+        pos + sizeof *e + e->len > w || pos % ring + sizeof *e + e->len > ring)
+        return NULL;
+    return e;
+}
+
+/* The first offset after `since` still kept and how many follow it without a hole (at most
+   max), or 0 when none. */
+static uint64_t gp__hs_range(const gp_chansrv_store *st, gp__hs_group *g, size_t idx, uint64_t since, uint64_t max,
+                             uint64_t now, uint64_t *count) {
+    uint64_t top = g->top, o, first = 0;
+    *count = 0;
+    if (since >= top || max == 0 || g->keep == 0 || (g->ttl_ms && now - g->pub_ms >= g->ttl_ms)) return 0;
+    o = since + 1;
+    if (top >= g->keep && top - g->keep + 1 > o) o = top - g->keep + 1;
+    for (; o <= top && *count < max; o++) {
+        if (gp__hs_entry(st, g, idx, o) == NULL) {
+            if (first) break;   /* a hole: what follows it is another page's business */
+            continue;
+        }
+        if (!first) first = o;
+        ++*count;
+    }
+    return first;
+}
+
+/* ---- EVAL / EVALSHA / SCRIPT: grouppush's two scripts, run natively on the store ---- */
+enum { GP__CS_SCRIPT_NONE = 0, GP__CS_SCRIPT_PUB = 1, GP__CS_SCRIPT_HIST = 2 };
+static const char *const gp__cs_scripts[3] = { NULL, GP_CHAN_SCRIPT_PUBLISH, GP_CHAN_SCRIPT_HISTORY };
+
+static int gp__cs_script_by_text(const gp_bytes *t) {
+    int i;
+    for (i = 1; i <= 2; i++)
+        if (t->len == strlen(gp__cs_scripts[i]) && memcmp(t->ptr, gp__cs_scripts[i], t->len) == 0) return i;
+    return GP__CS_SCRIPT_NONE;
+}
+
+static int gp__cs_script_by_sha(const gp_bytes *sha) {
+    int i;
+    for (i = 1; i <= 2; i++) {
+        char hex[41];
+        gp_chan_script_sha(gp__cs_scripts[i], hex);
+        if (gp__ieq(sha->ptr, sha->len, hex)) return i;
+    }
+    return GP__CS_SCRIPT_NONE;
+}
+
+static int gp__cs_store(gp_chansrv *s) {   /* the store, made on first use if none was given */
+    if (s->store == NULL && gp_chansrv_store_create(NULL, &s->own_store) == GP_OK) s->store = s->own_store;
+    return s->store != NULL;
+}
+
+/* argv: EVAL|EVALSHA, script|sha, numkeys, KEYS[1], KEYS[2], ARGV... */
+static void gp__cs_script_run(gp__cs_client *c, int which, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    int64_t nk, a[3] = { 0, 0, 0 };
+    size_t want = which == GP__CS_SCRIPT_PUB ? 6 : 4, idx = 0, i;
+    const size_t *nums = NULL;
+    static const size_t pub_nums[3] = { 7, 8, 0 }, hist_nums[3] = { 5, 6, 0 };
+    uint64_t now = gp_time_ms();
+    gp__hs_group *g;
+    if (gp__parse_i64(argv[2].ptr, argv[2].len, &nk) != 0 || nk < 0) {
+        gp__cs_err(c, "ERR value is not an integer or out of range");
+        return;
+    }
+    if ((uint64_t)nk > argc - 3) { gp__cs_err(c, "ERR Number of keys can't be greater than number of args"); return; }
+    if (nk != 2 || argc != 3 + 2 + want) {
+        gp__cs_err(c, "ERR Error running script: grouppush's %s script takes 2 keys and %lu arguments",
+                   which == GP__CS_SCRIPT_PUB ? "PUBLISH" : "HISTORY", (unsigned long)want);
+        return;
+    }
+    nums = which == GP__CS_SCRIPT_PUB ? pub_nums : hist_nums;
+    for (i = 0; nums[i]; i++)
+        if (gp__parse_i64(argv[nums[i]].ptr, argv[nums[i]].len, &a[i]) != 0 || a[i] < (which == GP__CS_SCRIPT_HIST && i == 0 ? -1 : 0)) {
+            gp__cs_err(c, "ERR Error running script: ARGV[%lu] must be an integer", (unsigned long)(nums[i] - 4));
+            return;
+        }
+    if (!gp__cs_store(s)) { gp__cs_err(c, "OOM cannot map the group store"); return; }
+    if ((g = gp__hs_find(s->store, argv[3].ptr, argv[3].len, now, 1, &idx)) == NULL) {
+        gp__cs_err(c, "ERR Error running script: key longer than %d bytes", GP__HS_NAME);
+        return;
+    }
+    if (which == GP__CS_SCRIPT_PUB) {
+        uint64_t o = gp__hs_publish(s->store, g, idx, argv[6].ptr, argv[6].len, (uint64_t)a[0],
+                                    (uint64_t)a[1] * 1000u, now);
+        gp_buf *e = &s->scratch;
+        e->len = 0;
+        if (gp__buf_printf(e, "\xFFgp1 %llu %s ", (unsigned long long)o, g->epoch) != GP_OK ||
+            gp_buf_append(e, argv[6].ptr, argv[6].len) != GP_OK) {
+            gp__cs_err(c, "OOM out of memory");
+            return;
+        }
+        gp__cs_publish(s, argv[5].ptr, argv[5].len, e->data, e->len);
+        gp_chan_put_agg(&c->out, '*', 2);
+        gp_chan_put_int(&c->out, (int64_t)o);
+        gp__cs_bulkstr(c, g->epoch);
+    } else {
+        uint64_t n = 0, first = 0, k;
+        if (a[0] >= 0) first = gp__hs_range(s->store, g, idx, (uint64_t)a[0], (uint64_t)a[1], now, &n);
+        gp_chan_put_agg(&c->out, '*', first ? 3 + (size_t)n : 2);
+        gp__cs_bulkstr(c, g->epoch);
+        gp_chan_put_int(&c->out, (int64_t)g->top);
+        if (first) {
+            gp_chan_put_int(&c->out, (int64_t)first);
+            for (k = first; k < first + n; k++) {
+                const gp__hs_ent *e = gp__hs_entry(s->store, g, idx, k);
+                gp_chan_put_bulk(&c->out, e + 1, e->len);
+            }
+        }
+    }
+}
+
+static void gp__cs_cmd_eval(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_text(&argv[1]);
+    if (which == GP__CS_SCRIPT_NONE) {
+        gp__cs_err(c, "ERR this channel server runs only grouppush's scripts (GP_CHAN_SCRIPT_PUBLISH, "
+                      "GP_CHAN_SCRIPT_HISTORY), byte for byte");
+        return;
+    }
+    gp__cs_script_run(c, which, argc, argv);
+}
+
+static void gp__cs_cmd_evalsha(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_sha(&argv[1]);
+    if (which == GP__CS_SCRIPT_NONE) { gp__cs_err(c, "NOSCRIPT No matching script. Please use EVAL."); return; }
+    gp__cs_script_run(c, which, argc, argv);
+}
+
+static void gp__cs_cmd_script_load(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_text(&argv[2]);
+    char hex[41];
+    (void)argc;
+    if (which == GP__CS_SCRIPT_NONE) {
+        gp__cs_err(c, "ERR this channel server runs only grouppush's scripts (GP_CHAN_SCRIPT_PUBLISH, "
+                      "GP_CHAN_SCRIPT_HISTORY), byte for byte");
+        return;
+    }
+    gp_chan_script_sha(gp__cs_scripts[which], hex);
+    gp__cs_bulkstr(c, hex);
+}
+
+static void gp__cs_cmd_script_exists(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    size_t i;
+    gp_chan_put_agg(&c->out, '*', argc - 2);
+    for (i = 2; i < argc; i++) gp_chan_put_int(&c->out, gp__cs_script_by_sha(&argv[i]) != GP__CS_SCRIPT_NONE);
+}
+
+static void gp__cs_cmd_script_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]", "    Return 1 for each script this server runs (grouppush's two), else 0.",
+        "FLUSH [ASYNC|SYNC]", "    Accepted; grouppush's scripts are always there.",
+        "LOAD <script>", "    Return the SHA1 of one of grouppush's scripts; any other is refused.",
+        "HELP", "    Print this help.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+
 #define GP__CS_ROW(name, arity, flags, fn, group, summary) { name, arity, flags, fn, NULL, group, summary }
 #define GP__CS_NONE { NULL, 0, 0, NULL, NULL, NULL, NULL }
 static const gp__cs_cmd gp__cs_pubsub_subs[] = {
@@ -5277,6 +5703,14 @@ static const gp__cs_cmd gp__cs_command_subs[] = {
     GP__CS_NONE
 };
 
+static const gp__cs_cmd gp__cs_script_subs[] = {
+    GP__CS_ROW("load", 3, 0, gp__cs_cmd_script_load, "scripting", "Load one of grouppush's scripts: its SHA1."),
+    GP__CS_ROW("exists", -3, 0, gp__cs_cmd_script_exists, "scripting", "Say which SHA1s this server runs."),
+    GP__CS_ROW("flush", -2, 0, gp__cs_cmd_ok, "scripting", "Accepted; grouppush's scripts stay."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_script_help, "scripting", "Describe the SCRIPT subcommands."),
+    GP__CS_NONE
+};
+
 static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("ping", -1, GP__CS_SUBCTX, gp__cs_cmd_ping, "connection", "Answer PONG, or echo a message."),
     GP__CS_ROW("echo", 2, 0, gp__cs_cmd_echo, "connection", "Echo a message."),
@@ -5299,6 +5733,10 @@ static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("publish", 3, GP__CS_PUBSUB, gp__cs_cmd_publish, "pubsub",
                "Publish a message to a channel; the reply is the number of receivers."),
     { "pubsub", -2, 0, NULL, gp__cs_pubsub_subs, "pubsub", "Inspect the pub/sub state." },
+    GP__CS_ROW("eval", -3, 0, gp__cs_cmd_eval, "scripting",
+               "Run GP_CHAN_SCRIPT_PUBLISH or _HISTORY (group offsets and history); no other script."),
+    GP__CS_ROW("evalsha", -3, 0, gp__cs_cmd_evalsha, "scripting", "EVAL by SHA1 (grouppush's scripts only)."),
+    { "script", -2, 0, NULL, gp__cs_script_subs, "scripting", "Load and look up grouppush's scripts." },
     GP__CS_ROW("multi", 1, GP__CS_NOQUEUE, gp__cs_cmd_multi, "transactions", "Start queueing a transaction."),
     GP__CS_ROW("exec", 1, GP__CS_NOQUEUE, gp__cs_cmd_exec, "transactions", "Run the queued commands in order."),
     GP__CS_ROW("discard", 1, GP__CS_NOQUEUE, gp__cs_cmd_discard, "transactions", "Drop the queued commands."),
@@ -5559,6 +5997,8 @@ GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_cha
     if (cfg) s->cfg = *cfg;
     gp__chansrv_defaults(&s->cfg);
     s->started_ms = gp_loop_now(loop);
+    s->store = s->cfg.store;
+    s->scratch.alloc_ctx = s->alloc_ctx;
     s->cfg.password = NULL;
     if (cfg && cfg->password && cfg->password[0]) {
         size_t n = strlen(cfg->password) + 1;
@@ -5613,6 +6053,8 @@ GP_API void gp_chansrv_destroy(gp_chansrv *s) {
     gp__free(s->alloc_ctx, s->xargv, s->xargv_cap * sizeof *s->xargv);
     gp__dirty_free(s->alloc_ctx, &s->dirty);
     gp__free(s->alloc_ctx, s->password, s->password ? strlen(s->password) + 1 : 0);
+    gp_chansrv_store_destroy(s->own_store);
+    gp_buf_free(&s->scratch);
     gp__free(s->alloc_ctx, s, sizeof *s);
 }
 
@@ -5640,9 +6082,10 @@ struct gp_chancli {
     gp_buf in, out;             /* out: commands being built, queued on conn by gp__cc_flush */
     gp__ccsub **subs;           /* hash table of subscriptions (channels and patterns) */
     size_t subs_size, nsubs;
-    gp__ring pubs;              /* of gp_msg *, each PUBLISH encoded once: the first nsent are
-                                   sent and unacknowledged, the rest held; a reconnect queues
-                                   the same frames again */
+    gp__ring pubs;              /* of gp__ccpub, each PUBLISH (or call) encoded once: the first
+                                   nsent are sent and unanswered, the rest held; a reconnect
+                                   queues the same frames again */
+    gp_buf scripts;             /* gp_chancli_load_script's texts, each NUL-ended */
     size_t nsent, held_bytes;
     gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
@@ -5674,7 +6117,9 @@ static void gp__cc_expect(gp_chancli *c, uint8_t kind) {
     if (k) *k = kind;   /* without memory the reply will be taken as OTHER */
 }
 
-static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return *(gp_msg **)gp__ring_at(&c->pubs, sizeof(gp_msg *), i); }
+typedef struct gp__ccpub { gp_msg *m; gp_chancli_reply_fn fn; void *user; } gp__ccpub;   /* fn NULL: a PUBLISH */
+static gp__ccpub *gp__cc_pubent(const gp_chancli *c, uint32_t i) { return (gp__ccpub *)gp__ring_at(&c->pubs, sizeof(gp__ccpub), i); }
+static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return gp__cc_pubent(c, i)->m; }
 static void gp__cc_connect(gp_chancli *c);
 static void gp__cc_retry(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
@@ -5746,6 +6191,15 @@ static void gp__cc_ping(gp_chancli *c) {
     ping.len = 4;
     gp__cc_send_cmd(c, 1, &ping);
     gp__cc_expect(c, GP__CC_R_PING);
+}
+
+static void gp__cc_script_load(gp_chancli *c, const char *text) {
+    gp_bytes argv[3];
+    argv[0].ptr = (const uint8_t *)"SCRIPT"; argv[0].len = 6;
+    argv[1].ptr = (const uint8_t *)"LOAD"; argv[1].len = 4;
+    argv[2].ptr = (const uint8_t *)text; argv[2].len = strlen(text);
+    gp__cc_send_cmd(c, 3, argv);
+    gp__cc_expect(c, GP__CC_R_OTHER);
 }
 
 /* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
@@ -5830,9 +6284,12 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
         uint8_t k = *(uint8_t *)gp__ring_at(&c->replies, 1, 0);
         gp__ring_pop(&c->replies);
         if (k == GP__CC_R_PUBLISH && c->nsent > 0) {   /* acknowledged: forget it */
-            gp_msg_unref(gp__cc_pub(c, 0));
+            gp__ccpub e = *gp__cc_pubent(c, 0);
             gp__ring_pop(&c->pubs);
             c->nsent--;
+            gp_msg_unref(e.m);
+            if (e.fn) e.fn(c, v, nv, e.user);
+            if (c->conn.fd < 0) return;   /* the connection dropped meanwhile (a write in the callback failed) */
         }
     }
     if (v->type == GP_CHAN_ERROR) {   /* one line per log_interval_ms, counting the others */
@@ -5876,6 +6333,14 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         /* ends the re-subscription: the built-in server's failover grace replays only to the
            (P)SUBSCRIBEs before it (>>chansrv); a harmless PING anywhere else */
         gp__cc_ping(c);
+        {   /* the scripts, before any held call that runs them */
+            size_t o = 0;
+            while (o < c->scripts.len) {
+                const char *t = (const char *)c->scripts.data + o;
+                gp__cc_script_load(c, t);
+                o += strlen(t) + 1;
+            }
+        }
         gp__cc_flush(c);
         return;
     }
@@ -5980,7 +6445,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     hl = strlen(host) + 1; ul = strlen(user) + 1;
     pl = c->cfg.password ? strlen(c->cfg.password) + 1 : 0;
     c->strs = (char *)gp__malloc(c->alloc_ctx, hl + ul + pl);
-    c->in.alloc_ctx = c->out.alloc_ctx = c->alloc_ctx;
+    c->in.alloc_ctx = c->out.alloc_ctx = c->scripts.alloc_ctx = c->alloc_ctx;
     if (c->strs == NULL || gp_loop_hook_add(loop, gp__cc_hook, c) != GP_OK) {
         gp__free(c->alloc_ctx, c->strs, hl + ul + pl);
         gp__free(c->alloc_ctx, c, sizeof *c);
@@ -6010,7 +6475,8 @@ GP_API void gp_chancli_destroy(gp_chancli *c) {
         for (; s; s = nx) { nx = s->hnext; gp__free(c->alloc_ctx, s->name, s->len + 1); gp__free(c->alloc_ctx, s, sizeof *s); }
     }
     while (c->pubs.count > 0) { gp_msg_unref(gp__cc_pub(c, 0)); gp__ring_pop(&c->pubs); }
-    gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp_msg *), NULL);
+    gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp__ccpub), NULL);
+    gp_buf_free(&c->scripts);
     gp__ring_free(c->alloc_ctx, &c->replies, 1, NULL);
     gp__free(c->alloc_ctx, c->subs, c->subs_size * sizeof *c->subs);
     gp_buf_free(&c->in);
@@ -6085,36 +6551,60 @@ GP_API int gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp_
 }
 
 GP_API int gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len) { return gp__cc_unsub(c, pat, len, 1); }
-GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
+/* A PUBLISH (fn NULL) or a call, encoded once, held and resent like every publish. */
+static int gp__cc_queue(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user) {
     gp_buf b;
-    gp_bytes argv[3];
-    gp_msg *m, **slot;
-    if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
+    gp_msg *m;
+    gp__ccpub *slot;
+    size_t i, bytes = 0;
+    for (i = 0; i < argc; i++) bytes += argv[i].len;
     if (c->pubs.count >= c->cfg.max_backlog ||
-        (c->state != GP__CC_UP && c->held_bytes + chlen + len > c->cfg.max_backlog_bytes)) {
+        (c->state != GP__CC_UP && c->held_bytes + bytes > c->cfg.max_backlog_bytes)) {
         c->stats.dropped++;
         return GP_ERR_FULL;
     }
     memset(&b, 0, sizeof b);
     b.alloc_ctx = c->alloc_ctx;
-    argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
-    argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
-    argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
-    if (gp_chan_put_command(&b, 3, argv) != GP_OK || (m = gp__msg_from_buf(&b)) == NULL) {
+    if (gp_chan_put_command(&b, argc, argv) != GP_OK || (m = gp__msg_from_buf(&b)) == NULL) {
         gp_buf_free(&b);
         return GP_ERR_NOMEM;
     }
-    if ((slot = (gp_msg **)gp__ring_push(c->alloc_ctx, &c->pubs, sizeof *slot, NULL)) == NULL) {
+    if ((slot = (gp__ccpub *)gp__ring_push(c->alloc_ctx, &c->pubs, sizeof *slot, NULL)) == NULL) {
         gp_msg_unref(m);
         return GP_ERR_NOMEM;
     }
-    *slot = m;   /* the ring's reference */
-    c->stats.published++;
+    slot->m = m;   /* the ring's reference */
+    slot->fn = fn;
+    slot->user = user;
     if (c->state == GP__CC_UP) {
         if (gp__cc_send_pub(c, m) != GP_OK) gp__cc_drop(c, "out of memory");   /* kept: resent on reconnect */
     } else {
         c->held_bytes += m->len;
     }
+    return GP_OK;
+}
+
+GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
+    gp_bytes argv[3];
+    int rc;
+    if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
+    argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
+    argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
+    argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
+    if ((rc = gp__cc_queue(c, 3, argv, NULL, NULL)) == GP_OK) c->stats.published++;
+    return rc;
+}
+
+GP_API int gp_chancli_call(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user) {
+    if (c == NULL || argc == 0 || argv == NULL || fn == NULL) return GP_ERR_INVAL;
+    return gp__cc_queue(c, argc, argv, fn, user);
+}
+
+GP_API int gp_chancli_load_script(gp_chancli *c, const char *text, char sha[41]) {
+    if (c == NULL || text == NULL || text[0] == '\0') return GP_ERR_INVAL;
+    if (gp_buf_append(&c->scripts, text, strlen(text) + 1) != GP_OK) return GP_ERR_NOMEM;
+    if (sha) gp_chan_script_sha(text, sha);
+    if (c->state >= GP__CC_HELLO) gp__cc_script_load(c, text);
     return GP_OK;
 }
 
