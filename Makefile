@@ -56,11 +56,13 @@ e2e: examples
 	sh tests/e2e.sh $(B)/grouppush_server
 	sh tests/e2e.sh $(B)/grouppush_server_epoll
 
-# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out), headless Chromium;
+# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out, group streams the
+# same on both), headless Chromium;
 # redis-clients (tests/clients.mk): ioredis, node-redis, hiredis, redis-py, redis-cli defaults
 peers: examples
 	$(PY) tests/redis_compare.py
 	$(PY) tests/scaleout.py
+	$(PY) tests/streams_resp.py
 	sh tests/browser.sh
 
 abuse: examples

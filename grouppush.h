@@ -4,7 +4,7 @@
    CONTENTS
    ========
    QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . THE CHANNEL SERVER'S
-   COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
+   COMMANDS . GROUP STREAMS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
    LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
    for ">>name"), the implementation in the same order, and the licence.
 
@@ -144,10 +144,41 @@
                maxclients maxmemory maxmemory-policy save appendonly timeout proto-max-bulk-len
                port client-output-buffer-limit notify-keyspace-events cluster-enabled; read
                only) | HELP
+   Scripting   EVAL  EVALSHA  SCRIPT LOAD | EXISTS | FLUSH | HELP: grouppush's two scripts
+               (GROUP STREAMS) and no other - run natively, with the replies Redis gives
    Anything else gets Redis's error text ("unknown command", "wrong number of arguments",
    "unknown subcommand ... Try X HELP."); RESP2 subscribed connections get Redis's
    "only (P|S)SUBSCRIBE / ... are allowed in this context". Inline and multibulk requests.
    Each command is one row of the table gp__cs_commands in >>chansrv.
+
+   GROUP STREAMS (offsets, epochs, history; where they live: DESIGN 7)
+   =============
+   Every group has one stream for the whole deployment: each message published through it
+   gets the next offset (1, 2, ...; assigned by the channel, atomically with the publish, so
+   every member on every worker and machine sees the same offset for the same message) and
+   the stream has an epoch (a short string; a new one whenever the stream cannot continue).
+   A publish with an offset is one command, the same for the built-in channel server and a
+   real Redis (>= 6), which a backend in any language can send:
+       EVAL <GP_CHAN_SCRIPT_PUBLISH> 2 gp:{group:G}:m gp:{group:G}:h group:G <payload>
+            <history size> <history ttl s> <epoch candidate> <meta ttl s>
+       -> [offset, epoch]        (EVALSHA <sha1> ... once the script is loaded)
+   GP_CHAN_SCRIPT_PUBLISH and GP_CHAN_SCRIPT_HISTORY are Lua texts defined in this header
+   (gp_chan_script_sha gives their SHA-1; redis-cli: --eval, or SCRIPT LOAD "$(...)"). The
+   script publishes "\xFFgp1 <offset> <epoch> <payload>" on group:G; workers strip that
+   head, so v1 members get exactly <payload>. A plain PUBLISH group:G <payload> keeps
+   working: delivered at once, without offset or history (a plain payload must not begin
+   with the byte 0xFF followed by "gp1 "). Epoch candidate: a fresh random string per call
+   (Redis keeps the first one it sees until the group's meta key expires).
+   Where the streams live and what survives what:
+   - built-in channel server: a gp_chansrv_store (offsets, epochs, the last `depth`
+     messages of each group, within max_bytes), in memory owned by the master
+     (grouppush_server maps it before forking): a kill -9 or restart of the channel
+     server keeps everything; a restart of the whole deployment starts new epochs.
+   - Redis: the keys above (a hash with the offset and epoch, a stream capped at the
+     history size, expiring history ttl after the last message; the hash after the meta
+     ttl, max(history ttl, 1 day)). They survive any worker or deployment restart; a Redis
+     restart without persistence loses them, and the next use of a group starts a new epoch.
+   The history of a group expires history_ttl after its last message (both backends).
 
    DELIVERY GUARANTEES
    ===================
@@ -252,7 +283,9 @@
             every timeout and the ping interval are cut to 2^30 ms (12 days)
    group    max_groups_per_conn 1024 | max_name 128 B
    app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
-   chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
+   chansrv  store: depth 100 messages per group, max_bytes 64 MiB, max_groups 65536 (one
+            mmap, pages touched as used; 1.1 KiB a group at depth 100) | channel names of a
+            stream up to 240 B | max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
             grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
             MULTI (then the command is refused and EXEC answers EXECABORT)
@@ -898,9 +931,17 @@ typedef struct gp_app_config {
     size_t max_group_id;          /* bytes, 0 = default (at most 1024) */
     size_t max_message;           /* bytes of "message" text, 0 = default */
     size_t max_groups_per_conn;   /* 0 = default */
+    size_t   history_size;        /* messages of a group kept for recovery (v2 "since"), 0 =
+                                     default; GP_APP_NO_HISTORY: none (offsets and epochs stay) */
+    uint64_t history_ttl_ms;      /* a group's history is kept this long after its last
+                                     message (whole seconds), 0 = default; GP_APP_NO_TTL: no limit */
+    size_t   max_recover;         /* messages one recovery replays at most, 0 = default
+                                     (history_size); a longer gap is recovered:false */
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     void *user;
 } gp_app_config;
+#define GP_APP_NO_HISTORY ((size_t)-1)
+#define GP_APP_NO_TTL ((uint64_t)-1)
 typedef struct gp_app_stats {
     size_t connections, groups, memberships;
     uint64_t msgs_in, msgs_out, errors;

@@ -22,6 +22,9 @@ typedef struct opts {
     int ws_port, ch_port, workers, verbose;
     const char *channel_url, *password, *origins, *html_path;
     gp_app_config app;
+    gp_chansrv_store_config store_cfg;
+    gp_chansrv_store *store;      /* the built-in channel server's group streams: made here, in the
+                                     master, so they outlive a channel server that is killed */
     char *html;
     size_t html_len;
 } opts;
@@ -53,6 +56,10 @@ static void usage(const char *argv0) {
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
            "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
            "                             (default none: a client that insists on one fails, see the manual)\n"
+           "  --history-size N           messages kept per group for recovery (default 100; 0 = none, offsets only)\n"
+           "  --history-ttl S            history kept S seconds after a group's last message (default 600; 0 = no limit)\n"
+           "  --history-bytes BYTES      built-in channel server: all groups' history together (default 64 MiB)\n"
+           "  --history-groups N         built-in channel server: groups with a stream (default 65536)\n"
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
            "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
@@ -66,7 +73,8 @@ static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
                                          "--max-message", "--max-group-id", "--max-conns", "--max-send-queue", "--send-queue-hard", "--slow-timeout",
                                          "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
-                                         "--subprotocols" };
+                                         "--subprotocols", "--history-size", "--history-ttl", "--history-bytes",
+                                         "--history-groups" };
     size_t k;
     for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
     return 0;
@@ -166,6 +174,7 @@ static int channel_main(gp_sup_child *child, void *user) {
     lc.log_level = o->verbose ? GP_LOG_INFO : GP_LOG_WARN;
     memset(&cc, 0, sizeof cc);
     cc.password = o->password;
+    cc.store = o->store;
     if (gp_loop_create(&lc, &loop) != GP_OK || gp_chansrv_create(loop, &cc, &cs) != GP_OK) return 1;
     if (gp_chansrv_listen(cs, o->ch_host, o->ch_port) != GP_OK) {
         fprintf(stderr, "channel server: cannot listen on %s:%d: %s\n", o->ch_host, o->ch_port, strerror(errno));
@@ -239,6 +248,22 @@ int main(int argc, char **argv) {
                 goto bad;
             o.app.ws.protocols = v;
         }
+        else if (strcmp(a, "--history-size") == 0) {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n > 1000000) goto bad;
+            o.app.history_size = n ? n : GP_APP_NO_HISTORY;
+            o.store_cfg.depth = n ? n : 1;
+        } else if (strcmp(a, "--history-ttl") == 0) {
+            char *end;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n > 100000000ull) goto bad;
+            o.app.history_ttl_ms = n ? n * 1000u : GP_APP_NO_TTL;
+        } else if (strcmp(a, "--history-bytes") == 0) {
+            if ((o.store_cfg.max_bytes = strtoul(v, NULL, 10)) < 4096) goto bad;
+        } else if (strcmp(a, "--history-groups") == 0) {
+            if ((o.store_cfg.max_groups = strtoul(v, NULL, 10)) < 8) goto bad;
+        }
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
@@ -283,6 +308,10 @@ int main(int argc, char **argv) {
             return 1;
         }
         close(fd);
+        if (gp_chansrv_store_create(&o.store_cfg, &o.store) != GP_OK) {
+            fprintf(stderr, "%s: cannot map the channel server's group store (--history-bytes, --history-groups)\n", argv[0]);
+            return 1;
+        }
     }
 
     memset(&sc, 0, sizeof sc);

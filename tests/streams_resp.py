@@ -141,7 +141,46 @@ def case_redis(tmp):
         p.stop()
 
 
+def channel_pid(srv):
+    ps = srv.procs("channel")
+    return ps[0]["pid"] if ps else None
+
+
+def case_kill9(binary):
+    """grouppush_server: its channel server's streams live in the master; a kill -9 of the
+    channel server (respawned) keeps every epoch, offset and message."""
+    srv = proc.Server(binary, workers=1).start()
+    try:
+        c = resp.Conn(srv.ch_port)
+        sent = [streams.publish(c, "group:k", "k%d" % i, size=100) for i in range(1, 51)]
+        e = sent[0][1]
+        expect(sent == [(i, e) for i in range(1, 51)], "before the kill: %r" % sent[:3])
+        c.close()
+        old = channel_pid(srv)
+        os.kill(old, 9)
+        srv.wait_status(lambda d: any(p.get("role") == "channel" and p.get("pid") not in (old, 0, None)
+                                      for p in d["processes"]), timeout=10, what="a new channel server")
+        c2 = None
+        deadline = time.monotonic() + 5
+        while c2 is None:
+            try:
+                c2 = resp.Conn(srv.ch_port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)   # the new channel server binds its port after the fork
+        h = streams.history(c2, "group:k", since=0, count=100)
+        expect(h == (e, 50, 1, [b"k%d" % i for i in range(1, 51)]),
+               "after kill -9: %r, want epoch %r, 50 messages" % (h[:3], e))
+        expect(streams.publish(c2, "group:k", "next") == (51, e), "the next publish after the kill")
+        c2.close()
+    finally:
+        srv.stop()
+
+
 R.run("built-in channel server: offsets, epoch, history, ttl, bad calls", case_builtin)
+R.run("grouppush_server: kill -9 of its channel server keeps epochs, offsets, history", case_kill9,
+      os.path.join(proc.BUILD, "grouppush_server"))
 if proc.REDIS_SERVER is None:
     R.skip("redis-server: the same steps", "redis-server not installed")
 else:
