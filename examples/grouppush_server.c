@@ -48,7 +48,10 @@ static void usage(const char *argv0) {
              "  --max-message BYTES        longest \"message\" text (default 65536)\n"
              "  --max-group-id BYTES       longest group id (default 128)\n"
              "  --max-conns N              connections per worker (default 10000)\n"
-             "  --max-send-queue BYTES     per-connection send queue before a slow reader is dropped (default 4 MiB)\n"
+             "  --max-send-queue BYTES     soft limit of a connection's send queue: past it, a reader that writes\n"
+             "                             nothing for --slow-timeout is dropped (default 4 MiB)\n"
+             "  --send-queue-hard BYTES    hard limit: past it a reader is dropped at once (default 64 MiB)\n"
+             "  --slow-timeout MS          see --max-send-queue (default 10000)\n"
              "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
              "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
              "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
@@ -64,7 +67,7 @@ static void usage(const char *argv0) {
 
 static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
-                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
+                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue", "--send-queue-hard", "--slow-timeout",
                                          "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
                                          "--subprotocols" };
     size_t k;
@@ -245,6 +248,11 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--max-send-queue") == 0) {
             if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
             o.app.ws.max_send_queue = (size_t)n;
+        } else if (strcmp(a, "--send-queue-hard") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.ws.max_send_queue_hard = (size_t)n;
+        } else if (strcmp(a, "--slow-timeout") == 0) {
+            if (gp_parse_uint(v, UINT64_MAX, &o.app.ws.slow_timeout_ms) != GP_OK) goto bad;
         } else if (strcmp(a, "--ping-interval") == 0) {
             if (gp_parse_uint(v, UINT64_MAX, &o.app.ws.ping_interval_ms) != GP_OK) goto bad;
         }
