@@ -5653,7 +5653,7 @@ GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansr
         memcpy(rnd, &t, sizeof rnd);
     }
     if (fd >= 0) close(fd);
-    snprintf(st->h->base, sizeof st->h->base, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    gp_fmt(st->h->base, sizeof st->h->base, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
     st->h->magic = GP__HS_MAGIC;
     *out = st;
     return GP_OK;
@@ -5704,7 +5704,7 @@ static gp__hs_group *gp__hs_find(gp_chansrv_store *st, const uint8_t *name, size
     g->nlen = (uint32_t)len;
     memcpy(g->name, name, len);
     st->h->epochs++;
-    snprintf(g->epoch, sizeof g->epoch, "%s-%llx", st->h->base, (unsigned long long)st->h->epochs);
+    gp_fmt(g->epoch, sizeof g->epoch, "%s-%llx", st->h->base, (unsigned long long)st->h->epochs);
     t->hash = h;
     t->used_ms = now;
     GP__BARRIER();
