@@ -19,20 +19,23 @@
    finish in time, no answer), 2 usage (bad flag, value or config file), 3 not running (also
    a stale pid file), 4 already running.
 
+   No stdio: it prints with gp_print/gp_fmt (so the binary links no printf).
    Operations code, all of it here on the public API: options + config file, key=value
    logging, the control CLI (pid file, daemon, control socket), the admin HTTP listener
    (/status /metrics /publish /api/dashboard and the dashboard page), per-process figures in
    the supervisor's shared slots (gp_sup_slot), privilege drop. */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdarg.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <pwd.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 enum { RC_OK = 0, RC_ERR = 1, RC_USAGE = 2, RC_NOT_RUNNING = 3, RC_RUNNING = 4 };
@@ -52,7 +55,9 @@ static const optdef OPTS[] = {
     { "max-message", "BYTES", "65536", "longest \"message\" text" },
     { "max-group-id", "BYTES", "128", "longest group id" },
     { "max-conns", "N", "10000", "connections per worker" },
-    { "max-send-queue", "BYTES", "4194304", "per-connection send queue before a slow reader is dropped" },
+    { "max-send-queue", "BYTES", "4194304", "soft limit of a connection's send queue: past it, a reader that writes nothing for slow-timeout is dropped" },
+    { "send-queue-hard", "BYTES", "67108864", "hard limit: past it a reader is dropped at once" },
+    { "slow-timeout", "MS", "10000", "see max-send-queue" },
     { "ping-interval", "MS", "30000", "keep-alive ping of idle connections" },
     { "origins", "LIST", "", "comma-separated Origin allowlist (empty: any)" },
     { "subprotocols", "LIST", "", "WebSocket subprotocol names accepted for this protocol, e.g. chat" },
@@ -104,6 +109,25 @@ typedef struct opts {
     int started;                      /* on_master START ran: the exit is an event too */
 } opts;
 
+static char *read_file(const char *path, size_t *len) {
+    struct stat st;
+    char *buf = NULL;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (buf = (char *)malloc((size_t)st.st_size + 1)) != NULL)
+        while (n < (size_t)st.st_size) {
+            ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            n += (size_t)r;
+        }
+    close(fd);
+    if (buf && n != (size_t)st.st_size) { free(buf); buf = NULL; }
+    if (buf) { buf[n] = '\0'; *len = n; }
+    return buf;
+}
+
 static const char *val(const opts *o, const char *name) { return o->val[opt_find(name, strlen(name))]; }
 
 static int set_opt(opts *o, int k, const char *v) {
@@ -117,7 +141,7 @@ static int set_opt(opts *o, int k, const char *v) {
 
 static void usage(const char *argv0) {
     size_t k;
-    printf("usage: %s [start [-d] | stop | reload | status] [options]\n"
+    gp_print(1, "usage: %s [start [-d] | stop | reload | status] [options]\n"
            "  no subcommand: run in the foreground, as before (no pid file)\n"
            "  start          run, with a pid file and a control socket (-d: in the background;\n"
            "                 returns once the server is ready)\n"
@@ -128,14 +152,14 @@ static void usage(const char *argv0) {
            "options (each one is also a key of --config FILE: `name = value`, # comments):\n", argv0);
     for (k = 0; k < NOPTS; k++) {
         char flag[64];
-        snprintf(flag, sizeof flag, "--%s %s", OPTS[k].name, opt_is_bool((int)k) ? "" : OPTS[k].arg);
-        printf("  %-26s %s%s%s%s\n", flag, OPTS[k].help, OPTS[k].def[0] ? " (default " : "",
+        gp_fmt(flag, sizeof flag, "--%s %s", OPTS[k].name, opt_is_bool((int)k) ? "" : OPTS[k].arg);
+        gp_print(1, "  %-26s %s%s%s%s\n", flag, OPTS[k].help, OPTS[k].def[0] ? " (default " : "",
                OPTS[k].def, OPTS[k].def[0] ? ")" : "");
     }
-    printf("  %-26s %s\n  %-26s %s\n  %-26s %s\n  %-26s %s\n", "--config FILE", "read options from FILE (the command line wins)",
+    gp_print(1, "  %-26s %s\n  %-26s %s\n  %-26s %s\n  %-26s %s\n", "--config FILE", "read options from FILE (the command line wins)",
            "--print-config", "print the effective configuration (a valid --config file) and exit",
            "-v", "--log-level debug", "--help, --version", "");
-    printf("Signals to the master: INT/TERM stop, HUP rolling reload, USR1 reopen the log file,\n"
+    gp_print(1, "Signals to the master: INT/TERM stop, HUP rolling reload, USR1 reopen the log file,\n"
            "USR2 status JSON on stdout.\n");
 }
 
@@ -143,70 +167,66 @@ static void usage(const char *argv0) {
    comments; the value is the rest of the line, trimmed (no quoting, so a password may hold
    any character). An unknown key, a line without '=' or a repeated key is an error. */
 static int load_config(opts *o, const char *path, const char *argv0) {
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int lineno = 0, seen[NOPTS];
-    if (f == NULL) {
-        fprintf(stderr, "%s: cannot read --config %s: %s\n", argv0, path, strerror(errno));
+    size_t len = 0;
+    char *text = read_file(path, &len), *line, *next;
+    int lineno = 0, seen[NOPTS], rc = RC_OK;
+    if (text == NULL) {
+        gp_print(2, "%s: cannot read --config %s: %s\n", argv0, path, errno ? strerror(errno) : "not a file");
+        return RC_USAGE;
+    }
+    if (strlen(text) != len) {
+        gp_print(2, "%s: --config %s: a NUL byte in the file\n", argv0, path);
+        free(text);
         return RC_USAGE;
     }
     memset(seen, 0, sizeof seen);
-    while (fgets(line, sizeof line, f)) {
+    for (line = text; line && *line && rc == RC_OK; line = next) {
         char *p = line, *eq, *k_end, *v, *v_end;
         int k;
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
         lineno++;
-        if (strlen(line) == sizeof line - 1 && line[sizeof line - 2] != '\n') {
-            fprintf(stderr, "%s: %s:%d: line too long (max %d bytes)\n", argv0, path, lineno, (int)sizeof line - 2);
-            fclose(f);
-            return RC_USAGE;
-        }
         while (*p == ' ' || *p == '\t') p++;
-        if (*p == '\0' || *p == '\n' || *p == '\r' || *p == '#' || *p == ';') continue;
+        if (*p == '\0' || *p == '\r' || *p == '#' || *p == ';') continue;
         if ((eq = strchr(p, '=')) == NULL) {
-            fprintf(stderr, "%s: %s:%d: expected `key = value`\n", argv0, path, lineno);
-            fclose(f);
-            return RC_USAGE;
+            gp_print(2, "%s: %s:%d: expected `key = value`\n", argv0, path, lineno);
+            rc = RC_USAGE;
+            break;
         }
         k_end = eq;
         while (k_end > p && (k_end[-1] == ' ' || k_end[-1] == '\t')) k_end--;
         v = eq + 1;
         while (*v == ' ' || *v == '\t') v++;
         v_end = v + strlen(v);
-        while (v_end > v && (v_end[-1] == '\n' || v_end[-1] == '\r' || v_end[-1] == ' ' || v_end[-1] == '\t')) v_end--;
+        while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' ' || v_end[-1] == '\t')) v_end--;
         *v_end = '\0';
         if ((k = opt_find(p, (size_t)(k_end - p))) < 0) {
-            fprintf(stderr, "%s: %s:%d: unknown key %.*s (see --help)\n", argv0, path, lineno, (int)(k_end - p), p);
-            fclose(f);
-            return RC_USAGE;
+            gp_print(2, "%s: %s:%d: unknown key %.*s (see --help)\n", argv0, path, lineno, (int)(k_end - p), p);
+            rc = RC_USAGE;
+        } else if (seen[k]) {
+            gp_print(2, "%s: %s:%d: %s set twice\n", argv0, path, lineno, OPTS[k].name);
+            rc = RC_USAGE;
+        } else {
+            seen[k] = 1;
+            if (set_opt(o, k, v) != 0) rc = RC_ERR;
         }
-        if (seen[k]) {
-            fprintf(stderr, "%s: %s:%d: %s set twice\n", argv0, path, lineno, OPTS[k].name);
-            fclose(f);
-            return RC_USAGE;
-        }
-        seen[k] = 1;
-        if (set_opt(o, k, v) != 0) { fclose(f); return RC_ERR; }
     }
-    fclose(f);
-    return RC_OK;
+    free(text);
+    return rc;
 }
 
 static void print_config(const opts *o) {
     size_t k;
-    printf("# grouppush_server %s: effective configuration (use with --config FILE)\n", GP_VERSION_STRING);
+    gp_print(1, "# grouppush_server %s: effective configuration (use with --config FILE)\n", GP_VERSION_STRING);
     for (k = 0; k < NOPTS; k++) {
-        if (o->val[k][0]) printf("%s = %s\n", OPTS[k].name, o->val[k]);
-        else printf("# %s =\n", OPTS[k].name);
+        if (o->val[k][0]) gp_print(1, "%s = %s\n", OPTS[k].name, o->val[k]);
+        else gp_print(1, "# %s =\n", OPTS[k].name);
     }
 }
 
 static int parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out) {
-    char *end;
-    unsigned long long n;
-    if (v[0] < '0' || v[0] > '9') return -1;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno || *end || n < lo || n > hi) return -1;
+    uint64_t n;
+    if (gp_parse_uint(v, hi, &n) != GP_OK || n < lo) return -1;
     *out = n;
     return 0;
 }
@@ -223,7 +243,7 @@ static const char *nz(const char *s) { return s && s[0] ? s : NULL; }
 static void derive(char *out, size_t cap, const char *pidf, const char *suffix) {
     size_t n = strlen(pidf);
     if (n > 4 && strcmp(pidf + n - 4, ".pid") == 0) n -= 4;
-    snprintf(out, cap, "%.*s%s", (int)n, pidf, suffix);
+    gp_fmt(out, cap, "%.*s%s", (int)n, pidf, suffix);
 }
 
 static int apply_options(opts *o, const char *argv0) {
@@ -251,6 +271,10 @@ static int apply_options(opts *o, const char *argv0) {
             if (parse_u64(v, 1, 1000000, &n)) bad = name; else o->app.ws.max_conns = (size_t)n;
         } else if (!strcmp(name, "max-send-queue")) {
             if (parse_u64(v, 1, (uint64_t)1 << 40, &n)) bad = name; else o->app.ws.max_send_queue = (size_t)n;
+        } else if (!strcmp(name, "send-queue-hard")) {
+            if (parse_u64(v, 1, (uint64_t)1 << 40, &n)) bad = name; else o->app.ws.max_send_queue_hard = (size_t)n;
+        } else if (!strcmp(name, "slow-timeout")) {
+            if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.slow_timeout_ms = n;
         } else if (!strcmp(name, "ping-interval")) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.ping_interval_ms = n;
         } else if (!strcmp(name, "log-interval")) {
@@ -289,45 +313,46 @@ static int apply_options(opts *o, const char *argv0) {
             if (o->log_level == 0) bad = name;
         } else if (!strcmp(name, "user")) o->user = nz(v);
         else if (!strcmp(name, "admin-key")) {
-            FILE *f;
+            size_t len = 0;
+            char *key;
             o->admin_key_len = 0;
             if (v[0] == '\0') continue;
-            if ((f = fopen(v, "r")) == NULL) {
-                fprintf(stderr, "%s: cannot read --admin-key %s: %s\n", argv0, v, strerror(errno));
+            if ((key = read_file(v, &len)) == NULL) {
+                gp_print(2, "%s: cannot read --admin-key %s: %s\n", argv0, v, errno ? strerror(errno) : "not a file");
                 return RC_USAGE;
             }
-            if (fgets(o->admin_key, sizeof o->admin_key, f) == NULL) o->admin_key[0] = '\0';
-            fclose(f);
-            o->admin_key_len = strcspn(o->admin_key, "\r\n");
+            o->admin_key_len = GP__MIN(strcspn(key, "\r\n"), sizeof o->admin_key - 1);
+            memcpy(o->admin_key, key, o->admin_key_len);
             o->admin_key[o->admin_key_len] = '\0';
+            free(key);
             if (o->admin_key_len < 16) {
-                fprintf(stderr, "%s: --admin-key %s: the key must be at least 16 characters on its first line\n", argv0, v);
+                gp_print(2, "%s: --admin-key %s: the key must be at least 16 characters on its first line\n", argv0, v);
                 return RC_USAGE;
             }
         }
     }
     if (bad) {
-        fprintf(stderr, "%s: bad value for --%s: %s\n", argv0, bad, val(o, bad));
+        gp_print(2, "%s: bad value for --%s: %s\n", argv0, bad, val(o, bad));
         return RC_USAGE;
     }
     if (o->admin_port >= 0 && o->admin_key_len == 0 && strcmp(o->admin_host, "127.0.0.1") != 0 &&
         strcmp(o->admin_host, "::1") != 0 && strcmp(o->admin_host, "localhost") != 0) {
-        fprintf(stderr, "%s: --admin %s is not a loopback address: give --admin-key FILE too\n", argv0, val(o, "admin"));
+        gp_print(2, "%s: --admin %s is not a loopback address: give --admin-key FILE too\n", argv0, val(o, "admin"));
         return RC_USAGE;
     }
     if (getuid() == 0) strcpy(o->rundir, "/run");
-    else if (nz(getenv("XDG_RUNTIME_DIR"))) snprintf(o->rundir, sizeof o->rundir, "%s", getenv("XDG_RUNTIME_DIR"));
+    else if (nz(getenv("XDG_RUNTIME_DIR"))) gp_fmt(o->rundir, sizeof o->rundir, "%s", getenv("XDG_RUNTIME_DIR"));
     else strcpy(o->rundir, "/tmp");
-    if (nz(val(o, "pid-file"))) snprintf(o->pid_file, sizeof o->pid_file, "%s", val(o, "pid-file"));
-    else snprintf(o->pid_file, sizeof o->pid_file, "%s/grouppush-%d.pid", o->rundir, o->ws_port);
-    if (nz(val(o, "control-socket"))) snprintf(o->control, sizeof o->control, "%s", val(o, "control-socket"));
+    if (nz(val(o, "pid-file"))) gp_fmt(o->pid_file, sizeof o->pid_file, "%s", val(o, "pid-file"));
+    else gp_fmt(o->pid_file, sizeof o->pid_file, "%s/grouppush-%d.pid", o->rundir, o->ws_port);
+    if (nz(val(o, "control-socket"))) gp_fmt(o->control, sizeof o->control, "%s", val(o, "control-socket"));
     else derive(o->control, sizeof o->control, o->pid_file, ".sock");
     if (strlen(o->control) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        fprintf(stderr, "%s: control socket path %s is too long (max %d bytes)\n", argv0, o->control,
+        gp_print(2, "%s: control socket path %s is too long (max %d bytes)\n", argv0, o->control,
                 (int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
         return RC_USAGE;
     }
-    if (nz(val(o, "log-file"))) snprintf(o->log_file, sizeof o->log_file, "%s", val(o, "log-file"));
+    if (nz(val(o, "log-file"))) gp_fmt(o->log_file, sizeof o->log_file, "%s", val(o, "log-file"));
     return RC_OK;
 }
 
@@ -346,11 +371,11 @@ static void log_line(int level, const char *comp, const char *kv, const char *ms
     if (level > g_log.level) return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = (size_t)snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s proc=%s pid=%ld comp=%s",
+    n = (size_t)gp_fmt(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s proc=%s pid=%ld comp=%s",
                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                          (int)(ts.tv_nsec / 1000000), LEVELS[level >= 1 && level <= 4 ? level : 3], g_log.proc,
                          (long)getpid(), comp);
-    if (kv && kv[0] && n < sizeof line) n += (size_t)snprintf(line + n, sizeof line - n, " %s", kv);
+    if (kv && kv[0] && n < sizeof line) n += (size_t)gp_fmt(line + n, sizeof line - n, " %s", kv);
     if (msg && n + 8 < sizeof line) {
         memcpy(line + n, " msg=\"", 6);
         n += 6;
@@ -372,34 +397,13 @@ static void log_hook(void *user, int level, const char *component, const char *m
     (void)user;
     log_line(level, component, NULL, msg);
 }
-/* the program's own events: kv formatted by the caller ("event=ready ws=..."), no msg */
-static void log_event(int level, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void log_event(int level, const char *fmt, ...) {
-    char kv[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(kv, sizeof kv, fmt, ap);
-    va_end(ap);
-    log_line(level, "server", kv, NULL);
-}
-static void log_msg(int level, const char *event, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void log_msg(int level, const char *event, const char *fmt, ...) {
-    char kv[64], msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(kv, sizeof kv, "event=%s", event);
-    log_line(level, "server", kv, msg);
-}
+/* the program's own events: kv formatted by the caller ("event=ready ws=..."), no msg;
+   log_msg: an event with a free-text msg. Macros: gp_fmt has no va_list form. */
+#define log_event(lv_, ...) do { if ((lv_) <= g_log.level) { char kv_[1024]; \
+        gp_fmt(kv_, sizeof kv_, __VA_ARGS__); log_line((lv_), "server", kv_, NULL); } } while (0)
+#define log_msg(lv_, event_, ...) do { if ((lv_) <= g_log.level) { char kv_[64], msg_[1024]; \
+        gp_fmt(kv_, sizeof kv_, "event=%s", (event_)); gp_fmt(msg_, sizeof msg_, __VA_ARGS__); \
+        log_line((lv_), "server", kv_, msg_); } } while (0)
 
 /* --log-file: O_APPEND, onto fd 2 (and 1 for a daemon). Children write into a pipe the
    master copies to the file, so SIGUSR1 (reopen after a rename) needs only the master. */
@@ -600,7 +604,7 @@ static void probe_tick(gp_loop *loop, void *user) {
     memset(&cs, 0, sizeof cs);
     gp_chancli_stats_get(gp_app_channel(w->app), &cs);
     if (!cs.up) return;   /* an outage is not a round trip; held probes would time it */
-    snprintf(now, sizeof now, "%llu", (unsigned long long)now_us());
+    gp_fmt(now, sizeof now, "%llu", (unsigned long long)now_us());
     gp_chancli_publish(gp_app_channel(w->app), w->probe, strlen(w->probe), now, strlen(now));
 }
 static void stats_hook(gp_loop *loop, void *user) { (void)loop; publish_stats((worker *)user); }
@@ -621,7 +625,7 @@ static void on_stop(gp_loop *loop, void *user) {
 }
 /* in a child: its log lines go to the master's pipe (--log-file) */
 static void child_init(opts *o, gp_sup_child *child) {
-    snprintf(g_log.proc, sizeof g_log.proc, gp_sup_role(child) == GP_SUP_CHANNEL ? "channel" : "worker.%d",
+    gp_fmt(g_log.proc, sizeof g_log.proc, gp_sup_role(child) == GP_SUP_CHANNEL ? "channel" : "worker.%d",
              gp_sup_index(child));
     if (o->log_pipe[1] >= 0) {
         dup2(o->log_pipe[1], 2);
@@ -662,7 +666,7 @@ static int worker_main(gp_sup_child *child, void *user) {
         return 1;
     }
     if (o->probe_ms) {
-        snprintf(w.probe, sizeof w.probe, "grouppush:probe:%ld.%llx", (long)getpid(), (unsigned long long)now_us());
+        gp_fmt(w.probe, sizeof w.probe, "grouppush:probe:%ld.%llx", (long)getpid(), (unsigned long long)now_us());
         gp_chancli_subscribe(gp_app_channel(w.app), w.probe, strlen(w.probe), on_probe, &w);
         gp_loop_timer_start(w.loop, o->probe_ms, o->probe_ms, probe_tick, &w);
     }
@@ -905,11 +909,13 @@ static void m_hist(gp_buf *b, const char *name, const char *help, const hist *h)
     m_head(b, name, "histogram", help);
     for (i = 0; i < NB; i++) {
         cum += h->b[i];
-        gp_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, (double)BUCKETS_US[i] / 1e6, (unsigned long long)cum);
+        gp_buf_printf(b, "%s_bucket{le=\"%llu.%06llu\"} %llu\n", name, (unsigned long long)(BUCKETS_US[i] / 1000000u),
+                      (unsigned long long)(BUCKETS_US[i] % 1000000u), (unsigned long long)cum);
     }
     cum += h->b[NB];
-    gp_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum, name,
-                  (double)h->sum_us / 1e6, name, (unsigned long long)h->count);
+    gp_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %llu.%06llu\n%s_count %llu\n", name, (unsigned long long)cum,
+                  name, (unsigned long long)(h->sum_us / 1000000u), (unsigned long long)(h->sum_us % 1000000u), name,
+                  (unsigned long long)h->count);
 }
 static const char *role_name(int r) { return r == GP_SUP_MASTER ? "master" : r == GP_SUP_CHANNEL ? "channel" : "worker"; }
 static void serve_metrics(admin *a, hconn *c) {
@@ -993,9 +999,11 @@ static void serve_metrics(admin *a, hconn *c) {
                                        role_name(st->role), (int)st->index, (unsigned long long)st->rss_kb * 1024u);
     m_head(&b, "grouppush_process_uptime_seconds", "gauge", "Seconds since each process started.");
     for (i = 0; (st = gp_sup_slot(a->me, i, NULL)) != NULL; i++)
-        if (st->pid > 0) gp_buf_printf(&b, "grouppush_process_uptime_seconds{role=\"%s\",index=\"%d\"} %.3f\n",
-                                       role_name(st->role), (int)st->index,
-                                       (double)(now - GP__MIN(now, st->started_ms)) / 1000.0);
+        if (st->pid > 0) {
+            uint64_t up = now - GP__MIN(now, st->started_ms);
+            gp_buf_printf(&b, "grouppush_process_uptime_seconds{role=\"%s\",index=\"%d\"} %llu.%03llu\n",
+                          role_name(st->role), (int)st->index, (unsigned long long)(up / 1000), (unsigned long long)(up % 1000));
+        }
     m_head(&b, "grouppush_process_restarts_total", "counter", "Restarts of each process slot (crashes; reloads do not count).");
     for (i = 1; (st = gp_sup_slot(a->me, i, NULL)) != NULL; i++)
         if (st->pid > 0) gp_buf_printf(&b, "grouppush_process_restarts_total{role=\"%s\",index=\"%d\"} %d\n",
@@ -1039,13 +1047,12 @@ static void serve_dashboard_json(admin *a, hconn *c) {
         gp_buf_printf(&b, "],\"%s\":[", names[pass]);
         for (i = 0; i < a->hist_len; i++) {
             const sample *s = &a->hist[(a->hist_head + i) % HIST_N], *p = i ? &a->hist[(a->hist_head + i - 1) % HIST_N] : NULL;
-            double v;
-            if (pass == 0) v = (double)s->connections;
-            else if (p == NULL || s->t_ms <= p->t_ms) v = 0;
-            else v = (double)((pass == 1 ? s->msgs_in - GP__MIN(s->msgs_in, p->msgs_in)
-                                         : s->deliveries - GP__MIN(s->deliveries, p->deliveries))) * 1000.0 /
-                     (double)(s->t_ms - p->t_ms);
-            gp_buf_printf(&b, "%s%.1f", i ? "," : "", v);
+            uint64_t v10;   /* tenths */
+            if (pass == 0) v10 = s->connections * 10;
+            else if (p == NULL || s->t_ms <= p->t_ms) v10 = 0;
+            else v10 = (pass == 1 ? s->msgs_in - GP__MIN(s->msgs_in, p->msgs_in)
+                                  : s->deliveries - GP__MIN(s->deliveries, p->deliveries)) * 10000u / (s->t_ms - p->t_ms);
+            gp_buf_printf(&b, "%s%llu.%llu", i ? "," : "", (unsigned long long)(v10 / 10), (unsigned long long)(v10 % 10));
         }
     }
     gp_buf_printf(&b, "]}}\n");
@@ -1125,34 +1132,34 @@ static int pub_item(admin *a, hconn *c, const uint8_t *text, const gp_json_tok *
     uint8_t ch[1100];
     size_t plen = strlen(o->app.prefix ? o->app.prefix : "group:"), glen;
     long ml;
-    if (toks[obj].type != GP_JSON_OBJECT) { snprintf(why, cap, "expected a JSON object"); return -1; }
+    if (toks[obj].type != GP_JSON_OBJECT) { gp_fmt(why, cap, "expected a JSON object"); return -1; }
     gi = gp_json_find(text, toks, obj, "group");
     mi = gp_json_find(text, toks, obj, "message");
     memcpy(ch, o->app.prefix ? o->app.prefix : "group:", plen);
-    if (gi < 0) { snprintf(why, cap, "group is missing"); return -1; }
+    if (gi < 0) { gp_fmt(why, cap, "group is missing"); return -1; }
     if (toks[gi].type == GP_JSON_NUMBER) {
         size_t i;
         glen = toks[gi].end - toks[gi].start;
         for (i = toks[gi].start; i < toks[gi].end; i++)
-            if (text[i] == '.' || text[i] == 'e' || text[i] == 'E') { snprintf(why, cap, "group must be a string or an integer"); return -1; }
-        if (glen > o->app.max_group_id) { snprintf(why, cap, "group is over max-group-id"); return -1; }
+            if (text[i] == '.' || text[i] == 'e' || text[i] == 'E') { gp_fmt(why, cap, "group must be a string or an integer"); return -1; }
+        if (glen > o->app.max_group_id) { gp_fmt(why, cap, "group is over max-group-id"); return -1; }
         memcpy(ch + plen, text + toks[gi].start, glen);
     } else if (toks[gi].type == GP_JSON_STRING) {
         long n = gp_json_unescape(text, &toks[gi], ch + plen, o->app.max_group_id);
-        if (n == GP_ERR_TOO_BIG) { snprintf(why, cap, "group is over max-group-id"); return -1; }
-        if (n <= 0) { snprintf(why, cap, n == 0 ? "group is empty" : "group has a bad escape"); return -1; }
+        if (n == GP_ERR_TOO_BIG) { gp_fmt(why, cap, "group is over max-group-id"); return -1; }
+        if (n <= 0) { gp_fmt(why, cap, n == 0 ? "group is empty" : "group has a bad escape"); return -1; }
         glen = (size_t)n;
     } else {
-        snprintf(why, cap, "group must be a string or an integer");
+        gp_fmt(why, cap, "group must be a string or an integer");
         return -1;
     }
-    if (mi < 0 || toks[mi].type != GP_JSON_STRING) { snprintf(why, cap, "message must be a string"); return -1; }
+    if (mi < 0 || toks[mi].type != GP_JSON_STRING) { gp_fmt(why, cap, "message must be a string"); return -1; }
     ml = gp_json_unescape(text, &toks[mi], a->text, o->app.max_message);
-    if (ml == GP_ERR_TOO_BIG) { snprintf(why, cap, "message is over max-message"); return -1; }
-    if (ml < 0) { snprintf(why, cap, "message has a bad escape"); return -1; }
+    if (ml == GP_ERR_TOO_BIG) { gp_fmt(why, cap, "message is over max-message"); return -1; }
+    if (ml < 0) { gp_fmt(why, cap, "message has a bad escape"); return -1; }
     if (!go) return 0;
     if (gp_chancli_publish(a->chan, ch, plen + glen, a->text, (size_t)ml) != GP_OK) {
-        snprintf(why, cap, "the channel is down and the held-publish backlog is full");
+        gp_fmt(why, cap, "the channel is down and the held-publish backlog is full");
         return -2;
     }
     a->pub_messages++;
@@ -1194,8 +1201,8 @@ static void serve_publish(admin *a, hconn *c, const uint8_t *body, size_t len) {
     for (i = 0; i < n && rc == 0; i++) rc = pub_item(a, c, body, toks, idx[i], i, 0, why, sizeof why);
     if (rc != 0) {
         char d[220];
-        if (c->batch) snprintf(d, sizeof d, "message %lu: %s", (unsigned long)(i - 1), why);
-        else snprintf(d, sizeof d, "%s", why);
+        if (c->batch) gp_fmt(d, sizeof d, "message %lu: %s", (unsigned long)(i - 1), why);
+        else gp_fmt(d, sizeof d, "%s", why);
         a->pub_failed++;
         hc_error(a, c, 400, strstr(why, "max-") ? "too_long" : strncmp(why, "group", 5) == 0 ? "bad_group" : "bad_message", d, NULL);
     } else {
@@ -1221,7 +1228,7 @@ static void serve_publish(admin *a, hconn *c, const uint8_t *body, size_t len) {
             }
             if (rc != 0) {   /* the ones queued go out; say how far it got */
                 char d[260];
-                snprintf(d, sizeof d, "%s (%lu of %lu messages queued)", why, (unsigned long)c->pending, (unsigned long)n);
+                gp_fmt(d, sizeof d, "%s (%lu of %lu messages queued)", why, (unsigned long)c->pending, (unsigned long)n);
                 c->state = HC_READ;
                 a->pub_failed++;
                 hc_error(a, c, 503, "channel_unavailable", d, NULL);
@@ -1303,7 +1310,7 @@ static void hc_input(admin *a, hconn *c) {
             }
             if (n > a->o->admin_max_body) {
                 char d[96];
-                snprintf(d, sizeof d, "body of %llu bytes is over admin-max-body (%llu)", (unsigned long long)n,
+                gp_fmt(d, sizeof d, "body of %llu bytes is over admin-max-body (%llu)", (unsigned long long)n,
                          (unsigned long long)a->o->admin_max_body);
                 hc_error(a, c, 413, "body_too_large", d, NULL);
                 return;
@@ -1498,7 +1505,7 @@ static int on_master(gp_sup_child *me, gp_loop *loop, int phase, void *user) {
 static void master_ready(void *user) {
     opts *o = (opts *)user;
     if (!o->daemon) {   /* the foreground's ready line (scripts wait for it); a daemon's parent says it */
-        printf("grouppush: ready ws=%s:%d workers=%d channel=%s:%d\n", o->ws_host, o->ws_port, o->workers,
+        gp_print(1, "grouppush: ready ws=%s:%d workers=%d channel=%s:%d\n", o->ws_host, o->ws_port, o->workers,
                o->app.chan.host, o->app.chan.port);
         fflush(stdout);
     }
@@ -1510,18 +1517,6 @@ static void master_ready(void *user) {
         close(o->notify_fd);
         o->notify_fd = -1;
     }
-}
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (f == NULL) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = (char *)malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n)
-        *len = (size_t)n;
-    else { free(buf); buf = NULL; }
-    fclose(f);
-    return buf;
 }
 
 /* ------------------------------------------------------------------ the control CLI */
@@ -1539,11 +1534,12 @@ static int pid_file_holder(const char *path) {
 }
 static int stale_note(const char *argv0, const char *path, int remove_it) {
     char buf[32] = "";
-    FILE *f = fopen(path, "r");
-    if (f) { if (fgets(buf, sizeof buf, f) == NULL) buf[0] = '\0'; fclose(f); }
-    buf[strcspn(buf, "\r\n")] = '\0';
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    if (text) gp_fmt(buf, sizeof buf, "%.*s", (int)GP__MIN(strcspn(text, "\r\n"), (size_t)20), text);
+    free(text);
     if (remove_it) unlink(path);
-    fprintf(stderr, "%s: not running: stale pid file %s (pid %s, nobody holds its lock)%s\n", argv0, path,
+    gp_print(2, "%s: not running: stale pid file %s (pid %s, nobody holds its lock)%s\n", argv0, path,
             buf[0] ? buf : "?", remove_it ? "; removed" : "");
     return RC_NOT_RUNNING;
 }
@@ -1554,7 +1550,7 @@ static int pid_file_take(opts *o, const char *argv0) {
     char buf[32];
     int fd = open(o->pid_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        fprintf(stderr, "%s: cannot open pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
+        gp_print(2, "%s: cannot open pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
         return RC_ERR;
     }
     memset(&fl, 0, sizeof fl);
@@ -1563,12 +1559,12 @@ static int pid_file_take(opts *o, const char *argv0) {
     if (fcntl(fd, F_SETLK, &fl) != 0) {
         int holder = pid_file_holder(o->pid_file);
         close(fd);
-        fprintf(stderr, "%s: already running (pid %d, pid file %s)\n", argv0, holder, o->pid_file);
+        gp_print(2, "%s: already running (pid %d, pid file %s)\n", argv0, holder, o->pid_file);
         return RC_RUNNING;
     }
-    snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    gp_fmt(buf, sizeof buf, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf)) {
-        fprintf(stderr, "%s: cannot write pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
+        gp_print(2, "%s: cannot write pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
         close(fd);
         return RC_ERR;
     }
@@ -1591,7 +1587,7 @@ static int control_get(const char *sock, const char *path, int timeout_ms, char 
     if (strlen(sock) >= sizeof sa.sun_path) { close(fd); errno = ENAMETOOLONG; return -1; }
     memcpy(sa.sun_path, sock, strlen(sock) + 1);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return -1; }
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: control\r\n\r\n", path);
+    gp_fmt(req, sizeof req, "GET %s HTTP/1.1\r\nHost: control\r\n\r\n", path);
     if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) { close(fd); return -1; }
     memset(&in, 0, sizeof in);
     for (;;) {
@@ -1609,7 +1605,11 @@ static int control_get(const char *sock, const char *path, int timeout_ms, char 
             in.data[in.len] = '\0';
             hdr_end = strstr((char *)in.data, "\r\n\r\n");
             if (in.len > 12 && memcmp(in.data, "HTTP/1.1 ", 9) == 0 && hdr_end) {
-                status = atoi((char *)in.data + 9);
+                uint64_t code = 0;
+                char num[4];
+                memcpy(num, in.data + 9, 3);
+                num[3] = '\0';
+                if (gp_parse_uint(num, 999, &code) == GP_OK) status = (int)code;
                 off = (size_t)(hdr_end + 4 - (char *)in.data);
                 *body = (char *)malloc(in.len - off + 1);
                 if (*body) { memcpy(*body, in.data + off, in.len - off); (*body)[in.len - off] = '\0'; }
@@ -1649,7 +1649,12 @@ static int parse_status(const char *body, procrow *rows, int max) {
         if (r >= 0) gp_json_unescape(s, &t[r], (uint8_t *)rows[n].role, sizeof rows[n].role - 1);
         for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
             int v = gp_json_find(s, t, i, keys[k]);
-            if (v >= 0) dst[k] = strtoll(body + t[v].start, NULL, 10);
+            if (v >= 0) {
+                const char *d = body + t[v].start;
+                long long x = 0;
+                while (*d >= '0' && *d <= '9') x = x * 10 + (*d++ - '0');
+                dst[k] = x;
+            }
         }
         n++;
     }
@@ -1658,35 +1663,35 @@ static int parse_status(const char *body, procrow *rows, int max) {
 }
 static void fmt_uptime(long long ms, char *out, size_t cap) {
     long long s = ms / 1000;
-    if (s < 60) snprintf(out, cap, "%llds", s);
-    else if (s < 3600) snprintf(out, cap, "%lldm%02llds", s / 60, s % 60);
-    else if (s < 86400) snprintf(out, cap, "%lldh%02lldm", s / 3600, (s / 60) % 60);
-    else snprintf(out, cap, "%lldd%02lldh", s / 86400, (s / 3600) % 24);
+    if (s < 60) gp_fmt(out, cap, "%llds", s);
+    else if (s < 3600) gp_fmt(out, cap, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400) gp_fmt(out, cap, "%lldh%02lldm", s / 3600, (s / 60) % 60);
+    else gp_fmt(out, cap, "%lldd%02lldh", s / 86400, (s / 3600) % 24);
 }
 
 static int cmd_status(opts *o, const char *argv0) {
     int pid = pid_file_holder(o->pid_file), st, n, i;
     char *body = NULL;
     procrow rows[1100];
-    if (pid < 0) { fprintf(stderr, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
+    if (pid < 0) { gp_print(2, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
     if (pid == 0) return stale_note(argv0, o->pid_file, 0);
     st = control_get(o->control, "/status", 3000, &body);
     if (st != 200 || body == NULL || (n = parse_status(body, rows, 1100)) < 0) {
-        fprintf(stderr, "%s: running (pid %d) but the control socket %s does not answer: %s\n", argv0, pid, o->control,
+        gp_print(2, "%s: running (pid %d) but the control socket %s does not answer: %s\n", argv0, pid, o->control,
                 st < 0 ? strerror(errno) : "bad reply");
         free(body);
         return RC_ERR;
     }
     free(body);
-    printf("grouppush: running, master pid %d, pid file %s\n", pid, o->pid_file);
-    printf("%-8s %5s %8s %9s %7s %7s %8s %9s %9s %11s %11s %5s %6s %8s\n", "ROLE", "INDEX", "PID", "UPTIME", "CONNS",
+    gp_print(1, "grouppush: running, master pid %d, pid file %s\n", pid, o->pid_file);
+    gp_print(1, "%-8s %5s %8s %9s %7s %7s %8s %9s %9s %11s %11s %5s %6s %8s\n", "ROLE", "INDEX", "PID", "UPTIME", "CONNS",
            "GROUPS", "MEMBERS", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "SLOW", "RECONN", "RSS_KB");
     for (i = 0; i < n; i++) {
         char up[24], idx[16];
         procrow *r = &rows[i];
         fmt_uptime(r->uptime_ms, up, sizeof up);
-        if (strcmp(r->role, "worker") == 0) snprintf(idx, sizeof idx, "%lld", r->index); else strcpy(idx, "-");
-        printf("%-8s %5s %8lld %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", r->role, idx, r->pid, up,
+        if (strcmp(r->role, "worker") == 0) gp_fmt(idx, sizeof idx, "%lld", r->index); else strcpy(idx, "-");
+        gp_print(1, "%-8s %5s %8lld %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", r->role, idx, r->pid, up,
                r->connections, r->groups, r->memberships, r->msgs_in, r->msgs_out, r->bytes_in, r->bytes_out,
                r->slow_drops, r->reconnects, r->rss_kb);
     }
@@ -1694,15 +1699,21 @@ static int cmd_status(opts *o, const char *argv0) {
 }
 
 static void on_alarm(int sig) { (void)sig; }
+/* ms as seconds with two decimals (gp_fmt has no floating point) */
+static const char *secs(uint64_t ms) {
+    static char b[32];
+    gp_fmt(b, sizeof b, "%llu.%02llu", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000 / 10));
+    return b;
+}
 static int cmd_stop(opts *o, const char *argv0) {
     int pid = pid_file_holder(o->pid_file), fd;
     struct flock fl;
     struct sigaction sa;
     uint64_t t0 = gp_time_ms();
-    if (pid < 0) { fprintf(stderr, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
+    if (pid < 0) { gp_print(2, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
     if (pid == 0) return stale_note(argv0, o->pid_file, 1);
     if ((fd = open(o->pid_file, O_RDONLY | O_CLOEXEC)) < 0 || kill(pid, SIGTERM) != 0) {
-        fprintf(stderr, "%s: cannot stop pid %d: %s\n", argv0, pid, strerror(errno));
+        gp_print(2, "%s: cannot stop pid %d: %s\n", argv0, pid, strerror(errno));
         if (fd >= 0) close(fd);
         return RC_ERR;
     }
@@ -1715,14 +1726,14 @@ static int cmd_stop(opts *o, const char *argv0) {
     fl.l_type = F_RDLCK;
     fl.l_whence = SEEK_SET;
     if (fcntl(fd, F_SETLKW, &fl) != 0) {
-        fprintf(stderr, "%s: pid %d still running %.1f s after SIGTERM\n", argv0, pid, (double)(gp_time_ms() - t0) / 1000.0);
+        gp_print(2, "%s: pid %d still running %s s after SIGTERM\n", argv0, pid, secs(gp_time_ms() - t0));
         close(fd);
         return RC_ERR;
     }
     alarm(0);
     close(fd);
     unlink(o->pid_file);   /* the master removes it; not when it had dropped the rights to */
-    printf("grouppush: stopped (pid %d) in %.2f s\n", pid, (double)(gp_time_ms() - t0) / 1000.0);
+    gp_print(1, "grouppush: stopped (pid %d) in %s s\n", pid, secs(gp_time_ms() - t0));
     return RC_OK;
 }
 
@@ -1731,16 +1742,16 @@ static int cmd_reload(opts *o, const char *argv0) {
     char *body = NULL;
     procrow before[1100], now[1100];
     uint64_t t0 = gp_time_ms(), deadline = t0 + o->stop_timeout_ms;
-    if (pid < 0) { fprintf(stderr, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
+    if (pid < 0) { gp_print(2, "%s: not running (no pid file %s)\n", argv0, o->pid_file); return RC_NOT_RUNNING; }
     if (pid == 0) return stale_note(argv0, o->pid_file, 0);
     st = control_get(o->control, "/status", 3000, &body);
     if (st != 200 || body == NULL || (n = parse_status(body, before, 1100)) < 0) {
-        fprintf(stderr, "%s: running (pid %d) but the control socket %s does not answer\n", argv0, pid, o->control);
+        gp_print(2, "%s: running (pid %d) but the control socket %s does not answer\n", argv0, pid, o->control);
         free(body);
         return RC_ERR;
     }
     free(body);
-    if (kill(pid, SIGHUP) != 0) { fprintf(stderr, "%s: cannot signal pid %d: %s\n", argv0, pid, strerror(errno)); return RC_ERR; }
+    if (kill(pid, SIGHUP) != 0) { gp_print(2, "%s: cannot signal pid %d: %s\n", argv0, pid, strerror(errno)); return RC_ERR; }
     /* no event says "reload done" to another process: read the status until every worker
        slot shows a new pid (the status refreshes every 100 ms) */
     for (;;) {
@@ -1756,14 +1767,14 @@ static int cmd_reload(opts *o, const char *argv0) {
             }
             if (olds == 0 && workers > 0) {
                 free(body);
-                printf("grouppush: reloaded %d workers in %.2f s (master pid %d)\n", workers,
-                       (double)(gp_time_ms() - t0) / 1000.0, pid);
+                gp_print(1, "grouppush: reloaded %d workers in %s s (master pid %d)\n", workers, secs(gp_time_ms() - t0),
+                         pid);
                 return RC_OK;
             }
         }
         free(body);
         if (gp_time_ms() > deadline) {
-            fprintf(stderr, "%s: reload not finished after %.1f s (stop-timeout)\n", argv0, (double)(gp_time_ms() - t0) / 1000.0);
+            gp_print(2, "%s: reload not finished after %s s (stop-timeout)\n", argv0, secs(gp_time_ms() - t0));
             return RC_ERR;
         }
     }
@@ -1774,10 +1785,10 @@ static int cmd_reload(opts *o, const char *argv0) {
 static int daemonize(opts *o, const char *argv0) {
     int p[2], pid, devnull;
     char b = 0;
-    if (pipe(p) != 0) { fprintf(stderr, "%s: pipe: %s\n", argv0, strerror(errno)); return -1; }
+    if (pipe(p) != 0) { gp_print(2, "%s: pipe: %s\n", argv0, strerror(errno)); return -1; }
     fflush(stdout);
     fflush(stderr);
-    if ((pid = fork()) < 0) { fprintf(stderr, "%s: fork: %s\n", argv0, strerror(errno)); return -1; }
+    if ((pid = fork()) < 0) { gp_print(2, "%s: fork: %s\n", argv0, strerror(errno)); return -1; }
     if (pid > 0) {
         ssize_t r;
         close(p[1]);
@@ -1785,10 +1796,10 @@ static int daemonize(opts *o, const char *argv0) {
         waitpid(pid, NULL, 0);
         if (r == 1 && b == 'R') {
             int holder = pid_file_holder(o->pid_file);
-            printf("grouppush: started, master pid %d, pid file %s, log %s\n", holder, o->pid_file, o->log_file);
+            gp_print(1, "grouppush: started, master pid %d, pid file %s, log %s\n", holder, o->pid_file, o->log_file);
             exit(RC_OK);
         }
-        fprintf(stderr, "%s: the server did not start; see %s\n", argv0, o->log_file);
+        gp_print(2, "%s: the server did not start; see %s\n", argv0, o->log_file);
         exit(RC_ERR);
     }
     close(p[0]);
@@ -1815,9 +1826,9 @@ int main(int argc, char **argv) {
     /* pass 1: --help, --version, --config (the command line then overrides the file) */
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(argv[0]); return RC_OK; }
-        if (strcmp(argv[i], "--version") == 0) { printf("grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return RC_OK; }
+        if (strcmp(argv[i], "--version") == 0) { gp_print(1, "grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return RC_OK; }
         if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc) { fprintf(stderr, "%s: --config needs a value\n", argv[0]); return RC_USAGE; }
+            if (i + 1 >= argc) { gp_print(2, "%s: --config needs a value\n", argv[0]); return RC_USAGE; }
             config = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) config = argv[i] + 9;
     }
@@ -1836,19 +1847,19 @@ int main(int argc, char **argv) {
                 cmd = a;
                 continue;
             }
-            fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], cmd ? "argument" : "subcommand", a);
+            gp_print(2, "%s: unknown %s %s (see --help)\n", argv[0], cmd ? "argument" : "subcommand", a);
             return RC_USAGE;
         }
         v = strchr(a, '=');
-        snprintf(name, sizeof name, "%.*s", (int)(v ? (size_t)(v - a) : strlen(a)), a);
+        gp_fmt(name, sizeof name, "%.*s", (int)(v ? (size_t)(v - a) : strlen(a)), a);
         if (strncmp(name, "--", 2) != 0 || (kk = opt_find(name + 2, strlen(name) - 2)) < 0) {
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], name);
+            gp_print(2, "%s: unknown option %s (see --help)\n", argv[0], name);
             return RC_USAGE;
         }
         if (v) v++;
         else if (opt_is_bool(kk)) v = "true";
         else if (i + 1 < argc) v = argv[++i];
-        else { fprintf(stderr, "%s: %s needs a value\n", argv[0], name); return RC_USAGE; }
+        else { gp_print(2, "%s: %s needs a value\n", argv[0], name); return RC_USAGE; }
         if (set_opt(&o, kk, v) != 0) return RC_ERR;
     }
     if ((rc = apply_options(&o, argv[0])) != RC_OK) return rc;
@@ -1858,15 +1869,15 @@ int main(int argc, char **argv) {
     if (cmd && strcmp(cmd, "status") == 0) return cmd_status(&o, argv[0]);
     if (cmd && strcmp(cmd, "stop") == 0) return cmd_stop(&o, argv[0]);
     if (cmd && strcmp(cmd, "reload") == 0) return cmd_reload(&o, argv[0]);
-    if (cmd == NULL && o.daemon) { fprintf(stderr, "%s: -d / daemon = true needs the start subcommand\n", argv[0]); return RC_USAGE; }
+    if (cmd == NULL && o.daemon) { gp_print(2, "%s: -d / daemon = true needs the start subcommand\n", argv[0]); return RC_USAGE; }
 
     if (o.html_path && (o.html = read_file(o.html_path, &o.html_len)) == NULL) {
-        fprintf(stderr, "%s: cannot read %s\n", argv[0], o.html_path);
+        gp_print(2, "%s: cannot read %s\n", argv[0], o.html_path);
         return RC_ERR;
     }
     if (o.channel_url) {
         if (gp_chancli_parse_url(o.channel_url, o.url_buf, sizeof o.url_buf, &o.app.chan) != GP_OK) {
-            fprintf(stderr, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
+            gp_print(2, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
             return RC_USAGE;
         }
         if (o.password && o.app.chan.password == NULL) o.app.chan.password = o.password;
@@ -1877,8 +1888,8 @@ int main(int argc, char **argv) {
     }
     if (cmd) {   /* start: refuse a second one before anything else */
         int holder = pid_file_holder(o.pid_file);
-        if (holder > 0) { fprintf(stderr, "%s: already running (pid %d, pid file %s)\n", argv[0], holder, o.pid_file); return RC_RUNNING; }
-        if (holder == 0) fprintf(stderr, "%s: note: stale pid file %s (nobody holds its lock), taking it over\n", argv[0], o.pid_file);
+        if (holder > 0) { gp_print(2, "%s: already running (pid %d, pid file %s)\n", argv[0], holder, o.pid_file); return RC_RUNNING; }
+        if (holder == 0) gp_print(2, "%s: note: stale pid file %s (nobody holds its lock), taking it over\n", argv[0], o.pid_file);
         if (o.daemon && !o.log_file[0]) derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
     }
     /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
@@ -1886,14 +1897,14 @@ int main(int argc, char **argv) {
     if (o.channel_url) {
         char why[400];
         if (gp_app_check_channel(&o.app.chan, 3000, why, sizeof why) != GP_OK) {
-            fprintf(stderr, "%s: --channel: %s\n", argv[0], why);
+            gp_print(2, "%s: --channel: %s\n", argv[0], why);
             return RC_ERR;
         }
     } else {
         int fd;
         if (gp_net_listen(o.ch_host, o.ch_port, 0, 0, &fd) != GP_OK) {
             int err = errno;
-            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
+            gp_print(2, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
                     argv[0], o.ch_host, o.ch_port, strerror(err),
                     err == EADDRINUSE ? " (another deployment, or another program, listens there)" : "");
             return RC_ERR;
@@ -1902,7 +1913,7 @@ int main(int argc, char **argv) {
     }
     if (o.log_file[0]) {
         int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) { fprintf(stderr, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno)); return RC_ERR; }
+        if (fd < 0) { gp_print(2, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno)); return RC_ERR; }
         close(fd);
         if (o.user) {   /* the dropped master reopens it after logrotate's rename */
             struct passwd *pw = getpwnam(o.user);
@@ -1913,7 +1924,7 @@ int main(int argc, char **argv) {
     if (cmd && (rc = pid_file_take(&o, argv[0])) != RC_OK) return rc;
     if (o.log_file[0]) {
         if (open_log(&o, o.daemon) != 0 || pipe(o.log_pipe) != 0) {
-            fprintf(stderr, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno));
+            gp_print(2, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno));
             return RC_ERR;
         }
         fcntl(o.log_pipe[0], F_SETFD, FD_CLOEXEC);
