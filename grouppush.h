@@ -705,6 +705,16 @@ GP_API int  gp_group_leave(gp_groups *g, gp_conn_id id, const void *name, size_t
 GP_API void gp_group_leave_all(gp_groups *g, gp_conn_id id);
 /* Queue m on every member. Returns the number of members it was queued on. */
 GP_API size_t gp_group_send(gp_groups *g, const void *name, size_t len, gp_msg *m);
+/* Call fn for every member (in an order that is safe against members leaving meanwhile,
+   as gp_group_send) with the membership's own 64-bit word, the caller's to keep state in
+   (0 at join). Returns the members visited. */
+typedef void (*gp_group_each_fn)(gp_groups *g, gp_conn_id id, uint64_t *word, void *user);
+GP_API size_t gp_group_each(gp_groups *g, const void *name, size_t len, gp_group_each_fn fn, void *user);
+/* The word of id's membership in a group, NULL if not a member. Valid until it leaves. */
+GP_API uint64_t *gp_group_word(gp_groups *g, gp_conn_id id, const void *name, size_t len);
+/* The group's user pointer (NULL at creation; free what it holds in on_empty, where it is
+   still found), or NULL when no such group. */
+GP_API void **gp_group_user(gp_groups *g, const void *name, size_t len);
 GP_API size_t gp_group_size(const gp_groups *g, const void *name, size_t len);
 GP_API void gp_group_counts(const gp_groups *g, size_t *groups, size_t *memberships);
 
@@ -3791,6 +3801,7 @@ typedef struct gp__member {
     gp__group *g;
     gp_conn_id id;
     uint32_t idx;                       /* position in g->m */
+    uint64_t word;                      /* the caller's (gp_group_word), 0 at join */
     struct gp__member *cnext, *cprev;   /* the connection's memberships */
     struct gp__member *hnext;           /* membership hash chain (group, id) */
 } gp__member;
@@ -3802,6 +3813,7 @@ struct gp__group {
     gp__member **m;
     size_t nlen;
     char *name;
+    void *user;             /* the caller's (gp_group_user), NULL at creation */
 };
 
 typedef struct gp__gslot { gp__member *head; uint32_t id, count; } gp__gslot;
@@ -3937,13 +3949,13 @@ static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
     return sl;
 }
 
-/* An empty group leaves the table (on_empty first). */
+/* An empty group leaves the table (on_empty first, while gp_group_user still finds it). */
 static void gp__group_drop(gp_groups *gs, gp__group *g) {
     gp__group **gp;
+    if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
     for (gp = &gs->gt[g->hash & (gs->gt_size - 1)]; *gp; gp = &(*gp)->hnext)
         if (*gp == g) { *gp = g->hnext; break; }
     gs->ngroups--;
-    if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
     gp__group_free(gs, g);
 }
 
@@ -4075,6 +4087,36 @@ GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg 
     g->sending--;
     if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
     return n;
+}
+
+GP_API size_t gp_group_each(gp_groups *gs, const void *name, size_t len, gp_group_each_fn fn, void *user) {
+    gp__group *g;
+    size_t i, n = 0;
+    if (gs == NULL || fn == NULL) return 0;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    if (g == NULL) return 0;
+    g->sending++;   /* as gp_group_send: backwards, the group kept until the loop ends */
+    for (i = g->count; i-- > 0;) {
+        if (i >= g->count) continue;
+        fn(gs, g->m[i]->id, &g->m[i]->word, user);
+        n++;
+    }
+    g->sending--;
+    if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
+    return n;
+}
+
+GP_API uint64_t *gp_group_word(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
+    gp__group *g;
+    gp__member *m;
+    if (gs == NULL || name == NULL) return NULL;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    return g && (m = gp__member_find(gs, g, id)) != NULL ? &m->word : NULL;
+}
+
+GP_API void **gp_group_user(gp_groups *gs, const void *name, size_t len) {
+    gp__group *g = gs && name ? gp__group_find(gs, name, len, gp__hash(name, len)) : NULL;
+    return g ? &g->user : NULL;
 }
 
 GP_API size_t gp_group_size(const gp_groups *gs, const void *name, size_t len) {
@@ -6373,6 +6415,8 @@ struct gp_chancli {
     size_t nsent, held_bytes;
     gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
+    gp_chan_value *big;         /* for a reply of more values (a history), grown up to 2^18 */
+    size_t big_cap;
     uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_in, bytes_out;
     /* log rate: an outage is one line, then a summary per log_interval_ms (gp__cc_report) */
     uint64_t down_since, down_logged, down_fails;   /* 0 = none / not logged yet */
@@ -6545,8 +6589,7 @@ static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (c->cfg.on_state) c->cfg.on_state(c, 1, c->cfg.user);
 }
 
-static void gp__cc_on_value(gp_chancli *c, size_t nv) {
-    const gp_chan_value *v = c->vals;
+static void gp__cc_on_value(gp_chancli *c, const gp_chan_value *v, size_t nv) {
     if (v->type == GP_CHAN_ATTR) return;
     if (v->type == GP_CHAN_PUSH || (v->type == GP_CHAN_ARRAY && c->state == GP__CC_UP && nv >= 4 &&
                                     v[1].type == GP_CHAN_BULK && c->replies.count == 0)) {
@@ -6644,11 +6687,25 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     if (c->in.len > had) c->last_rx = gp_loop_now(c->loop);
     while (c->conn.fd >= 0 && off < c->in.len) {
         size_t nv = 0;
-        long n = gp_chan_parse(c->in.data + off, c->in.len - off, c->vals, 64, &nv, c->cfg.max_bulk);
+        gp_chan_value *vals = c->vals;
+        long n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, 64, &nv, c->cfg.max_bulk);
+        if (n == GP_ERR_TOO_BIG && c->big_cap > 0) {   /* many values: the bigger array */
+            vals = c->big;
+            n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, c->big_cap, &nv, c->cfg.max_bulk);
+        }
+        while (n == GP_ERR_TOO_BIG && c->big_cap < ((size_t)1 << 18)) {   /* still too few: grow it */
+            size_t cap = c->big_cap;
+            gp__free(c->alloc_ctx, c->big, c->big_cap * sizeof *c->big);
+            c->big_cap = 0;
+            if ((c->big = (gp_chan_value *)gp__malloc(c->alloc_ctx, (cap ? cap * 4 : 1024) * sizeof *c->big)) == NULL) break;
+            c->big_cap = cap ? cap * 4 : 1024;
+            vals = c->big;
+            n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, c->big_cap, &nv, c->cfg.max_bulk);
+        }
         if (n == 0) break;
         if (n < 0) { gp__cc_drop(c, "protocol error from server"); return; }
         off += (size_t)n;
-        gp__cc_on_value(c, nv);
+        gp__cc_on_value(c, vals, nv);
     }
     if (c->conn.fd >= 0) {
         gp_buf_consume(&c->in, off);
@@ -6767,6 +6824,7 @@ GP_API void gp_chancli_destroy(gp_chancli *c) {
     while (c->pubs.count > 0) { gp_msg_unref(gp__cc_pub(c, 0)); gp__ring_pop(&c->pubs); }
     gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp__ccpub), NULL);
     gp_buf_free(&c->scripts);
+    gp__free(c->alloc_ctx, c->big, c->big_cap * sizeof *c->big);
     gp__ring_free(c->alloc_ctx, &c->replies, 1, NULL);
     gp__free(c->alloc_ctx, c->subs, c->subs_size * sizeof *c->subs);
     gp_buf_free(&c->in);
@@ -7818,6 +7876,39 @@ GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
 /* ==== >>app  the group-push protocol (JSON commands). Uses: the public API, and >>util's
    allocator wrappers (so GP_MALLOC and alloc_ctx apply); nothing else private ==== */
 
+/* Protocol v2 (DESIGN 7, the manual's PROTOCOL V2). A membership's word (gp_group_word) says
+   what its member has: GP__W_V2 for a v2 member, then either the last offset delivered to it,
+   or with GP__W_WAIT the index of the join waiting for the channel's answer (the live
+   messages meanwhile are held in that join and merged by offset when the answer comes). */
+#define GP__W_V2   ((uint64_t)1 << 62)
+#define GP__W_WAIT ((uint64_t)1 << 63)
+#define GP__W_LOW  (GP__W_V2 - 1)
+#define GP__APP_PROTO "grouppush.v2"
+#define GP__APP_MAX_ID 64            /* bytes of an id once unescaped; an epoch likewise */
+
+typedef struct gp__app_held { gp_msg *env; uint64_t off; uint32_t gen; } gp__app_held;
+typedef struct gp__app_pend {        /* an add_group or a send_to_group waiting for the channel */
+    struct gp_app *app;
+    uint32_t idx;                    /* in app->pend */
+    int kind;                        /* GP__APP_JOIN / GP__APP_ACK */
+    int dead;                        /* the member left (a join: reply, deliver nothing) */
+    int asked;                       /* the client gave since: the answer says recovered */
+    gp_conn_id conn;
+    int64_t since;                   /* -1: no since */
+    size_t elen, rlen, glen;
+    char epoch[GP__APP_MAX_ID];      /* since's epoch */
+    char rid[6 * GP__APP_MAX_ID + 2];   /* the id as it came (raw JSON), rlen 0: none */
+    gp_buf held;                     /* of gp__app_held */
+    uint8_t group[1];                /* glen bytes */
+} gp__app_pend;
+enum { GP__APP_JOIN = 1, GP__APP_ACK = 2 };
+typedef struct gp__app_grp {         /* a group's stream as this worker last saw it (gp_group_user) */
+    struct gp__app_grp *next, *prev;
+    uint32_t gen;                    /* bumped when its epoch changes */
+    size_t elen;
+    char epoch[GP__APP_MAX_ID];
+} gp__app_grp;
+
 struct gp_app {
     gp_loop *loop;
     void *alloc_ctx;
@@ -7827,21 +7918,55 @@ struct gp_app {
     gp_ws_server *ws;
     gp_groups *groups;
     gp_chancli *chan;
-    gp_buf scratch;
+    gp_buf scratch, env, keys;
     uint8_t *text;              /* unescaped "message", max_message bytes */
     int ready_fired;
     uint64_t msgs_in, msgs_out, errors, joins, leaves, publishes;
+    /* v2 */
+    char *protocols;            /* grouppush.v2, then cfg.ws.protocols */
+    size_t protocols_size;
+    uint32_t *v2;               /* by connection slot: the id of the v2 connection there, or 0 */
+    size_t v2_cap, nv2;         /* nv2 open v2 connections; 0: v1's fan-out, no word is read */
+    gp__app_grp *grps;          /* every gp__app_grp (freed with the app) */
+    gp__app_pend **pend;        /* waiting joins and acks, by index */
+    size_t pend_cap, npend;
+    char sha_pub[41], sha_hist[41];
+    uint64_t rng;               /* epoch candidates */
+    const uint8_t *rid;         /* the id of the command being answered (raw JSON), or NULL */
+    size_t rlen;
+    int rid_str;                /* it is a string (quotes around it) */
     gp_json_tok toks[64];
 };
+
+/* The current command's id, when it has one, leads every answer to it. */
+static int gp__app_put_id(gp_buf *b, const uint8_t *rid, size_t rlen, int str) {
+    if (rid == NULL) return GP_OK;
+    if (gp_buf_append(b, "\"id\":", 5) != GP_OK || (str && gp_buf_append(b, "\"", 1) != GP_OK) ||
+        gp_buf_append(b, rid, rlen) != GP_OK || (str && gp_buf_append(b, "\"", 1) != GP_OK))
+        return GP_ERR_NOMEM;
+    return gp_buf_append(b, ",", 1);
+}
 
 static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char *detail) {
     gp_buf *b = &a->scratch;
     b->len = 0;
     a->errors++;
     if (a->cfg.on_error) a->cfg.on_error(a, id, code, a->cfg.user);
-    if (gp_buf_append(b, "{\"error\":\"", 10) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
+    if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
+        gp_buf_append(b, "\"error\":\"", 9) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
         gp_buf_append(b, "\",\"detail\":", 11) != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
         gp_buf_append(b, "}", 1) != GP_OK)
+        return;
+    gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
+}
+
+/* {"id":I,"ok":true<rest>}: rest is JSON members, each starting with a comma. */
+static void gp__app_ok(gp_app *a, gp_conn_id id, const char *rest, size_t n) {
+    gp_buf *b = &a->scratch;
+    b->len = 0;
+    if (a->rid == NULL) return;
+    if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
+        gp_buf_append(b, "\"ok\":true", 9) != GP_OK || gp_buf_append(b, rest, n) != GP_OK || gp_buf_append(b, "}", 1) != GP_OK)
         return;
     gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
 }
@@ -7856,23 +7981,282 @@ static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen
     return out;
 }
 
+static int gp__app_is_v2(const gp_app *a, gp_conn_id id) {
+    uint32_t s = gp_conn_slot(id);
+    return s < a->v2_cap && a->v2[s] == id.v;
+}
+
+/* ---- the group streams' scripts (GROUP STREAMS): keys, arguments, calls ---- */
+static uint64_t gp__app_rand(gp_app *a) {   /* xorshift64*: epoch candidates only */
+    a->rng ^= a->rng >> 12;
+    a->rng ^= a->rng << 25;
+    a->rng ^= a->rng >> 27;
+    return a->rng * 2685821657736338717ull;
+}
+
+/* argv for EVALSHA sha 2 KEYS[1] KEYS[2] of group's channel, built in a->keys; nums: the
+   numeric arguments as text follow in the same buffer. Returns the number of words, 5. */
+static int gp__app_script_head(gp_app *a, const char *sha, const void *group, size_t glen, gp_bytes *argv) {
+    gp_buf *k = &a->keys;
+    size_t m0, m1, h0, h1;
+    k->len = 0;
+    if (gp_buf_reserve(k, 3 * (glen + a->plen) + 512) != GP_OK) return GP_ERR_NOMEM;   /* no move after */
+    m0 = k->len;
+    gp_buf_append(k, "gp:{", 4); gp_buf_append(k, a->prefix, a->plen); gp_buf_append(k, group, glen);
+    gp_buf_append(k, "}:m", 3);
+    m1 = k->len;
+    h0 = k->len;
+    gp_buf_append(k, "gp:{", 4); gp_buf_append(k, a->prefix, a->plen); gp_buf_append(k, group, glen);
+    gp_buf_append(k, "}:h", 3);
+    h1 = k->len;
+    argv[0].ptr = (const uint8_t *)"EVALSHA"; argv[0].len = 7;
+    argv[1].ptr = (const uint8_t *)sha; argv[1].len = 40;
+    argv[2].ptr = (const uint8_t *)"2"; argv[2].len = 1;
+    argv[3].ptr = k->data + m0; argv[3].len = m1 - m0;
+    argv[4].ptr = k->data + h0; argv[4].len = h1 - h0;
+    return 5;
+}
+
+/* A number as an argument, its text at the end of a->keys (reserved by gp__app_script_head). */
+static gp_bytes gp__app_num(gp_app *a, int64_t v) {
+    gp_bytes r;
+    size_t at = a->keys.len;
+    a->keys.len += gp_fmt((char *)a->keys.data + at, 24, "%lld", (long long)v);
+    r.ptr = a->keys.data + at;
+    r.len = a->keys.len - at;
+    return r;
+}
+
+static gp_bytes gp__app_epoch_candidate(gp_app *a) {
+    gp_bytes r;
+    size_t at = a->keys.len;
+    a->keys.len += gp_fmt((char *)a->keys.data + at, 24, "%016llx", (unsigned long long)gp__app_rand(a));
+    r.ptr = a->keys.data + at;
+    r.len = a->keys.len - at;
+    return r;
+}
+
+static uint64_t gp__app_ttl_s(const gp_app *a) {
+    return a->cfg.history_ttl_ms == GP_APP_NO_TTL ? 0 : (a->cfg.history_ttl_ms + 999) / 1000;
+}
+
+static uint64_t gp__app_meta_ttl_s(const gp_app *a) {
+    uint64_t t = gp__app_ttl_s(a);
+    return t == 0 ? 0 : GP__MAX(t, (uint64_t)86400);
+}
+
+static size_t gp__app_hist_n(const gp_app *a) { return a->cfg.history_size == GP_APP_NO_HISTORY ? 0 : a->cfg.history_size; }
+
+static int gp__app_pend_new(gp_app *a, int kind, gp_conn_id conn, const void *group, size_t glen, gp__app_pend **out) {
+    gp__app_pend *p;
+    size_t i;
+    if (a->npend == a->pend_cap) {
+        size_t old = a->pend_cap;
+        if (gp__grow(a->alloc_ctx, (void **)&a->pend, &a->pend_cap, a->pend_cap + 1, sizeof *a->pend) != GP_OK)
+            return GP_ERR_NOMEM;
+        for (i = old; i < a->pend_cap; i++) a->pend[i] = NULL;
+    }
+    for (i = 0; i < a->pend_cap && a->pend[i]; i++) continue;
+    if ((p = (gp__app_pend *)gp__calloc(a->alloc_ctx, sizeof *p + glen)) == NULL) return GP_ERR_NOMEM;
+    p->app = a;
+    p->idx = (uint32_t)i;
+    p->kind = kind;
+    p->conn = conn;
+    p->since = -1;
+    p->glen = glen;
+    if (glen) memcpy(p->group, group, glen);
+    p->held.alloc_ctx = a->alloc_ctx;
+    if (a->rid && a->rlen <= sizeof p->rid - 2) {
+        size_t o = 0;
+        if (a->rid_str) p->rid[o++] = '"';
+        memcpy(p->rid + o, a->rid, a->rlen);
+        o += a->rlen;
+        if (a->rid_str) p->rid[o++] = '"';
+        p->rlen = o;
+    }
+    a->pend[i] = p;
+    a->npend++;
+    *out = p;
+    return GP_OK;
+}
+
+static void gp__app_pend_free(gp_app *a, gp__app_pend *p) {
+    size_t i, n = p->held.len / sizeof(gp__app_held);
+    for (i = 0; i < n; i++) gp_msg_unref(((gp__app_held *)(void *)p->held.data)[i].env);
+    gp_buf_free(&p->held);
+    a->pend[p->idx] = NULL;
+    a->npend--;
+    gp__free(a->alloc_ctx, p, sizeof *p + p->glen);
+}
+
+/* Answer a waiting command: its id (as it came) leads. */
+static void gp__app_pend_answer(gp_app *a, gp__app_pend *p, const char *rest, size_t n) {
+    const uint8_t *rid = a->rid;
+    size_t rlen = a->rlen;
+    int str = a->rid_str;
+    if (p->rlen == 0) return;
+    a->rid = (const uint8_t *)p->rid;
+    a->rlen = p->rlen;
+    a->rid_str = 0;   /* p->rid keeps its quotes */
+    gp__app_ok(a, p->conn, rest, n);
+    a->rid = rid; a->rlen = rlen; a->rid_str = str;
+}
+
+static void gp__app_pend_error(gp_app *a, gp__app_pend *p, const char *code, const char *detail) {
+    const uint8_t *rid = a->rid;
+    size_t rlen = a->rlen;
+    int str = a->rid_str;
+    a->rid = p->rlen ? (const uint8_t *)p->rid : NULL;
+    a->rlen = p->rlen;
+    a->rid_str = 0;
+    gp__app_error(a, p->conn, code, detail);
+    a->rid = rid; a->rlen = rlen; a->rid_str = str;
+}
+
+/* ---- v2 frames ---- */
+/* {"group":G,"offset":N,"epoch":E,"data":M} (no offset/epoch for a plain PUBLISH); bytes that
+   are not UTF-8 go base64-encoded as "data_b64". NULL without memory. */
+static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
+                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+    gp_buf *b = &a->env;
+    char num[32];
+    b->len = 0;
+    if (gp_buf_append(b, "{\"group\":", 9) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK) return NULL;
+    if (has_off) {
+        size_t k = gp_fmt(num, sizeof num, ",\"offset\":%llu,\"epoch\":", (unsigned long long)off);
+        if (gp_buf_append(b, num, k) != GP_OK || gp_json_put_string(b, e, elen) != GP_OK) return NULL;
+    }
+    if (gp_utf8_feed(GP_UTF8_ACCEPT, p, n) == GP_UTF8_ACCEPT) {
+        if (gp_buf_append(b, ",\"data\":", 8) != GP_OK || gp_json_put_string(b, p, n) != GP_OK) return NULL;
+    } else {
+        size_t cap = 4 * (n / 3 + 1) + 1;
+        if (gp_buf_append(b, ",\"data_b64\":\"", 13) != GP_OK || gp_buf_reserve(b, cap + 2) != GP_OK) return NULL;
+        b->len += gp_base64_encode(p, n, (char *)b->data + b->len, cap);
+        if (gp_buf_append(b, "\"", 1) != GP_OK) return NULL;
+    }
+    if (gp_buf_append(b, "}", 1) != GP_OK) return NULL;
+    return gp_msg_new(a->ws, GP_WS_TEXT, b->data, b->len);
+}
+
+/* "\xFFgp1 <offset> <epoch> <payload>" (the PUBLISH script's push): 1 and its parts, or 0
+   for a plain payload. */
+static int gp__app_stream_head(gp_bytes d, uint64_t *off, gp_bytes *epoch, gp_bytes *payload) {
+    size_t i = 5, e0;
+    uint64_t o = 0;
+    if (d.len < 9 || memcmp(d.ptr, "\xFFgp1 ", 5) != 0) return 0;
+    for (; i < d.len && d.ptr[i] >= '0' && d.ptr[i] <= '9' && i < 25; i++) o = o * 10 + (uint64_t)(d.ptr[i] - '0');
+    if (i == 5 || i >= d.len || d.ptr[i] != ' ') return 0;
+    e0 = ++i;
+    while (i < d.len && d.ptr[i] != ' ') i++;
+    if (i >= d.len || i == e0 || i - e0 > GP__APP_MAX_ID) return 0;
+    *off = o;
+    epoch->ptr = d.ptr + e0;
+    epoch->len = i - e0;
+    payload->ptr = d.ptr + i + 1;
+    payload->len = d.len - i - 1;
+    return 1;
+}
+
+static gp__app_grp *gp__app_grp_get(gp_app *a, const void *name, size_t len) {
+    void **u = gp_group_user(a->groups, name, len);
+    gp__app_grp *g;
+    if (u == NULL) return NULL;
+    if (*u == NULL && (g = (gp__app_grp *)gp__calloc(a->alloc_ctx, sizeof *g)) != NULL) {
+        g->next = a->grps;
+        if (a->grps) a->grps->prev = g;
+        a->grps = g;
+        *u = g;
+    }
+    return (gp__app_grp *)*u;
+}
+
+static void gp__app_grp_free(gp_app *a, gp__app_grp *g) {
+    if (g->prev) g->prev->next = g->next;
+    else a->grps = g->next;
+    if (g->next) g->next->prev = g->prev;
+    gp__free(a->alloc_ctx, g, sizeof *g);
+}
+
+/* ---- the fan-out of one channel message to a worker's members ---- */
+typedef struct gp__app_fan {
+    gp_app *a;
+    gp_bytes group, data, epoch;
+    int has_off, reset, failed;
+    uint64_t off;
+    uint32_t gen;
+    gp_msg *raw, *env;
+} gp__app_fan;
+
+static void gp__app_fan_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_fan *f = (gp__app_fan *)user;
+    gp_app *a = f->a;
+    (void)gs;
+    if (!(*word & GP__W_V2)) {   /* v1: exactly the message */
+        if (f->raw == NULL) {
+            int op = gp_utf8_feed(GP_UTF8_ACCEPT, f->data.ptr, f->data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+            if ((f->raw = gp_msg_new(a->ws, op, f->data.ptr, f->data.len)) == NULL) { f->failed = 1; return; }
+        }
+        if (gp_ws_send_msg(a->ws, id, f->raw) == GP_OK) a->msgs_out++;
+        return;
+    }
+    if (f->env == NULL &&
+        (f->env = gp__app_envelope(a, f->group.ptr, f->group.len, f->has_off, f->off, f->epoch.ptr, f->epoch.len,
+                                   f->data.ptr, f->data.len)) == NULL) {
+        f->failed = 1;
+        return;
+    }
+    if (!f->has_off) {   /* a plain PUBLISH: not in the stream, delivered as it comes */
+        if (gp_ws_send_msg(a->ws, id, f->env) == GP_OK) a->msgs_out++;
+        return;
+    }
+    if (f->reset && !(*word & GP__W_WAIT)) *word = GP__W_V2;   /* a new epoch: offsets start again */
+    if (*word & GP__W_WAIT) {   /* its join waits for the channel: hold it */
+        gp__app_pend *p = a->pend[*word & GP__W_LOW];
+        gp__app_held h;
+        h.env = f->env;
+        h.off = f->off;
+        h.gen = f->gen;
+        if (gp_buf_append(&p->held, &h, sizeof h) == GP_OK) gp_msg_ref(f->env);
+        return;
+    }
+    if (f->off <= (*word & GP__W_LOW)) return;   /* it has it already (replayed) */
+    *word = GP__W_V2 | f->off;
+    if (gp_ws_send_msg(a->ws, id, f->env) == GP_OK) a->msgs_out++;
+}
+
 static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
-    gp_msg *m;
-    gp_bytes group;
-    size_t n;
-    int op;
+    gp__app_fan f;
+    uint64_t before = a->msgs_out;
     (void)c;
     if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
-    /* a backend may publish any bytes; what is not UTF-8 goes out as a binary frame */
-    op = gp_utf8_feed(GP_UTF8_ACCEPT, data.ptr, data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
-    if ((m = gp_msg_new(a->ws, op, data.ptr, data.len)) == NULL) return;
-    group.ptr = channel.ptr + a->plen;
-    group.len = channel.len - a->plen;
-    n = gp_group_send(a->groups, group.ptr, group.len, m);
-    a->msgs_out += n;
-    gp_msg_unref(m);
-    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, n, a->cfg.user);
+    memset(&f, 0, sizeof f);
+    f.a = a;
+    f.group.ptr = channel.ptr + a->plen;
+    f.group.len = channel.len - a->plen;
+    f.data = data;
+    f.has_off = gp__app_stream_head(data, &f.off, &f.epoch, &f.data);
+    if (f.has_off && a->nv2 > 0) {
+        gp__app_grp *g = gp__app_grp_get(a, f.group.ptr, f.group.len);
+        if (g == NULL) return;
+        if (g->elen != f.epoch.len || memcmp(g->epoch, f.epoch.ptr, f.epoch.len) != 0) {
+            f.reset = g->elen != 0;   /* the stream started again: every member's position goes */
+            g->gen++;
+            g->elen = f.epoch.len;
+            memcpy(g->epoch, f.epoch.ptr, f.epoch.len);
+        }
+        f.gen = g->gen;
+    }
+    if (a->nv2 == 0) {   /* no v2 connection on this worker: v1's encode-once fan-out */
+        int op = gp_utf8_feed(GP_UTF8_ACCEPT, f.data.ptr, f.data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+        if ((f.raw = gp_msg_new(a->ws, op, f.data.ptr, f.data.len)) == NULL) return;
+        a->msgs_out += gp_group_send(a->groups, f.group.ptr, f.group.len, f.raw);
+    } else {
+        gp_group_each(a->groups, f.group.ptr, f.group.len, gp__app_fan_one, &f);
+    }
+    gp_msg_unref(f.raw);
+    gp_msg_unref(f.env);
+    if (a->cfg.on_fanout) a->cfg.on_fanout(a, f.group, (size_t)(a->msgs_out - before), a->cfg.user);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
@@ -7885,9 +8269,129 @@ static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user
 
 static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
+    void **u = gp_group_user(g, name, len);
     gp_bytes ch;
-    (void)g;
+    if (u && *u) { gp__app_grp_free(a, (gp__app_grp *)*u); *u = NULL; }
     if (gp__app_channel(a, name, len, &ch)) gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
+}
+
+/* ---- the channel's answers ---- */
+static void gp__app_on_history(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    gp__app_pend *p = (gp__app_pend *)user;
+    gp_app *a = p->app;
+    uint64_t *word, top, first = 0, last, start;
+    size_t npay = 0, i, k, nh;
+    int recovered = -1, ours;
+    gp_bytes e;
+    gp__app_grp *g;
+    char rest[96 + 2 * GP__APP_MAX_ID];
+    (void)c;
+    word = gp_group_word(a->groups, p->conn, p->group, p->glen);
+    ours = !p->dead && word && (*word & GP__W_WAIT) && (*word & GP__W_LOW) == p->idx;
+    if (nv < 3 || v[0].type != GP_CHAN_ARRAY || v[0].children < 2 || v[1].type != GP_CHAN_BULK ||
+        v[2].type != GP_CHAN_INT || v[2].integer < 0 || v[1].str.len == 0 || v[1].str.len > GP__APP_MAX_ID ||
+        (v[0].children > 2 && (nv < 4 || v[3].type != GP_CHAN_INT))) {
+        gp__app_pend_error(a, p, "channel_error", v[0].type == GP_CHAN_ERROR ? "the channel refused the history script"
+                                                                             : "unexpected answer from the channel");
+        if (ours) *word = GP__W_V2;   /* joined, position unknown: it gets what comes from now */
+        gp__app_pend_free(a, p);
+        return;
+    }
+    e = v[1].str;
+    top = (uint64_t)v[2].integer;
+    if (v[0].children > 2) {
+        first = (uint64_t)v[3].integer;
+        npay = v[0].children - 3;
+        for (i = 0; i < npay; i++) if (4 + i >= nv || v[4 + i].type != GP_CHAN_BULK) { npay = i; break; }
+    }
+    if (p->since >= 0) {   /* asked for since (or a member that joins again: from what it has) */
+        uint64_t k0 = (uint64_t)p->since;
+        recovered = p->elen == e.len && memcmp(p->epoch, e.ptr, e.len) == 0 && k0 <= top &&
+                    (k0 == top || (first == k0 + 1 && first + npay - 1 == top &&
+                                   top - k0 <= (uint64_t)a->cfg.max_recover));
+    }
+    start = recovered == 1 ? (uint64_t)p->since : top;
+    {   /* the answer: ,"group_id":G[,"recovered":B],"epoch":E,"offset":N (built in a->keys) */
+        gp_buf *b = &a->keys;
+        b->len = 0;
+        k = gp_fmt(rest, sizeof rest, "%s,\"epoch\":", !p->asked ? "" : recovered == 1 ? ",\"recovered\":true"
+                                                                                     : ",\"recovered\":false");
+        if (gp_buf_append(b, ",\"group_id\":", 12) == GP_OK && gp_json_put_string(b, p->group, p->glen) == GP_OK &&
+            gp_buf_append(b, rest, k) == GP_OK && gp_json_put_string(b, e.ptr, e.len) == GP_OK &&
+            gp_buf_append(b, rest, gp_fmt(rest, sizeof rest, ",\"offset\":%llu", (unsigned long long)start)) == GP_OK)
+            gp__app_pend_answer(a, p, (const char *)b->data, b->len);
+    }
+    if (!ours) { gp__app_pend_free(a, p); return; }
+    last = start;
+    if (recovered == 1)   /* the replay: first .. top, each its own envelope */
+        for (i = 0; i < npay && last < top; i++) {
+            gp_msg *m = gp__app_envelope(a, p->group, p->glen, 1, first + i, e.ptr, e.len, v[4 + i].str.ptr, v[4 + i].str.len);
+            if (m == NULL) break;
+            if (gp_ws_send_msg(a->ws, p->conn, m) == GP_OK) a->msgs_out++;
+            gp_msg_unref(m);
+            last = first + i;
+        }
+    g = gp__app_grp_get(a, p->group, p->glen);
+    if (g && g->elen == 0) { g->elen = e.len; memcpy(g->epoch, e.ptr, e.len); }
+    nh = p->held.len / sizeof(gp__app_held);
+    for (i = 0; i < nh; i++) {   /* what came live meanwhile, merged by offset */
+        gp__app_held *h = &((gp__app_held *)(void *)p->held.data)[i];
+        if (!g || h->gen != g->gen || g->elen != e.len || memcmp(g->epoch, e.ptr, e.len) != 0 || h->off <= last) continue;
+        if (gp_ws_send_msg(a->ws, p->conn, h->env) == GP_OK) a->msgs_out++;
+        last = h->off;
+    }
+    *word = GP__W_V2 | last;
+    gp__app_pend_free(a, p);
+}
+
+static void gp__app_on_published(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    gp__app_pend *p = (gp__app_pend *)user;
+    gp_app *a = p->app;
+    char rest[48];
+    (void)c;
+    if (p->dead) { gp__app_pend_free(a, p); return; }
+    if (nv >= 2 && v[0].type == GP_CHAN_ARRAY && v[1].type == GP_CHAN_INT) {
+        size_t k = gp_fmt(rest, sizeof rest, ",\"offset\":%lld", (long long)v[1].integer);
+        gp__app_pend_answer(a, p, rest, k);
+    } else {
+        gp__app_pend_error(a, p, "channel_error", "the channel refused the publish script");
+    }
+    gp__app_pend_free(a, p);
+}
+
+static void gp__app_on_fire(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    (void)c; (void)v; (void)nv; (void)user;   /* a publish nobody waits for (errors are logged by gp_chancli) */
+}
+
+/* Publish through the PUBLISH script: the offset comes from the channel. p: who waits for
+   the ack (NULL: nobody). */
+static int gp__app_publish_msg(gp_app *a, const void *group, size_t glen, const void *msg, size_t len, gp__app_pend *p) {
+    gp_bytes argv[11];
+    gp_bytes ch;
+    if (gp__app_script_head(a, a->sha_pub, group, glen, argv) < 0) return GP_ERR_NOMEM;
+    gp_buf_append(&a->keys, a->prefix, a->plen);
+    gp_buf_append(&a->keys, group, glen);
+    ch.ptr = a->keys.data + a->keys.len - a->plen - glen;
+    ch.len = a->plen + glen;
+    argv[5] = ch;
+    argv[6].ptr = (const uint8_t *)(msg ? msg : "");
+    argv[6].len = len;
+    argv[7] = gp__app_num(a, (int64_t)gp__app_hist_n(a));
+    argv[8] = gp__app_num(a, (int64_t)gp__app_ttl_s(a));
+    argv[9] = gp__app_epoch_candidate(a);
+    argv[10] = gp__app_num(a, (int64_t)gp__app_meta_ttl_s(a));
+    return gp_chancli_call(a->chan, 11, argv, p ? gp__app_on_published : gp__app_on_fire, p);
+}
+
+/* Ask the channel for group's position (since < 0) or for what followed since. */
+static int gp__app_history(gp_app *a, gp__app_pend *p) {
+    gp_bytes argv[9];
+    if (gp__app_script_head(a, a->sha_hist, p->group, p->glen, argv) < 0) return GP_ERR_NOMEM;
+    argv[5] = gp__app_num(a, p->since);
+    argv[6] = gp__app_num(a, p->since >= 0 ? (int64_t)a->cfg.max_recover : 0);
+    argv[7] = gp__app_epoch_candidate(a);
+    argv[8] = gp__app_num(a, (int64_t)gp__app_meta_ttl_s(a));
+    return gp_chancli_call(a->chan, 9, argv, gp__app_on_history, p);
 }
 
 /* group_id: a non-empty string, or an integer taken as its decimal text. */
@@ -7922,14 +8426,118 @@ static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int t
     return 1;
 }
 
+/* "id": a number or a string of at most GP__APP_MAX_ID bytes. Sets a->rid; 0 on a bad one
+   (answered without an id). */
+static int gp__app_take_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok) {
+    const gp_json_tok *t = &a->toks[tok];
+    uint8_t tmp[GP__APP_MAX_ID];
+    if (t->type == GP_JSON_NUMBER && t->end - t->start <= GP__APP_MAX_ID) {
+        a->rid_str = 0;
+    } else if (t->type == GP_JSON_STRING && gp_json_unescape(text, t, tmp, sizeof tmp) >= 0) {
+        a->rid_str = 1;
+    } else {
+        gp__app_error(a, id, "bad_id", "id must be a number or a string of at most 64 bytes");
+        return 0;
+    }
+    a->rid = text + t->start;
+    a->rlen = t->end - t->start;
+    return 1;
+}
+
+/* "since": {"offset": a non-negative integer below 2^62, "epoch": a string of at most 64
+   bytes}. 1 and the parts, or 0 (answered). */
+static int gp__app_since(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, int64_t *off, char *epoch, size_t *elen) {
+    int oi, ei;
+    size_t i;
+    uint64_t v = 0;
+    long n;
+    const gp_json_tok *t;
+    if (a->toks[tok].type != GP_JSON_OBJECT) goto bad;
+    oi = gp_json_find(text, a->toks, tok, "offset");
+    ei = gp_json_find(text, a->toks, tok, "epoch");
+    if (oi < 0 || ei < 0 || a->toks[oi].type != GP_JSON_NUMBER || a->toks[ei].type != GP_JSON_STRING) goto bad;
+    t = &a->toks[oi];
+    if (t->end - t->start > 19) goto bad;
+    for (i = t->start; i < t->end; i++) {
+        if (text[i] < '0' || text[i] > '9') goto bad;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    }
+    if (v >= GP__W_V2) goto bad;
+    n = gp_json_unescape(text, &a->toks[ei], (uint8_t *)epoch, GP__APP_MAX_ID);
+    if (n < 0) goto bad;
+    *off = (int64_t)v;
+    *elen = (size_t)n;
+    return 1;
+bad:
+    gp__app_error(a, id, "bad_since", "since must be {\"offset\": a non-negative integer, \"epoch\": a string of at most 64 bytes}");
+    return 0;
+}
+
+/* add_group on a v2 connection: joined at once (live messages are held), answered when the
+   channel says where the group is. */
+static void gp__app_v2_join(gp_app *a, gp_conn_id id, const uint8_t *gid, size_t glen, int has_since, int64_t since,
+                            const char *epoch, size_t elen) {
+    gp__app_pend *p;
+    uint64_t *word;
+    int rc, fresh;
+    word = gp_group_word(a->groups, id, gid, glen);
+    if (word && (*word & GP__W_WAIT)) {
+        gp__app_error(a, id, "join_in_progress", "an add_group of this group is still being answered");
+        return;
+    }
+    fresh = word == NULL;
+    if (fresh) {
+        rc = gp_group_join(a->groups, id, gid, glen);
+        if (rc == GP_ERR_FULL) { gp__app_error(a, id, "too_many_groups", "this connection is in too many groups"); return; }
+        if (rc != GP_OK || (word = gp_group_word(a->groups, id, gid, glen)) == NULL) {
+            gp__app_error(a, id, "server_busy", "out of memory");
+            return;
+        }
+        a->joins++;
+    }
+    if (gp__app_pend_new(a, GP__APP_JOIN, id, gid, glen, &p) != GP_OK) {
+        gp__app_error(a, id, "server_busy", "out of memory");
+        if (fresh) gp_group_leave(a->groups, id, gid, glen);
+        return;
+    }
+    if (has_since) {
+        p->asked = 1;
+        p->since = since;
+        p->elen = elen;
+        memcpy(p->epoch, epoch, elen);
+    } else if (!fresh && (*word & GP__W_V2)) {   /* joined already: go on from what it has */
+        gp__app_grp *g = gp__app_grp_get(a, gid, glen);
+        p->since = (int64_t)(*word & GP__W_LOW);
+        if (g) { p->elen = g->elen; memcpy(p->epoch, g->epoch, g->elen); }
+    }
+    rc = gp__app_history(a, p);
+    if (rc != GP_OK) {
+        gp__app_error(a, id, rc == GP_ERR_FULL ? "channel_unavailable" : "server_busy",
+                      rc == GP_ERR_FULL ? "channel down and backlog full" : "out of memory");
+        gp__app_pend_free(a, p);
+        if (fresh) gp_group_leave(a->groups, id, gid, glen);
+        return;
+    }
+    *word = GP__W_V2 | GP__W_WAIT | p->idx;
+}
+
+/* A member leaves: a join still waiting is answered, delivers nothing. */
+static void gp__app_v2_leave(gp_app *a, gp_conn_id id, const uint8_t *gid, size_t glen) {
+    uint64_t *word = gp_group_word(a->groups, id, gid, glen);
+    if (word && (*word & GP__W_WAIT)) a->pend[*word & GP__W_LOW]->dead = 1;
+}
+
 static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     uint8_t cmd[16], gid[1024];
-    size_t glen = 0;
+    char epoch[GP__APP_MAX_ID];
+    size_t glen = 0, elen = 0;
     long cl;
-    int nt, ci;
+    int nt, ci, ii, si, v2 = gp__app_is_v2(a, id), has_since = 0;
+    int64_t since = -1;
     (void)srv;
     a->msgs_in++;
+    a->rid = NULL;
     if (opcode != GP_WS_TEXT) { gp__app_error(a, id, "binary_not_supported", "send JSON commands as text frames"); return; }
     nt = gp_json_parse(data.ptr, data.len, a->toks, sizeof a->toks / sizeof a->toks[0]);
     if (nt < 0 || a->toks[0].type != GP_JSON_OBJECT) {
@@ -7937,57 +8545,91 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
                                                                : nt < 0 ? "not valid JSON" : "expected a JSON object");
         return;
     }
+    ii = gp_json_find(data.ptr, a->toks, 0, "id");
+    si = gp_json_find(data.ptr, a->toks, 0, "since");
+    if (!v2 && (ii >= 0 || si >= 0)) {
+        gp__app_error(a, id, "needs_v2", "id and since are protocol v2: connect with the subprotocol grouppush.v2");
+        return;
+    }
+    if (ii >= 0 && !gp__app_take_id(a, id, data.ptr, ii)) return;
     ci = gp_json_find(data.ptr, a->toks, 0, "cmd");
-    if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); return; }
+    if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); goto done; }
     cl = gp_json_unescape(data.ptr, &a->toks[ci], cmd, sizeof cmd);
     if (cl == 9 && memcmp(cmd, "add_group", 9) == 0) {
         int rc;
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) goto done;
+        if (si >= 0 && !(has_since = gp__app_since(a, id, data.ptr, si, &since, epoch, &elen))) goto done;
+        if (v2) { gp__app_v2_join(a, id, gid, glen, has_since, since, epoch, elen); goto done; }
         rc = gp_group_join(a->groups, id, gid, glen);
         if (rc == GP_OK) a->joins++;
         if (rc == GP_ERR_FULL) gp__app_error(a, id, "too_many_groups", "this connection is in too many groups");
         else if (rc == GP_ERR_NOMEM) gp__app_error(a, id, "server_busy", "out of memory");
     } else if (cl == 11 && memcmp(cmd, "leave_group", 11) == 0) {
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) goto done;
+        if (v2) gp__app_v2_leave(a, id, gid, glen);
         gp_group_leave(a->groups, id, gid, glen);
         a->leaves++;
+        gp__app_ok(a, id, "", 0);
     } else if (cl == 13 && memcmp(cmd, "send_to_group", 13) == 0) {
         int mi, rc;
         long ml;
-        gp_bytes ch;
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
+        gp__app_pend *p = NULL;
+        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) goto done;
         mi = gp_json_find(data.ptr, a->toks, 0, "message");
         if (mi < 0 || a->toks[mi].type != GP_JSON_STRING) {
             gp__app_error(a, id, "bad_message", "message must be a string");
-            return;
+            goto done;
         }
         ml = gp_json_unescape(data.ptr, &a->toks[mi], a->text, a->cfg.max_message);
-        if (ml == GP_ERR_TOO_BIG) { gp__app_error(a, id, "message_too_long", "message is over the limit"); return; }
-        if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); return; }
-        if (gp__app_channel(a, gid, glen, &ch) == NULL) { gp__app_error(a, id, "server_busy", "out of memory"); return; }
-        rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+        if (ml == GP_ERR_TOO_BIG) { gp__app_error(a, id, "message_too_long", "message is over the limit"); goto done; }
+        if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); goto done; }
+        if (a->rid && gp__app_pend_new(a, GP__APP_ACK, id, NULL, 0, &p) != GP_OK) {
+            gp__app_error(a, id, "server_busy", "out of memory");
+            goto done;
+        }
+        rc = gp__app_publish_msg(a, gid, glen, a->text, (size_t)ml, p);
         if (rc == GP_OK) a->publishes++;
+        if (rc != GP_OK && p) gp__app_pend_free(a, p);
         if (rc == GP_ERR_FULL) gp__app_error(a, id, "channel_unavailable", "channel down and backlog full");
         else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
     } else {
         gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group or send_to_group");
     }
+done:
+    a->rid = NULL;
 }
 
 static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
     gp_app *a = (gp_app *)user;
+    if (gp__app_is_v2(a, id)) a->nv2++;
     if (a->cfg.ws.on_open) a->cfg.ws.on_open(srv, id, a->cfg.ws.user);
 }
 
 static void gp__app_on_close(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user) {
     gp_app *a = (gp_app *)user;
+    size_t i;
+    if (gp__app_is_v2(a, id)) {
+        a->v2[gp_conn_slot(id)] = 0;
+        a->nv2--;
+        for (i = 0; i < a->pend_cap; i++)   /* what it waits for is answered to nobody */
+            if (a->pend[i] && a->pend[i]->conn.v == id.v) { a->pend[i]->dead = 1; a->pend[i]->rlen = 0; }
+    }
     gp_group_leave_all(a->groups, id);
     if (a->cfg.ws.on_close) a->cfg.ws.on_close(srv, id, code, reason, a->cfg.ws.user);
 }
 
 static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req, gp_ws_accept *acc, void *user) {
     gp_app *a = (gp_app *)user;
-    return a->cfg.ws.on_accept ? a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user) : 0;
+    uint32_t s = gp_conn_slot(id);
+    int rc = a->cfg.ws.on_accept ? a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user) : 0;
+    if (rc != 0) return rc;
+    if (s >= a->v2_cap) {
+        size_t old = a->v2_cap;
+        if (gp__grow(a->alloc_ctx, (void **)&a->v2, &a->v2_cap, (size_t)s + 1, sizeof *a->v2) != GP_OK) return 503;
+        memset(a->v2 + old, 0, (a->v2_cap - old) * sizeof *a->v2);
+    }
+    a->v2[s] = acc->protocol && strcmp(acc->protocol, GP__APP_PROTO) == 0 ? id.v : 0;
+    return 0;
 }
 
 static void gp__app_on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
@@ -8009,6 +8651,9 @@ static void gp__app_defaults(gp_app_config *cfg) {
     if (cfg->max_group_id > 1024) cfg->max_group_id = 1024;
     GP__DEF(cfg->max_message, 65536);
     GP__DEF(cfg->max_groups_per_conn, 1024);
+    GP__DEF(cfg->history_size, 100);
+    GP__DEF(cfg->history_ttl_ms, 600000);
+    GP__DEF(cfg->max_recover, cfg->history_size == GP_APP_NO_HISTORY ? 1 : cfg->history_size);
 }
 
 GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) {
@@ -8025,16 +8670,27 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     a->alloc_ctx = gp_loop_alloc_ctx(loop);
     a->cfg = *cfg;
     gp__app_defaults(&a->cfg);
-    a->scratch.alloc_ctx = a->alloc_ctx;
+    a->scratch.alloc_ctx = a->env.alloc_ctx = a->keys.alloc_ctx = a->alloc_ctx;
+    a->rng = gp_time_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a;
+    a->rng |= 1;
     {
         const char *p = cfg->prefix ? cfg->prefix : "group:";
         a->plen = strlen(p);
         a->prefix = (char *)gp__malloc(a->alloc_ctx, a->plen + 1);
         if (a->prefix) memcpy(a->prefix, p, a->plen + 1);
     }
+    {   /* grouppush.v2 first, then the names the user gave (spoken as v1) */
+        const char *up = cfg->ws.protocols;
+        a->protocols_size = sizeof GP__APP_PROTO + (up && up[0] ? strlen(up) + 1 : 0);
+        if ((a->protocols = (char *)gp__malloc(a->alloc_ctx, a->protocols_size)) != NULL) {
+            memcpy(a->protocols, GP__APP_PROTO, sizeof GP__APP_PROTO);
+            if (up && up[0]) { a->protocols[sizeof GP__APP_PROTO - 1] = ','; memcpy(a->protocols + sizeof GP__APP_PROTO, up, strlen(up) + 1); }
+        }
+    }
     a->text = (uint8_t *)gp__malloc(a->alloc_ctx, a->cfg.max_message);
-    if (a->prefix == NULL || a->text == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
+    if (a->prefix == NULL || a->text == NULL || a->protocols == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
     wc = cfg->ws;
+    wc.protocols = a->protocols;
     wc.on_open = gp__app_on_open;
     wc.on_message = gp__app_on_message;
     wc.on_close = gp__app_on_close;
@@ -8052,7 +8708,9 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     cc.on_state = gp__app_on_state;
     cc.user = a;
     if ((rc = gp_ws_create(loop, &wc, &a->ws)) != GP_OK || (rc = gp_group_create(a->ws, &gc, &a->groups)) != GP_OK ||
-        (rc = gp_chancli_create(loop, &cc, &a->chan)) != GP_OK) {
+        (rc = gp_chancli_create(loop, &cc, &a->chan)) != GP_OK ||
+        (rc = gp_chancli_load_script(a->chan, GP_CHAN_SCRIPT_PUBLISH, a->sha_pub)) != GP_OK ||
+        (rc = gp_chancli_load_script(a->chan, GP_CHAN_SCRIPT_HISTORY, a->sha_hist)) != GP_OK) {
         gp_app_destroy(a);
         return rc;
     }
@@ -8061,11 +8719,19 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
 }
 
 GP_API void gp_app_destroy(gp_app *a) {
+    size_t i;
     if (a == NULL) return;
     gp_chancli_destroy(a->chan);
-    gp_group_destroy(a->groups);
+    for (i = 0; i < a->pend_cap; i++) if (a->pend[i]) gp__app_pend_free(a, a->pend[i]);
+    gp__free(a->alloc_ctx, a->pend, a->pend_cap * sizeof *a->pend);
+    gp_group_destroy(a->groups);   /* no on_empty: the groups' gp__app_grp go here */
+    while (a->grps) gp__app_grp_free(a, a->grps);
     gp_ws_destroy(a->ws);
     gp_buf_free(&a->scratch);
+    gp_buf_free(&a->env);
+    gp_buf_free(&a->keys);
+    gp__free(a->alloc_ctx, a->v2, a->v2_cap * sizeof *a->v2);
+    gp__free(a->alloc_ctx, a->protocols, a->protocols_size);
     gp__free(a->alloc_ctx, a->text, a->cfg.max_message);
     gp__free(a->alloc_ctx, a->prefix, a->plen + 1);
     gp__free(a->alloc_ctx, a, sizeof *a);
@@ -8090,10 +8756,8 @@ GP_API void gp_app_stats_get(const gp_app *a, gp_app_stats *st) {
 }
 
 GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void *msg, size_t len) {
-    gp_bytes ch;
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
-    if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
-    return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+    return gp__app_publish_msg(a, group, glen, msg, len, NULL);
 }
 GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap) {
     const char *host = chan && chan->host ? chan->host : "127.0.0.1";

@@ -17,6 +17,7 @@ const gp_t_fn gp_t_api_all[] = {
     F(gp_chan_parse_request), F(gp_chan_put_agg), F(gp_chan_put_bulk),
     F(gp_chan_put_command), F(gp_chan_put_int), F(gp_chan_put_null), F(gp_chan_script_sha),
     F(gp_chansrv_store_create), F(gp_chansrv_store_destroy), F(gp_chancli_call), F(gp_chancli_load_script),
+    F(gp_group_each), F(gp_group_word), F(gp_group_user),
     F(gp_chan_put_simple), F(gp_chancli_create), F(gp_chancli_destroy),
     F(gp_chancli_parse_url), F(gp_chancli_psubscribe), F(gp_chancli_publish),
     F(gp_chancli_punsubscribe), F(gp_chancli_stats_get), F(gp_chancli_subscribe),
