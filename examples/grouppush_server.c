@@ -934,7 +934,7 @@ static void serve_metrics(admin *a, hconn *c) {
     m_one(&b, "grouppush_workers", "gauge", "Worker processes running.", (uint64_t)t.workers);
     m_one(&b, "grouppush_connections", "gauge", "Open WebSocket connections, all workers.", t.connections);
     m_one(&b, "grouppush_handshakes", "gauge", "Connections still in the opening handshake.", f->handshaking);
-    m_one(&b, "grouppush_connections_accepted_total", "counter", "WebSocket connections accepted.", f->c[F_ACCEPTED]);
+    m_one(&b, "grouppush_connections_accepted_total", "counter", "TCP connections accepted on the public port (the refused ones too).", f->c[F_ACCEPTED]);
     m_one(&b, "grouppush_groups", "gauge", "Local groups summed over workers (a group on 3 workers counts 3).", t.groups);
     m_one(&b, "grouppush_memberships", "gauge", "Group memberships, all workers.", t.memberships);
     m_one(&b, "grouppush_joins_total", "counter", "add_group commands accepted.", f->c[F_JOINS]);
