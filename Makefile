@@ -18,7 +18,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients ops asan valgrind \
-        test-cpp matrix musl tls arm
+        test-cpp matrix musl tls arm delivery
 all: examples
 
 examples: $(EXAMPLES)
@@ -68,6 +68,12 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
+# protocol v2 and recovery (built-in channel server and a real redis-server), slow readers
+delivery: examples
+	$(PY) tests/v2_protocol.py $(B)/grouppush_server
+	$(PY) tests/v2_recovery.py $(B)/grouppush_server
+	$(PY) tests/slow_reader.py $(B)/grouppush_server
+
 # every example's --help, --version, unknown option (tests/cli.sh)
 cli: examples
 	sh tests/cli.sh $(B)
@@ -79,14 +85,12 @@ deploy-start: examples
 	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
 # subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
-# python3-websockets and examples/index.html in headless Chromium; a python3-websockets
-# slow reader through a 20 MiB burst
+# python3-websockets and examples/index.html in headless Chromium
 ws-clients: examples $(B)/ws_protocols
 	$(B)/ws_protocols
 	sh tests/ws_node.sh $(B)/grouppush_server
 	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
 	$(PY) tests/page_binary.py $(B)/grouppush_server
-	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 # operations (issue 11): the admin listener (/metrics parsed strictly against a known load,
 # POST /publish, /status moved, keys, bad input); the control CLI (start -d, status, reload,
@@ -98,7 +102,7 @@ ops: examples
 	$(PY) tests/ops_cli.py $(B)/grouppush_server
 	$(PY) tests/ops_dashboard.py $(B)/grouppush_server
 
-test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
+test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients delivery \
       tls abuse fuzz-regress bench-smoke
 	@echo "make test: all passed"
 

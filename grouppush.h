@@ -3,7 +3,8 @@
 
    CONTENTS
    ========
-   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . THE CHANNEL SERVER'S
+   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . PROTOCOL V2 .
+   SUBPROTOCOLS . THE CHANNEL SERVER'S
    COMMANDS . GROUP STREAMS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
    LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
    for ">>name"), the implementation in the same order, and the licence.
@@ -108,12 +109,51 @@
        binary_not_supported a binary frame
        channel_unavailable  the channel is down and the held-publish backlog is full
        server_busy          out of memory
+       needs_v2             an "id" or "since" on a connection without grouppush.v2
+     protocol v2 only (below):
+       bad_id               id not a number or a string of at most 64 bytes (answered
+                            without an id)
+       bad_since            since not {"offset": integer 0..2^62-1, "epoch": string <= 64 B}
+       join_in_progress     an add_group of that group is still waiting for the channel
+       channel_error        the channel refused grouppush's script (a server without Lua)
    Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
    that is not UTF-8 (only a backend can publish one: send_to_group carries JSON text) is
    delivered as a binary frame with exactly those bytes; everything else as a text frame.
+
+   PROTOCOL V2 (subprotocol "grouppush.v2", echoed; DESIGN 7) - offsets, replies, recovery
+   ===========
+   A client that offers the subprotocol grouppush.v2 gets it (gp_app speaks it first in its
+   list, before ws.protocols); every other client is v1, exactly as above. In v2:
+   - a push is {"group":"G","offset":N,"epoch":"E","data":"M"}: N is the message's offset
+     in G's stream, E the stream's epoch (GROUP STREAMS). A message that is not UTF-8 comes
+     as "data_b64":"<base64 of its bytes>" instead of "data" (byte for byte). A backend's
+     plain PUBLISH (no offset) comes as {"group":"G","data":"M"}: outside the stream, never
+     replayed.
+   - any command may carry "id" (a number, echoed as written, or a string of at most 64
+     bytes); a command with an id gets exactly one answer: {"id":I,"ok":true,...} or
+     {"id":I,"error":"CODE","detail":"..."} (the codes above). Without an id, v1's rule:
+     no answer on success.
+   - {"cmd":"add_group","group_id":"G","id":1} -> {"id":1,"ok":true,"group_id":"G",
+     "epoch":"E","offset":N}: the pushes of G that follow start at N+1.
+   - {"cmd":"add_group","group_id":"G","id":2,"since":{"offset":K,"epoch":"E"}} ->
+     {"id":2,"ok":true,"group_id":"G","recovered":true,"epoch":"E","offset":K} and then
+     every message of G after K, in order, the replay joined to the live stream without gap
+     or duplicate; or "recovered":false with the current offset (another epoch, K older
+     than the history, more than max_recover behind, K beyond the stream) and the pushes go
+     on from there. An add_group of a group the connection is in already answers the same
+     way from what it has been given.
+   - {"cmd":"send_to_group",...,"id":3} -> {"id":3,"ok":true,"offset":N} once the message
+     is in the group's stream (the channel's answer). leave_group with an id -> {"id":I,
+     "ok":true}.
+   How the merge works: the member is joined (and its worker subscribed) before the channel
+   is asked for the position or the history, on the same channel connection, so every
+   message after the answer arrives live; what arrives live before the answer is held for
+   that member and merged by offset; each member's word (gp_group_word) keeps the last
+   offset it got, and a live message at or below it is dropped. examples/grouppush.js is a
+   client that reconnects and rejoins with since.
 
    SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
    ============
@@ -126,8 +166,8 @@
    ['chat']): error, close 1006), python-websockets and most libraries carry on with none.
    gp_app speaks the seed's protocol with no subprotocol, so a client that asks for none
    always works; grouppush_server --subprotocols chat,... (gp_app_config ws.protocols)
-   accepts such names for it. A protocol with another framing (grouppush.v2, DESIGN 7) is
-   a subprotocol of its own, spoken only to a client that offers it.
+   accepts such names for it (as v1). grouppush.v2 (PROTOCOL V2) is a subprotocol of its
+   own, spoken only to a client that offers it.
 
    THE CHANNEL SERVER'S COMMANDS (gp_chansrv; a pub/sub-only Redis, Redis 7.0 the reference)
    =============================
@@ -187,6 +227,19 @@
 
    DELIVERY GUARANTEES
    ===================
+   Protocol v2 with a history (history_size > 0), both backends: a member that reconnects
+   with since = the last offset it got gets every message of the group after it exactly
+   once, in offset order - after a network drop, its worker killed, a reload, a slow-reader
+   drop, the built-in channel server killed (its streams live in the master), or the whole
+   deployment restarted on Redis - as long as the gap is within the history (the last
+   history_size messages, none older than history_ttl since the group's last message, at
+   most max_recover); otherwise it is told recovered:false and goes on from the current
+   offset. Nothing is lost silently. Publishes: a send_to_group acked with an offset is in
+   the stream; one whose channel connection dropped before the answer is sent again after
+   the reconnect, so it may be in the stream twice, under two offsets (at least once).
+   What each backend keeps, and what loses it: GROUP STREAMS. tests/v2_recovery.py runs
+   each of these faults; examples/grouppush.js is the reconnecting client.
+   The rest of this section is v1's (and v2's live delivery):
    - Per publisher, messages reach each member in publish order (one channel connection
      per worker, processed in order; one TCP stream per member).
    - At most once, like Redis pub/sub. A join takes effect for the messages the channel
@@ -293,7 +346,9 @@
             close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any |
             every timeout and the ping interval are cut to 2^30 ms (12 days)
    group    max_groups_per_conn 1024 | max_name 128 B
-   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
+   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels |
+            history_size 100 messages per group | history_ttl 600 s | max_recover =
+            history_size | v2 id and epoch 64 B
    chansrv  store: depth 100 messages per group, max_bytes 64 MiB, max_groups 65536 (one
             mmap, pages touched as used; 1.1 KiB a group at depth 100) | channel names of a
             stream up to 240 B | max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
@@ -306,7 +361,13 @@
 
    VERSION HISTORY
    ===============
-   0.3.0  (unreleased) operations: gp_sup_config.on_master (the master's own loop: START,
+   0.3.0  (unreleased) delivery: protocol v2 (subprotocol grouppush.v2: offsets, epochs,
+          command ids and replies, add_group since: recovery without gap or duplicate);
+          group streams on the channel (GP_CHAN_SCRIPT_PUBLISH/_HISTORY: Lua on Redis, run
+          natively by the built-in server on a gp_chansrv_store that outlives it); EVAL,
+          EVALSHA, SCRIPT; gp_chancli_call, gp_chancli_load_script; gp_group_each, _word,
+          _user; slow readers kept (ws max_send_queue soft + slow_timeout_ms, and
+          max_send_queue_hard). Operations: gp_sup_config.on_master (the master's own loop: START,
           STOP, EXIT), on_reopen (SIGUSR1), extra_bytes + gp_sup_slot (shared per-process
           figures), gp_sup_stats bytes/slow_drops/reconnects and /status uptime_ms;
           gp_app_config.on_error / on_fanout, gp_app_stats joins/leaves/publishes;
