@@ -7962,12 +7962,15 @@ typedef struct gp__app_pend {        /* an add_group or a send_to_group waiting 
     gp_buf held;                     /* of gp__app_held */
     uint8_t group[1];                /* glen bytes */
 } gp__app_pend;
-enum { GP__APP_JOIN = 1, GP__APP_ACK = 2 };
+enum { GP__APP_JOIN = 1, GP__APP_ACK = 2, GP__APP_REPAIR = 3 };
 typedef struct gp__app_grp {         /* a group's stream as this worker last saw it (gp_group_user) */
     struct gp__app_grp *next, *prev;
     uint32_t gen;                    /* bumped when its epoch changes */
-    size_t elen;
+    size_t elen, nlen;
+    uint64_t top;                    /* the highest offset this worker has seen (0: none yet) */
+    struct gp__app_pend *repair;     /* a gap in the live stream being filled from the history */
     char epoch[GP__APP_MAX_ID];
+    uint8_t name[1];                 /* nlen bytes */
 } gp__app_grp;
 
 struct gp_app {
@@ -8222,7 +8225,9 @@ static gp__app_grp *gp__app_grp_get(gp_app *a, const void *name, size_t len) {
     void **u = gp_group_user(a->groups, name, len);
     gp__app_grp *g;
     if (u == NULL) return NULL;
-    if (*u == NULL && (g = (gp__app_grp *)gp__calloc(a->alloc_ctx, sizeof *g)) != NULL) {
+    if (*u == NULL && (g = (gp__app_grp *)gp__calloc(a->alloc_ctx, sizeof *g + len)) != NULL) {
+        g->nlen = len;
+        memcpy(g->name, name, len);
         g->next = a->grps;
         if (a->grps) a->grps->prev = g;
         a->grps = g;
@@ -8235,8 +8240,11 @@ static void gp__app_grp_free(gp_app *a, gp__app_grp *g) {
     if (g->prev) g->prev->next = g->next;
     else a->grps = g->next;
     if (g->next) g->next->prev = g->prev;
-    gp__free(a->alloc_ctx, g, sizeof *g);
+    if (g->repair) g->repair->dead = 1;   /* its answer finds no group and is dropped */
+    gp__free(a->alloc_ctx, g, sizeof *g + g->nlen);
 }
+
+static void gp__app_repair(gp_app *a, gp__app_grp *g);
 
 /* ---- the fan-out of one channel message to a worker's members ---- */
 typedef struct gp__app_fan {
@@ -8246,6 +8254,7 @@ typedef struct gp__app_fan {
     uint64_t off;
     uint32_t gen;
     gp_msg *raw, *env;
+    struct gp__app_pend *repair;   /* the group's gap is being filled: v2 members wait for it */
 } gp__app_fan;
 
 static void gp__app_fan_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
@@ -8271,6 +8280,7 @@ static void gp__app_fan_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *
         return;
     }
     if (f->reset && !(*word & GP__W_WAIT)) *word = GP__W_V2;   /* a new epoch: offsets start again */
+    if (f->repair) return;   /* held once for the whole group (gp__app_on_channel) */
     if (*word & GP__W_WAIT) {   /* its join waits for the channel: hold it */
         gp__app_pend *p = a->pend[*word & GP__W_LOW];
         gp__app_held h;
@@ -8305,8 +8315,23 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
             g->gen++;
             g->elen = f.epoch.len;
             memcpy(g->epoch, f.epoch.ptr, f.epoch.len);
+            g->top = 0;
+        } else if (g->repair == NULL && g->top > 0 && f.off > g->top + 1) {
+            gp__app_repair(a, g);   /* this worker missed some (its channel connection dropped) */
         }
+        if (f.off > g->top) g->top = f.off;
         f.gen = g->gen;
+        f.repair = g->repair;
+        if (f.repair) {   /* held for the group until the gap is filled */
+            gp__app_held h;
+            if ((f.env = gp__app_envelope(a, f.group.ptr, f.group.len, 1, f.off, f.epoch.ptr, f.epoch.len, f.data.ptr,
+                                          f.data.len)) == NULL)
+                return;
+            h.env = f.env;
+            h.off = f.off;
+            h.gen = f.gen;
+            if (gp_buf_append(&f.repair->held, &h, sizeof h) == GP_OK) gp_msg_ref(f.env);
+        }
     }
     if (a->nv2 == 0) {   /* no v2 connection on this worker: v1's encode-once fan-out */
         int op = gp_utf8_feed(GP_UTF8_ACCEPT, f.data.ptr, f.data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
@@ -8337,6 +8362,91 @@ static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user
 }
 
 /* ---- the channel's answers ---- */
+/* The HISTORY script's answer: [epoch, top, first, payload...] (v[4..] the payloads). 0: not one. */
+static int gp__app_hist_parse(const gp_chan_value *v, size_t nv, gp_bytes *e, uint64_t *top, uint64_t *first,
+                              size_t *npay) {
+    size_t i;
+    if (nv < 3 || v[0].type != GP_CHAN_ARRAY || v[0].children < 2 || v[1].type != GP_CHAN_BULK ||
+        v[2].type != GP_CHAN_INT || v[2].integer < 0 || v[1].str.len == 0 || v[1].str.len > GP__APP_MAX_ID ||
+        (v[0].children > 2 && (nv < 4 || v[3].type != GP_CHAN_INT || v[3].integer < 1)))
+        return 0;
+    *e = v[1].str;
+    *top = (uint64_t)v[2].integer;
+    *first = 0;
+    *npay = 0;
+    if (v[0].children > 2) {
+        *first = (uint64_t)v[3].integer;
+        *npay = v[0].children - 3;
+        for (i = 0; i < *npay; i++) if (4 + i >= nv || v[4 + i].type != GP_CHAN_BULK) { *npay = i; break; }
+    }
+    return 1;
+}
+
+/* ---- filling a gap in a worker's live stream (its channel connection dropped, or the
+   dying channel server wrote a message to some workers only): the group's v2 deliveries
+   wait while the history after the last offset seen is fetched, then every member gets
+   what it lacks, in order, and what came meanwhile ---- */
+typedef struct gp__app_mend {
+    gp_app *a;
+    gp_msg **envs;               /* the history's messages first .. first+n-1 */
+    uint64_t first;
+    size_t n;
+    const gp__app_held *held;    /* what came live meanwhile */
+    size_t nheld;
+    uint32_t gen;
+} gp__app_mend;
+
+static void gp__app_mend_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_mend *m = (gp__app_mend *)user;
+    gp_app *a = m->a;
+    size_t i;
+    (void)gs;
+    if (!(*word & GP__W_V2)) return;   /* v1 members were served live */
+    for (i = 0; i < m->n + m->nheld; i++) {
+        gp_msg *env = i < m->n ? m->envs[i] : m->held[i - m->n].env;
+        uint64_t off = i < m->n ? m->first + i : m->held[i - m->n].off;
+        if (env == NULL || (i >= m->n && m->held[i - m->n].gen != m->gen)) continue;
+        if (*word & GP__W_WAIT) {   /* its own join still waits: hand it over, merged there */
+            gp__app_held h;
+            h.env = env;
+            h.off = off;
+            h.gen = m->gen;
+            if (gp_buf_append(&a->pend[*word & GP__W_LOW]->held, &h, sizeof h) == GP_OK) gp_msg_ref(env);
+            continue;
+        }
+        if (off <= (*word & GP__W_LOW)) continue;
+        *word = GP__W_V2 | off;
+        if (gp_ws_send_msg(a->ws, id, env) == GP_OK) a->msgs_out++;
+    }
+}
+
+static void gp__app_repair_done(gp_app *a, gp__app_pend *p, const gp_chan_value *v, size_t nv) {
+    gp__app_grp *g = p->dead ? NULL : gp__app_grp_get(a, p->group, p->glen);
+    gp__app_mend m;
+    gp_bytes e;
+    uint64_t top = 0;
+    size_t i;
+    memset(&m, 0, sizeof m);
+    if (g == NULL) { gp__app_pend_free(a, p); return; }
+    g->repair = NULL;
+    m.a = a;
+    m.gen = g->gen;
+    m.held = (const gp__app_held *)(const void *)p->held.data;
+    m.nheld = p->held.len / sizeof(gp__app_held);
+    if (gp__app_hist_parse(v, nv, &e, &top, &m.first, &m.n) && e.len == g->elen && memcmp(e.ptr, g->epoch, e.len) == 0 &&
+        m.n > 0 && (m.envs = (gp_msg **)gp__calloc(a->alloc_ctx, m.n * sizeof *m.envs)) != NULL) {
+        for (i = 0; i < m.n; i++)
+            m.envs[i] = gp__app_envelope(a, p->group, p->glen, 1, m.first + i, e.ptr, e.len, v[4 + i].str.ptr,
+                                         v[4 + i].str.len);
+    } else {
+        m.n = 0;   /* nothing to add (or the stream started again): what was held goes out */
+    }
+    gp_group_each(a->groups, p->group, p->glen, gp__app_mend_one, &m);
+    for (i = 0; i < m.n; i++) gp_msg_unref(m.envs[i]);
+    gp__free(a->alloc_ctx, m.envs, m.n * sizeof *m.envs);
+    gp__app_pend_free(a, p);
+}
+
 static void gp__app_on_history(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
     gp__app_pend *p = (gp__app_pend *)user;
     gp_app *a = p->app;
@@ -8347,23 +8457,15 @@ static void gp__app_on_history(gp_chancli *c, const gp_chan_value *v, size_t nv,
     gp__app_grp *g;
     char rest[96 + 2 * GP__APP_MAX_ID];
     (void)c;
+    if (p->kind == GP__APP_REPAIR) { gp__app_repair_done(a, p, v, nv); return; }
     word = gp_group_word(a->groups, p->conn, p->group, p->glen);
     ours = !p->dead && word && (*word & GP__W_WAIT) && (*word & GP__W_LOW) == p->idx;
-    if (nv < 3 || v[0].type != GP_CHAN_ARRAY || v[0].children < 2 || v[1].type != GP_CHAN_BULK ||
-        v[2].type != GP_CHAN_INT || v[2].integer < 0 || v[1].str.len == 0 || v[1].str.len > GP__APP_MAX_ID ||
-        (v[0].children > 2 && (nv < 4 || v[3].type != GP_CHAN_INT))) {
+    if (!gp__app_hist_parse(v, nv, &e, &top, &first, &npay)) {
         gp__app_pend_error(a, p, "channel_error", v[0].type == GP_CHAN_ERROR ? "the channel refused the history script"
                                                                              : "unexpected answer from the channel");
         if (ours) *word = GP__W_V2;   /* joined, position unknown: it gets what comes from now */
         gp__app_pend_free(a, p);
         return;
-    }
-    e = v[1].str;
-    top = (uint64_t)v[2].integer;
-    if (v[0].children > 2) {
-        first = (uint64_t)v[3].integer;
-        npay = v[0].children - 3;
-        for (i = 0; i < npay; i++) if (4 + i >= nv || v[4 + i].type != GP_CHAN_BULK) { npay = i; break; }
     }
     if (p->since >= 0) {   /* asked for since (or a member that joins again: from what it has) */
         uint64_t k0 = (uint64_t)p->since;
@@ -8394,6 +8496,7 @@ static void gp__app_on_history(gp_chancli *c, const gp_chan_value *v, size_t nv,
         }
     g = gp__app_grp_get(a, p->group, p->glen);
     if (g && g->elen == 0) { g->elen = e.len; memcpy(g->epoch, e.ptr, e.len); }
+    if (g && g->elen == e.len && memcmp(g->epoch, e.ptr, e.len) == 0 && top > g->top) g->top = top;
     nh = p->held.len / sizeof(gp__app_held);
     for (i = 0; i < nh; i++) {   /* what came live meanwhile, merged by offset */
         gp__app_held *h = &((gp__app_held *)(void *)p->held.data)[i];
@@ -8453,6 +8556,21 @@ static int gp__app_history(gp_app *a, gp__app_pend *p) {
     argv[7] = gp__app_epoch_candidate(a);
     argv[8] = gp__app_num(a, (int64_t)gp__app_meta_ttl_s(a));
     return gp_chancli_call(a->chan, 9, argv, gp__app_on_history, p);
+}
+
+/* Start filling g's gap: the history after the last offset this worker saw. */
+static void gp__app_repair(gp_app *a, gp__app_grp *g) {
+    gp__app_pend *p;
+    gp_conn_id none;
+    const uint8_t *rid = a->rid;
+    none.v = 0;
+    a->rid = NULL;   /* nobody asked: nobody is answered */
+    if (gp__app_pend_new(a, GP__APP_REPAIR, none, g->name, g->nlen, &p) == GP_OK) {
+        p->since = (int64_t)g->top;
+        if (gp__app_history(a, p) == GP_OK) g->repair = p;
+        else gp__app_pend_free(a, p);
+    }
+    a->rid = rid;
 }
 
 /* group_id: a non-empty string, or an integer taken as its decimal text. */
@@ -8704,6 +8822,10 @@ static void gp__app_on_state(gp_chancli *c, int up, void *user) {
     if (up && !a->ready_fired) {
         a->ready_fired = 1;
         if (a->cfg.on_ready) a->cfg.on_ready(a, a->cfg.user);
+    } else if (up) {   /* back after an outage: what was published meanwhile is in the streams */
+        gp__app_grp *g;
+        for (g = a->grps; g; g = g->next)
+            if (g->repair == NULL && g->top > 0) gp__app_repair(a, g);
     }
 }
 

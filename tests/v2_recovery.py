@@ -16,6 +16,8 @@ deployment (3 workers, history 2000):
   redis      --channel redis://: the whole deployment stopped and started again
   gap        history size 20, a member away for 100 messages: recovered:false exactly
              then, and it goes on from the current offset; the others are complete
+  redis-blip Redis drops the workers' own connections (CLIENT KILL TYPE pubsub): the
+             members stay connected, their workers fill the gap from the history
   redis-restart  redis-server restarted without persistence: a member rejoining with its old
              position gets recovered:false and the new epoch
 Checked for every member: the offsets it got are first..last exactly once, in order (the
@@ -307,6 +309,31 @@ def case_redis(tmp):
         rs.stop()
 
 
+def case_redis_blip(tmp):
+    """Redis drops the workers' connections (CLIENT KILL TYPE pubsub) mid-stream: the members
+    stay connected; their workers fill the gap from the history when they are back."""
+    rs = proc.redis_server(tmp)
+    srv = deployment(channel="redis://127.0.0.1:%d" % rs.port)
+    try:
+        ms, first = members_on_workers(srv)
+        pub = Publisher(rs.port, 1500, 0.0)   # as fast as it goes: the reconnect window is short
+        pub.start()
+        killed = {}
+
+        def fault():
+            killed["n"] = resp.once(rs.port, "CLIENT", "KILL", "TYPE", "pubsub")
+            while pub.sent < 700:
+                time.sleep(0.001)   # the next kill lands after a few hundred more publishes
+            killed["n"] += resp.once(rs.port, "CLIENT", "KILL", "TYPE", "pubsub")
+        top = run_stream(srv, ms, pub, 150, fault)
+        expect(isinstance(killed.get("n"), int) and killed["n"] >= 1, "CLIENT KILL TYPE pubsub -> %r" % killed.get("n"))
+        check_members(ms, first, top, "redis connections killed")
+        expect(sum(m.reconnects for m in ms) == 0, "members reconnected %r" % [m.reconnects for m in ms])
+    finally:
+        srv.stop()
+        rs.stop()
+
+
 def case_gap():
     srv = proc.Server(BIN, workers=2, extra=["--history-size", "20"]).start()
     try:
@@ -390,6 +417,7 @@ CASES = [("reset", "TCP connections reset mid-stream: every offset once, in orde
          ("reload", "SIGHUP rolling reload: every offset once, in order", case_reload, False),
          ("gap", "a gap longer than the history: recovered:false exactly then", case_gap, False),
          ("redis", "redis: the deployment restarted: every offset once, same epoch", case_redis, True),
+         ("redis-blip", "redis drops the workers' connections: the gap is filled, members stay", case_redis_blip, True),
          ("redis-restart", "redis-server restarted without persistence: recovered:false, a new epoch",
           case_redis_restart, True)]
 with tempfile.TemporaryDirectory() as tmp:
