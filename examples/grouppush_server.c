@@ -21,6 +21,9 @@ typedef struct opts {
     char ws_host[256], ch_host[256], url_buf[512];
     int ws_port, ch_port, workers, verbose;
     const char *channel_url, *password, *origins, *html_path;
+    char *secret[2];
+    size_t secret_len[2];
+    int nsecrets;
     gp_app_config app;
     char *html;
     size_t html_len;
@@ -53,6 +56,11 @@ static void usage(const char *argv0) {
            "  --html FILE                serve FILE at GET /\n"
            "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
            "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
+           "  --token-secret FILE        require a JWT (HS256) signed with the key in FILE (a trailing newline\n"
+           "                             is not part of it); given twice, either key is good (key rotation)\n"
+           "  --token-grace SECONDS      time to send a valid or a fresh token before close 1008 (default 30)\n"
+           "  --token-skew SECONDS       clock skew allowed for exp and nbf (default 0)\n"
+           "  --max-token BYTES          longest token (default 4096)\n"
            "  -v                         log connection-level events to stderr\n"
            "  --help, --version\n"
            "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
@@ -63,7 +71,8 @@ static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
                                          "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
                                          "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
-                                         "--subprotocols" };
+                                         "--subprotocols", "--token-secret", "--token-grace", "--token-skew",
+                                         "--max-token" };
     size_t k;
     for (k = 0; k < sizeof names / sizeof names[0]; k++) if (strcmp(a, names[k]) == 0) return 1;
     return 0;
@@ -237,6 +246,32 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--html") == 0) o.html_path = v;
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
+        else if (strcmp(a, "--token-secret") == 0) {
+            size_t n = 0;
+            char *key;
+            if (o.nsecrets == 2) { fprintf(stderr, "%s: --token-secret: at most two keys\n", argv[0]); return 2; }
+            if ((key = read_file(v, &n)) == NULL) { fprintf(stderr, "%s: cannot read %s\n", argv[0], v); return 1; }
+            if (n > 0 && key[n - 1] == '\n') n--;
+            if (n > 0 && key[n - 1] == '\r') n--;
+            if (n == 0) { fprintf(stderr, "%s: --token-secret: %s is empty\n", argv[0], v); return 2; }
+            o.secret[o.nsecrets] = key;
+            o.secret_len[o.nsecrets++] = n;
+        } else if (strcmp(a, "--token-grace") == 0) {
+            char *end;
+            unsigned long sec = strtoul(v, &end, 10);
+            if (*end || sec == 0 || sec > 86400) goto bad;
+            o.app.token_grace_ms = (uint64_t)sec * 1000u;
+        } else if (strcmp(a, "--token-skew") == 0) {
+            char *end;
+            unsigned long sec = strtoul(v, &end, 10);
+            if (*end || v[0] == '\0' || sec > 86400) goto bad;
+            o.app.token_skew_s = sec;
+        } else if (strcmp(a, "--max-token") == 0) {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (*end || n < 16 || n > 1048576) goto bad;
+            o.app.max_token = n;
+        }
         else if (strcmp(a, "--log-interval") == 0) {
             if ((o.app.chan.log_interval_ms = strtoull(v, NULL, 10)) == 0) goto bad;
         }
@@ -244,6 +279,10 @@ int main(int argc, char **argv) {
     bad:
         fprintf(stderr, "%s: bad value for %s: %s\n", argv[0], a, v);
         return 2;
+    }
+    for (i = 0; i < o.nsecrets; i++) {
+        o.app.token_secret[i].ptr = (const uint8_t *)o.secret[i];
+        o.app.token_secret[i].len = o.secret_len[i];
     }
     if (o.html_path && (o.html = read_file(o.html_path, &o.html_len)) == NULL) {
         fprintf(stderr, "%s: cannot read %s\n", argv[0], o.html_path);
