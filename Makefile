@@ -15,7 +15,7 @@ PY      = /usr/bin/python3
 export CC CXX B
 
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
-           $(B)/channel_server $(B)/publish
+           $(B)/channel_server $(B)/publish $(B)/auth_hooks
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients asan valgrind \
         test-cpp matrix musl tls arm
@@ -134,7 +134,7 @@ musl:
 CPPB = build/cpp
 test-cpp:
 	mkdir -p $(CPPB)
-	for f in echo grouppush_server channel_server publish; do \
+	for f in echo grouppush_server channel_server publish auth_hooks; do \
 	    $(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) examples/$$f.c -o $(CPPB)/$$f || exit 1; done
 	$(CLANGXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) -DGP_USE_EPOLL examples/echo.c -o $(CPPB)/echo_clang_epoll
 	$(PY) tests/conformance.py $(CPPB)/echo --limit 4M

@@ -3,8 +3,8 @@
 
    CONTENTS
    ========
-   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . THE CHANNEL SERVER'S
-   COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
+   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . AUTHORIZATION . USERS
+   AND MEMBER COUNTS . THE CHANNEL SERVER'S COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
    LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
    for ">>name"), the implementation in the same order, and the licence.
 
@@ -60,7 +60,7 @@
 
    COMPONENTS (sections of the header, in data-flow order; each usable alone)
    ==========
-   util     gp_buf, SHA-1, base64, incremental UTF-8 validator                (pure)
+   util     gp_buf, SHA-1, SHA-256, HMAC-SHA256, base64, incremental UTF-8 validator (pure)
    loop     gp_loop: poll|epoll readiness, timers (min-heap), after-batch hooks
    net      non-blocking listen (SO_REUSEADDR, SO_REUSEPORT, IPv4/IPv6) and connect
    stream   (private) the one non-blocking stream under every socket the header owns: an
@@ -81,6 +81,7 @@
             (each encoded once; a reconnect queues the same frames again)
    sup      gp_sup_run: fork N workers (+ a channel server), respawn, reload, stop, status
    json     gp_json_parse / find / unescape / put_string: a minimal RFC 8259 reader (pure)
+   jwt      gp_jwt_verify / gp_jwt_match: JSON Web Tokens signed with HS256      (pure)
    app      gp_app: the group-push JSON protocol, wiring ws + group + chancli
 
    THE APP PROTOCOL (gp_app; one JSON object per text frame)
@@ -89,26 +90,106 @@
    {"cmd":"leave_group","group_id":"123"}     leave (no reply)
    {"cmd":"send_to_group","group_id":"123","message":"text"}
        every member of group 123, on every worker (and every machine on the same channel),
-       gets one text frame whose payload is exactly `text` - the sender too if a member.
+       gets one text frame whose payload is exactly `text` - the sender too if a member;
+       with "exclude_self":true every member but the sending connection.
+   {"cmd":"send_to_uid","uid":"U","message":"text"}
+       every connection of user U (see USERS), on every worker and machine, gets `text`.
+   {"cmd":"group_info","group_id":"123"}
+       answers {"cmd":"group_info","group_id":"123","members":N}: the members of the group
+       in the whole deployment (see MEMBER COUNTS), about info_window_ms (100 ms) later.
+   {"cmd":"auth","token":"JWT"}                present a token (see AUTHORIZATION; no reply)
    group_id is a non-empty string or an integer (123 and "123" are the same group).
    Errors get one reply frame {"error":"CODE","detail":"..."} and the connection stays open:
        bad_json             not valid JSON, not an object, or over 64 tokens / 32 levels
        bad_cmd              cmd missing or not a string
-       unknown_cmd          cmd is not one of the three
+       unknown_cmd          cmd is none of the above (auth too, when tokens are off)
        bad_group_id         group_id missing, empty, a bad escape, or not string/integer
        group_id_too_long    over max_group_id bytes (default 128)
        bad_message          message missing or not a string
        message_too_long     over max_message bytes (default 65536) once unescaped
+       bad_exclude_self     exclude_self is not true or false
+       bad_uid              uid missing, empty, a bad escape, or not a string
+       uid_too_long         over max_uid bytes (default 128)
        too_many_groups      over max_groups_per_conn (default 1024)
+       unauthorized         tokens are on and this connection has no valid token (every
+                            command but auth), or auth's token was refused (the detail says
+                            why: "token expired", "bad signature", "alg is not HS256", ...)
+       token_expired        the connection's token expired: send a fresh one with auth
+       forbidden            the token's claims or a hook refused this group, user or message
        binary_not_supported a binary frame
        channel_unavailable  the channel is down and the held-publish backlog is full
-       server_busy          out of memory
+       server_busy          out of memory, or over max_info_queries group_info at once
    Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
    that is not UTF-8 (only a backend can publish one: send_to_group carries JSON text) is
    delivered as a binary frame with exactly those bytes; everything else as a text frame.
+   exclude_self travels as an envelope: the bytes FF 47 50 58 31 00 ("\xffGPX1\0"), the
+   sending worker's 8-byte instance id and the connection's 4-byte id, then the message;
+   the workers strip it. Only a binary payload of at least 18 bytes that starts with those
+   6 bytes is read as one (0xFF never starts UTF-8 text), so what backends publish arrives
+   as it was sent.
+
+   AUTHORIZATION (opt-in: with nothing configured anyone may join and push, as in the seed)
+   =============
+   Hooks for C programs that embed gp_app (gp_app_config; synchronous, on the worker's loop):
+     on_connect(app, id, c, user)   the upgrade request: c->path, c->query, c->req (headers,
+                                    gp_http_header_get), c->peer ("IP:PORT"). Return 0 to
+                                    accept or an HTTP status (401, 403, ...) to refuse; may
+                                    set c->uid/c->uid_len (the user, see USERS) and c->data
+                                    (gp_app_conn_data; given back once to on_release, after
+                                    ws.on_close or when the upgrade fails after all).
+     on_join(app, id, group, len, user)                      GP_APP_ALLOW or GP_APP_DENY
+     on_publish(app, id, group, len, msg, mlen, user)        send_to_group
+     on_send_to_uid(app, id, uid, len, msg, mlen, user)      send_to_uid
+   A denial answers {"error":"forbidden",...}; the connection and its other groups go on.
+   leave_group and group_info ask no hook. examples/auth_hooks.c is a complete program.
+   Tokens (gp_app_config.token_secret; grouppush_server --token-secret FILE): JWT (RFC
+   7519) in the compact JWS form, alg HS256 only (gp_jwt_verify: "none", HS384/512, RS*,
+   ES*, PS*, a crit header are refused). A client presents one in the URL, ws://host/?token=
+   JWT (browsers cannot set headers on a WebSocket), or as a command {"cmd":"auth",
+   "token":"JWT"}, at any time; without a valid one every other command answers
+   unauthorized, and a connection that has none token_grace_ms after it opened (default
+   30 s) is closed with 1008. A refused ?token= is said once, as an unauthorized error
+   frame, when the connection opens. Claims:
+     sub          string: the user id this connection is bound to (see USERS)
+     exp, nbf     NumericDate (integer seconds; a fraction is cut off): valid from nbf
+                  until before exp, give or take token_skew_s (default 0); both optional
+     groups       array of Redis glob patterns: the groups it may join (and group_info)
+     publish      array of patterns: the groups it may send_to_group to
+     send_to_uid  array of patterns: the user ids it may send_to_uid to
+   An absent list allows nothing ("*" allows everything). A claim of the wrong type, a
+   claim given twice, a token over max_token bytes (default 4096), broken base64url or a
+   payload that is not a JSON object: unauthorized. Other claims are not checked (iss,
+   aud, iat, jti: check them in on_connect if you need to). Key rotation: token_secret[1]
+   (--token-secret given twice) is a second key; a token signed with either is good.
+   When the token of an open connection expires, it gets {"error":"token_expired",...}
+   and then has token_grace_ms to send a fresh auth; meanwhile it stays in its groups
+   and receives, but its commands answer token_expired; after that: close 1008. A fresh
+   token replaces the claims: groups its "groups" no longer allow are left. A token for
+   another sub than the connection's user is refused (unauthorized), as is a refused
+   refresh, which leaves the old (still valid) token in force. Hooks and tokens combine:
+   the token's claims first, then the hook. Time is the wall clock (CLOCK_REALTIME).
+
+   USERS AND MEMBER COUNTS
+   =======================
+   Users: a token's sub (or on_connect's uid) binds a connection to user U, one user per
+   connection, for its lifetime. The worker subscribes to channel "user:U" (the prefix is
+   gp_app_config.user_prefix) while it has a connection of U, so send_to_uid, user code's
+   gp_app_send_to_uid and any backend's PUBLISH user:U text reach every connection of U on
+   every worker and every machine on the channel, with the guarantees of a group.
+   Member counts: group_info asks every worker of the deployment, through two control
+   channels (control_prefix, default "gp:ctl:"): the asking worker publishes the query on
+   "gp:ctl:q", to which every worker subscribes; each worker with members in the group
+   publishes its count on the asker's own "gp:ctl:r:ID"; info_window_ms (default 100 ms)
+   after the query the asker sums what came and answers. So the count is right, within that
+   delay, for every join and leave its worker had handled when the query reached it (a
+   join sent before the query on another connection counts once its worker read it), and a
+   worker that dies (kill -9, a crash) counts nothing from that moment: its members are
+   gone with it and it answers no query. The price: an answer slower than info_window_ms
+   (an overloaded worker or Redis) is not counted; one query costs one PUBLISH per worker
+   that has members.
 
    SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
    ============
@@ -242,7 +323,9 @@
             close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any |
             every timeout and the ping interval are cut to 2^30 ms (12 days)
    group    max_groups_per_conn 1024 | max_name 128 B
-   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
+   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels | max_uid
+            128 B | max_token 4096 B | token_grace 30 s | token_skew 0 s | info_window
+            100 ms | max_info_queries 1024 under way
    chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
             grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
@@ -253,7 +336,12 @@
 
    VERSION HISTORY
    ===============
-   0.2.0  (2026-12-02) the channel server answers what common Redis clients send by
+   0.2.0  (2026-12-02) authorization: hooks for embedders (on_connect, on_join, on_publish,
+          on_send_to_uid), JWT HS256 tokens for the ready server (--token-secret, query or
+          auth command, expiry and refresh, key rotation), users (send_to_uid, "user:U"),
+          send_to_group exclude_self, group_info member counts over the deployment; in the
+          header SHA-256, HMAC-SHA256, >>jwt, gp_http_query_get, gp_conn_peer,
+          gp_group_send_except, gp_group_each. The channel server answers what common Redis clients send by
           default: MULTI/EXEC/DISCARD/WATCH/UNWATCH, SELECT 0, RESET, INFO, COMMAND, CONFIG
           GET, CLIENT LIST|INFO|SETINFO|REPLY|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
           Inside: one stream type (>>stream) under ws connections, channel-server clients
@@ -869,7 +957,8 @@ typedef struct gp_app_connect {
     const void *uid;              /* bind the connection to this user id (copied; at most
                                      max_uid bytes, else the upgrade gets 400) */
     size_t uid_len;
-    void *data;                   /* user data, gp_app_conn_data(); free it in ws.on_close */
+    void *data;                   /* user data, gp_app_conn_data(); handed back once to
+                                     on_release */
 } gp_app_connect;
 enum { GP_APP_ALLOW = 0, GP_APP_DENY = 1 };
 typedef struct gp_app_config {
@@ -903,6 +992,10 @@ typedef struct gp_app_config {
     /* send_to_uid (after "send_to_uid" allowed it). */
     int (*on_send_to_uid)(gp_app *app, gp_conn_id id, const void *uid, size_t len,
                           const void *msg, size_t mlen, void *user);
+    /* on_connect's data goes back, exactly once: after ws.on_close, or at once when the
+       upgrade fails after on_connect accepted it (a uid over max_uid: 400; no memory),
+       or in gp_app_destroy. */
+    void (*on_release)(gp_app *app, gp_conn_id id, void *data, void *user);
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     void *user;
 } gp_app_config;
@@ -7246,7 +7339,8 @@ static int gp__jwt_date(const uint8_t *s, const gp_json_tok *t, int64_t *out) {
         if (++digits > 15) return 0;
         v = v * 10 + (s[i] - '0');
     }
-    if (i < t->end && s[i] != '.') return 0;   /* an exponent */
+    for (; i < t->end; i++)   /* what is left: a fraction (cut off), or an exponent (refused) */
+        if (s[i] == 'e' || s[i] == 'E') return 0;
     *out = neg ? -v : v;
     return 1;
 }
@@ -7582,9 +7676,12 @@ static gp__app_conn *gp__app_conn_get(const gp_app *a, gp_conn_id id) {
 
 static void gp__app_conn_free(gp_app *a, uint32_t slot) {
     gp__app_conn *pc = a->pc[slot];
+    gp_conn_id id;
     if (pc == NULL) return;
     if (pc->timer) gp_loop_timer_stop(a->loop, pc->timer);
     a->pc[slot] = NULL;
+    id.v = pc->id;
+    if (pc->data && a->cfg.on_release) a->cfg.on_release(a, id, pc->data, a->cfg.user);
     gp__free(a->alloc_ctx, pc, pc->size);
 }
 
@@ -7996,9 +8093,13 @@ static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_req
         gp_conn_peer(srv, id, peer, sizeof peer);
         c.peer = peer;
         if ((rc = a->cfg.on_connect(a, id, &c, a->cfg.user)) != 0) return rc;
-        if (c.uid_len > a->cfg.max_uid || (c.uid == NULL && c.uid_len)) return 400;
     }
-    if ((pc = gp__app_conn_set(a, id, c.uid, c.uid ? c.uid_len : 0, NULL)) == NULL) return 503;
+    rc = c.uid_len > a->cfg.max_uid || (c.uid == NULL && c.uid_len) ? 400 : 0;
+    if (rc == 0 && (pc = gp__app_conn_set(a, id, c.uid, c.uid ? c.uid_len : 0, NULL)) == NULL) rc = 503;
+    if (rc != 0) {
+        if (c.data && a->cfg.on_release) a->cfg.on_release(a, id, c.data, a->cfg.user);
+        return rc;
+    }
     pc->data = c.data;
     if (a->tokens && (tl = gp_http_query_get(c.query, "token", a->tokbuf, a->cfg.max_token)) != -1)
         pc->why = tl < 0 ? "token too long" : gp__app_token(a, id, (size_t)tl, 0);
