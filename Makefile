@@ -17,7 +17,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish $(B)/auth_hooks
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse auth cli deploy-start ws-clients asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -66,6 +66,11 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
+# tokens (JWT HS256) and hooks for embedders over real processes, python3-websockets:
+# tests/e2e_auth.py against grouppush_server --token-secret and examples/auth_hooks
+auth: examples
+	$(PY) tests/e2e_auth.py $(B)/grouppush_server $(B)/auth_hooks
+
 # every example's --help, --version, unknown option (tests/cli.sh)
 cli: examples
 	sh tests/cli.sh $(B)
@@ -85,7 +90,7 @@ ws-clients: examples $(B)/ws_protocols
 	$(PY) tests/page_binary.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers redis-clients \
-      tls abuse fuzz-regress bench-smoke
+      tls abuse auth fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
