@@ -82,12 +82,14 @@ deploy-start: examples
 	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
 # subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
-# python3-websockets and examples/index.html in headless Chromium
+# python3-websockets and examples/index.html in headless Chromium; a python3-websockets
+# slow reader through a 20 MiB burst
 ws-clients: examples $(B)/ws_protocols
 	$(B)/ws_protocols
 	sh tests/ws_node.sh $(B)/grouppush_server
 	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
 	$(PY) tests/page_binary.py $(B)/grouppush_server
+	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers redis-clients \
       tls abuse auth fuzz-regress bench-smoke

@@ -255,8 +255,16 @@
      copies and its acknowledgement (one flush loop; `make soak` measures how often).
    - With an external Redis there is no grace period: a message published by one worker
      after a Redis restart but before another worker re-subscribed is not delivered there.
-   - A slow reader is disconnected (close code 1008 reported to on_close) when its send
-     queue passes ws.max_send_queue; no other member is slowed or loses anything.
+   - Slow readers are kept, non-readers dropped (Redis's client-output-buffer-limit, with
+     "for a while" measured as time without progress): a member's send queue may pass the
+     soft limit ws.max_send_queue (4 MiB) as long as the member keeps reading - one that
+     writes nothing for ws.slow_timeout_ms (10 s) while over it is disconnected - and is
+     disconnected at once past the hard limit ws.max_send_queue_hard (64 MiB); on_close
+     gets 1008. (Linux reports room in a socket once a third of its send buffer is free:
+     up to ~1.4 MB, so "keeps reading" means about that much per slow_timeout_ms.) No other member is slowed or loses anything. Queued frames are shared
+     (a message is encoded once for all members of a worker), so the queues of a worker
+     hold at most what was published in the last hard-limit's worth of bytes per group,
+     plus 16 bytes per queued message per member - not members x burst.
 
    THREADS, FORK, SIGNALS
    ======================
@@ -318,7 +326,8 @@
    field, where 0 means this default; in code each is set once, in gp__*_defaults)
    ======
    ws       max_conns 10000 (then 503) | max_handshake 8192 B (431) | handshake_timeout
-            10 s (408) | max_message 1 MiB (1009) | max_send_queue 4 MiB (drop, 1008) |
+            10 s (408) | max_message 1 MiB (1009) | max_send_queue 4 MiB soft + slow_timeout 10 s,
+            max_send_queue_hard 64 MiB (then dropped, 1008; see DELIVERY GUARANTEES) |
             ping_interval 30 s (idle -> ping, another interval silent -> drop) |
             close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any |
             every timeout and the ping interval are cut to 2^30 ms (12 days)
@@ -614,7 +623,12 @@ typedef struct gp_ws_config {
     size_t   max_handshake;        /* request head bytes (0 = default); more get 431 */
     uint64_t handshake_timeout_ms; /* 0 = default; then 408 (timeouts are cut to 2^30 ms) */
     uint64_t max_message;          /* reassembled message bytes (0 = default); more: 1009 */
-    size_t   max_send_queue;       /* queued bytes per connection (0 = default); more: drop */
+    size_t   max_send_queue;       /* soft limit of queued bytes per connection (0 = default):
+                                      past it the connection must keep draining, see below */
+    size_t   max_send_queue_hard;  /* hard limit (0 = default, at least max_send_queue):
+                                      past it the connection is dropped at once (1008) */
+    uint64_t slow_timeout_ms;      /* 0 = default: a connection over max_send_queue that has
+                                      written nothing for this long is dropped (1008) */
     uint64_t ping_interval_ms;     /* 0 = default; idle connections are pinged, dropped after
                                       another interval of silence; GP_WS_NO_PING disables */
     uint64_t close_timeout_ms;     /* 0 = default: wait for the peer's close / FIN */
@@ -2776,7 +2790,9 @@ GP_API int gp_ws_close_code_valid(int code) {
 #define GP__RBUF_SIZE 65536
 
 enum { GP__WS_HANDSHAKE = 1, GP__WS_OPEN, GP__WS_CLOSING, GP__WS_DRAIN, GP__WS_LINGER, GP__WS_DEAD };
-enum { GP__WS_F_PINGED = 4, GP__WS_F_OPENED = 8, GP__WS_F_CLOSECB = 16 };
+/* OVER: an open connection is over its soft send-queue limit; t_state then holds the time
+   it went over or last wrote something (an open connection has no other use for it). */
+enum { GP__WS_F_PINGED = 4, GP__WS_F_OPENED = 8, GP__WS_F_CLOSECB = 16, GP__WS_F_OVER = 32 };
 
 typedef struct gp__rx {
     gp_buf hs;              /* handshake bytes */
@@ -2943,16 +2959,44 @@ static void gp__set_state(gp__conn *c, int st) {
 }
 
 static void gp__mark_dirty(gp__conn *c) { gp__stream_mark(&c->srv->dirty, &c->st); }
-/* Queue a reference. force: ignore the send-queue limit (close frames, HTTP replies). */
+/* The slow-reader rule (Redis's client-output-buffer-limit, with "for a while" measured as
+   time without progress): over the hard limit a connection is dropped at once; over the soft
+   one (max_send_queue) it is dropped once it has written nothing for slow_timeout_ms, so a
+   reader that keeps reading is kept through any burst the hard limit allows. */
+static void gp__slow_drop(gp__conn *c, const char *why, unsigned long limit) {
+    gp_ws_server *srv = c->srv;
+    srv->st.slow_closed++;
+    GP__LOG(srv->loop, GP_LOG_INFO, GP__WS, "fd %d: send queue %lu bytes, %s %lu, dropping slow reader",
+            c->st.fd, (unsigned long)c->st.qbytes, why, limit);
+    gp__conn_destroy(c, 1008, "send queue limit exceeded");
+}
+
+/* 1 when c was dropped. The time a connection went over its soft limit, or last wrote, is
+   kept in t_state (GP__WS_F_OVER). */
+static int gp__slow_check(gp__conn *c, size_t queued) {
+    gp_ws_server *srv = c->srv;
+    uint32_t now;
+    if (queued <= srv->cfg.max_send_queue) { c->flags &= (uint8_t)~GP__WS_F_OVER; return 0; }
+    if (queued > srv->cfg.max_send_queue_hard) {
+        gp__slow_drop(c, "over the hard limit", (unsigned long)srv->cfg.max_send_queue_hard);
+        return 1;
+    }
+    now = (uint32_t)gp_loop_now(srv->loop);
+    if (!(c->flags & GP__WS_F_OVER)) {
+        c->flags |= GP__WS_F_OVER;
+        c->t_state = now;
+    } else if ((uint32_t)(now - c->t_state) >= srv->cfg.slow_timeout_ms) {
+        gp__slow_drop(c, "nothing written for slow_timeout_ms over the soft limit", (unsigned long)srv->cfg.max_send_queue);
+        return 1;
+    }
+    return 0;
+}
+
+/* Queue a reference. force: ignore the send-queue limits (close frames, pongs, HTTP replies). */
 static int gp__q_push(gp__conn *c, gp_msg *m, int force) {
     gp_ws_server *srv = c->srv;
-    if (c->st.q.count > 0 && !force && c->st.qbytes + m->len > srv->cfg.max_send_queue) {
-        srv->st.slow_closed++;
-        GP__LOG(srv->loop, GP_LOG_INFO, GP__WS, "fd %d: send queue over %lu bytes, dropping slow reader",
-                c->st.fd, (unsigned long)srv->cfg.max_send_queue);
-        gp__conn_destroy(c, 1008, "send queue limit exceeded");
+    if (c->st.q.count > 0 && !force && c->state == GP__WS_OPEN && gp__slow_check(c, c->st.qbytes + m->len))
         return GP_ERR_FULL;
-    }
     if (gp__stream_push(srv->alloc_ctx, &c->st, m) != GP_OK) {
         gp__conn_destroy(c, 1011, "out of memory");
         return GP_ERR_NOMEM;
@@ -3406,8 +3450,13 @@ static void gp__conn_io(gp_loop *loop, int fd, int ev, void *user) {
 }
 
 static void gp__conn_flush(gp__conn *c) {
+    size_t before = c->st.qbytes;
     int rc = gp__stream_flush(c->srv->loop, &c->st, &c->srv->st.bytes_out);
     if (rc == GP_ERR_IO) { gp__conn_destroy(c, 1006, strerror(errno)); return; }
+    if ((c->flags & GP__WS_F_OVER) && c->state == GP__WS_OPEN) {   /* progress restarts the clock */
+        if (c->st.qbytes <= c->srv->cfg.max_send_queue) c->flags &= (uint8_t)~GP__WS_F_OVER;
+        else if (c->st.qbytes < before) c->t_state = (uint32_t)gp_loop_now(c->srv->loop);
+    }
     if (rc == GP_OK && c->state == GP__WS_DRAIN) {   /* everything we had to say is out: half-close, then linger */
         gp__stream_shutdown(&c->st);
         gp__set_state(c, GP__WS_LINGER);
@@ -3525,6 +3574,7 @@ static void gp__ws_sweep(gp_loop *loop, void *user) {
             if ((uint32_t)(now - c->t_state) >= srv->cfg.handshake_timeout_ms) gp__http_reply(c, 408, NULL, NULL, NULL, 0);
             break;
         case GP__WS_OPEN:
+            if ((c->flags & GP__WS_F_OVER) && gp__slow_check(c, c->st.qbytes)) break;
             if (pi == GP_WS_NO_PING) break;
             if ((uint32_t)(now - c->last_rx) >= 2 * pi) gp__conn_destroy(c, 1006, "no answer to ping");
             else if ((uint32_t)(now - c->last_rx) >= pi && !(c->flags & GP__WS_F_PINGED)) {
@@ -3547,6 +3597,8 @@ static void gp__ws_defaults(gp_ws_config *cfg) {
     GP__DEF(cfg->handshake_timeout_ms, 10000);
     GP__DEF(cfg->max_message, 1u << 20);
     GP__DEF(cfg->max_send_queue, 4u << 20);
+    GP__DEF(cfg->max_send_queue_hard, GP__MAX(cfg->max_send_queue, (size_t)64 << 20));
+    GP__DEF(cfg->slow_timeout_ms, 10000);
     GP__DEF(cfg->ping_interval_ms, 30000);
     GP__DEF(cfg->close_timeout_ms, 3000);
 }
@@ -3565,6 +3617,8 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     /* connection ages are kept in 32 bits: every timeout is cut to 2^30 ms (12 days) */
     srv->cfg.handshake_timeout_ms = GP__MIN(srv->cfg.handshake_timeout_ms, (uint64_t)1 << 30);
     srv->cfg.close_timeout_ms = GP__MIN(srv->cfg.close_timeout_ms, (uint64_t)1 << 30);
+    srv->cfg.slow_timeout_ms = GP__MIN(srv->cfg.slow_timeout_ms, (uint64_t)1 << 30);
+    srv->cfg.max_send_queue_hard = GP__MAX(srv->cfg.max_send_queue_hard, srv->cfg.max_send_queue);
     if (srv->cfg.ping_interval_ms != GP_WS_NO_PING)
         srv->cfg.ping_interval_ms = GP__MIN(srv->cfg.ping_interval_ms, (uint64_t)1 << 30);
     srv->cfg.origins = srv->cfg.protocols = NULL;
@@ -3598,6 +3652,7 @@ GP_API int gp_ws_create(gp_loop *loop, const gp_ws_config *cfg, gp_ws_server **o
     }
     tick = GP__MIN(GP__MIN((uint64_t)1000, srv->cfg.handshake_timeout_ms / 4), srv->cfg.close_timeout_ms / 4);
     if (srv->cfg.ping_interval_ms != GP_WS_NO_PING) tick = GP__MIN(tick, srv->cfg.ping_interval_ms / 4);
+    tick = GP__MIN(tick, srv->cfg.slow_timeout_ms / 4);
     srv->sweep_timer = gp_loop_timer_start(loop, GP__MAX(tick, 10), GP__MAX(tick, 10), gp__ws_sweep, srv);
     if (srv->sweep_timer == 0) { gp_ws_destroy(srv); return GP_ERR_NOMEM; }
     *out = srv;

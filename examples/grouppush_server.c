@@ -48,7 +48,10 @@ static void usage(const char *argv0) {
            "  --max-message BYTES        longest \"message\" text (default 65536)\n"
            "  --max-group-id BYTES       longest group id (default 128)\n"
            "  --max-conns N              connections per worker (default 10000)\n"
-           "  --max-send-queue BYTES     per-connection send queue before a slow reader is dropped (default 4 MiB)\n"
+           "  --max-send-queue BYTES     soft limit of a connection's send queue: past it, a reader that writes\n"
+           "                             nothing for --slow-timeout is dropped (default 4 MiB)\n"
+           "  --send-queue-hard BYTES    hard limit: past it a reader is dropped at once (default 64 MiB)\n"
+           "  --slow-timeout MS          see --max-send-queue (default 10000)\n"
            "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
            "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
            "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
@@ -69,7 +72,7 @@ static void usage(const char *argv0) {
 
 static int takes_value(const char *a) {
     static const char *const names[] = { "--ws", "--workers", "--channel-listen", "--channel", "--password",
-                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue",
+                                         "--max-message", "--max-group-id", "--max-conns", "--max-send-queue", "--send-queue-hard", "--slow-timeout",
                                          "--ping-interval", "--origins", "--html", "--tls-cert", "--tls-key", "--log-interval",
                                          "--subprotocols", "--token-secret", "--token-grace", "--token-skew",
                                          "--max-token" };
@@ -236,6 +239,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--max-group-id") == 0) o.app.max_group_id = strtoul(v, NULL, 10);
         else if (strcmp(a, "--max-conns") == 0) o.app.ws.max_conns = strtoul(v, NULL, 10);
         else if (strcmp(a, "--max-send-queue") == 0) o.app.ws.max_send_queue = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--send-queue-hard") == 0) o.app.ws.max_send_queue_hard = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--slow-timeout") == 0) o.app.ws.slow_timeout_ms = strtoull(v, NULL, 10);
         else if (strcmp(a, "--ping-interval") == 0) o.app.ws.ping_interval_ms = strtoull(v, NULL, 10);
         else if (strcmp(a, "--origins") == 0) o.app.ws.origins = v;
         else if (strcmp(a, "--subprotocols") == 0) {   /* RFC 6455 4.1: tokens, comma-separated */

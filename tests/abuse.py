@@ -558,8 +558,8 @@ def tree_rss(srv):
 def case_never_reader():
     """Flood group G through the channel while one member never reads. Batches are paced by the
     readers (each batch < --max-send-queue), so only the never-reader can fall behind."""
-    qmax = 256 * 1024
-    srv = proc.Server(GPS, workers=2, extra=["--max-send-queue", str(qmax)]).start()
+    qmax = 256 * 1024   # the soft limit; the hard one (4 x) drops the never-reader within the 8 MB
+    srv = proc.Server(GPS, workers=2, extra=["--max-send-queue", str(qmax), "--send-queue-hard", str(4 * qmax)]).start()
     try:
         port = srv.ws_port
         G = "flood"

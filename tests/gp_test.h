@@ -99,6 +99,9 @@ int  gp_t_count_fds(void);
 int  gp_t_ws_connect(gp_loop *loop, int port, int timeout_ms);
 /* TCP connect only (non-blocking fd), for raw HTTP. */
 int  gp_t_tcp_connect(int port);
+/* The receive buffer (SO_RCVBUF, set before connect: no autotuning) of the sockets the
+   two calls above make from now on; 0 = the kernel's default. */
+extern int gp_t_rcvbuf;
 /* Write one masked frame. */
 int  gp_t_ws_send(gp_loop *loop, int fd, int fin, int opcode, const void *data, size_t len);
 /* Read one frame from the server: returns payload length (payload truncated to cap) and

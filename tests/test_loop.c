@@ -465,7 +465,7 @@ static void t_backpressure(void) {
     static uint8_t chunk[64 * 1024];
     gp_ws_stats st;
     memset(&cfg, 0, sizeof cfg);
-    cfg.max_send_queue = 256 * 1024;
+    cfg.max_send_queue = cfg.max_send_queue_hard = 256 * 1024;   /* soft = hard: dropped at once */
     GP_CHECK(gp_t_ws_start(&e, &cfg, NULL) == 0);
     fd = gp_t_ws_client(&e, &id);
     GP_CHECK(fd >= 0);
@@ -500,7 +500,7 @@ static void t_queue_within_one_batch(void) {
     int fd, i, code = 0;
     static uint8_t chunk[1000];
     memset(&cfg, 0, sizeof cfg);
-    cfg.max_send_queue = 10000;
+    cfg.max_send_queue = cfg.max_send_queue_hard = 10000;
     GP_CHECK(gp_t_ws_start(&e, &cfg, NULL) == 0);
     fd = gp_t_ws_client(&e, &id);
     for (i = 0; i < 9; i++) GP_CHECK(gp_ws_send(e.srv, id, GP_WS_BINARY, chunk, sizeof chunk) == GP_OK);
@@ -509,6 +509,46 @@ static void t_queue_within_one_batch(void) {
     GP_CHECK(gp_ws_send(e.srv, id, GP_WS_BINARY, chunk, sizeof chunk) == GP_ERR_CLOSED);
     gp_loop_run_once(e.loop, 0);
     GP_CHECK(gp_t_ws_closed_count(&e, id, &code) == 1 && code == 1008);
+    close(fd);
+    gp_t_ws_stop(&e);
+}
+
+static void t_soft_limit(void) {
+    /* past the soft limit (under the hard one) a reader that keeps draining is kept longer
+       than slow_timeout_ms; once it stops, it is dropped one slow_timeout_ms later */
+    gp_t_ws e;
+    gp_ws_config cfg;
+    gp_conn_id id;
+    int fd, i, op = -1, code = 0;
+    static uint8_t chunk[64 * 1024], buf[64 * 1024];
+    uint64_t t_end, t_last;
+    gp_msg *m;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_send_queue = 64 * 1024;
+    cfg.max_send_queue_hard = 64u << 20;
+    cfg.slow_timeout_ms = 1000;
+    GP_CHECK(gp_t_ws_start(&e, &cfg, NULL) == 0);
+    gp_t_rcvbuf = 65536;   /* no receive-buffer autotuning: the queue stays in user space */
+    fd = gp_t_ws_client(&e, &id);
+    gp_t_rcvbuf = 0;
+    GP_CHECK(fd >= 0);
+    m = gp_msg_new(e.srv, GP_WS_BINARY, chunk, sizeof chunk);
+    for (i = 0; i < 256; i++) GP_CHECK(gp_ws_send_msg(e.srv, id, m) == GP_OK);   /* 16 MiB */
+    gp_msg_unref(m);
+    /* read a frame every 20 ms for 2.5 s, more than twice the timeout: still open (the
+       kernel reports room once a third of its send buffer is free, 1.3 MB on loopback) */
+    t_end = gp_t_now() + 2500;
+    while (gp_t_now() < t_end) {
+        run_for(e.loop, 20);
+        GP_CHECK(gp_t_ws_recv(e.loop, fd, &op, buf, sizeof buf, 1000) == (long)sizeof buf && op == GP_WS_BINARY);
+    }
+    GP_CHECK(gp_conn_is_open(e.srv, id));
+    GP_CHECK(gp_conn_queued(e.srv, id) > cfg.max_send_queue);   /* it was over the soft limit all along */
+    /* stop reading: dropped about slow_timeout_ms after the last write */
+    t_last = gp_t_now();
+    while (e.closes == 0 && gp_t_now() < t_last + 3000) run_for(e.loop, 10);
+    GP_CHECK(e.closes == 1 && gp_t_ws_closed_count(&e, id, &code) == 1 && code == 1008);
+    GP_CHECK(gp_t_now() - t_last >= 500);
     close(fd);
     gp_t_ws_stop(&e);
 }
@@ -616,6 +656,7 @@ void gp_suite_loop(void) {
     GP_TEST(t_ws_frames);
     GP_TEST(t_backpressure);
     GP_TEST(t_queue_within_one_batch);
+    GP_TEST(t_soft_limit);
     GP_TEST(t_ping_and_idle_drop);
     GP_TEST(t_shutdown);
 }

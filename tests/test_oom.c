@@ -243,7 +243,7 @@ static void scenario_slow_member(gp_t_alloc *A, oom_result *r) {
     A->fail_at = 0;
     memset(&wc, 0, sizeof wc);
     wc.ping_interval_ms = GP_WS_NO_PING;
-    wc.max_send_queue = 200;
+    wc.max_send_queue = wc.max_send_queue_hard = 200;
     wc.on_open = o_open;
     wc.on_close = o_close;
     wc.user = &st;

@@ -110,10 +110,12 @@ int gp_t_count_fds(void) {
     return n - 1;   /* the directory's own fd */
 }
 
+int gp_t_rcvbuf;
 int gp_t_tcp_connect(int port) {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0) return -1;
+    if (gp_t_rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &gp_t_rcvbuf, sizeof gp_t_rcvbuf);
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
