@@ -98,10 +98,12 @@ test: examples unit oom compile-checks cli conformance interop e2e deploy-start 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: unit-asan
-	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server \
+	    build/asan/auth_hooks
 	$(PY) tests/conformance.py build/asan/echo --limit 4M
 	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
 	sh tests/e2e.sh build/asan/grouppush_server
+	$(PY) tests/e2e_auth.py build/asan/grouppush_server build/asan/auth_hooks
 
 # wss:// through mbedTLS (Debian libmbedtls-dev): echo and the deployment with TLS
 TLSLIBS = -lmbedtls -lmbedx509 -lmbedcrypto

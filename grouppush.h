@@ -8156,8 +8156,10 @@ static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_req
         return rc;
     }
     pc->data = c.data;
-    if (a->tokens && (tl = gp_http_query_get(c.query, "token", a->tokbuf, a->cfg.max_token)) != -1)
-        pc->why = tl < 0 ? "token too long" : gp__app_token(a, id, (size_t)tl, 0);
+    if (a->tokens && (tl = gp_http_query_get(c.query, "token", a->tokbuf, a->cfg.max_token)) != -1) {
+        const char *why = tl < 0 ? "token too long" : gp__app_token(a, id, (size_t)tl, 0);   /* may move pc */
+        if ((pc = gp__app_conn_get(a, id)) != NULL) pc->why = why;
+    }
     return 0;
 }
 
