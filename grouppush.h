@@ -46,11 +46,15 @@
    GP_STATIC              every function static: a private copy per file
    GP_MALLOC(ctx,sz) GP_REALLOC(ctx,p,old,new) GP_FREE(ctx,p,sz)
                           all three or none (default libc); ctx is gp_loop_config.alloc_ctx
-   GP_ASSERT(c)           API misuse only, never peer input (default assert)
+   GP_ASSERT(c)           API misuse only, never peer input (default: assert's behaviour -
+                          message on stderr, abort(); nothing with NDEBUG - without printf)
    GP_LOG_LEVEL           compile-time ceiling of log calls (default GP_LOG_INFO); the hook
                           and the runtime level are gp_loop_config fields
    GP_USE_EPOLL           epoll backend on Linux (default: poll, everywhere)
    GP_NO_SUPERVISOR       drop fork/signal code: gp_sup_run() returns GP_ERR_INVAL
+   GP_NO_RESOLVER         no getaddrinfo (about 20 KiB of a static musl program): channel
+                          hosts must be IPv4/IPv6 literals or localhost (a name is refused by
+                          gp_chancli_parse_url). Listening never resolves names.
    GP_USE_MBEDTLS         wss:// through mbedTLS 2.28 or 3.x: set gp_ws_config.tls_cert and
                           tls_key (PEM files); link -lmbedtls -lmbedx509 -lmbedcrypto.
                           Without it a tls_cert makes gp_ws_create return GP_ERR_INVAL.
@@ -60,7 +64,8 @@
 
    COMPONENTS (sections of the header, in data-flow order; each usable alone)
    ==========
-   util     gp_buf, SHA-1, SHA-256, HMAC-SHA256, base64, incremental UTF-8 validator (pure)
+   util     gp_buf, SHA-1, SHA-256, HMAC-SHA256, base64, incremental UTF-8 validator,
+            gp_fmt/gp_print (printf without stdio), gp_parse_uint              (pure)
    loop     gp_loop: poll|epoll readiness, timers (min-heap), after-batch hooks
    net      non-blocking listen (SO_REUSEADDR, SO_REUSEPORT, IPv4/IPv6) and connect
    stream   (private) the one non-blocking stream under every socket the header owns: an
@@ -361,6 +366,10 @@
           ready server checks its channel address and its Redis credentials first); channel
           outages logged once, then summarised per log_interval_ms; workers stop before the
           channel server; gp_ws_config.protocols (subprotocols); gp_app_check_channel.
+          Footprint: the header formats with its own gp_fmt (no stdio printf, scanf,
+          inet_ntop or assert linked), listening addresses are literals or localhost (no
+          resolver unless a program connects by name), GP_NO_RESOLVER; gp_print and
+          gp_parse_uint for programs that want neither stdio nor strtoul.
    0.1.1  (2026-12-01) fixes: non-minimal frame lengths are 1002 (RFC 6455 5.2); RESP
           INT64_MIN and Redis's inline quoting; joining from a reused slot no longer uses a
           freed group; TCP is half-closed as soon as our close is answered; a SUBSCRIBE made
@@ -471,6 +480,28 @@ GP_API uint32_t gp_utf8_feed(uint32_t state, const uint8_t *p, size_t n);
 /* Monotonic clock in milliseconds. */
 GP_API uint64_t gp_time_ms(void);
 
+/* A decimal number of digits only (no sign, no space), at most max: GP_OK with *out set,
+   or GP_ERR_INVAL (empty, another character, over max). For option values and ports. */
+GP_API int gp_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* printf-style formatting without stdio (the formatter behind every message the header
+   writes, so a program that does not call printf itself never links it): %s %.*s %c %%,
+   %d %i %u %x with the size l, ll or (u, x only) z, a width with the flag '-' or '0'. No
+   floating point, no locale; any other conversion is copied as text. gp_fmt has
+   snprintf's contract: at most cap bytes with the NUL, returns the whole length.
+   gp_print writes the result to fd with one write(2) (a line is never interleaved with
+   another process's line); GP_OK, GP_ERR_NOMEM or GP_ERR_IO. */
+GP_API size_t gp_fmt(char *out, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+GP_API int gp_print(int fd, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ==== >>loop  readiness event loop ======================================== */
 
 typedef struct gp_loop gp_loop;
@@ -528,11 +559,13 @@ GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const 
 
 enum { GP_NET_REUSEPORT = 1, GP_NET_V6ONLY = 2 };
 /* Listening socket, non-blocking and close-on-exec, SO_REUSEADDR always, SO_REUSEPORT with
-   GP_NET_REUSEPORT. host: IPv4/IPv6 literal or name; NULL or "" = 0.0.0.0. port 0 =
-   ephemeral. backlog <= 0 = 1024. */
+   GP_NET_REUSEPORT. host: an IPv4 or IPv6 literal or "localhost" (127.0.0.1), NULL or "" =
+   0.0.0.0; a name is GP_ERR_IO with errno EINVAL (no resolver: a program that only
+   listens links none). port 0 = ephemeral. backlog <= 0 = 1024. */
 GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int *fd_out);
 /* Non-blocking connect (TCP_NODELAY set); completes when the fd turns writable (check with
-   gp_net_connect_result). */
+   gp_net_connect_result). host: a literal, "localhost", NULL or "" (127.0.0.1), or a name
+   (getaddrinfo, each address in turn; with GP_NO_RESOLVER a name is GP_ERR_IO, EINVAL). */
 GP_API int gp_net_connect(const char *host, int port, int *fd_out);
 GP_API int gp_net_connect_result(int fd);       /* GP_OK or GP_ERR_IO with errno set */
 GP_API int gp_net_local_port(int fd);           /* bound port or -1 */
@@ -842,7 +875,8 @@ GP_API int  gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, cons
                                size_t len);
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st);
 /* Parse "redis://[[user]:password@]host[:port]" or "host:port" into cfg (strings point into
-   buf, which receives a copy of url). */
+   buf, which receives a copy of url). With GP_NO_RESOLVER a host that is not a literal or
+   "localhost" is GP_ERR_INVAL. */
 GP_API int  gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chancli_config *cfg);
 
 /* ==== >>sup  supervisor ==================================================== */
@@ -1051,7 +1085,6 @@ GP_API int  gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout
 #error "grouppush: define _GNU_SOURCE (or _POSIX_C_SOURCE 200809L) before any #include"
 #endif
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1124,8 +1157,13 @@ GP_API int  gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout
 #  define GP_REALLOC(ctx, p, old, new_) ((void)(ctx), (void)(old), realloc((p), (new_)))
 #  define GP_FREE(ctx, p, sz)           ((void)(ctx), (void)(sz), free(p))
 #endif
-#ifndef GP_ASSERT
-#  define GP_ASSERT(c) assert(c)
+#ifndef GP_ASSERT   /* assert()'s behaviour without its fprintf (libc's assert links printf) */
+#  define GP__OWN_ASSERT 1
+#  ifdef NDEBUG
+#    define GP_ASSERT(c) ((void)0)
+#  else
+#    define GP_ASSERT(c) ((c) ? (void)0 : gp__assert_fail(#c, __FILE__, __LINE__))
+#  endif
 #endif
 #ifndef GP_LOG_LEVEL
 #  define GP_LOG_LEVEL GP_LOG_INFO
@@ -1149,12 +1187,6 @@ GP_API const char *gp_result_string(int result) {
     }
 }
 
-GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg) {
-    static const char *names[] = { "", "error", "warn", "info", "debug" };
-    (void)user;
-    fprintf(stderr, "[%ld %s %s] %s\n", (long)getpid(), component,
-            names[level >= 1 && level <= 4 ? level : 0], msg);
-}
 
 static void *gp__malloc(void *ctx, size_t n) { return GP_MALLOC(ctx, n); }
 static void *gp__realloc(void *ctx, void *p, size_t old, size_t n) { return GP_REALLOC(ctx, p, old, n); }
@@ -1205,6 +1237,123 @@ GP_API int gp_buf_append(gp_buf *b, const void *p, size_t n) {
     return GP_OK;
 }
 
+GP_API int gp_parse_uint(const char *s, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    if (s == NULL || out == NULL || *s == '\0') return GP_ERR_INVAL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (d > max || v > (max - d) / 10) return GP_ERR_INVAL;
+        v = v * 10 + d;
+    }
+    if (*s != '\0') return GP_ERR_INVAL;
+    *out = v;
+    return GP_OK;
+}
+
+/* The formatter (gp_fmt's contract). A conversion is [flags][width][.prec][size]conv;
+   the digits of a number are written backwards into d[], then padded and copied. */
+static size_t gp__vfmt(char *out, size_t cap, const char *fmt, va_list ap) {
+    size_t n = 0;
+    while (*fmt) {
+        const char *start = fmt, *s = NULL;
+        char d[24], sign = 0;
+        size_t len = 0, width = 0, prec = (size_t)-1, k;
+        int left = 0, zero = 0, size = 0;
+        if (*fmt != '%') { s = fmt; while (*fmt && *fmt != '%') fmt++; len = (size_t)(fmt - s); goto put; }
+        for (fmt++; *fmt == '-' || *fmt == '0'; fmt++) { if (*fmt == '-') left = 1; else zero = 1; }
+        while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (size_t)(*fmt++ - '0');
+        if (*fmt == '.' && fmt[1] == '*') { int p = va_arg(ap, int); prec = p < 0 ? (size_t)-1 : (size_t)p; fmt += 2; }
+        while (*fmt == 'l' && size < 2) { size++; fmt++; }
+        if (*fmt == 'z' && size == 0 && (fmt[1] == 'u' || fmt[1] == 'x')) { size = 3; fmt++; }
+        switch (*fmt) {
+        case 's':
+            s = va_arg(ap, const char *);
+            if (s == NULL) s = "(null)";
+            while (len < prec && s[len]) len++;
+            break;
+        case 'c': d[0] = (char)va_arg(ap, int); s = d; len = 1; break;
+        case '%': s = "%"; len = 1; break;
+        case 'd': case 'i': case 'u': case 'x': {
+            unsigned long long v;
+            unsigned base = *fmt == 'x' ? 16u : 10u;
+            if (*fmt == 'd' || *fmt == 'i') {
+                long long sv = size == 0 ? va_arg(ap, int) : size == 1 ? va_arg(ap, long) : va_arg(ap, long long);
+                v = sv < 0 ? 0ull - (unsigned long long)sv : (unsigned long long)sv;
+                if (sv < 0) sign = '-';
+            } else {
+                v = size == 0 ? va_arg(ap, unsigned) : size == 1 ? va_arg(ap, unsigned long)
+                  : size == 2 ? va_arg(ap, unsigned long long) : va_arg(ap, size_t);
+            }
+            k = sizeof d;
+            do { d[--k] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+            s = d + k;
+            len = sizeof d - k;
+            break;
+        }
+        default:   /* not a conversion the formatter knows: the text as it stands */
+            s = start;
+            len = (size_t)(fmt - start) + (*fmt != '\0');
+            width = 0;
+        }
+        if (*fmt) fmt++;
+        if (sign && width) width--;
+        for (k = len; !left && !zero && k < width; k++) { if (n + 1 < cap) out[n] = ' '; n++; }
+        if (sign) { if (n + 1 < cap) out[n] = sign; n++; }
+        for (k = len; !left && zero && k < width; k++) { if (n + 1 < cap) out[n] = '0'; n++; }
+    put:
+        for (k = 0; k < len; k++, n++) if (n + 1 < cap) out[n] = s[k];
+        for (k = len; left && k < width; k++) { if (n + 1 < cap) out[n] = ' '; n++; }
+    }
+    if (cap) out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+GP_API size_t gp_fmt(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    size_t n;
+    va_start(ap, fmt);
+    n = gp__vfmt(out, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+GP_API int gp_print(int fd, const char *fmt, ...) {
+    char line[1024], *p = line;
+    va_list ap;
+    size_t n, off = 0;
+    int rc = GP_OK;
+    va_start(ap, fmt);
+    n = gp__vfmt(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n >= sizeof line) {   /* longer than a line (a --help text): formatted again, whole */
+        if ((p = (char *)gp__malloc(NULL, n + 1)) == NULL) return GP_ERR_NOMEM;
+        va_start(ap, fmt);
+        gp__vfmt(p, n + 1, fmt, ap);
+        va_end(ap);
+    }
+    while (off < n) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { rc = GP_ERR_IO; break; }
+        off += (size_t)w;
+    }
+    if (p != line) gp__free(NULL, p, n + 1);
+    return rc;
+}
+
+#if defined(GP__OWN_ASSERT) && !defined(NDEBUG)
+static void gp__assert_fail(const char *what, const char *file, int line) {
+    gp_print(2, "grouppush: assertion failed: %s (%s:%d)\n", what, file, line);
+    abort();
+}
+#endif
+
+GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg) {
+    static const char *names[] = { "", "error", "warn", "info", "debug" };
+    (void)user;
+    gp_print(2, "[%ld %s %s] %s\n", (long)getpid(), component, names[level >= 1 && level <= 4 ? level : 0], msg);
+}
+
 static int gp__buf_puts(gp_buf *b, const char *s) { return gp_buf_append(b, s, strlen(s)); }
 static int gp__buf_printf(gp_buf *b, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
@@ -1213,15 +1362,15 @@ static int gp__buf_printf(gp_buf *b, const char *fmt, ...)
     ;
 static int gp__buf_printf(gp_buf *b, const char *fmt, ...) {
     va_list ap;
-    int n;
+    size_t n;
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = gp__vfmt(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || gp_buf_reserve(b, (size_t)n + 1) != GP_OK) return GP_ERR_NOMEM;
+    if (gp_buf_reserve(b, n + 1) != GP_OK) return GP_ERR_NOMEM;
     va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    gp__vfmt((char *)b->data + b->len, n + 1, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
+    b->len += n;
     return GP_OK;
 }
 
@@ -1585,7 +1734,7 @@ GP_API void gp_loop_log(gp_loop *loop, int level, const char *component, const c
     va_list ap;
     if (loop == NULL || loop->log_fn == NULL || level > loop->log_level) return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gp__vfmt(msg, sizeof msg, fmt, ap);
     va_end(ap);
     loop->log_fn(loop->log_user, level, component, msg);
 }
@@ -1950,14 +2099,20 @@ GP_API void *gp_loop_alloc_ctx(const gp_loop *l) { return l ? l->alloc_ctx : NUL
 /* Resident set size of a process in KiB (the channel server's INFO, the supervisor's
    status); 0 where /proc is missing. */
 static uint64_t gp__rss_kb(int pid) {
-    char path[64];
-    unsigned long size = 0, res = 0;
-    FILE *f;
-    snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    if ((f = fopen(path, "r")) == NULL) return 0;
-    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
-    fclose(f);
-    return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
+    char path[64], t[128];
+    uint64_t res = 0;
+    ssize_t n;
+    int fd, i = 0;
+    gp_fmt(path, sizeof path, "/proc/%d/statm", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return 0;
+    n = read(fd, t, sizeof t - 1);   /* "size resident shared ...", in pages */
+    close(fd);
+    if (n <= 0) return 0;
+    t[n] = '\0';
+    while (t[i] >= '0' && t[i] <= '9') i++;
+    if (t[i++] != ' ') return 0;
+    while (t[i] >= '0' && t[i] <= '9') res = res * 10 + (uint64_t)(t[i++] - '0');
+    return res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
 }
 
 /* ==== >>net  listen/accept/connect. Uses: >>util ========================== */
@@ -1969,72 +2124,121 @@ static int gp__set_nonblock(int fd) {
     return GP_OK;
 }
 
-static int gp__resolve(const char *host, int port, int passive, struct addrinfo **res) {
-    struct addrinfo hints;
-    char ps[16];
-    int rc;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = passive ? AI_PASSIVE : 0;
-    if (host && host[0] == '\0') host = NULL;
-    if (host == NULL && passive) hints.ai_family = AF_INET;
-    if (host == NULL && !passive) host = "127.0.0.1";
-    snprintf(ps, sizeof ps, "%d", port);
-    hints.ai_flags |= AI_NUMERICSERV;
-    rc = getaddrinfo(host, ps, &hints, res);
-    if (rc != 0) { errno = EINVAL; return GP_ERR_IO; }
-    return GP_OK;
+/* host as a numeric address: an IPv4 or IPv6 literal, "localhost" (127.0.0.1), NULL or ""
+   (0.0.0.0 to listen, 127.0.0.1 to connect). GP_OK, or GP_ERR_INVAL for a name: only
+   gp_net_connect resolves names, so a program that only listens never links a resolver. */
+static int gp__addr(const char *host, int port, int passive, struct sockaddr_storage *ss, socklen_t *len) {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)ss;
+    memset(ss, 0, sizeof *ss);
+    if (host == NULL || host[0] == '\0') host = passive ? "0.0.0.0" : "127.0.0.1";
+    if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return GP_OK;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return GP_OK;
+    }
+    return GP_ERR_INVAL;
 }
 
 GP_API int gp_net_listen(const char *host, int port, int backlog, int flags, int *fd_out) {
-    struct addrinfo *res = NULL, *ai;
-    int fd = -1, one = 1, err = 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, err;
     if (fd_out == NULL || port < 0 || port > 65535) return GP_ERR_INVAL;
-    if (gp__resolve(host, port, 1, &res) != GP_OK) return GP_ERR_IO;
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) { err = errno; continue; }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (gp__addr(host, port, 1, &ss, &len) != GP_OK) { errno = EINVAL; return GP_ERR_IO; }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0) return GP_ERR_IO;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 #ifdef SO_REUSEPORT
-        if ((flags & GP_NET_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-            err = errno; close(fd); fd = -1; continue;
-        }
+    if ((flags & GP_NET_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) goto fail;
 #endif
-        if (ai->ai_family == AF_INET6) {
-            int v6 = (flags & GP_NET_V6ONLY) ? 1 : 0;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-        }
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, backlog > 0 ? backlog : 1024) == 0 && gp__set_nonblock(fd) == GP_OK)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
+    if (ss.ss_family == AF_INET6) {
+        int v6 = (flags & GP_NET_V6ONLY) ? 1 : 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
-    freeaddrinfo(res);
-    if (fd < 0) { errno = err; return GP_ERR_IO; }
-    *fd_out = fd;
-    return GP_OK;
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, backlog > 0 ? backlog : 1024) == 0 &&
+        gp__set_nonblock(fd) == GP_OK) {
+        *fd_out = fd;
+        return GP_OK;
+    }
+fail:
+    err = errno;
+    close(fd);
+    errno = err;
+    return GP_ERR_IO;
+}
+
+/* An address as inet_ntop writes it (RFC 5952 for IPv6: lowercase, no leading zeros, the
+   longest run of two or more zero groups as "::", the first of equal runs; ::ffff:a.b.c.d
+   for IPv4-mapped), without inet_ntop (musl's links printf). out: at least 46 bytes. */
+static void gp__ntop(int family, const void *addr, char *out, size_t cap) {
+    const uint8_t *a = (const uint8_t *)addr;
+    size_t n = 0;
+    int i, best = -1, blen = 1, run = 0;
+    if (family == AF_INET) { gp_fmt(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]); return; }
+    if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\377\377", 12) == 0) {
+        gp_fmt(out, cap, "::ffff:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+        return;
+    }
+    for (i = 0; i < 8; i++) {
+        run = (a[2 * i] | a[2 * i + 1]) ? 0 : run + 1;
+        if (run > blen) { blen = run; best = i - run + 1; }
+    }
+    for (i = 0; i < 8 && n < cap; i++) {
+        if (i == best) { n += gp_fmt(out + n, cap - n, "::"); i += blen - 1; continue; }
+        n += gp_fmt(out + n, cap - n, i && i != best + blen ? ":%x" : "%x", (unsigned)gp__rd16(a + 2 * i));
+    }
+}
+
+/* One non-blocking connect attempt; fd, or -1 with errno set. */
+static int gp__connect_one(const struct sockaddr *sa, socklen_t len) {
+    int one = 1, err, fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    if (gp__set_nonblock(fd) == GP_OK) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, sa, len) == 0 || errno == EINPROGRESS) return fd;
+    }
+    err = errno;
+    close(fd);
+    errno = err;
+    return -1;
 }
 
 GP_API int gp_net_connect(const char *host, int port, int *fd_out) {
-    struct addrinfo *res = NULL, *ai;
-    int fd = -1, one = 1, err = ECONNREFUSED;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd = -1;
     if (fd_out == NULL || port <= 0 || port > 65535) return GP_ERR_INVAL;
-    if (gp__resolve(host, port, 0, &res) != GP_OK) return GP_ERR_IO;
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) { err = errno; continue; }
-        if (gp__set_nonblock(fd) != GP_OK) { err = errno; close(fd); fd = -1; continue; }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) break;
-        err = errno;
-        close(fd);
-        fd = -1;
+    if (gp__addr(host, port, 0, &ss, &len) == GP_OK) {
+        fd = gp__connect_one((struct sockaddr *)&ss, len);
+    } else {
+#ifdef GP_NO_RESOLVER
+        errno = EINVAL;   /* a name, and no resolver: gp_chancli_parse_url refuses such URLs */
+        return GP_ERR_IO;
+#else
+        struct addrinfo hints, *res = NULL, *ai;
+        char ps[8];
+        int err = ECONNREFUSED;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        gp_fmt(ps, sizeof ps, "%d", port);
+        if (getaddrinfo(host, ps, &hints, &res) != 0) { errno = EINVAL; return GP_ERR_IO; }
+        for (ai = res; ai && fd < 0; ai = ai->ai_next)
+            if ((fd = gp__connect_one(ai->ai_addr, ai->ai_addrlen)) < 0) err = errno;
+        freeaddrinfo(res);
+        errno = err;
+#endif
     }
-    freeaddrinfo(res);
-    if (fd < 0) { errno = err; return GP_ERR_IO; }
+    if (fd < 0) return GP_ERR_IO;
     *fd_out = fd;
     return GP_OK;
 }
@@ -2058,15 +2262,15 @@ static void gp__net_addr(int fd, int peer, char *out, size_t cap) {
     if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) == 0) {
         if (ss.ss_family == AF_INET) {
             const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            gp__ntop(AF_INET, &a->sin_addr, host, sizeof host);
             port = ntohs(a->sin_port);
         } else if (ss.ss_family == AF_INET6) {
             const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            gp__ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             port = ntohs(a->sin6_port);
         }
     }
-    snprintf(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
+    gp_fmt(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
 }
 
 GP_API int gp_net_local_port(int fd) {
@@ -2080,8 +2284,7 @@ GP_API int gp_net_local_port(int fd) {
 
 GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *port) {
     const char *colon, *hs = s, *he;
-    char *end;
-    long p;
+    uint64_t v;
     if (s == NULL || host == NULL || port == NULL || cap == 0) return GP_ERR_INVAL;
     if (s[0] == '[') {
         hs = s + 1;
@@ -2094,12 +2297,10 @@ GP_API int gp_net_split_hostport(const char *s, char *host, size_t cap, int *por
         he = colon;
     }
     if ((size_t)(he - hs) >= cap) return GP_ERR_INVAL;
-    memcpy(host, hs, (size_t)(he - hs));
+    memmove(host, hs, (size_t)(he - hs));   /* host may be s itself (gp_chancli_parse_url) */
     host[he - hs] = '\0';
-    errno = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (errno || *end != '\0' || end == colon + 1 || p < 0 || p > 65535) return GP_ERR_INVAL;
-    *port = (int)p;
+    if (gp_parse_uint(colon + 1, 65535, &v) != GP_OK) return GP_ERR_INVAL;
+    *port = (int)v;
     return GP_OK;
 }
 
@@ -2566,7 +2767,7 @@ static void gp__tls_free(void *tls) { (void)tls; }
 static int gp__tls_new(void *ctx, const char *cert, const char *key, void **out, char *err, size_t errcap) {
     (void)ctx; (void)cert; (void)key;
     *out = NULL;
-    snprintf(err, errcap, "built without GP_USE_MBEDTLS");
+    gp_fmt(err, errcap, "built without GP_USE_MBEDTLS");
     return GP_ERR_INVAL;
 }
 
@@ -4511,7 +4712,7 @@ static void gp__cs_err(gp__cs_client *c, const char *fmt, ...) {
     size_t i;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gp__vfmt(msg, sizeof msg, fmt, ap);
     va_end(ap);
     for (i = 0; msg[i]; i++) if (msg[i] == '\r' || msg[i] == '\n') msg[i] = ' ';
     gp_chan_put_simple(&c->out, '-', msg);
@@ -4805,9 +5006,8 @@ static void gp__cs_unknown(gp__cs_client *c, size_t argc, const gp_bytes *argv) 
     size_t i, al = 0;
     args[0] = '\0';
     for (i = 1; i < argc && al < 128; i++) {
-        int w = snprintf(args + al, sizeof args - al, "'%.*s' ", (int)GP__MIN(argv[i].len, 128 - al),
-                         (const char *)argv[i].ptr);
-        if (w > 0) al += (size_t)w;
+        al += gp_fmt(args + al, sizeof args - al, "'%.*s' ", (int)GP__MIN(argv[i].len, 128 - al),
+                     (const char *)argv[i].ptr);
     }
     gp__cs_err(c, "ERR unknown command '%.*s', with args beginning with: %s",
                (int)GP__MIN(argv[0].len, (size_t)128), (const char *)argv[0].ptr, args);
@@ -5283,10 +5483,10 @@ static void gp__cs_client_line(gp__cs_client *me, const gp__cs_client *c, gp_buf
     size_t mem = sizeof *c + c->in.cap + c->out.cap + c->st.qbytes + c->mq.cap + c->chans_cap * sizeof *c->chans;
     gp__net_addr(c->st.fd, 1, addr, sizeof addr);
     gp__net_addr(c->st.fd, 0, laddr, sizeof laddr);
-    snprintf(line, sizeof line, "id=%llu addr=%s laddr=%s fd=%d name=", (unsigned long long)c->id, addr, laddr, c->st.fd);
+    gp_fmt(line, sizeof line, "id=%llu addr=%s laddr=%s fd=%d name=", (unsigned long long)c->id, addr, laddr, c->st.fd);
     gp_buf_append(b, line, strlen(line));
     if (c->name) gp_buf_append(b, c->name, strlen(c->name));
-    snprintf(line, sizeof line,
+    gp_fmt(line, sizeof line,
              " age=%llu idle=%llu flags=%s db=0 sub=%lu psub=%lu ssub=0 multi=%ld qbuf=%lu qbuf-free=%lu "
              "argv-mem=0 multi-mem=%lu rbs=%lu rbp=%lu obl=%lu oll=0 omem=%lu tot-mem=%lu events=r cmd=%s%s%s "
              "user=default redir=-1 resp=%d lib-name=",
@@ -5467,10 +5667,10 @@ static void gp__cs_cmd_config_get(gp__cs_client *c, size_t argc, gp_bytes *argv)
     const gp_bytes *asked[sizeof kv / sizeof kv[0]];   /* an exact name is answered as it was asked */
     size_t i, j, n = 0, nkv = sizeof kv / sizeof kv[0];
     unsigned hit = 0;
-    snprintf(maxcl, sizeof maxcl, "%lu", (unsigned long)s->cfg.max_clients);
-    snprintf(bulk, sizeof bulk, "%llu", (unsigned long long)s->cfg.max_bulk);
-    snprintf(port, sizeof port, "%d", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
-    snprintf(cobl, sizeof cobl, "normal 0 0 0 slave 0 0 0 pubsub %lu %lu 0", (unsigned long)s->cfg.max_output,
+    gp_fmt(maxcl, sizeof maxcl, "%lu", (unsigned long)s->cfg.max_clients);
+    gp_fmt(bulk, sizeof bulk, "%llu", (unsigned long long)s->cfg.max_bulk);
+    gp_fmt(port, sizeof port, "%d", s->lfd >= 0 ? gp_net_local_port(s->lfd) : 0);
+    gp_fmt(cobl, sizeof cobl, "normal 0 0 0 slave 0 0 0 pubsub %lu %lu 0", (unsigned long)s->cfg.max_output,
              (unsigned long)s->cfg.max_output);
     for (j = 2; j < argc; j++) {
         uint8_t pat[128];
@@ -5508,8 +5708,8 @@ static void gp__cs_cmd_config_help(gp__cs_client *c, size_t argc, gp_bytes *argv
 
 static size_t gp__cs_ntab(const gp__cs_cmd *t) { size_t n = 0; while (t[n].name) n++; return n; }
 static void gp__cs_fullname(const gp__cs_cmd *parent, const gp__cs_cmd *k, char *out, size_t cap) {
-    if (parent) snprintf(out, cap, "%s|%s", parent->name, k->name);
-    else snprintf(out, cap, "%s", k->name);
+    if (parent) gp_fmt(out, cap, "%s|%s", parent->name, k->name);
+    else gp_fmt(out, cap, "%s", k->name);
 }
 
 /* One COMMAND INFO entry, Redis 7's ten fields; no command here has keys. */
@@ -6057,7 +6257,7 @@ static void gp__cc_drop(gp_chancli *c, const char *why) {
     int was_up = c->state == GP__CC_UP;
     uint64_t now = gp_loop_now(c->loop) | 1;   /* never 0: 0 means "none" below */
     if (c->state == GP__CC_DOWN) return;
-    snprintf(c->down_why, sizeof c->down_why, "%s", why);
+    gp_fmt(c->down_why, sizeof c->down_why, "%s", why);
     if (c->down_since == 0) c->down_since = now;
     else c->down_fails++;
     if (was_up) {   /* the loss of a working channel: one line at once, then gp__cc_report */
@@ -6160,13 +6360,14 @@ static int gp__cc_resume(gp_chancli *c) {
 static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (v->type == GP_CHAN_ERROR || v->type == GP_CHAN_BLOBERR) {
         char why[160];   /* WRONGPASS, NOAUTH...: logged by gp__cc_report like any failure */
-        snprintf(why, sizeof why, "refused HELLO: %.*s", (int)GP__MIN(v->str.len, (size_t)140), (const char *)v->str.ptr);
+        gp_fmt(why, sizeof why, "refused HELLO: %.*s", (int)GP__MIN(v->str.len, (size_t)140), (const char *)v->str.ptr);
         gp__cc_drop(c, why);
         return;
     }
     if (c->down_logged)
-        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d back after %.1f s", c->cfg.host, c->cfg.port,
-                (double)(gp_loop_now(c->loop) - c->down_since) / 1000.0);
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d back after %llu.%u s", c->cfg.host, c->cfg.port,
+                (unsigned long long)((gp_loop_now(c->loop) - c->down_since) / 1000),
+                (unsigned)((gp_loop_now(c->loop) - c->down_since) % 1000 / 100));
     c->down_since = c->down_logged = c->down_fails = 0;
     c->state = GP__CC_UP;
     c->stats.up = 1;
@@ -6298,8 +6499,9 @@ static void gp__cc_report(gp_chancli *c, uint64_t now) {
         GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d unreachable: %s; retrying", c->cfg.host, c->cfg.port,
                 c->down_why);
     } else if (now - c->down_logged >= c->cfg.log_interval_ms) {
-        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d still down after %.1f s (%llu more failed attempts), last: %s",
-                c->cfg.host, c->cfg.port, (double)(now - c->down_since) / 1000.0, (unsigned long long)c->down_fails,
+        GP__LOG(c->loop, GP_LOG_WARN, GP__CC, "channel %s:%d still down after %llu.%u s (%llu more failed attempts), last: %s",
+                c->cfg.host, c->cfg.port, (unsigned long long)((now - c->down_since) / 1000),
+                (unsigned)((now - c->down_since) % 1000 / 100), (unsigned long long)c->down_fails,
                 c->down_why);
     } else {
         return;
@@ -6527,6 +6729,13 @@ GP_API int gp_chancli_parse_url(const char *url, char *buf, size_t cap, gp_chanc
         cfg->port = 6379;
     }
     cfg->host = hp[0] ? hp : "127.0.0.1";
+#ifdef GP_NO_RESOLVER
+    {   /* no resolver: a name could never be reached */
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (gp__addr(cfg->host, cfg->port, 0, &ss, &len) != GP_OK) return GP_ERR_INVAL;
+    }
+#endif
     return GP_OK;
 }
 
@@ -6636,8 +6845,7 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
     if (gp__grow(s->loop->alloc_ctx, (void **)&s->ents, &s->ents_cap, s->nents + 1, sizeof *s->ents) != GP_OK)
         return GP_ERR_NOMEM;
     if (gp__pipe(rp) != GP_OK) return GP_ERR_IO;
-    fflush(stdout);
-    fflush(stderr);
+    fflush(NULL);   /* every stdio stream the program has: no buffered line printed twice */
     pid = fork();
     if (pid < 0) { close(rp[0]); close(rp[1]); return GP_ERR_IO; }
     if (pid == 0) {   /* child: drop everything of the master's, then run */
@@ -6685,11 +6893,11 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         ch.mine->pid = (int32_t)getpid();
         ch.mine->restarts = restarts;
         ch.mine->started_ms = gp_time_ms();
-        if (role == GP_SUP_CHANNEL) snprintf(title, sizeof title, "%s: channel", s->cfg->name);
-        else snprintf(title, sizeof title, "%s: worker %d", s->cfg->name, index);
+        if (role == GP_SUP_CHANNEL) gp_fmt(title, sizeof title, "%s: channel", s->cfg->name);
+        else gp_fmt(title, sizeof title, "%s: worker %d", s->cfg->name, index);
         gp_sup_set_title(&ch, title);
         code = (role == GP_SUP_CHANNEL ? s->cfg->channel_main : s->cfg->worker_main)(&ch, s->cfg->user);
-        fflush(stdout);
+        fflush(NULL);
         _exit(code);
     }
     close(rp[1]);
@@ -6808,8 +7016,8 @@ static void gp__sup_reap(gp__sup *s) {
             }
             if (!s->ready_announced) {   /* fail fast: a deployment that cannot start stops */
                 char how[32];
-                if (WIFSIGNALED(status)) snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-                else snprintf(how, sizeof how, "exited with %d", WEXITSTATUS(status));
+                if (WIFSIGNALED(status)) gp_fmt(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+                else gp_fmt(how, sizeof how, "exited with %d", WEXITSTATUS(status));
                 GP__LOG(s->loop, GP_LOG_ERROR, "sup", "%s %d (pid %d) %s before the deployment was ready; stopping",
                         e.role == GP_SUP_CHANNEL ? "channel server" : "worker", e.index, pid, how);
                 s->exit_code = 1;
@@ -6869,9 +7077,7 @@ static void gp__sup_print_status(gp__sup *s) {
     gp_buf b;
     memset(&b, 0, sizeof b);
     if (gp_sup_status_json(&s->me, &b) == GP_OK) {
-        fwrite(b.data, 1, b.len, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
+        gp_print(1, "%.*s\n", (int)b.len, (const char *)b.data);
     }
     gp_buf_free(&b);
 }
@@ -6968,7 +7174,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     gp__title_init(cfg.argc, cfg.argv);
     {
         char title[96];
-        snprintf(title, sizeof title, "%s: master", cfg.name);
+        gp_fmt(title, sizeof title, "%s: master", cfg.name);
         gp_sup_set_title(&s.me, title);
     }
     if (gp__pipe(s.sigpipe) != GP_OK || gp__sup_install(s.sigpipe[1], sigs, 5) != GP_OK ||
@@ -7354,7 +7560,7 @@ GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
         else if (c == '\n') strcpy(esc, "\\n");
         else if (c == '\r') strcpy(esc, "\\r");
         else if (c == '\t') strcpy(esc, "\\t");
-        else snprintf(esc, sizeof esc, "\\u%04x", c);
+        else gp_fmt(esc, sizeof esc, "\\u%04x", c);
         if (gp__buf_puts(b, esc) != GP_OK) return GP_ERR_NOMEM;
     }
     if (gp_buf_append(b, s + n - run, run) != GP_OK) return GP_ERR_NOMEM;
@@ -7683,7 +7889,7 @@ static void gp__app_query_done(gp_loop *loop, void *user) {
     (void)loop;
     a = q->app;
     a->scratch.len = 0;
-    snprintf(num, sizeof num, ",\"members\":%llu}", (unsigned long long)q->members);
+    gp_fmt(num, sizeof num, ",\"members\":%llu}", (unsigned long long)q->members);
     if (gp_buf_append(&a->scratch, "{\"cmd\":\"group_info\",\"group_id\":", 31) == GP_OK &&
         gp_json_put_string(&a->scratch, q->group, q->glen) == GP_OK &&
         gp_buf_append(&a->scratch, num, strlen(num)) == GP_OK)
@@ -7703,7 +7909,7 @@ static void gp__app_on_query(gp_chancli *c, gp_bytes channel, gp_bytes data, voi
         return;
     n = gp_group_size(a->groups, sp2 + 1, data.len - (size_t)(sp2 + 1 - data.ptr));
     if (n == 0) return;   /* nothing to add: no answer */
-    snprintf(ans, sizeof ans, "%.*s %lu", (int)(sp2 - sp1 - 1), (const char *)sp1 + 1, (unsigned long)n);
+    gp_fmt(ans, sizeof ans, "%.*s %lu", (int)(sp2 - sp1 - 1), (const char *)sp1 + 1, (unsigned long)n);
     if (gp__app_chname(a, a->cprefix, a->cplen, "r:", 2, &ch) && gp_buf_append(&a->scratch, data.ptr, 16) == GP_OK)
         gp_chancli_publish(a->chan, a->scratch.data, a->scratch.len, ans, strlen(ans));
 }
@@ -8031,7 +8237,7 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     q->glen = x->glen;
     q->app = a;
     memcpy(q->group, x->gid, x->glen);
-    hl = (size_t)snprintf(head, sizeof head, "%s %lu ", a->reply_ch + a->cplen + 2, (unsigned long)q->qid);
+    hl = gp_fmt(head, sizeof head, "%s %lu ", a->reply_ch + a->cplen + 2, (unsigned long)q->qid);
     a->env.len = 0;
     if (gp_buf_append(&a->env, head, hl) != GP_OK || gp_buf_append(&a->env, x->gid, x->glen) != GP_OK ||
         gp__app_chname(a, a->cprefix, a->cplen, "q", 1, &ch) == NULL ||
@@ -8236,7 +8442,7 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
         }
     }
     a->instance = gp__app_instance(a);
-    snprintf(a->reply_ch, sizeof a->reply_ch, "%sr:%016llx", a->cprefix ? a->cprefix : "", (unsigned long long)a->instance);
+    gp_fmt(a->reply_ch, sizeof a->reply_ch, "%sr:%016llx", a->cprefix ? a->cprefix : "", (unsigned long long)a->instance);
     a->text = (uint8_t *)gp__malloc(a->alloc_ctx, a->cfg.max_message);
     if (a->prefix == NULL || a->text == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
     if (cfg->token_secret[0].len > 0) {   /* tokens: the secrets copied, the work memory */
@@ -8382,12 +8588,12 @@ GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_
     }
     if (gp_chan_put_command(&out, n, argv) != GP_OK) {
         rc = GP_ERR_NOMEM;
-        snprintf(why, cap, "out of memory");
+        gp_fmt(why, cap, "out of memory");
         goto done;
     }
     if (gp_net_connect(host, port, &fd) != GP_OK) {
         rc = GP_ERR_IO;
-        snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+        gp_fmt(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
         goto done;
     }
     for (;;) {   /* connect, send HELLO, read one reply: each step waits for its event */
@@ -8395,7 +8601,7 @@ GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_
         uint64_t now = gp_time_ms();
         long pr;
         ssize_t r;
-        if (now >= deadline) { snprintf(why, cap, "the channel %s:%d did not answer HELLO in time", host, port); break; }
+        if (now >= deadline) { gp_fmt(why, cap, "the channel %s:%d did not answer HELLO in time", host, port); break; }
         p.fd = fd;
         p.events = off < out.len ? POLLOUT : POLLIN;
         p.revents = 0;
@@ -8403,24 +8609,24 @@ GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_
         if (off < out.len) {
             if (off == 0 && gp_net_connect_result(fd) != GP_OK) {
                 rc = GP_ERR_IO;
-                snprintf(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
+                gp_fmt(why, cap, "cannot connect to the channel %s:%d: %s", host, port, strerror(errno));
                 break;
             }
             r = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL);
             if (r > 0) off += (size_t)r;
             else if (r < 0 && errno != EAGAIN && errno != EINTR) {
                 rc = GP_ERR_IO;
-                snprintf(why, cap, "cannot talk to the channel %s:%d: %s", host, port, strerror(errno));
+                gp_fmt(why, cap, "cannot talk to the channel %s:%d: %s", host, port, strerror(errno));
                 break;
             }
             continue;
         }
-        if (gp_buf_reserve(&in, 4096) != GP_OK) { rc = GP_ERR_NOMEM; snprintf(why, cap, "out of memory"); break; }
+        if (gp_buf_reserve(&in, 4096) != GP_OK) { rc = GP_ERR_NOMEM; gp_fmt(why, cap, "out of memory"); break; }
         r = recv(fd, in.data + in.len, in.cap - in.len, 0);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (r <= 0) {
             rc = GP_ERR_IO;
-            snprintf(why, cap, "the channel %s:%d closed the connection after HELLO%s%s", host, port,
+            gp_fmt(why, cap, "the channel %s:%d closed the connection after HELLO%s%s", host, port,
                      r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
             break;
         }
@@ -8428,11 +8634,11 @@ GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_
         pr = gp_chan_parse(in.data, in.len, v, sizeof v / sizeof v[0], &nv, 1u << 20);
         if (pr == 0) continue;
         if (pr == GP_ERR_TOO_BIG) { rc = GP_OK; break; }   /* a big HELLO map: it is an answer */
-        if (pr < 0) { rc = GP_ERR_PROTOCOL; snprintf(why, cap, "the channel %s:%d does not speak RESP", host, port); break; }
+        if (pr < 0) { rc = GP_ERR_PROTOCOL; gp_fmt(why, cap, "the channel %s:%d does not speak RESP", host, port); break; }
         if (v[0].type == GP_CHAN_ERROR || v[0].type == GP_CHAN_BLOBERR) {
             int old = v[0].str.len >= 19 && memcmp(v[0].str.ptr, "ERR unknown command", 19) == 0;
             rc = GP_ERR_PROTOCOL;
-            snprintf(why, cap, "the channel %s:%d refused HELLO 3%s: %.*s%s", host, port, chan->password ? " AUTH" : "",
+            gp_fmt(why, cap, "the channel %s:%d refused HELLO 3%s: %.*s%s", host, port, chan->password ? " AUTH" : "",
                      (int)GP__MIN(v[0].str.len, (size_t)240), (const char *)v[0].str.ptr,
                      old ? " (a Redis channel must be version 6 or later)" : "");
         } else {

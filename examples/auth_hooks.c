@@ -21,7 +21,6 @@
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,7 +61,7 @@ static int on_connect(gp_app *app, gp_conn_id id, gp_app_connect *c, void *user)
     c->uid = d->user;               /* copied by gp_app */
     c->uid_len = (size_t)nl;
     c->data = d;                    /* freed in on_release */
-    fprintf(stderr, "auth_hooks: %s connected from %s\n", d->user, c->peer);
+    gp_print(2, "auth_hooks: %s connected from %s\n", d->user, c->peer);
     return 0;
 }
 
@@ -103,11 +102,11 @@ static void on_release(gp_app *app, gp_conn_id id, void *data, void *user) {
 }
 
 static void usage(const char *argv0) {
-    printf("usage: %s --key SECRET [options]\n"
-           "  --key SECRET      the key clients present (?key= or X-Api-Key), required\n"
-           "  --ws HOST:PORT    WebSocket listen address (default 127.0.0.1:1235; port 0 = a free one)\n"
-           "  --help, --version\n"
-           "Clients connect to ws://HOST:PORT/?user=NAME&key=SECRET; the policy is in the source.\n", argv0);
+    gp_print(1, "usage: %s --key SECRET [options]\n"
+             "  --key SECRET      the key clients present (?key= or X-Api-Key), required\n"
+             "  --ws HOST:PORT    WebSocket listen address (default 127.0.0.1:1235; port 0 = a free one)\n"
+             "  --help, --version\n"
+             "Clients connect to ws://HOST:PORT/?user=NAME&key=SECRET; the policy is in the source.\n", argv0);
 }
 
 static void check_stop(gp_loop *loop, void *user) { (void)user; if (stop) gp_loop_stop(loop); }
@@ -125,20 +124,20 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(argv[0]); return 0; }
-        if (strcmp(a, "--version") == 0) { printf("auth_hooks (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "--version") == 0) { gp_print(1, "auth_hooks (grouppush) %s\n", GP_VERSION_STRING); return 0; }
         if (strcmp(a, "--key") != 0 && strcmp(a, "--ws") != 0) {
-            fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
+            gp_print(2, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
             return 2;
         }
-        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+        if (v == NULL) { gp_print(2, "%s: %s needs a value\n", argv[0], a); return 2; }
         i++;
         if (strcmp(a, "--key") == 0) p.key = v;
         else if (gp_net_split_hostport(v, host, sizeof host, &port) != GP_OK) {
-            fprintf(stderr, "%s: bad value for --ws: %s\n", argv[0], v);
+            gp_print(2, "%s: bad value for --ws: %s\n", argv[0], v);
             return 2;
         }
     }
-    if (p.key == NULL || p.key[0] == '\0') { fprintf(stderr, "%s: --key SECRET is required\n", argv[0]); return 2; }
+    if (p.key == NULL || p.key[0] == '\0') { gp_print(2, "%s: --key SECRET is required\n", argv[0]); return 2; }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -147,7 +146,7 @@ int main(int argc, char **argv) {
     /* the channel server in this process, on a free loopback port */
     if (gp_loop_create(NULL, &loop) != GP_OK || gp_chansrv_create(loop, &csc, &cs) != GP_OK ||
         gp_chansrv_listen(cs, "127.0.0.1", 0) != GP_OK) {
-        fprintf(stderr, "%s: cannot start the channel server\n", argv[0]);
+        gp_print(2, "%s: cannot start the channel server\n", argv[0]);
         return 1;
     }
     ac.chan.host = "127.0.0.1";
@@ -159,11 +158,10 @@ int main(int argc, char **argv) {
     ac.user = &p;
     ac.on_release = on_release;
     if (gp_app_create(loop, &ac, &app) != GP_OK || gp_ws_listen(gp_app_ws(app), host, port, 0) != GP_OK) {
-        fprintf(stderr, "%s: cannot listen on %s:%d\n", argv[0], host, port);
+        gp_print(2, "%s: cannot listen on %s:%d\n", argv[0], host, port);
         return 1;
     }
-    printf("auth_hooks: listening on %s:%d\n", host, gp_ws_port(gp_app_ws(app)));
-    fflush(stdout);
+    gp_print(1, "auth_hooks: listening on %s:%d\n", host, gp_ws_port(gp_app_ws(app)));
     gp_loop_timer_start(loop, 100, 100, check_stop, NULL);
     gp_loop_run(loop);
     gp_app_destroy(app);

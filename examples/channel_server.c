@@ -8,7 +8,6 @@
            redis-cli -p 2206 PUBLISH news hello */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,39 +23,41 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int valued = strcmp(a, "--listen") == 0 || strcmp(a, "--password") == 0 || strcmp(a, "--grace-ms") == 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("usage: %s [--listen HOST:PORT] [--password PW] [--grace-ms MS]\n"
-                   "  --listen HOST:PORT   address (default 127.0.0.1:2206; port 0 = a free one, printed)\n"
-                   "  --password PW        require AUTH (Redis requirepass)\n"
-                   "  --grace-ms MS        keep publishes for late subscribers this long after start\n"
-                   "                       (default 2000; 18446744073709551615 = off)\n"
-                   "  --help, --version\n", argv[0]);
+            gp_print(1, "usage: %s [--listen HOST:PORT] [--password PW] [--grace-ms MS]\n"
+                     "  --listen HOST:PORT   address (default 127.0.0.1:2206; port 0 = a free one, printed)\n"
+                     "  --password PW        require AUTH (Redis requirepass)\n"
+                     "  --grace-ms MS        keep publishes for late subscribers this long after start\n"
+                     "                       (default 2000; 18446744073709551615 = off)\n"
+                     "  --help, --version\n", argv[0]);
             return 0;
         }
-        if (strcmp(a, "--version") == 0) { printf("channel_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
-        if (!valued) { fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a); return 2; }
-        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+        if (strcmp(a, "--version") == 0) { gp_print(1, "channel_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (!valued) { gp_print(2, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a); return 2; }
+        if (v == NULL) { gp_print(2, "%s: %s needs a value\n", argv[0], a); return 2; }
         i++;
         if (strcmp(a, "--listen") == 0) {
             if (gp_net_split_hostport(v, host, sizeof host, &port) != GP_OK) {
-                fprintf(stderr, "channel_server: bad address %s\n", v);
+                gp_print(2, "channel_server: bad address %s\n", v);
                 return 2;
             }
         } else if (strcmp(a, "--password") == 0) cfg.password = v;
-        else cfg.grace_ms = strtoull(v, NULL, 10);
+        else if (gp_parse_uint(v, UINT64_MAX, &cfg.grace_ms) != GP_OK) {
+            gp_print(2, "%s: bad value for %s: %s\n", argv[0], a, v);
+            return 2;
+        }
     }
     memset(&lc, 0, sizeof lc);
     lc.log_fn = gp_log_stderr;
     lc.log_level = GP_LOG_WARN;
     if ((rc = gp_loop_create(&lc, &loop)) != GP_OK || (rc = gp_chansrv_create(loop, &cfg, &cs)) != GP_OK) {
-        fprintf(stderr, "channel_server: %s\n", gp_result_string(rc));
+        gp_print(2, "channel_server: %s\n", gp_result_string(rc));
         return 1;
     }
     if (gp_chansrv_listen(cs, host, port) != GP_OK) {
-        fprintf(stderr, "channel_server: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        gp_print(2, "channel_server: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
         return 1;
     }
-    printf("channel_server: listening on %s:%d\n", host, gp_chansrv_port(cs));
-    fflush(stdout);
+    gp_print(1, "channel_server: listening on %s:%d\n", host, gp_chansrv_port(cs));
     gp_loop_run(loop);
     gp_chansrv_destroy(cs);
     gp_loop_destroy(loop);

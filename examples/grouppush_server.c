@@ -13,9 +13,12 @@
            kill -HUP <master> (rolling reload), kill -USR2 <master> (status on stdout). */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct opts {
     char ws_host[256], ch_host[256], url_buf[512];
@@ -38,36 +41,36 @@ typedef struct worker {
 } worker;
 
 static void usage(const char *argv0) {
-    printf("usage: %s [options]\n"
-           "  --ws HOST:PORT             WebSocket listen address (default 0.0.0.0:1234)\n"
-           "  --workers N                worker processes (default 8)\n"
-           "  --channel-listen HOST:PORT built-in channel server address (default 127.0.0.1:2206)\n"
-           "  --channel URL              use this Redis instead, e.g. redis://:pw@10.0.0.5:6379\n"
-           "                             (no built-in channel server is started)\n"
-           "  --password PW              channel password (built-in server and workers)\n"
-           "  --max-message BYTES        longest \"message\" text (default 65536)\n"
-           "  --max-group-id BYTES       longest group id (default 128)\n"
-           "  --max-conns N              connections per worker (default 10000)\n"
-           "  --max-send-queue BYTES     soft limit of a connection's send queue: past it, a reader that writes\n"
-           "                             nothing for --slow-timeout is dropped (default 4 MiB)\n"
-           "  --send-queue-hard BYTES    hard limit: past it a reader is dropped at once (default 64 MiB)\n"
-           "  --slow-timeout MS          see --max-send-queue (default 10000)\n"
-           "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
-           "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
-           "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
-           "                             (default none: a client that insists on one fails, see the manual)\n"
-           "  --html FILE                serve FILE at GET /\n"
-           "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
-           "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
-           "  --token-secret FILE        require a JWT (HS256) signed with the key in FILE (a trailing newline\n"
-           "                             is not part of it); given twice, either key is good (key rotation)\n"
-           "  --token-grace SECONDS      time to send a valid or a fresh token before close 1008 (default 30)\n"
-           "  --token-skew SECONDS       clock skew allowed for exp and nbf (default 0)\n"
-           "  --max-token BYTES          longest token (default 4096)\n"
-           "  -v                         log connection-level events to stderr\n"
-           "  --help, --version\n"
-           "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
-           "Signals to the master: INT/TERM stop, HUP rolling reload, USR2 status on stdout.\n", argv0);
+    gp_print(1, "usage: %s [options]\n"
+             "  --ws HOST:PORT             WebSocket listen address (default 0.0.0.0:1234)\n"
+             "  --workers N                worker processes (default 8)\n"
+             "  --channel-listen HOST:PORT built-in channel server address (default 127.0.0.1:2206)\n"
+             "  --channel URL              use this Redis instead, e.g. redis://:pw@10.0.0.5:6379\n"
+             "                             (no built-in channel server is started)\n"
+             "  --password PW              channel password (built-in server and workers)\n"
+             "  --max-message BYTES        longest \"message\" text (default 65536)\n"
+             "  --max-group-id BYTES       longest group id (default 128)\n"
+             "  --max-conns N              connections per worker (default 10000)\n"
+             "  --max-send-queue BYTES     soft limit of a connection's send queue: past it, a reader that writes\n"
+             "                             nothing for --slow-timeout is dropped (default 4 MiB)\n"
+             "  --send-queue-hard BYTES    hard limit: past it a reader is dropped at once (default 64 MiB)\n"
+             "  --slow-timeout MS          see --max-send-queue (default 10000)\n"
+             "  --ping-interval MS         keep-alive ping of idle connections (default 30000)\n"
+             "  --origins LIST             comma-separated Origin allowlist (default: any)\n"
+             "  --subprotocols LIST        WebSocket subprotocol names accepted for this protocol, e.g. chat\n"
+             "                             (default none: a client that insists on one fails, see the manual)\n"
+             "  --html FILE                serve FILE at GET /\n"
+             "  --tls-cert PEM --tls-key PEM  serve wss:// (built with -DGP_USE_MBEDTLS)\n"
+             "  --log-interval MS          a lost channel: one line, then a summary at most every MS (default 10000)\n"
+             "  --token-secret FILE        require a JWT (HS256) signed with the key in FILE (a trailing newline\n"
+             "                             is not part of it); given twice, either key is good (key rotation)\n"
+             "  --token-grace SECONDS      time to send a valid or a fresh token before close 1008 (default 30)\n"
+             "  --token-skew SECONDS       clock skew allowed for exp and nbf (default 0)\n"
+             "  --max-token BYTES          longest token (default 4096)\n"
+             "  -v                         log connection-level events to stderr\n"
+             "  --help, --version\n"
+             "HTTP on the WebSocket port: GET /status (JSON of every process), GET / (with --html).\n"
+             "Signals to the master: INT/TERM stop, HUP rolling reload, USR2 status on stdout.\n", argv0);
 }
 
 static int takes_value(const char *a) {
@@ -146,13 +149,13 @@ static int worker_main(gp_sup_child *child, void *user) {
     o->app.on_ready = on_ready;
     o->app.user = &w;
     if ((rc = gp_app_create(w.loop, &o->app, &w.app)) != GP_OK) {
-        fprintf(stderr, "worker %d: %s\n", gp_sup_index(child), gp_result_string(rc));
+        gp_print(2, "worker %d: %s\n", gp_sup_index(child), gp_result_string(rc));
         return 1;
     }
     /* the master made this worker's SO_REUSEPORT socket: it survives restarts and reloads */
     if (gp_ws_listen_fd(gp_app_ws(w.app), gp_sup_listen_fd(child)) != GP_OK) {
-        fprintf(stderr, "worker %d: cannot listen on %s:%d: %s\n", gp_sup_index(child), o->ws_host, o->ws_port,
-                strerror(errno));
+        gp_print(2, "worker %d: cannot listen on %s:%d: %s\n", gp_sup_index(child), o->ws_host, o->ws_port,
+                 strerror(errno));
         return 1;
     }
     gp_sup_watch(child, w.loop, on_stop, &w);
@@ -177,7 +180,7 @@ static int channel_main(gp_sup_child *child, void *user) {
     cc.password = o->password;
     if (gp_loop_create(&lc, &loop) != GP_OK || gp_chansrv_create(loop, &cc, &cs) != GP_OK) return 1;
     if (gp_chansrv_listen(cs, o->ch_host, o->ch_port) != GP_OK) {
-        fprintf(stderr, "channel server: cannot listen on %s:%d: %s\n", o->ch_host, o->ch_port, strerror(errno));
+        gp_print(2, "channel server: cannot listen on %s:%d: %s\n", o->ch_host, o->ch_port, strerror(errno));
         return 1;
     }
     gp_sup_watch(child, loop, channel_stop, NULL);
@@ -190,26 +193,32 @@ static int channel_main(gp_sup_child *child, void *user) {
 
 static void master_ready(void *user) {
     opts *o = (opts *)user;
-    printf("grouppush: ready ws=%s:%d workers=%d channel=%s:%d\n", o->ws_host, o->ws_port, o->workers,
-           o->app.chan.host, o->app.chan.port);
-    fflush(stdout);
+    gp_print(1, "grouppush: ready ws=%s:%d workers=%d channel=%s:%d\n", o->ws_host, o->ws_port, o->workers,
+             o->app.chan.host, o->app.chan.port);
 }
 static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    struct stat st;
     char *buf = NULL;
-    long n;
-    if (f == NULL) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = (char *)malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n)
-        *len = (size_t)n;
-    else { free(buf); buf = NULL; }
-    fclose(f);
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (buf = (char *)malloc((size_t)st.st_size + 1)) != NULL)
+        while (n < (size_t)st.st_size) {
+            ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            n += (size_t)r;
+        }
+    close(fd);
+    if (buf && n != (size_t)st.st_size) { free(buf); buf = NULL; }
+    if (buf) *len = n;
     return buf;
 }
 int main(int argc, char **argv) {
     static opts o;
     gp_sup_config sc;
     int i;
+    uint64_t n;
     memset(&o, 0, sizeof o);
     strcpy(o.ws_host, "0.0.0.0");
     o.ws_port = 1234;
@@ -219,29 +228,43 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(argv[0]); return 0; }
-        if (strcmp(a, "--version") == 0) { printf("grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "--version") == 0) { gp_print(1, "grouppush_server (grouppush) %s\n", GP_VERSION_STRING); return 0; }
         if (strcmp(a, "-v") == 0) { o.verbose = 1; continue; }
         if (!takes_value(a)) {
-            fprintf(stderr, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
+            gp_print(2, "%s: unknown %s %s (see --help)\n", argv[0], a[0] == '-' ? "option" : "argument", a);
             return 2;
         }
-        if (v == NULL) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+        if (v == NULL) { gp_print(2, "%s: %s needs a value\n", argv[0], a); return 2; }
         i++;
         if (strcmp(a, "--ws") == 0) {
             if (gp_net_split_hostport(v, o.ws_host, sizeof o.ws_host, &o.ws_port) != GP_OK) goto bad;
         } else if (strcmp(a, "--channel-listen") == 0) {
             if (gp_net_split_hostport(v, o.ch_host, sizeof o.ch_host, &o.ch_port) != GP_OK) goto bad;
         } else if (strcmp(a, "--workers") == 0) {
-            if ((o.workers = atoi(v)) < 1 || o.workers > 1024) goto bad;
+            if (gp_parse_uint(v, 1024, &n) != GP_OK || n < 1) goto bad;
+            o.workers = (int)n;
         } else if (strcmp(a, "--channel") == 0) o.channel_url = v;
         else if (strcmp(a, "--password") == 0) o.password = v;
-        else if (strcmp(a, "--max-message") == 0) o.app.max_message = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--max-group-id") == 0) o.app.max_group_id = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--max-conns") == 0) o.app.ws.max_conns = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--max-send-queue") == 0) o.app.ws.max_send_queue = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--send-queue-hard") == 0) o.app.ws.max_send_queue_hard = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--slow-timeout") == 0) o.app.ws.slow_timeout_ms = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--ping-interval") == 0) o.app.ws.ping_interval_ms = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--max-message") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.max_message = (size_t)n;
+        } else if (strcmp(a, "--max-group-id") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.max_group_id = (size_t)n;
+        } else if (strcmp(a, "--max-conns") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.ws.max_conns = (size_t)n;
+        } else if (strcmp(a, "--max-send-queue") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.ws.max_send_queue = (size_t)n;
+        } else if (strcmp(a, "--send-queue-hard") == 0) {
+            if (gp_parse_uint(v, SIZE_MAX, &n) != GP_OK) goto bad;
+            o.app.ws.max_send_queue_hard = (size_t)n;
+        } else if (strcmp(a, "--slow-timeout") == 0) {
+            if (gp_parse_uint(v, UINT64_MAX, &o.app.ws.slow_timeout_ms) != GP_OK) goto bad;
+        } else if (strcmp(a, "--ping-interval") == 0) {
+            if (gp_parse_uint(v, UINT64_MAX, &o.app.ws.ping_interval_ms) != GP_OK) goto bad;
+        }
         else if (strcmp(a, "--origins") == 0) o.app.ws.origins = v;
         else if (strcmp(a, "--subprotocols") == 0) {   /* RFC 6455 4.1: tokens, comma-separated */
             if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~, ") != strlen(v))
@@ -252,37 +275,32 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--tls-cert") == 0) o.app.ws.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.app.ws.tls_key = v;
         else if (strcmp(a, "--token-secret") == 0) {
-            size_t n = 0;
+            size_t kl = 0;
             char *key;
-            if (o.nsecrets == 2) { fprintf(stderr, "%s: --token-secret: at most two keys\n", argv[0]); return 2; }
-            if ((key = read_file(v, &n)) == NULL) { fprintf(stderr, "%s: cannot read %s\n", argv[0], v); return 1; }
-            if (n > 0 && key[n - 1] == '\n') n--;
-            if (n > 0 && key[n - 1] == '\r') n--;
-            if (n == 0) { fprintf(stderr, "%s: --token-secret: %s is empty\n", argv[0], v); return 2; }
+            if (o.nsecrets == 2) { gp_print(2, "%s: --token-secret: at most two keys\n", argv[0]); return 2; }
+            if ((key = read_file(v, &kl)) == NULL) { gp_print(2, "%s: cannot read %s\n", argv[0], v); return 1; }
+            if (kl > 0 && key[kl - 1] == '\n') kl--;   /* the newline an editor or echo adds */
+            if (kl > 0 && key[kl - 1] == '\r') kl--;
+            if (kl == 0) { gp_print(2, "%s: --token-secret: %s is empty\n", argv[0], v); return 2; }
             o.secret[o.nsecrets] = key;
-            o.secret_len[o.nsecrets++] = n;
+            o.secret_len[o.nsecrets++] = kl;
         } else if (strcmp(a, "--token-grace") == 0) {
-            char *end;
-            unsigned long sec = strtoul(v, &end, 10);
-            if (*end || sec == 0 || sec > 86400) goto bad;
-            o.app.token_grace_ms = (uint64_t)sec * 1000u;
+            uint64_t sec;
+            if (gp_parse_uint(v, 86400, &sec) != GP_OK || sec == 0) goto bad;
+            o.app.token_grace_ms = sec * 1000u;
         } else if (strcmp(a, "--token-skew") == 0) {
-            char *end;
-            unsigned long sec = strtoul(v, &end, 10);
-            if (*end || v[0] == '\0' || sec > 86400) goto bad;
-            o.app.token_skew_s = sec;
+            if (gp_parse_uint(v, 86400, &o.app.token_skew_s) != GP_OK) goto bad;
         } else if (strcmp(a, "--max-token") == 0) {
-            char *end;
-            unsigned long n = strtoul(v, &end, 10);
-            if (*end || n < 16 || n > 1048576) goto bad;
-            o.app.max_token = n;
+            if (gp_parse_uint(v, 1048576, &n) != GP_OK || n < 16) goto bad;
+            o.app.max_token = (size_t)n;
         }
         else if (strcmp(a, "--log-interval") == 0) {
-            if ((o.app.chan.log_interval_ms = strtoull(v, NULL, 10)) == 0) goto bad;
+            if (gp_parse_uint(v, UINT64_MAX, &o.app.chan.log_interval_ms) != GP_OK || o.app.chan.log_interval_ms == 0)
+                goto bad;
         }
         continue;
     bad:
-        fprintf(stderr, "%s: bad value for %s: %s\n", argv[0], a, v);
+        gp_print(2, "%s: bad value for %s: %s\n", argv[0], a, v);
         return 2;
     }
     for (i = 0; i < o.nsecrets; i++) {
@@ -290,12 +308,12 @@ int main(int argc, char **argv) {
         o.app.token_secret[i].len = o.secret_len[i];
     }
     if (o.html_path && (o.html = read_file(o.html_path, &o.html_len)) == NULL) {
-        fprintf(stderr, "%s: cannot read %s\n", argv[0], o.html_path);
+        gp_print(2, "%s: cannot read %s\n", argv[0], o.html_path);
         return 1;
     }
     if (o.channel_url) {
         if (gp_chancli_parse_url(o.channel_url, o.url_buf, sizeof o.url_buf, &o.app.chan) != GP_OK) {
-            fprintf(stderr, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
+            gp_print(2, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
             return 2;
         }
         if (o.password && o.app.chan.password == NULL) o.app.chan.password = o.password;
@@ -309,16 +327,16 @@ int main(int argc, char **argv) {
     if (o.channel_url) {
         char why[400];
         if (gp_app_check_channel(&o.app.chan, 3000, why, sizeof why) != GP_OK) {
-            fprintf(stderr, "%s: --channel: %s\n", argv[0], why);
+            gp_print(2, "%s: --channel: %s\n", argv[0], why);
             return 1;
         }
     } else {
         int fd;
         if (gp_net_listen(o.ch_host, o.ch_port, 0, 0, &fd) != GP_OK) {
             int err = errno;
-            fprintf(stderr, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
-                    argv[0], o.ch_host, o.ch_port, strerror(err),
-                    err == EADDRINUSE ? " (another deployment, or another program, listens there)" : "");
+            gp_print(2, "%s: cannot listen on %s:%d (--channel-listen, the built-in channel server): %s%s\n",
+                     argv[0], o.ch_host, o.ch_port, strerror(err),
+                     err == EADDRINUSE ? " (another deployment, or another program, listens there)" : "");
             return 1;
         }
         close(fd);

@@ -7,7 +7,6 @@
            prints the receiver count of PUBLISH: the workers holding a member of GROUP (--help). */
 #define GROUPPUSH_IMPLEMENTATION
 #include "../grouppush.h"
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,17 +37,17 @@ static int roundtrip(int fd, gp_buf *out, gp_buf *in, gp_chan_value *v, size_t *
         else if (errno != EAGAIN && errno != EINTR) return -1;
     }
 }
-static void usage(FILE *f, const char *argv0) {
-    fprintf(f, "usage: %s [--channel ADDR] [--password PW] [--] GROUP MESSAGE\n"
-               "Publishes MESSAGE on the channel \"group:GROUP\": every member of GROUP, on every worker,\n"
-               "receives it. Prints the receiver count PUBLISH returned: the channel subscribers that\n"
-               "got it, i.e. the workers (of every deployment on this channel) that have a member of\n"
-               "GROUP - not the number of WebSocket clients. 0: no member anywhere.\n"
-               "  --channel ADDR   HOST:PORT or redis://[[USER]:PW@]HOST[:PORT]\n"
-               "                   (default 127.0.0.1:2206, the built-in channel server of grouppush_server)\n"
-               "  --password PW    AUTH with PW (user \"default\")\n"
-               "  --help, --version\n"
-               "Exit status: 0 published, 1 cannot connect or refused, 2 usage.\n", argv0);
+static void usage(int fd, const char *argv0) {
+    gp_print(fd, "usage: %s [--channel ADDR] [--password PW] [--] GROUP MESSAGE\n"
+             "Publishes MESSAGE on the channel \"group:GROUP\": every member of GROUP, on every worker,\n"
+             "receives it. Prints the receiver count PUBLISH returned: the channel subscribers that\n"
+             "got it, i.e. the workers (of every deployment on this channel) that have a member of\n"
+             "GROUP - not the number of WebSocket clients. 0: no member anywhere.\n"
+             "  --channel ADDR   HOST:PORT or redis://[[USER]:PW@]HOST[:PORT]\n"
+             "                   (default 127.0.0.1:2206, the built-in channel server of grouppush_server)\n"
+             "  --password PW    AUTH with PW (user \"default\")\n"
+             "  --help, --version\n"
+             "Exit status: 0 published, 1 cannot connect or refused, 2 usage.\n", argv0);
 }
 int main(int argc, char **argv) {
     gp_chancli_config cfg;
@@ -63,14 +62,14 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout, argv[0]); return 0; }
-        if (strcmp(a, "--version") == 0) { printf("publish (grouppush) %s\n", GP_VERSION_STRING); return 0; }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(1, argv[0]); return 0; }
+        if (strcmp(a, "--version") == 0) { gp_print(1, "publish (grouppush) %s\n", GP_VERSION_STRING); return 0; }
         if (strcmp(a, "--channel") == 0 || strcmp(a, "--password") == 0) {
-            if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value\n", argv[0], a); return 2; }
+            if (i + 1 >= argc) { gp_print(2, "%s: %s needs a value\n", argv[0], a); return 2; }
             if (a[2] == 'c') url = argv[++i];
             else cfg.password = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0' && !(a[1] == '-' && a[2] == '\0')) {
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a);
+            gp_print(2, "%s: unknown option %s (see --help)\n", argv[0], a);
             return 2;
         } else if (strcmp(a, "--") == 0) {   /* what follows is GROUP MESSAGE, even "-x" */
             for (i++; i < argc; i++) {
@@ -84,18 +83,18 @@ int main(int argc, char **argv) {
         else break;
     }
     if (group == NULL || msg == NULL || i < argc) {
-        usage(stderr, argv[0]);
+        usage(2, argv[0]);
         return 2;
     }
     {
         const char *pw = cfg.password;
-        if (gp_chancli_parse_url(url, buf, sizeof buf, &cfg) != GP_OK) { fprintf(stderr, "publish: bad address %s\n", url); return 2; }
+        if (gp_chancli_parse_url(url, buf, sizeof buf, &cfg) != GP_OK) { gp_print(2, "publish: bad address %s\n", url); return 2; }
         if (pw && !cfg.password) cfg.password = pw;
     }
     if (gp_net_connect(cfg.host, cfg.port, &fd) != GP_OK) { perror("publish: connect"); return 1; }
     p.fd = fd; p.events = POLLOUT;
     if (poll(&p, 1, 5000) != 1 || gp_net_connect_result(fd) != GP_OK) {
-        fprintf(stderr, "publish: cannot connect to %s:%d: %s\n", cfg.host, cfg.port, strerror(errno));
+        gp_print(2, "publish: cannot connect to %s:%d: %s\n", cfg.host, cfg.port, strerror(errno));
         return 1;
     }
     memset(&out, 0, sizeof out);
@@ -106,21 +105,21 @@ int main(int argc, char **argv) {
         args[2].ptr = (const uint8_t *)cfg.password; args[2].len = strlen(cfg.password);
         gp_chan_put_command(&out, 3, args);
         if (roundtrip(fd, &out, &in, v, &nv) != 0 || v[0].type == GP_CHAN_ERROR) {
-            fprintf(stderr, "publish: AUTH failed: %.*s\n", (int)v[0].str.len, (const char *)v[0].str.ptr);
+            gp_print(2, "publish: AUTH failed: %.*s\n", (int)v[0].str.len, (const char *)v[0].str.ptr);
             return 1;
         }
     }
-    snprintf(chname, sizeof chname, "group:%s", group);
+    gp_fmt(chname, sizeof chname, "group:%s", group);
     args[0].ptr = (const uint8_t *)"PUBLISH"; args[0].len = 7;
     args[1].ptr = (const uint8_t *)chname; args[1].len = strlen(chname);
     args[2].ptr = (const uint8_t *)msg; args[2].len = strlen(msg);
     gp_chan_put_command(&out, 3, args);
     if (roundtrip(fd, &out, &in, v, &nv) != 0 || v[0].type != GP_CHAN_INT) {
-        fprintf(stderr, "publish: PUBLISH failed%s%.*s\n", v[0].type == GP_CHAN_ERROR ? ": " : "",
-                v[0].type == GP_CHAN_ERROR ? (int)v[0].str.len : 0, v[0].type == GP_CHAN_ERROR ? (const char *)v[0].str.ptr : "");
+        gp_print(2, "publish: PUBLISH failed%s%.*s\n", v[0].type == GP_CHAN_ERROR ? ": " : "",
+                 v[0].type == GP_CHAN_ERROR ? (int)v[0].str.len : 0, v[0].type == GP_CHAN_ERROR ? (const char *)v[0].str.ptr : "");
         return 1;
     }
-    printf("%lld\n", (long long)v[0].integer);
+    gp_print(1, "%lld\n", (long long)v[0].integer);
     gp_buf_free(&out);
     gp_buf_free(&in);
     close(fd);

@@ -28,7 +28,7 @@ const gp_t_fn gp_t_api_all[] = {
     F(gp_group_leave_all), F(gp_group_send), F(gp_group_size),
     F(gp_http_has_token), F(gp_http_header_get), F(gp_http_parse_request), F(gp_http_parse_head),
     F(gp_json_find), F(gp_json_parse), F(gp_json_put_string),
-    F(gp_json_unescape), F(gp_log_stderr), F(gp_loop_alloc_ctx),
+    F(gp_fmt), F(gp_json_unescape), F(gp_log_stderr), F(gp_parse_uint), F(gp_print), F(gp_loop_alloc_ctx),
     F(gp_loop_backend), F(gp_loop_create), F(gp_loop_destroy),
     F(gp_loop_hook_add), F(gp_loop_hook_remove), F(gp_loop_log),
     F(gp_loop_now), F(gp_loop_run), F(gp_loop_run_once),

@@ -310,6 +310,41 @@ static void t_net(void) {
     }
 }
 
+/* Listening takes literals and localhost, never a name; connecting resolves names unless
+   GP_NO_RESOLVER. Each accepted connection is checked from both ends. */
+static int net_pair(const char *lhost, const char *chost) {
+    int lfd = -1, cfd = -1, afd = -1, ok = 0;
+    struct pollfd p;
+    if (gp_net_listen(lhost, 0, 0, 0, &lfd) != GP_OK) return 0;
+    if (gp_net_connect(chost, gp_net_local_port(lfd), &cfd) == GP_OK) {
+        p.fd = cfd; p.events = POLLOUT; p.revents = 0;
+        if (poll(&p, 1, 2000) == 1 && gp_net_connect_result(cfd) == GP_OK) {
+            p.fd = lfd; p.events = POLLIN; p.revents = 0;
+            if (poll(&p, 1, 2000) == 1 && (afd = accept(lfd, NULL, NULL)) >= 0) ok = 1;
+        }
+    }
+    if (afd >= 0) close(afd);
+    if (cfd >= 0) close(cfd);
+    close(lfd);
+    return ok;
+}
+static void t_net_addresses(void) {
+    int fd = -1;
+    GP_CHECK(net_pair("127.0.0.1", "127.0.0.1"));
+    GP_CHECK(net_pair("localhost", "localhost"));
+    GP_CHECK(net_pair("", "127.0.0.1") && net_pair(NULL, NULL));   /* any address; NULL connects to 127.0.0.1 */
+    if (gp_net_listen("::1", 0, 0, 0, &fd) == GP_OK) {   /* IPv6 where the machine has it */
+        close(fd);
+        GP_CHECK(net_pair("::1", "::1"));
+        GP_CHECK(net_pair("::", "127.0.0.1"));               /* dual-stack unless GP_NET_V6ONLY */
+    }
+    errno = 0;
+    GP_CHECK(gp_net_listen("example.invalid", 0, 0, 0, &fd) == GP_ERR_IO && errno == EINVAL);
+    GP_CHECK(gp_net_listen("127.0.0.1.5", 0, 0, 0, &fd) == GP_ERR_IO && errno == EINVAL);
+    errno = 0;
+    GP_CHECK(gp_net_connect("name.invalid", 80, &fd) == GP_ERR_IO && errno == EINVAL);   /* RFC 6761: never resolves */
+}
+
 /* ---- logging ---- */
 
 typedef struct { int n, warn, info; char comp[32], last[256]; } logrec;
@@ -651,6 +686,7 @@ void gp_suite_loop(void) {
     GP_TEST(t_watch_unwatch);
     GP_TEST(t_run_stop);
     GP_TEST(t_net);
+    GP_TEST(t_net_addresses);
     GP_TEST(t_log_hook);
     GP_TEST(t_close_inside_on_message);
     GP_TEST(t_ws_frames);

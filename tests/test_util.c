@@ -1,6 +1,8 @@
 /* tests/test_util.c - >>util: SHA-1, base64, the RFC 6455 accept key, the UTF-8 DFA, JSON. */
 #define _GNU_SOURCE 1
+#include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "gp_test.h"
 
@@ -433,6 +435,74 @@ static void t_buf(void) {
     GP_CHECK(strcmp(gp_result_string(12345), "unknown result") == 0);
 }
 
+/* gp_fmt against the C library's snprintf for what the header formats, at every cap from 0
+   (truncation keeps snprintf's contract: the whole length back, a NUL within cap). */
+static int fmt_same(int line, const char *got, size_t gn, const char *want, int wn) {
+    if (wn >= 0 && gn == (size_t)wn && strcmp(got, want) == 0) return 1;
+    fprintf(stderr, "  line %d: gp_fmt gave \"%s\" (%lu), snprintf \"%s\" (%d)\n", line, got, (unsigned long)gn, want, wn);
+    return 0;
+}
+#define FMT_SAME(...) do { \
+        char g_[128], w_[128]; size_t c_, n_ = gp_fmt(g_, sizeof g_, __VA_ARGS__); \
+        GP_CHECK(fmt_same(__LINE__, g_, n_, w_, snprintf(w_, sizeof w_, __VA_ARGS__))); \
+        for (c_ = 0; c_ <= n_ + 1 && c_ < sizeof g_; c_++) { \
+            memset(g_, 'X', sizeof g_); memset(w_, 'X', sizeof w_); \
+            GP_CHECK(gp_fmt(g_, c_, __VA_ARGS__) == n_ && (int)n_ == snprintf(w_, c_, __VA_ARGS__) && \
+                     memcmp(g_, w_, sizeof g_) == 0); } \
+    } while (0)
+static void t_fmt(void) {
+    char b[16];
+    const char *unknown = "a%fb%d", *trailing = "%q%";   /* not literals: the compiler cannot object */
+    FMT_SAME("plain text");
+    FMT_SAME("%s|%s|%-6s|%6s|", "x", "", "ab", "cd");
+    FMT_SAME("[%.*s] [%.*s] [%.*s]", 3, "abcdef", 0, "abc", 10, "ab");
+    FMT_SAME("%d %d %d %i %5d %-5d| %05d %03d", 0, -1, INT_MAX, INT_MIN, -42, -42, -42, 7);
+    FMT_SAME("%u %x %04x %x", 0u, 255u, 0xau, UINT_MAX);
+    FMT_SAME("%ld %ld %lu %lx", LONG_MIN, LONG_MAX, ULONG_MAX, 0xdeadbeefUL);
+    FMT_SAME("%lld %lld %llu %llx", LLONG_MIN, LLONG_MAX, ULLONG_MAX, 0x123456789abcdefULL);
+    FMT_SAME("%zu %zx", (size_t)-1, (size_t)4096);
+    FMT_SAME("%c%c%% 100%%", 'o', 'k');
+    FMT_SAME("\\u%04x %s:%d", 0x1fu, "host", 65535);
+    /* what it does not know stays text (and takes no argument) */
+    GP_CHECK(gp_fmt(b, sizeof b, unknown, 5) == 5 && strcmp(b, "a%fb5") == 0);
+    GP_CHECK(gp_fmt(b, sizeof b, trailing, 1) == 3 && strcmp(b, "%q%") == 0);
+    GP_CHECK(gp_fmt(NULL, 0, "%s", "counted only") == 12);
+}
+
+static void t_parse_uint(void) {
+    static const char *bad[] = { "", "-1", "+1", " 1", "1 ", "1x", "0x10", "18446744073709551616", "99999999999999999999" };
+    uint64_t v = 7;
+    size_t i;
+    GP_CHECK(gp_parse_uint("0", 0, &v) == GP_OK && v == 0);
+    GP_CHECK(gp_parse_uint("65535", 65535, &v) == GP_OK && v == 65535);
+    GP_CHECK(gp_parse_uint("65536", 65535, &v) == GP_ERR_INVAL && v == 65535);   /* untouched on error */
+    GP_CHECK(gp_parse_uint("1", 0, &v) == GP_ERR_INVAL && gp_parse_uint("10", 9, &v) == GP_ERR_INVAL);
+    GP_CHECK(gp_parse_uint("007", 10, &v) == GP_OK && v == 7);
+    GP_CHECK(gp_parse_uint("18446744073709551615", UINT64_MAX, &v) == GP_OK && v == UINT64_MAX);
+    GP_CHECK(gp_parse_uint("18446744073709551614", UINT64_MAX - 1, &v) == GP_OK && v == UINT64_MAX - 1);
+    GP_CHECK(gp_parse_uint("18446744073709551615", UINT64_MAX - 1, &v) == GP_ERR_INVAL);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) GP_CHECKF(gp_parse_uint(bad[i], UINT64_MAX, &v) == GP_ERR_INVAL, "'%s'", bad[i]);
+    GP_CHECK(gp_parse_uint(NULL, 1, &v) == GP_ERR_INVAL && gp_parse_uint("1", 1, NULL) == GP_ERR_INVAL);
+}
+
+static void t_print(void) {
+    int p[2];
+    char got[3000], big[2500];
+    ssize_t n;
+    GP_CHECK(pipe(p) == 0);
+    GP_CHECK(gp_print(p[1], "%s=%d\n", "x", -7) == GP_OK);
+    n = read(p[0], got, sizeof got);
+    GP_CHECK(n == 5 && memcmp(got, "x=-7\n", 5) == 0);
+    memset(big, 'b', sizeof big - 1);   /* longer than gp_print's line buffer: one write, whole */
+    big[sizeof big - 1] = '\0';
+    GP_CHECK(gp_print(p[1], "<%s>", big) == GP_OK);
+    n = read(p[0], got, sizeof got);
+    GP_CHECK(n == (ssize_t)sizeof big + 1 && got[0] == '<' && got[n - 1] == '>' && memcmp(got + 1, big, sizeof big - 1) == 0);
+    close(p[0]);
+    GP_CHECK(gp_print(p[1], "x") == GP_ERR_IO);   /* no reader (SIGPIPE is ignored by the runner) */
+    close(p[1]);
+}
+
 void gp_suite_util(void) {
     GP_TEST(t_sha1_rfc3174);
     GP_TEST(t_sha1_boundaries);
@@ -450,4 +520,7 @@ void gp_suite_util(void) {
     GP_TEST(t_json_find);
     GP_TEST(t_json_put_string);
     GP_TEST(t_buf);
+    GP_TEST(t_fmt);
+    GP_TEST(t_parse_uint);
+    GP_TEST(t_print);
 }

@@ -71,7 +71,7 @@ GP_T_API_NAMES = sed -n '1,/^\#endif \/\* GROUPPUSH_H \*\//p' grouppush.h | tr '
                  grep -o 'GP_API[^;{(]*(' | grep -o 'gp_[a-z0-9_]*[[:space:]]*($$' | tr -d '( ' | sort -u
 
 compile-checks: $(GP_T_HDRS) tests/two_tu_a.c tests/two_tu_b.c tests/static_a.c tests/static_b.c \
-                tests/compile_cpp.cc tests/api_all.c tests/impl.c
+                tests/compile_cpp.cc tests/api_all.c tests/impl.c tests/ntop_check.c
 	@mkdir -p $(B)
 	@fail=0; \
 	 check() { name=$$1; shift; if "$$@" >$(B)/check.log 2>&1; then echo "ok    $$name"; \
@@ -87,6 +87,8 @@ compile-checks: $(GP_T_HDRS) tests/two_tu_a.c tests/two_tu_b.c tests/static_a.c 
 	    check "$$n: GP_STATIC exports no gp_ symbol" sh -c "! nm -g --defined-only $(B)/static_$$n | grep ' gp_'"; \
 	    check "$$n: api_all links" $$cc $(GP_T_WARN) -O2 tests/api_all.c tests/impl.c -o $(B)/api_all_$$n && \
 	    check "$$n: api_all run" $(B)/api_all_$$n; \
+	    check "$$n: gp__ntop writes what inet_ntop writes" $$cc $(GP_T_WARN) -O1 tests/ntop_check.c -o $(B)/ntop_$$n && \
+	    check "$$n: ntop_check run" $(B)/ntop_$$n; \
 	 done; \
 	 for cxx in $(CXX) $(CLANGXX); do n=`basename $$cxx`; \
 	    check "$$n: implementation as C++ build" $$cxx $(GP_T_CXXWARN) $(GP_T_CFLAGS) tests/compile_cpp.cc -o $(B)/compile_cpp_$$n && \
