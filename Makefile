@@ -92,9 +92,14 @@ ws-clients: examples $(B)/ws_protocols
 	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 # operations (issue 11): the admin listener (/metrics parsed strictly against a known load,
-# POST /publish, /status moved, keys, bad input)
+# POST /publish, /status moved, keys, bad input); the control CLI (start -d, status, reload,
+# stop, exit codes, stale pid files), logs (rename + SIGUSR1), --user (ps), --config and
+# --print-config, the systemd unit (systemd-analyze); the dashboard in headless Chromium
+# (screenshot: build/dashboard.png)
 ops: examples
 	$(PY) tests/ops_admin.py $(B)/grouppush_server
+	$(PY) tests/ops_cli.py $(B)/grouppush_server
+	$(PY) tests/ops_dashboard.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
       tls abuse auth fuzz-regress bench-smoke

@@ -25,6 +25,7 @@
    (/status /metrics /publish /api/dashboard and the dashboard page), per-process figures in
    the supervisor's shared slots (gp_sup_slot), privilege drop. */
 #define GROUPPUSH_IMPLEMENTATION
+#define GP_LOG_LEVEL 4   /* GP_LOG_DEBUG: every level compiled in, --log-level decides */
 #include "../grouppush.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -973,7 +974,7 @@ static void serve_metrics(admin *a, hconn *c) {
     m_one(&b, "grouppush_workers", "gauge", "Worker processes running.", (uint64_t)t.workers);
     m_one(&b, "grouppush_connections", "gauge", "Open WebSocket connections, all workers.", t.connections);
     m_one(&b, "grouppush_handshakes", "gauge", "Connections still in the opening handshake.", f->handshaking);
-    m_one(&b, "grouppush_connections_accepted_total", "counter", "WebSocket connections accepted.", f->c[F_ACCEPTED]);
+    m_one(&b, "grouppush_connections_accepted_total", "counter", "TCP connections accepted on the public port (the refused ones too).", f->c[F_ACCEPTED]);
     m_one(&b, "grouppush_groups", "gauge", "Local groups summed over workers (a group on 3 workers counts 3).", t.groups);
     m_one(&b, "grouppush_memberships", "gauge", "Group memberships, all workers.", t.memberships);
     m_one(&b, "grouppush_joins_total", "counter", "add_group commands accepted.", f->c[F_JOINS]);
@@ -2023,11 +2024,11 @@ const char *const DASHBOARD[] = {
     "#totals span{margin-right:18px}.err{color:#b00}</style></head><body>",
     "<h1>grouppush <span id=state>connecting...</span></h1><div id=totals></div>"
     "<div class=charts><div class=chart><h2>connections <span class=now id=now-connections></span></h2>"
-    "<canvas id=c-connections width=420 height=150></canvas></div>"
+    "<canvas id=c-connections width=400 height=150></canvas></div>"
     "<div class=chart><h2>messages/s <span class=now id=now-msgs_per_s></span></h2>"
-    "<canvas id=c-msgs_per_s width=420 height=150></canvas></div>"
+    "<canvas id=c-msgs_per_s width=400 height=150></canvas></div>"
     "<div class=chart><h2>deliveries/s <span class=now id=now-deliveries_per_s></span></h2>"
-    "<canvas id=c-deliveries_per_s width=420 height=150></canvas></div></div>"
+    "<canvas id=c-deliveries_per_s width=400 height=150></canvas></div></div>"
     "<table id=procs><thead><tr><th>role</th><th>index</th><th>pid</th><th>uptime</th><th>connections</th>"
     "<th>groups</th><th>members</th><th>msgs in</th><th>msgs out</th><th>bytes in</th><th>bytes out</th>"
     "<th>slow drops</th><th>reconnects</th><th>RSS KiB</th><th>restarts</th></tr></thead><tbody></tbody></table>",
@@ -2047,7 +2048,7 @@ const char *const DASHBOARD[] = {
     "var mx=1;v.forEach(function(x){if(x>mx)mx=x;});var p=Math.pow(10,Math.floor(Math.log10(mx)));mx=Math.ceil(mx/p)*p;"
     "g.strokeStyle='#ddd';g.fillStyle='#666';g.font='10px sans-serif';for(var i=0;i<=4;i++){var y=H-B-(H-B-6)*i/4;"
     "g.beginPath();g.moveTo(L,y);g.lineTo(W,y);g.stroke();g.fillText(String(Math.round(mx*i/4)),2,y+3);}"
-    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5;g.fillText((m-5)+' min',x-14,H-4);}"
+    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5;g.fillText(m===5?'now':(m-5)+' min',m===5?x-20:x-14,H-4);}"
     "g.strokeStyle='#1565c0';g.lineWidth=2;g.beginPath();var first=true;for(var k=0;k<t.length;k++){if(t[k]<t0)continue;"
     "var X=L+(W-L)*(t[k]-t0)/300000,Y=H-B-(H-B-6)*v[k]/mx;if(first){g.moveTo(X,Y);first=false;}else g.lineTo(X,Y);}g.stroke();"
     "document.getElementById('now-'+key).textContent=v.length?String(v[v.length-1]):'';c.dataset.points=String(v.length);"
