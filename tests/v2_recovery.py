@@ -231,9 +231,12 @@ def case_worker():
         pub.start()
         victim = {}
 
+        ws_ = srv.procs("worker")
+        best = max(ws_, key=lambda w: w.get("memberships", 0))   # the worker holding most members
+        expect(best.get("memberships", 0) >= 1, "no worker holds a member: %r" % ws_)
+
         def fault():
-            pids = worker_pids(srv)
-            victim["pid"] = pids[min(pids)]
+            victim["pid"] = best["pid"]
             os.kill(victim["pid"], signal.SIGKILL)
         top = run_stream(srv, ms, pub, 150, fault)
         check_members(ms, first, top, "worker kill -9")
