@@ -27,15 +27,13 @@ never appears when the history covered the gap.
 import os
 import select
 import signal
-import socket
-import struct
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import Closed, Fail, Timeout, expect, proc, report, resp, streams, v2  # noqa: E402
+from lib.v2 import Member as _Member, Publisher  # noqa: E402
 
 NAME = "v2_recovery"
 R = report.Results(NAME)
@@ -47,111 +45,8 @@ NMEM = 6
 now = time.monotonic
 
 
-class Publisher(threading.Thread):
-    """n messages 'm-<i>' through the PUBLISH script every `iv` s; reconnects to the channel
-    when it goes (a message whose reply was lost is sent again: it gets a second offset)."""
-
-    def __init__(self, port, n, iv, size=2000):
-        super().__init__(daemon=True)
-        self.port, self.n, self.iv, self.size = port, n, iv, size
-        self.offsets = []
-        self.sent = 0
-        self.error = None
-        self.pause = threading.Event()
-        self.pause.set()
-
-    def run(self):
-        c = None
-        t_next = now()
-        try:
-            while self.sent < self.n:
-                self.pause.wait(30)
-                if c is None:
-                    try:
-                        c = resp.Conn(self.port)
-                    except OSError:
-                        time.sleep(0.05)   # the channel is restarting: its port is the event we wait for
-                        continue
-                try:
-                    o, e = streams.publish(c, "group:" + G, "m-%d" % self.sent, size=self.size)
-                except (Closed, Timeout, OSError, Fail):
-                    c = None
-                    continue
-                self.offsets.append((o, e))
-                self.sent += 1
-                t_next += self.iv
-                d = t_next - now()
-                if d > 0:
-                    time.sleep(d)
-        except Exception as ex:   # reported by the main thread
-            self.error = "%s: %s" % (type(ex).__name__, ex)
-
-
-class Member:
-    """A v2 member that rejoins with since whenever its connection goes."""
-
-    def __init__(self, srv, idx):
-        self.srv, self.idx = srv, idx
-        self.got = []          # (offset, epoch) in delivery order, across connections
-        self.replies = []      # every add_group reply
-        self.reconnects = 0
-        self.c = None
-        self.connect()
-
-    def connect(self, since=None):
-        deadline = now() + 15
-        while True:
-            try:
-                self.c = v2.Client(self.srv.ws_port)
-                r = self.c.join(G, since=since)
-                break
-            except (OSError, Closed, Timeout) as e:
-                if now() > deadline:
-                    raise Fail("member %d cannot reconnect: %s" % (self.idx, e))
-                time.sleep(0.05)   # a restarting deployment: retried like a client's backoff
-        self.replies.append(r)
-        self.position = (r["offset"], r["epoch"])
-        for f in self.c.c.poll_frames():   # what came behind the reply is buffered already: select() would not say
-            self.c._take(f)
-        self.take()
-
-    def take(self):
-        """Moves the pushes the client holds into self.got."""
-        ps = self.c.pushes.get(G, [])
-        for o, e, _d in ps:
-            self.got.append((o, e))
-        self.c.pushes[G] = []
-        if self.c.unexpected:
-            raise Fail("member %d: unexpected frames %r" % (self.idx, self.c.unexpected[:3]))
-
-    def last(self):
-        return self.got[-1] if self.got else self.position
-
-    def poll(self):
-        try:
-            for f in self.c.c.poll_frames():
-                self.c._take(f)
-            if self.c.c.closed:
-                raise Closed("eof")
-        except (Closed, OSError):
-            self.take()
-            self.c.abort()
-            self.reconnects += 1
-            o, e = self.last()
-            self.connect(since=(o, e))
-            return
-        self.take()
-
-    def reset(self):
-        """An RST instead of a close: the server sees the connection die mid-stream."""
-        try:
-            self.c.c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        self.c.abort()
-
-    def fileno(self):
-        return self.c.c.fileno()
+def Member(srv, idx):
+    return _Member(srv.ws_port, idx, [G])
 
 
 def run_stream(srv, members, pub, fault_at, fault, settle=15.0):
@@ -174,7 +69,7 @@ def run_stream(srv, members, pub, fault_at, fault, settle=15.0):
     expect(pub.sent >= pub.n, "publisher sent %d of %d" % (pub.sent, pub.n))
     top = pub.offsets[-1]
     end = now() + settle
-    while now() < end and any(m.last() != top for m in members):
+    while now() < end and any(m.last(G) != top for m in members):
         r, _, _ = select.select(members, [], [], 0.1)
         for m in r:
             m.poll()
@@ -184,12 +79,12 @@ def run_stream(srv, members, pub, fault_at, fault, settle=15.0):
 def check_members(members, first_pos, top, what):
     for m in members:
         e = top[1]
-        got = [o for o, ep in m.got if ep == e]
-        other = [x for x in m.got if x[1] != e]
+        got = [o for o, ep in m.got[G] if ep == e]
+        other = [x for x in m.got[G] if x[1] != e]
         expect(not other, "%s: member %d got offsets of another epoch: %r" % (what, m.idx, other[:3]))
         v2.check_exactly_once([(o, e, None) for o in got], first_pos[m.idx] + 1, top[0],
                               "%s: member %d (%d reconnects)" % (what, m.idx, m.reconnects))
-        bad = [r for r in m.replies[1:] if r.get("recovered") is not True]
+        bad = [r for r in m.replies[G][1:] if r.get("recovered") is not True]
         expect(not bad, "%s: member %d: recovered:false although the history covered it: %r" % (what, m.idx, bad))
 
 
@@ -199,7 +94,7 @@ def deployment(extra=(), channel=None, workers=3):
 
 def members_on_workers(srv, n=NMEM):
     ms = [Member(srv, i) for i in range(n)]
-    return ms, {m.idx: m.position[0] for m in ms}
+    return ms, {m.idx: m.first[G] for m in ms}
 
 
 def worker_pids(srv):
@@ -346,10 +241,10 @@ def case_gap():
         for i in range(10):
             streams.publish(c, "group:" + G, "g-%d" % i, size=20)
         deadline = now() + 5
-        while (a.last()[0] < 10 or b.last()[0] < 10) and now() < deadline:
+        while (a.last(G)[0] < 10 or b.last(G)[0] < 10) and now() < deadline:
             a.poll(); b.poll()
             time.sleep(0.01)
-        pos = b.last()
+        pos = b.last(G)
         b.c.abort()   # away for 100 messages, more than the history (20)
         for i in range(100):
             streams.publish(c, "group:" + G, "g-%d" % (10 + i), size=20)
@@ -371,10 +266,10 @@ def case_gap():
         expect(r.get("recovered") is True and [o for o, _e, _d in b.c.pushes[G]] == list(range(112, 127)),
                "15 behind, history 20: %r %r" % (r, [o for o, _e, _d in b.c.pushes.get(G, [])]))
         deadline = now() + 5
-        while a.last()[0] < 126 and now() < deadline:
+        while a.last(G)[0] < 126 and now() < deadline:
             a.poll()
             time.sleep(0.01)
-        v2.check_exactly_once([(o, e, None) for o, e in a.got], 1, 126, "the member that stayed")
+        v2.check_exactly_once([(o, e, None) for o, e in a.got[G]], 1, 126, "the member that stayed")
     finally:
         srv.stop()
 
@@ -390,10 +285,10 @@ def case_redis_restart(tmp):
         for i in range(5):
             streams.publish(c, "group:" + G, "x-%d" % i)
         deadline = now() + 5
-        while a.last()[0] < 5 and now() < deadline:
+        while a.last(G)[0] < 5 and now() < deadline:
             a.poll()
             time.sleep(0.01)
-        pos = a.last()
+        pos = a.last(G)
         a.c.abort()
         rs.stop()
         p = proc.Proc(rs.argv)

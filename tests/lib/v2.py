@@ -7,6 +7,8 @@ bookkeeping the recovery tests check: every push of every group in arrival order
     off = c.publish("g", "text")            # the ack's offset
     c.cmd({...})                            # any command with a fresh id: its one reply
     c.pushes["g"]                           # [(offset, epoch, data)] in arrival order
+    Member(port, i, groups)                 # a member that rejoins with since after any drop
+    Publisher(port, n, iv, group=g)         # a backend publishing through the PUBLISH script
     c.drain(timeout)                        # read pushes until nothing came for `timeout`
     c.wait_offset("g", n, timeout)          # read until group g has a push with offset >= n
 
@@ -17,9 +19,14 @@ reply to an unknown id, an error without an id, a second reply to one id) goes t
 """
 import base64
 import json
+import socket as _socket
+import struct
+import threading
 import time
 
 from . import Closed, Fail, Timeout
+from . import resp as _resp
+from . import streams as _streams
 from . import ws as _ws
 
 PROTOCOL = "grouppush.v2"
@@ -128,6 +135,119 @@ class Client:
 
     def close(self):
         self.c.close()
+
+
+class Publisher(threading.Thread):
+    """A backend: n messages 'm-<i>' into group through the PUBLISH script every `iv` s;
+    reconnects to the channel when it goes (a message whose reply was lost is sent again:
+    it gets a second offset). .offsets: (offset, epoch) of each acknowledged one."""
+
+    def __init__(self, port, n, iv, size=2000, group="rec"):
+        super().__init__(daemon=True)
+        self.port, self.n, self.iv, self.size, self.group = port, n, iv, size, group
+        self.offsets = []
+        self.sent = 0
+        self.error = None
+        self.pause = threading.Event()
+        self.pause.set()
+
+    def run(self):
+        c = None
+        t_next = now()
+        try:
+            while self.sent < self.n:
+                self.pause.wait(30)
+                if c is None:
+                    try:
+                        c = _resp.Conn(self.port)
+                    except OSError:
+                        time.sleep(0.05)   # the channel is restarting: its port is the event we wait for
+                        continue
+                try:
+                    o, e = _streams.publish(c, "group:" + self.group, "m-%d" % self.sent, size=self.size)
+                except (Closed, Timeout, OSError, Fail):
+                    c = None
+                    continue
+                self.offsets.append((o, e))
+                self.sent += 1
+                t_next += self.iv
+                d = t_next - now()
+                if d > 0:
+                    time.sleep(d)
+        except Exception as ex:   # reported by the main thread
+            self.error = "%s: %s" % (type(ex).__name__, ex)
+
+
+class Member:
+    """A v2 member of `groups` that, whenever its connection goes, reconnects and rejoins
+    each with since = the last offset it got (as examples/grouppush.js does). .got[g]:
+    (offset, epoch) in delivery order across connections; .replies[g]: every add_group
+    answer; .first[g]: the position of the first join."""
+
+    def __init__(self, port, idx, groups=("rec",)):
+        self.port, self.idx, self.groups = port, idx, list(groups)
+        self.got = dict((g, []) for g in self.groups)
+        self.replies = dict((g, []) for g in self.groups)
+        self.position, self.first = {}, {}
+        self.reconnects = 0
+        self.c = None
+        self.connect()
+
+    def connect(self, resume=False):
+        deadline = now() + 15
+        while True:
+            try:
+                self.c = Client(self.port)
+                rs = [(g, self.c.join(g, since=self.last(g) if resume else None)) for g in self.groups]
+                break
+            except (OSError, Closed, Timeout) as e:
+                if now() > deadline:
+                    raise Fail("member %d cannot reconnect: %s" % (self.idx, e))
+                time.sleep(0.05)   # a restarting deployment: retried like a client's backoff
+        for g, r in rs:
+            self.replies[g].append(r)
+            self.position[g] = (r["offset"], r["epoch"])
+            self.first.setdefault(g, r["offset"])
+        for f in self.c.c.poll_frames():   # what came behind the reply is buffered already: select() would not say
+            self.c._take(f)
+        self.take()
+
+    def take(self):
+        """Moves the pushes the client holds into self.got."""
+        for g in self.groups:
+            for o, e, _d in self.c.pushes.get(g, []):
+                self.got[g].append((o, e))
+            self.c.pushes[g] = []
+        if self.c.unexpected:
+            raise Fail("member %d: unexpected frames %r" % (self.idx, self.c.unexpected[:3]))
+
+    def last(self, g):
+        return self.got[g][-1] if self.got[g] else self.position[g]
+
+    def poll(self):
+        try:
+            for f in self.c.c.poll_frames():
+                self.c._take(f)
+            if self.c.c.closed:
+                raise Closed("eof")
+        except (Closed, OSError):
+            self.take()
+            self.c.abort()
+            self.reconnects += 1
+            self.connect(resume=True)
+            return
+        self.take()
+
+    def reset(self):
+        """An RST instead of a close: the server sees the connection die mid-stream."""
+        try:
+            self.c.c.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.c.abort()
+
+    def fileno(self):
+        return self.c.c.fileno()
 
 
 def check_exactly_once(pushes, first, last, what):
