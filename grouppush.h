@@ -318,8 +318,14 @@
    offset. Nothing is lost silently. Publishes: a send_to_group acked with an offset is in
    the stream; one whose channel connection dropped before the answer is sent again after
    the reconnect, so it may be in the stream twice, under two offsets (at least once).
-   What each backend keeps, and what loses it: GROUP STREAMS. tests/v2_recovery.py runs
-   each of these faults; examples/grouppush.js is the reconnecting client.
+   A member that stays connected while its worker's channel connection drops (a Redis
+   restart of connections, a network blip) loses nothing either: the worker sees the gap
+   in the offsets (at the next message past it, and whenever its channel comes back), holds
+   the group's v2 deliveries, fetches the history after the last offset it saw, and gives
+   every v2 member what it lacks, in order. What each backend keeps, and what loses it:
+   GROUP STREAMS. tests/v2_recovery.py runs each of these faults, `make soak
+   SOAK_MODE=recovery` all of them in turn for as long as asked; examples/grouppush.js is
+   the reconnecting client.
    The rest of this section is v1's (and v2's live delivery):
    - Per publisher, messages reach each member in publish order (one channel connection
      per worker, processed in order; one TCP stream per member).
