@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct opts {
@@ -188,22 +187,19 @@ static void master_ready(void *user) {
              o->app.chan.host, o->app.chan.port);
 }
 static char *read_file(const char *path, size_t *len) {
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
+    gp_buf b = { NULL, 0, 0, NULL };
+    ssize_t r = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (buf = (char *)malloc((size_t)st.st_size + 1)) != NULL)
-        while (n < (size_t)st.st_size) {
-            ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break;
-            n += (size_t)r;
-        }
+    while (gp_buf_reserve(&b, 65536) == GP_OK) {
+        if ((r = read(fd, b.data + b.len, b.cap - b.len)) < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        b.len += (size_t)r;
+    }
     close(fd);
-    if (buf && n != (size_t)st.st_size) { free(buf); buf = NULL; }
-    if (buf) *len = n;
-    return buf;
+    if (r != 0) { gp_buf_free(&b); return NULL; }   /* a read error, or out of memory */
+    *len = b.len;
+    return (char *)b.data;   /* kept for the life of the program */
 }
 int main(int argc, char **argv) {
     static opts o;
