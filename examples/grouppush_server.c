@@ -98,6 +98,7 @@ static void on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_respo
 static void publish_stats(worker *w) {
     gp_sup_stats *st = gp_sup_my_stats(w->child);
     gp_app_stats as;
+    memset(&as, 0, sizeof as);   /* gcc 12 -O2 for s390x: "may be used uninitialized" */
     if (st == NULL) return;
     gp_app_stats_get(w->app, &as);
     st->connections = as.connections;
