@@ -20,7 +20,7 @@ export CC CXX B
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
            $(B)/channel_server $(B)/publish
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients ops asan valgrind \
         test-cpp matrix musl tls cross size install install-test
 all: examples
 
@@ -89,7 +89,12 @@ ws-clients: examples $(B)/ws_protocols
 	$(PY) tests/page_binary.py $(B)/grouppush_server
 	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
-test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients peers redis-clients \
+# operations (issue 11): the admin listener (/metrics parsed strictly against a known load,
+# POST /publish, /status moved, keys, bad input)
+ops: examples
+	$(PY) tests/ops_admin.py $(B)/grouppush_server
+
+test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
       tls abuse fuzz-regress bench-smoke install-test size
 	@echo "make test: all passed"
 

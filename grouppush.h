@@ -194,9 +194,11 @@
    ======================
    No global state outside >>sup: every object hangs off the gp_loop it was created on;
    one loop per thread, objects are not thread-safe. No loop crosses a fork: gp_sup_run
-   forks first and each child builds its own. Writes use MSG_NOSIGNAL. Only gp_sup_run
-   (in the master: INT, TERM, HUP, CHLD, USR2) and gp_sup_watch (in a child: TERM)
-   install signal handlers; they write to a self-pipe read by the loop. The supervisor
+   forks first and each child builds its own (and closes every fd the master's loop
+   watches, so what gp_sup_config.on_master opened stays the master's). Writes use
+   MSG_NOSIGNAL. Only gp_sup_run (in the master: INT, TERM, HUP, CHLD, USR2, USR1 ->
+   on_reopen; children ignore USR1) and gp_sup_watch (in a child: TERM) install signal
+   handlers; they write to a self-pipe read by the loop. The supervisor
    keeps its self-pipe and the ps title area in statics (one supervisor per process).
    Master: SIGINT/SIGTERM stop the workers first (clients get close 1001), then the channel
    server once no worker is left, so no worker sees its channel vanish while it drains
@@ -205,6 +207,10 @@
    time (the new one first, then the old one stops), SIGUSR2 prints the status JSON. A
    crashed child is respawned at once, or after 100 ms doubling to 5 s if it had run under
    1 s (crash loop). Children die with the master (PR_SET_PDEATHSIG).
+   Shared status: one gp_sup_stats slot per process (master, channel server, worker by
+   index) plus gp_sup_config.extra_bytes of the application's own per slot, readable by
+   every process (gp_sup_slot); the master refreshes each slot's rss_kb once a second.
+   examples/grouppush_server.c builds its /status, /metrics and dashboard from them.
    Fail fast: a child that exits before every child has called gp_sup_ready is a failed
    start - the master logs it, stops the others and gp_sup_run returns 1.
    One deployment per address: with listen_port set, the master owns one SO_REUSEPORT
@@ -267,6 +273,11 @@
 
    VERSION HISTORY
    ===============
+   0.3.0  (unreleased) operations: gp_sup_config.on_master (the master's own loop: START,
+          STOP, EXIT), on_reopen (SIGUSR1), extra_bytes + gp_sup_slot (shared per-process
+          figures), gp_sup_stats bytes/slow_drops/reconnects and /status uptime_ms;
+          gp_app_config.on_error / on_fanout, gp_app_stats joins/leaves/publishes;
+          gp_chancli_config.on_published (PUBLISH replies, in order); gp_buf_printf.
    0.2.0  (2026-12-02) the channel server answers what common Redis clients send by
           default: MULTI/EXEC/DISCARD/WATCH/UNWATCH, SELECT 0, RESET, INFO, COMMAND, CONFIG
           GET, CLIENT LIST|INFO|SETINFO|REPLY|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
@@ -365,6 +376,12 @@ GP_API int  gp_buf_reserve(gp_buf *b, size_t extra);          /* room for len+ex
 GP_API int  gp_buf_append(gp_buf *b, const void *p, size_t n); /* GP_OK / GP_ERR_NOMEM */
 GP_API void gp_buf_consume(gp_buf *b, size_t n);               /* drop n bytes in front */
 GP_API void gp_buf_free(gp_buf *b);
+/* Append gp_fmt output (its conversions: no floating point). GP_OK / GP_ERR_NOMEM. */
+GP_API int  gp_buf_printf(gp_buf *b, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* ==== >>util  pure helpers ================================================ */
 
@@ -743,6 +760,9 @@ typedef struct gp_chancli_config {
     gp_chancli_msg_fn on_message;  /* default for subscriptions without their own */
     /* Connection state: 1 = subscribed and flushed after (re)connect, 0 = lost. */
     void (*on_state)(gp_chancli *c, int up, void *user);
+    /* A publish was acknowledged, once per GP_OK gp_chancli_publish, in publish order:
+       receivers is the server's reply (how many subscribers got it), -1 an error reply. */
+    void (*on_published)(gp_chancli *c, int64_t receivers, void *user);
     void *user;
 } gp_chancli_config;
 typedef struct gp_chancli_stats {
@@ -780,7 +800,10 @@ enum { GP_SUP_MASTER = 0, GP_SUP_CHANNEL = 1, GP_SUP_WORKER = 2 };
 typedef struct gp_sup_stats {
     int32_t  role, index, pid, restarts;
     uint64_t connections, groups, memberships, msgs_in, msgs_out, rss_kb, started_ms;
+    uint64_t bytes_in, bytes_out, slow_drops, reconnects;   /* rss_kb: the master refreshes it */
 } gp_sup_stats;
+/* gp_sup_config.on_master phases */
+enum { GP_SUP_PHASE_START = 0, GP_SUP_PHASE_STOP = 1, GP_SUP_PHASE_EXIT = 2 };
 /* Entry point of a child: run its loop, return the exit code. */
 typedef int (*gp_sup_main_fn)(gp_sup_child *child, void *user);
 typedef struct gp_sup_config {
@@ -803,6 +826,19 @@ typedef struct gp_sup_config {
     uint64_t ready_timeout_ms;   /* 0 = default during a reload */
     /* In the master, once, when every child has called gp_sup_ready. */
     void (*on_ready)(void *user);
+    /* In the master (master = its own gp_sup_child, for gp_sup_slot): GP_SUP_PHASE_START
+       once its loop exists and the listening sockets are made, before the first fork
+       (watch more fds, start timers, bind, drop privileges); GP_SUP_PHASE_STOP when a stop
+       begins (let go of what needs the children, e.g. a channel connection); GP_SUP_PHASE_EXIT
+       after the last child is reaped, before the loop is destroyed. A forked child closes
+       every fd the master's loop watches. Non-zero at START: gp_sup_run returns 1 without
+       forking (say why first). NULL = none. */
+    int  (*on_master)(gp_sup_child *master, gp_loop *loop, int phase, void *user);
+    /* SIGUSR1 in the master (logrotate): reopen log files. Children ignore SIGUSR1. */
+    void (*on_reopen)(void *user);
+    size_t extra_bytes;          /* shared bytes per slot for the application's own figures
+                                    (gp_sup_slot): zero at first, then kept across restarts of
+                                    that slot (so counters can go on); 0 = none */
     gp_log_fn log_fn;
     void  *log_user;
 } gp_sup_config;
@@ -825,6 +861,11 @@ GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, vo
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch);
 /* Render every process's status as JSON into b. */
 GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b);
+/* Slot i of the shared status (0 master, 1 channel server, 2.. workers by index): NULL past
+   the last; a slot with pid 0 is unused. *extra (if not NULL) gets its extra_bytes area, or
+   NULL. i = -1: this process's own slot. Any process may read every slot; each writes its
+   own (64-bit fields written whole, read without a lock). */
+GP_API gp_sup_stats *gp_sup_slot(gp_sup_child *ch, int i, void **extra);
 /* Set the process title shown by ps (argv[0], cut to its length) and the thread name. */
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title);
 
@@ -859,11 +900,17 @@ typedef struct gp_app_config {
     size_t max_message;           /* bytes of "message" text, 0 = default */
     size_t max_groups_per_conn;   /* 0 = default */
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
+    /* An error reply went to id: code is the stable code of the manual ("bad_json", ...). */
+    void (*on_error)(gp_app *app, gp_conn_id id, const char *code, void *user);
+    /* A message from the channel was queued for the members of a local group (members:
+       how many; 0 when none is left); the frames are written at the end of this batch. */
+    void (*on_fanout)(gp_app *app, gp_bytes group, size_t members, void *user);
     void *user;
 } gp_app_config;
 typedef struct gp_app_stats {
     size_t connections, groups, memberships;
     uint64_t msgs_in, msgs_out, errors;
+    uint64_t joins, leaves, publishes;   /* add_group, leave_group, send_to_group accepted */
 } gp_app_stats;
 GP_API int  gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out);
 GP_API void gp_app_destroy(gp_app *app);
@@ -1164,12 +1211,8 @@ GP_API void gp_log_stderr(void *user, int level, const char *component, const ch
 }
 
 static int gp__buf_puts(gp_buf *b, const char *s) { return gp_buf_append(b, s, strlen(s)); }
-static int gp__buf_printf(gp_buf *b, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static int gp__buf_printf(gp_buf *b, const char *fmt, ...) {
+#define gp__buf_printf gp_buf_printf
+GP_API int gp_buf_printf(gp_buf *b, const char *fmt, ...) {
     va_list ap;
     size_t n;
     va_start(ap, fmt);
@@ -6037,6 +6080,8 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
             gp_msg_unref(gp__cc_pub(c, 0));
             gp__ring_pop(&c->pubs);
             c->nsent--;
+            if (c->cfg.on_published)
+                c->cfg.on_published(c, v->type == GP_CHAN_INT ? v->integer : -1, c->cfg.user);
         }
     }
     if (v->type == GP_CHAN_ERROR) {   /* one line per log_interval_ms, counting the others */
@@ -6391,6 +6436,8 @@ struct gp_sup_child {
     gp_sup_stats *slots;
     int nslots;
     gp_sup_stats *mine;
+    uint8_t *extra;           /* nslots areas of extra_size bytes, or NULL */
+    size_t extra_size;
     gp_loop *loop;
     gp_loop_fn on_stop;
     void *stop_user;
@@ -6454,6 +6501,7 @@ typedef struct gp__sup {
     gp_loop *loop;
     gp_sup_stats *slots;
     int nslots;
+    unsigned ticks;
     gp__supent *ents;
     size_t nents, ents_cap;
     int sigpipe[2];
@@ -6485,7 +6533,7 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
     if (pid == 0) {   /* child: drop everything of the master's, then run */
         gp_sup_child ch;
         char title[96];
-        int code, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2, SIGPIPE };
+        int code, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2, SIGPIPE, SIGUSR1 };
         struct sigaction sa;
         int master = getppid();
         memset(&sa, 0, sizeof sa);
@@ -6494,6 +6542,7 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         sa.sa_handler = SIG_IGN;
         sigaction(SIGPIPE, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);   /* the master's: reopen logs */
         /* a Ctrl-C reaches the whole process group: only the master acts on it, and stops
            the workers before the channel server (gp__sup_stop) */
         sigaction(SIGINT, &sa, NULL);
@@ -6503,9 +6552,9 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
 #endif
         if (getppid() != master) _exit(1);
         close(rp[0]);
-        close(s->sigpipe[0]);
         close(s->sigpipe[1]);
-        for (i = 0; i < s->nents; i++) if (s->ents[i].ready_fd >= 0) close(s->ents[i].ready_fd);
+        for (i = 0; i < s->loop->fds_cap; i++)   /* the master's sockets and pipes (on_master's too) */
+            if (s->loop->fds[i].fn != NULL) close((int)i);
         memset(&ch, 0, sizeof ch);
         ch.listen_fd = -1;
         if (s->lfds) {
@@ -6520,6 +6569,8 @@ static int gp__sup_spawn(gp__sup *s, int role, int index, int restarts) {
         ch.slots = s->slots;
         ch.nslots = s->nslots;
         ch.mine = &s->slots[gp__sup_slot(s, role, index)];
+        ch.extra = s->me.extra;
+        ch.extra_size = s->me.extra_size;
         ch.sigpipe[0] = ch.sigpipe[1] = -1;
         memset(ch.mine, 0, sizeof *ch.mine);
         ch.mine->role = role;
@@ -6627,6 +6678,7 @@ static void gp__sup_stop(gp__sup *s) {
     size_t k;
     if (s->stopping) return;
     s->stopping = 1;
+    if (s->cfg->on_master) s->cfg->on_master(&s->me, s->loop, GP_SUP_PHASE_STOP, s->cfg->user);
     for (k = 0; k < s->nents; k++) if (s->ents[k].role == GP_SUP_WORKER) kill(s->ents[k].pid, SIGTERM);
     gp__sup_stop_channel(s);
     s->stop_timer = gp_loop_timer_start(s->loop, s->cfg->stop_timeout_ms, 0, gp__sup_kill_timer, s);
@@ -6741,6 +6793,9 @@ static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
             case SIGUSR2:
                 gp__sup_print_status(s);
                 break;
+            case SIGUSR1:
+                if (s->cfg->on_reopen) s->cfg->on_reopen(s->cfg->user);
+                break;
             default: break;
             }
         }
@@ -6749,7 +6804,9 @@ static void gp__sup_signal(gp_loop *loop, int fd, int ev, void *user) {
 
 static void gp__sup_tick(gp_loop *loop, void *user) {
     gp__sup *s = (gp__sup *)user;
-    s->slots[0].rss_kb = gp__rss_kb((int)getpid());
+    int k, all = s->ticks++ % 10 == 0;   /* once a second, and a new process at once */
+    for (k = 0; k < s->nslots; k++)
+        if (s->slots[k].pid > 0 && (all || s->slots[k].rss_kb == 0)) s->slots[k].rss_kb = gp__rss_kb((int)s->slots[k].pid);
     if (s->reload_next >= 0 && gp_loop_now(loop) > s->reload_deadline) {
         size_t i;   /* the replacement never said ready: keep the old one, stop reloading */
         GP__LOG(loop, GP_LOG_WARN, "sup", "worker %d did not become ready; reload stopped", s->reload_next);
@@ -6770,8 +6827,8 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     gp__sup s;
     gp_sup_config cfg;
     gp_loop_config lc;
-    int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2 }, i, rc;
-    size_t bytes;
+    int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR2, SIGUSR1 }, i, rc;
+    size_t bytes, extra;
     if (cfg_in == NULL || cfg_in->worker_main == NULL) return GP_ERR_INVAL;
     cfg = *cfg_in;
     gp__sup_defaults(&cfg);
@@ -6779,7 +6836,8 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     s.cfg = &cfg;
     s.reload_next = -1;
     s.nslots = 2 + cfg.workers;
-    bytes = (size_t)s.nslots * sizeof(gp_sup_stats);
+    extra = (cfg.extra_bytes + 15) & ~(size_t)15;
+    bytes = (size_t)s.nslots * (sizeof(gp_sup_stats) + extra);
 #ifdef MAP_ANONYMOUS
     s.slots = (gp_sup_stats *)mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 #else
@@ -6803,6 +6861,8 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
     s.me.slots = s.slots;
     s.me.nslots = s.nslots;
     s.me.mine = &s.slots[0];
+    s.me.extra = extra ? (uint8_t *)(s.slots + s.nslots) : NULL;
+    s.me.extra_size = extra;
     s.me.ready_fd = -1;
     s.me.listen_fd = -1;
     gp__title_init(cfg.argc, cfg.argv);
@@ -6811,7 +6871,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         gp_fmt(title, sizeof title, "%s: master", cfg.name);
         gp_sup_set_title(&s.me, title);
     }
-    if (gp__pipe(s.sigpipe) != GP_OK || gp__sup_install(s.sigpipe[1], sigs, 5) != GP_OK ||
+    if (gp__pipe(s.sigpipe) != GP_OK || gp__sup_install(s.sigpipe[1], sigs, 6) != GP_OK ||
         gp_loop_watch(s.loop, s.sigpipe[0], GP_LOOP_READ, gp__sup_signal, &s) != GP_OK) {
         gp_loop_destroy(s.loop);
         munmap(s.slots, bytes);
@@ -6842,6 +6902,10 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         if (rc != GP_OK) GP__LOG(s.loop, GP_LOG_ERROR, "sup", "cannot listen on %s:%d: %s",
                                  cfg.listen_host ? cfg.listen_host : "0.0.0.0", cfg.listen_port, strerror(errno));
     }
+    if (rc == GP_OK && cfg.on_master && cfg.on_master(&s.me, s.loop, GP_SUP_PHASE_START, cfg.user) != 0) {
+        rc = GP_ERR_INVAL;   /* it said why */
+        cfg.on_master = NULL;
+    }
     if (rc == GP_OK && cfg.channel_main && gp__sup_spawn(&s, GP_SUP_CHANNEL, 0, 0) != GP_OK) rc = GP_ERR_IO;
     for (i = 0; rc == GP_OK && i < cfg.workers; i++) rc = gp__sup_spawn(&s, GP_SUP_WORKER, i, 0);
     if (rc != GP_OK) {
@@ -6855,6 +6919,7 @@ GP_API int gp_sup_run(const gp_sup_config *cfg_in) {
         size_t k;
         for (k = 0; k < s.nents; k++) { waitpid(s.ents[k].pid, NULL, 0); gp__sup_close_ready(&s, &s.ents[k]); }
     }
+    if (cfg.on_master) cfg.on_master(&s.me, s.loop, GP_SUP_PHASE_EXIT, cfg.user);
     signal(SIGCHLD, SIG_DFL);
     gp__sup_sigfd = -1;
     close(s.sigpipe[0]);
@@ -6901,9 +6966,19 @@ GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) {
     return ch->mine;
 }
 
+GP_API gp_sup_stats *gp_sup_slot(gp_sup_child *ch, int i, void **extra) {
+    if (extra) *extra = NULL;
+    if (ch == NULL || ch->slots == NULL) return NULL;
+    if (i == -1) i = (int)(ch->mine - ch->slots);
+    if (i < 0 || i >= ch->nslots) return NULL;
+    if (extra && ch->extra) *extra = ch->extra + (size_t)i * ch->extra_size;
+    return &ch->slots[i];
+}
+
 GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
     int i;
     static const char roles[][8] = { "master", "channel", "worker" };   /* no pointers: see gp_log_stderr */
+    uint64_t now = gp_time_ms();
     if (ch == NULL || b == NULL) return GP_ERR_INVAL;
     if (gp__buf_puts(b, "{\"processes\":[") != GP_OK) return GP_ERR_NOMEM;
     for (i = 0; i < ch->nslots; i++) {
@@ -6911,12 +6986,16 @@ GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
         if (st->pid == 0) continue;
         if (gp__buf_printf(b, "%s{\"role\":\"%s\",\"index\":%d,\"pid\":%d,\"restarts\":%d,\"rss_kb\":%llu,"
                               "\"connections\":%llu,\"groups\":%llu,\"memberships\":%llu,"
-                              "\"msgs_in\":%llu,\"msgs_out\":%llu}",
+                              "\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+                              "\"slow_drops\":%llu,\"reconnects\":%llu,\"uptime_ms\":%llu}",
                            b->data[b->len - 1] == '[' ? "" : ",", roles[st->role >= 0 && st->role <= 2 ? st->role : 0],
                            (int)st->index, (int)st->pid, (int)st->restarts,
                            (unsigned long long)gp__rss_kb((int)st->pid), (unsigned long long)st->connections,
                            (unsigned long long)st->groups, (unsigned long long)st->memberships,
-                           (unsigned long long)st->msgs_in, (unsigned long long)st->msgs_out) != GP_OK)
+                           (unsigned long long)st->msgs_in, (unsigned long long)st->msgs_out,
+                           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+                           (unsigned long long)st->slow_drops, (unsigned long long)st->reconnects,
+                           (unsigned long long)(now - GP__MIN(now, st->started_ms))) != GP_OK)
             return GP_ERR_NOMEM;
     }
     return gp__buf_puts(b, "]}");
@@ -6930,6 +7009,11 @@ GP_API int  gp_sup_watch(gp_sup_child *ch, gp_loop *loop, gp_loop_fn on_stop, vo
 }
 
 GP_API gp_sup_stats *gp_sup_my_stats(gp_sup_child *ch) { (void)ch; return NULL; }
+GP_API gp_sup_stats *gp_sup_slot(gp_sup_child *ch, int i, void **extra) {
+    (void)ch; (void)i;
+    if (extra) *extra = NULL;
+    return NULL;
+}
 GP_API int  gp_sup_status_json(gp_sup_child *ch, gp_buf *b) { (void)ch; (void)b; return GP_ERR_INVAL; }
 GP_API void gp_sup_set_title(gp_sup_child *ch, const char *title) { (void)ch; (void)title; }
 #endif
@@ -7216,7 +7300,7 @@ struct gp_app {
     gp_buf scratch;
     uint8_t *text;              /* unescaped "message", max_message bytes */
     int ready_fired;
-    uint64_t msgs_in, msgs_out, errors;
+    uint64_t msgs_in, msgs_out, errors, joins, leaves, publishes;
     gp_json_tok toks[64];
 };
 
@@ -7224,6 +7308,7 @@ static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char
     gp_buf *b = &a->scratch;
     b->len = 0;
     a->errors++;
+    if (a->cfg.on_error) a->cfg.on_error(a, id, code, a->cfg.user);
     if (gp_buf_append(b, "{\"error\":\"", 10) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
         gp_buf_append(b, "\",\"detail\":", 11) != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
         gp_buf_append(b, "}", 1) != GP_OK)
@@ -7244,14 +7329,20 @@ static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen
 static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     gp_msg *m;
+    gp_bytes group;
+    size_t n;
     int op;
     (void)c;
     if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
     /* a backend may publish any bytes; what is not UTF-8 goes out as a binary frame */
     op = gp_utf8_feed(GP_UTF8_ACCEPT, data.ptr, data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
     if ((m = gp_msg_new(a->ws, op, data.ptr, data.len)) == NULL) return;
-    a->msgs_out += gp_group_send(a->groups, channel.ptr + a->plen, channel.len - a->plen, m);
+    group.ptr = channel.ptr + a->plen;
+    group.len = channel.len - a->plen;
+    n = gp_group_send(a->groups, group.ptr, group.len, m);
+    a->msgs_out += n;
     gp_msg_unref(m);
+    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, n, a->cfg.user);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
@@ -7323,11 +7414,13 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
         int rc;
         if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
         rc = gp_group_join(a->groups, id, gid, glen);
+        if (rc == GP_OK) a->joins++;
         if (rc == GP_ERR_FULL) gp__app_error(a, id, "too_many_groups", "this connection is in too many groups");
         else if (rc == GP_ERR_NOMEM) gp__app_error(a, id, "server_busy", "out of memory");
     } else if (cl == 11 && memcmp(cmd, "leave_group", 11) == 0) {
         if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
         gp_group_leave(a->groups, id, gid, glen);
+        a->leaves++;
     } else if (cl == 13 && memcmp(cmd, "send_to_group", 13) == 0) {
         int mi, rc;
         long ml;
@@ -7343,6 +7436,7 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
         if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); return; }
         if (gp__app_channel(a, gid, glen, &ch) == NULL) { gp__app_error(a, id, "server_busy", "out of memory"); return; }
         rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+        if (rc == GP_OK) a->publishes++;
         if (rc == GP_ERR_FULL) gp__app_error(a, id, "channel_unavailable", "channel down and backlog full");
         else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
     } else {
@@ -7460,6 +7554,9 @@ GP_API void gp_app_stats_get(const gp_app *a, gp_app_stats *st) {
     st->msgs_in = a->msgs_in;
     st->msgs_out = a->msgs_out;
     st->errors = a->errors;
+    st->joins = a->joins;
+    st->leaves = a->leaves;
+    st->publishes = a->publishes;
 }
 
 GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void *msg, size_t len) {

@@ -38,7 +38,7 @@ const gp_t_fn gp_t_api_all[] = {
     F(gp_msg_unref), F(gp_net_connect), F(gp_net_connect_result),
     F(gp_net_listen), F(gp_net_local_port), F(gp_net_split_hostport),
     F(gp_result_string), F(gp_sha1), F(gp_sup_index),
-    F(gp_sup_listen_fd), F(gp_sup_my_stats), F(gp_sup_ready),
+    F(gp_sup_listen_fd), F(gp_sup_my_stats), F(gp_sup_ready), F(gp_sup_slot),
     F(gp_sup_role), F(gp_sup_run), F(gp_sup_set_title),
     F(gp_sup_status_json), F(gp_sup_watch), F(gp_time_ms),
     F(gp_utf8_feed), F(gp_ws_accept_key), F(gp_ws_check_frame),
@@ -46,7 +46,7 @@ const gp_t_fn gp_t_api_all[] = {
     F(gp_ws_encode_header), F(gp_ws_listen), F(gp_ws_listen_fd),
     F(gp_ws_loop), F(gp_ws_mask), F(gp_ws_parse_header),
     F(gp_ws_port), F(gp_ws_send), F(gp_ws_send_msg),
-    F(gp_ws_shutdown), F(gp_ws_stats_get),
+    F(gp_ws_shutdown), F(gp_ws_stats_get), F(gp_buf_printf),
 };
 
 int main(void) {

@@ -38,9 +38,9 @@ def worker_lines(p, pattern):
     """The stderr lines of p matching pattern, by worker pid."""
     out = {}
     for ln in list(p.err_lines):
-        m = re.match(r"\[(\d+) chancli \w+\] (.*)", ln)
-        if m and re.search(pattern, m.group(2)):
-            out.setdefault(int(m.group(1)), []).append(m.group(2))
+        f = proc.kv(ln)
+        if f.get("comp") == "chancli" and f.get("proc", "").startswith("worker.") and re.search(pattern, f.get("msg", "")):
+            out.setdefault(int(f["pid"]), []).append(f["msg"])
     return out
 
 

@@ -430,12 +430,14 @@ def http_paths():
     expect(st == 404, "GET /nope -> %d" % st)
     st, _, _ = http_get(port, "/")
     expect(st == 404, "GET / without --html -> %d" % st)
-    st, h, body = http_get(port, "/status")
-    expect(st == 200 and h.get("content-type", "").startswith("application/json"), "GET /status -> %d %r" % (st, h))
+    st, _, _ = http_get(port, "/status")
+    expect(st == 404, "GET /status on the public port -> %d (it moved to the admin listener)" % st)
+    st, h, body = http_get(srv.admin_port, "/status")
+    expect(st == 200 and h.get("content-type", "").startswith("application/json"), "admin GET /status -> %d %r" % (st, h))
     json.loads(body)
 
 
-R.run("HTTP: /status is JSON, other paths 404", http_paths)
+R.run("HTTP: /status is JSON on the admin listener, not on the public port; other paths 404", http_paths)
 R.run("tester still works at the end", round_trip, tester)
 
 R.check(srv.proc.poll() is None, "server still running", "master exited with %s" % srv.proc.poll())

@@ -31,7 +31,7 @@ static int g_pass, g_fail;
 static volatile pid_t g_master = -1;
 static int g_out_fd = -1, g_log_fd = -1;
 static char g_log[128];
-static int g_wsport, g_chport;
+static int g_wsport, g_chport, g_adport;   /* ws, channel, admin (GET /status) */
 static long g_known[MAXPROC * 4];
 static int g_nknown;
 
@@ -145,20 +145,23 @@ static int start_server(const char *bin, int workers, char *why, size_t wl)
 {
     int attempt;
     for (attempt = 0; attempt < 3; attempt++) {
-        char wsarg[64], charg[64], wn[16], line[1024];
-        char *args[10];
+        char wsarg[64], charg[64], adarg[64], wn[16], line[1024];
+        char *args[12];
         size_t ll = 0;
         int p[2], st;
         pid_t pid;
         long long deadline;
         g_wsport = free_port();
         g_chport = free_port();
-        if (g_wsport <= 0 || g_chport <= 0 || g_wsport == g_chport) continue;
+        g_adport = free_port();
+        if (g_wsport <= 0 || g_chport <= 0 || g_adport <= 0 || g_wsport == g_chport || g_adport == g_wsport ||
+            g_adport == g_chport) continue;
+        snprintf(adarg, sizeof adarg, "127.0.0.1:%d", g_adport);
         snprintf(wsarg, sizeof wsarg, "127.0.0.1:%d", g_wsport);
         snprintf(charg, sizeof charg, "127.0.0.1:%d", g_chport);
         snprintf(wn, sizeof wn, "%d", workers);
         args[0] = (char *)bin; args[1] = "--ws"; args[2] = wsarg; args[3] = "--workers"; args[4] = wn;
-        args[5] = "--channel-listen"; args[6] = charg; args[7] = NULL;
+        args[5] = "--channel-listen"; args[6] = charg; args[7] = "--admin"; args[8] = adarg; args[9] = NULL;
         if (pipe(p) != 0) { snprintf(why, wl, "pipe: %s", strerror(errno)); return -1; }
         pid = fork();
         if (pid < 0) { snprintf(why, wl, "fork: %s", strerror(errno)); return -1; }
@@ -241,7 +244,7 @@ static int get_status(snap *s, char *why, size_t wl)
     int st, i;
     char *body = NULL;
     memset(s, 0, sizeof *s);
-    if (http_get("127.0.0.1", g_wsport, "/status", 2000, &st, &body) != 0) {
+    if (http_get("127.0.0.1", g_adport, "/status", 2000, &st, &body) != 0) {
         snprintf(why, wl, "GET /status failed: %s", strerror(errno));
         return -1;
     }

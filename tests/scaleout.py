@@ -61,16 +61,18 @@ class Deployment:
         self.name = name
         self.proc = None
         for _attempt in range(3):
-            port = proc.free_port()
+            port, admin = proc.free_port(), proc.free_port()
             argv = [GP_SERVER, "--ws", "127.0.0.1:%d" % port, "--workers", str(WORKERS),
-                    "--channel", channel_url]
+                    "--channel", channel_url, "--admin", "127.0.0.1:%d" % admin]
             p = proc.Proc(argv)
             m = p.wait_line(r"grouppush: ready ws=(\S+) workers=(\d+) channel=(\S+)", ready_timeout)
             if not expect_ready and not m:
                 self.proc, self.port, self.ready, self.worker_pids = p, port, None, []
+                self.admin = admin
                 return
             if m:
                 self.proc, self.port, self.ready = p, port, m.group(0)
+                self.admin = admin
                 self.worker_pids = []
                 return
             out = p.tail()
@@ -103,7 +105,7 @@ class Deployment:
 # ------------------------------------------------------------------ helpers
 
 async def status(dep):
-    st, _hdrs, body = await asyncio.get_running_loop().run_in_executor(None, ws.http_get, dep.port, "/status", 5)
+    st, _hdrs, body = await asyncio.get_running_loop().run_in_executor(None, ws.http_get, dep.admin, "/status", 5)
     if st != 200:
         raise RuntimeError("%s: GET /status -> %d %r" % (dep.name, st, body[:200]))
     doc = json.loads(body)

@@ -1,5 +1,7 @@
 #!/bin/sh
-# tests/ws_node.sh - tests/ws_node.js (subprotocols, binary frames) with Node's `ws` client.
+# tests/ws_node.sh - tests/ws_node.js (subprotocols, binary frames) with Node's `ws` client,
+# then tests/js_client.js (examples/grouppush.js against a scripted v2 peer) with the `ws`
+# package's client and with Node's own WebSocket.
 #   sh tests/ws_node.sh [path/to/grouppush_server]        (used by `make test`)
 # Installs the npm package `ws` (version pinned below) into build/npm-ws once. Without node
 # or npm, or when the registry cannot be reached, prints `SKIP: ws_node: ...` and exits 0;
@@ -22,4 +24,14 @@ if [ ! -f "$DIR/node_modules/ws/package.json" ] ||
     timeout 120 npm install --prefix "$DIR" --no-audit --no-fund --no-save --silent "ws@$WS_VERSION" >"$DIR/npm.log" 2>&1 ||
         missing "npm install ws@$WS_VERSION failed (registry unreachable?): $(tail -1 "$DIR/npm.log")"
 fi
-NODE_PATH=$DIR/node_modules exec timeout -k 5 60 node tests/ws_node.js "$SERVER"
+export NODE_PATH=$DIR/node_modules
+timeout -k 5 60 node tests/ws_node.js "$SERVER" || exit 1
+timeout -k 5 60 node tests/js_client.js || exit 1
+# Node's own WebSocket: built in from Node 22, behind a flag in 20 and 21
+if node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)'; then
+    exec timeout -k 5 60 node tests/js_client.js global
+elif node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
+    exec timeout -k 5 60 node --no-warnings --experimental-websocket tests/js_client.js global
+else
+    echo "js_client: this node ($(node --version)) has no WebSocket of its own; tested with the ws package only"
+fi

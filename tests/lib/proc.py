@@ -8,8 +8,9 @@
   started here and end the script with a FAIL line.
 - free_port(), proc_stat(), pid_alive(), children_of(), rss_kb(), fd_count().
 - Launchers: echo() (build/echo and its variants), channel_server(), redis_server(),
-  server_argv() (grouppush_server's command line) and Server (build/grouppush_server: ws +
-  built-in channel on free ports, GET /status).
+  server_argv() (grouppush_server's command line) and Server (build/grouppush_server: ws,
+  built-in channel and --admin on free ports, GET /status from the admin listener).
+- kv(line): a key=value log line of grouppush_server as a dict (msg="..." unquoted).
 Only processes started here are signalled, by pid or by their own process group.
 """
 import atexit
@@ -419,18 +420,36 @@ def server_argv(binary, ws_port, channel, workers=2, extra=()):
     return [binary, "--ws", "%s:%d" % (HOST, ws_port), "--workers", str(workers)] + ch + list(extra)
 
 
+_KV = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def kv(line):
+    """grouppush_server's log line `ts=... level=... proc=... pid=... comp=... k=v msg="..."`
+    as a dict; {} for a line of another shape."""
+    if not line.startswith("ts="):
+        return {}
+    out = {}
+    for k, v in _KV.findall(line):
+        if v.startswith('"'):
+            v = re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v[1:-1])
+        out[k] = v
+    return out
+
+
 class Server:
-    """build/grouppush_server on free loopback ports (--ws and --channel-listen), its
+    """build/grouppush_server on free loopback ports (--ws, --channel-listen and --admin: the
+    /status the tests read is the admin listener's, the public port no longer serves it), its
     output in a log file (/tmp/SCRIPT.PID.N.log, removed when the script passes)."""
 
-    def __init__(self, binary, workers=4, extra=()):
+    def __init__(self, binary, workers=4, extra=(), admin_key=None):
         self.binary = binary
+        self.admin_key = admin_key   # sent as a bearer token (the server runs with --admin-key)
         self.workers = workers
         self.extra = list(extra)
         self.proc = None
         self.ready_line = None
         self.known_pids = set()
-        self.ws_port = self.ch_port = None
+        self.ws_port = self.ch_port = self.admin_port = None
         self.log = "/tmp/%s.%d.%d.log" % (os.path.basename(sys.argv[0]).split(".")[0], os.getpid(), len(_logs))
         _logs.append(self.log)
 
@@ -442,10 +461,11 @@ class Server:
         """Starts and waits for the ready line; retries on other ports if it dies early."""
         last = ""
         for _attempt in range(3):
-            self.ws_port, self.ch_port = free_port(), free_port()
-            if self.ws_port == self.ch_port:
+            self.ws_port, self.ch_port, self.admin_port = free_port(), free_port(), free_port()
+            if len({self.ws_port, self.ch_port, self.admin_port}) < 3:
                 continue
-            argv = server_argv(self.binary, self.ws_port, self.ch_port, self.workers, self.extra)
+            argv = server_argv(self.binary, self.ws_port, self.ch_port, self.workers,
+                               ["--admin", "%s:%d" % (HOST, self.admin_port)] + self.extra)
             self.proc = Proc(argv, log=self.log)
             m = self.proc.wait_line(r"^grouppush: ready ", timeout)
             if m is not None:
@@ -464,7 +484,7 @@ class Server:
         raise Fail(last or "could not pick free ports")
 
     def status(self, timeout=3.0):
-        st, hdrs, body = _ws.http_get(self.ws_port, "/status", timeout)
+        st, hdrs, body = _ws.http_get(self.admin_port, "/status", timeout, headers=self.auth())
         if st != 200:
             raise Fail("GET /status -> %d %r" % (st, body[:200]))
         d = json.loads(body)
@@ -472,6 +492,10 @@ class Server:
             if isinstance(p.get("pid"), int) and p["pid"] > 0:
                 self.known_pids.add(p["pid"])
         return d
+
+    def auth(self):
+        """The Authorization header of the admin listener (a dict, empty without a key)."""
+        return {"Authorization": "Bearer " + self.admin_key} if self.admin_key else {}
 
     def procs(self, role=None):
         ps = self.status()["processes"]

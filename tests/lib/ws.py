@@ -11,6 +11,7 @@ Layers, each usable alone:
 - Client, raw mode (the conformance cases): send arbitrary bytes in chunks, read_http,
   read_frame returning every frame as it came (or "closed" / "timeout"), and the expect_*
   checks that raise Fail.
+- HTTP: http() (any method, a body, more headers) and http_get(), one request a connection.
 - Client, message mode: recv_frame answers pings, skips pongs, joins fragments and raises
   Timeout / Closed; send_text, send_texts (several frames in one write), expect_text, close.
 - the app protocol: join_msg / leave_msg / send_msg; join_all (members joined, their
@@ -768,11 +769,22 @@ class Client:
 
 # ---------------------------------------------------------------- HTTP GET
 
-def http_get(port, path, timeout=3.0, host=HOST):
+def http_get(port, path, timeout=3.0, host=HOST, headers=None):
     """(status, headers dict, body bytes) with Connection: close."""
+    return http(port, "GET", path, timeout=timeout, host=host, headers=headers)
+
+
+def http(port, method, path, body=None, timeout=3.0, host=HOST, headers=None):
+    """One request with Connection: close (body: bytes or str, sent with its
+    Content-Length; headers: a dict of more lines): (status, headers dict, body bytes)."""
     s = socket.create_connection((host, port), timeout=timeout)
     try:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n" % (path, host, port)).encode())
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        if body is not None:
+            body = body.encode() if isinstance(body, str) else body
+            extra += "Content-Length: %d\r\n" % len(body)
+        s.sendall(("%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s\r\n" % (
+            method, path, host, port, extra)).encode() + (body or b""))
         data = b""
         deadline = now() + timeout
         clen = None
@@ -791,7 +803,7 @@ def http_get(port, path, timeout=3.0, host=HOST):
                 break
             data += d
             if now() > deadline:
-                raise Timeout("HTTP GET %s" % path)
+                raise Timeout("HTTP %s %s" % (method, path))
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
