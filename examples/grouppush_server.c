@@ -25,6 +25,7 @@
    (/status /metrics /publish /api/dashboard and the dashboard page), per-process figures in
    the supervisor's shared slots (gp_sup_slot), privilege drop. */
 #define GROUPPUSH_IMPLEMENTATION
+#define GP_LOG_LEVEL 4   /* GP_LOG_DEBUG: every level compiled in, --log-level decides */
 #include "../grouppush.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,10 @@ static const optdef OPTS[] = {
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
     { "log-interval", "MS", "10000", "a lost channel: one line, then a summary at most every MS" },
+    { "token-secret", "FILE", "", "require a JWT (HS256) signed with the key in FILE (its bytes; a trailing newline is not part of it); given twice, or FILE,FILE: either key is good (a key rotation)" },
+    { "token-grace", "SECONDS", "30", "time a connection has to send a valid token, or a fresh one once its token expired, before close 1008" },
+    { "token-skew", "SECONDS", "0", "clock skew allowed for a token's exp and nbf" },
+    { "max-token", "BYTES", "4096", "longest token (then unauthorized)" },
     { "admin", "HOST:PORT", "", "admin HTTP listener: /, /status, /metrics, POST /publish (HOST default 127.0.0.1)" },
     { "admin-key", "FILE", "", "bearer token (first line of FILE) the admin listener requires; needed off loopback" },
     { "admin-max-body", "BYTES", "1048576", "largest POST body on the admin listener (then 413)" },
@@ -100,6 +105,8 @@ typedef struct opts {
     const char *channel_url, *password, *html_path, *user;
     char admin_key[256];
     size_t admin_key_len;
+    char *secret[2];                  /* --token-secret: the key files' bytes */
+    size_t secret_len[2];
     gp_app_config app;
     char *html;
     size_t html_len;
@@ -311,6 +318,40 @@ static int apply_options(opts *o, const char *argv0) {
             o->log_level = 0;
             for (i = 0; i < 4; i++) if (!strcmp(v, lv[i])) o->log_level = i + 1;
             if (o->log_level == 0) bad = name;
+        } else if (!strcmp(name, "token-grace")) {
+            if (parse_u64(v, 1, 86400, &n)) bad = name; else o->app.token_grace_ms = n * 1000u;
+        } else if (!strcmp(name, "token-skew")) {
+            if (parse_u64(v, 0, 86400, &o->app.token_skew_s)) bad = name;
+        } else if (!strcmp(name, "max-token")) {
+            if (parse_u64(v, 16, 1048576, &n)) bad = name; else o->app.max_token = (size_t)n;
+        } else if (!strcmp(name, "token-secret")) {   /* FILE or FILE,FILE */
+            const char *f = v;
+            int i;
+            for (i = 0; i < 2; i++) {
+                free(o->secret[i]);
+                o->secret[i] = NULL;
+                o->app.token_secret[i].ptr = NULL;
+                o->app.token_secret[i].len = 0;
+            }
+            for (i = 0; *f && i < 3; i++) {
+                char path[512];
+                size_t fl = strcspn(f, ","), kl = 0;
+                if (i == 2 || fl == 0 || fl >= sizeof path) { bad = name; break; }
+                gp_fmt(path, sizeof path, "%.*s", (int)fl, f);
+                if ((o->secret[i] = read_file(path, &kl)) == NULL) {
+                    gp_print(2, "%s: cannot read --token-secret %s: %s\n", argv0, path, errno ? strerror(errno) : "not a file");
+                    return RC_USAGE;
+                }
+                if (kl > 0 && o->secret[i][kl - 1] == '\n') kl--;   /* the newline an editor or echo adds */
+                if (kl > 0 && o->secret[i][kl - 1] == '\r') kl--;
+                if (kl == 0) {
+                    gp_print(2, "%s: --token-secret %s: the file is empty\n", argv0, path);
+                    return RC_USAGE;
+                }
+                o->app.token_secret[i].ptr = (const uint8_t *)o->secret[i];
+                o->app.token_secret[i].len = o->secret_len[i] = kl;
+                f += fl + (f[fl] == ',');
+            }
         } else if (!strcmp(name, "user")) o->user = nz(v);
         else if (!strcmp(name, "admin-key")) {
             size_t len = 0;
@@ -934,7 +975,7 @@ static void serve_metrics(admin *a, hconn *c) {
     m_one(&b, "grouppush_workers", "gauge", "Worker processes running.", (uint64_t)t.workers);
     m_one(&b, "grouppush_connections", "gauge", "Open WebSocket connections, all workers.", t.connections);
     m_one(&b, "grouppush_handshakes", "gauge", "Connections still in the opening handshake.", f->handshaking);
-    m_one(&b, "grouppush_connections_accepted_total", "counter", "WebSocket connections accepted.", f->c[F_ACCEPTED]);
+    m_one(&b, "grouppush_connections_accepted_total", "counter", "TCP connections accepted on the public port (the refused ones too).", f->c[F_ACCEPTED]);
     m_one(&b, "grouppush_groups", "gauge", "Local groups summed over workers (a group on 3 workers counts 3).", t.groups);
     m_one(&b, "grouppush_memberships", "gauge", "Group memberships, all workers.", t.memberships);
     m_one(&b, "grouppush_joins_total", "counter", "add_group commands accepted.", f->c[F_JOINS]);
@@ -1816,7 +1857,7 @@ static int daemonize(opts *o, const char *argv0) {
 int main(int argc, char **argv) {
     static opts o;
     gp_sup_config sc;
-    int i, rc, print = 0;
+    int i, rc, print = 0, secrets_given = 0;
     const char *cmd = NULL, *config = NULL;
     size_t k;
     memset(&o, 0, sizeof o);
@@ -1861,6 +1902,13 @@ int main(int argc, char **argv) {
         else if (opt_is_bool(kk)) v = "true";
         else if (i + 1 < argc) v = argv[++i];
         else { gp_print(2, "%s: %s needs a value\n", argv[0], name); return RC_USAGE; }
+        if (kk == opt_find("token-secret", 12) && secrets_given++) {   /* given twice: both keys */
+            char both[1100];
+            gp_fmt(both, sizeof both, "%s,%s", o.val[kk], v);
+            v = both;
+            if (set_opt(&o, kk, v) != 0) return RC_ERR;
+            continue;
+        }
         if (set_opt(&o, kk, v) != 0) return RC_ERR;
     }
     if ((rc = apply_options(&o, argv[0])) != RC_OK) return rc;
@@ -1954,6 +2002,8 @@ int main(int argc, char **argv) {
     if (o.started) log_event(rc == 0 ? GP_LOG_INFO : GP_LOG_ERROR, "event=exit code=%d", rc);
     if (o.pid_fd >= 0) { unlink(o.pid_file); close(o.pid_fd); }
     for (k = 0; k < NOPTS; k++) free(o.val[k]);
+    free(o.secret[0]);
+    free(o.secret[1]);
     free(o.html);
     return rc;
 }
@@ -1975,11 +2025,11 @@ const char *const DASHBOARD[] = {
     "#totals span{margin-right:18px}.err{color:#b00}</style></head><body>",
     "<h1>grouppush <span id=state>connecting...</span></h1><div id=totals></div>"
     "<div class=charts><div class=chart><h2>connections <span class=now id=now-connections></span></h2>"
-    "<canvas id=c-connections width=420 height=150></canvas></div>"
+    "<canvas id=c-connections width=400 height=150></canvas></div>"
     "<div class=chart><h2>messages/s <span class=now id=now-msgs_per_s></span></h2>"
-    "<canvas id=c-msgs_per_s width=420 height=150></canvas></div>"
+    "<canvas id=c-msgs_per_s width=400 height=150></canvas></div>"
     "<div class=chart><h2>deliveries/s <span class=now id=now-deliveries_per_s></span></h2>"
-    "<canvas id=c-deliveries_per_s width=420 height=150></canvas></div></div>"
+    "<canvas id=c-deliveries_per_s width=400 height=150></canvas></div></div>"
     "<table id=procs><thead><tr><th>role</th><th>index</th><th>pid</th><th>uptime</th><th>connections</th>"
     "<th>groups</th><th>members</th><th>msgs in</th><th>msgs out</th><th>bytes in</th><th>bytes out</th>"
     "<th>slow drops</th><th>reconnects</th><th>RSS KiB</th><th>restarts</th></tr></thead><tbody></tbody></table>",
@@ -1999,7 +2049,7 @@ const char *const DASHBOARD[] = {
     "var mx=1;v.forEach(function(x){if(x>mx)mx=x;});var p=Math.pow(10,Math.floor(Math.log10(mx)));mx=Math.ceil(mx/p)*p;"
     "g.strokeStyle='#ddd';g.fillStyle='#666';g.font='10px sans-serif';for(var i=0;i<=4;i++){var y=H-B-(H-B-6)*i/4;"
     "g.beginPath();g.moveTo(L,y);g.lineTo(W,y);g.stroke();g.fillText(String(Math.round(mx*i/4)),2,y+3);}"
-    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5;g.fillText((m-5)+' min',x-14,H-4);}"
+    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5;g.fillText(m===5?'now':(m-5)+' min',m===5?x-20:x-14,H-4);}"
     "g.strokeStyle='#1565c0';g.lineWidth=2;g.beginPath();var first=true;for(var k=0;k<t.length;k++){if(t[k]<t0)continue;"
     "var X=L+(W-L)*(t[k]-t0)/300000,Y=H-B-(H-B-6)*v[k]/mx;if(first){g.moveTo(X,Y);first=false;}else g.lineTo(X,Y);}g.stroke();"
     "document.getElementById('now-'+key).textContent=v.length?String(v[v.length-1]):'';c.dataset.points=String(v.length);"
