@@ -902,8 +902,9 @@ typedef struct gp_app_config {
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     /* An error reply went to id: code is the stable code of the manual ("bad_json", ...). */
     void (*on_error)(gp_app *app, gp_conn_id id, const char *code, void *user);
-    /* A message from the channel was queued for the members of a local group (members:
-       how many; 0 when none is left); the frames are written at the end of this batch. */
+    /* A message from the channel for a local group, just before it is queued for its
+       members (members: how many, gp_group_size), so the hook can time the fan-out: the
+       frames are written at the end of this batch (the after-batch hooks run after it). */
     void (*on_fanout)(gp_app *app, gp_bytes group, size_t members, void *user);
     void *user;
 } gp_app_config;
@@ -7336,10 +7337,10 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     if ((m = gp_msg_new(a->ws, op, data.ptr, data.len)) == NULL) return;
     group.ptr = channel.ptr + a->plen;
     group.len = channel.len - a->plen;
+    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, gp_group_size(a->groups, group.ptr, group.len), a->cfg.user);
     n = gp_group_send(a->groups, group.ptr, group.len, m);
     a->msgs_out += n;
     gp_msg_unref(m);
-    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, n, a->cfg.user);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
