@@ -15,9 +15,9 @@ PY      = /usr/bin/python3
 export CC CXX B
 
 EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server_epoll \
-           $(B)/channel_server $(B)/publish
+           $(B)/channel_server $(B)/publish $(B)/auth_hooks
 
-.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse cli deploy-start ws-clients ops asan valgrind \
+.PHONY: all examples test test-quick clean run conformance interop e2e peers abuse auth cli deploy-start ws-clients ops asan valgrind \
         test-cpp matrix musl tls arm
 all: examples
 
@@ -66,6 +66,11 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
+# tokens (JWT HS256) and hooks for embedders over real processes, python3-websockets:
+# tests/e2e_auth.py against grouppush_server --token-secret and examples/auth_hooks
+auth: examples
+	$(PY) tests/e2e_auth.py $(B)/grouppush_server $(B)/auth_hooks
+
 # every example's --help, --version, unknown option (tests/cli.sh)
 cli: examples
 	sh tests/cli.sh $(B)
@@ -97,16 +102,18 @@ ops: examples
 	$(PY) tests/ops_dashboard.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
-      tls abuse fuzz-regress bench-smoke
+      tls abuse auth fuzz-regress bench-smoke
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: unit-asan
-	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server
+	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server \
+	    build/asan/auth_hooks
 	$(PY) tests/conformance.py build/asan/echo --limit 4M
 	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
 	sh tests/e2e.sh build/asan/grouppush_server
+	$(PY) tests/e2e_auth.py build/asan/grouppush_server build/asan/auth_hooks
 
 # wss:// through mbedTLS (Debian libmbedtls-dev): echo and the deployment with TLS
 TLSLIBS = -lmbedtls -lmbedx509 -lmbedcrypto
@@ -146,7 +153,7 @@ musl:
 CPPB = build/cpp
 test-cpp:
 	mkdir -p $(CPPB)
-	for f in echo grouppush_server channel_server publish; do \
+	for f in echo grouppush_server channel_server publish auth_hooks; do \
 	    $(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) examples/$$f.c -o $(CPPB)/$$f || exit 1; done
 	$(CLANGXX) -x c++ -std=c++11 -Wall -Wextra -Werror $(OPT) -DGP_USE_EPOLL examples/echo.c -o $(CPPB)/echo_clang_epoll
 	$(PY) tests/conformance.py $(CPPB)/echo --limit 4M

@@ -3,8 +3,8 @@
 
    CONTENTS
    ========
-   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . THE CHANNEL SERVER'S
-   COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
+   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . AUTHORIZATION . USERS
+   AND MEMBER COUNTS . THE CHANNEL SERVER'S COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
    LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
    for ">>name"), the implementation in the same order, and the licence.
 
@@ -64,8 +64,8 @@
 
    COMPONENTS (sections of the header, in data-flow order; each usable alone)
    ==========
-   util     gp_buf, SHA-1, base64, incremental UTF-8 validator, gp_fmt/gp_print (printf
-            without stdio), gp_parse_uint                                      (pure)
+   util     gp_buf, SHA-1, SHA-256, HMAC-SHA256, base64, incremental UTF-8 validator,
+            gp_fmt/gp_print (printf without stdio), gp_parse_uint              (pure)
    loop     gp_loop: poll|epoll readiness, timers (min-heap), after-batch hooks
    net      non-blocking listen (SO_REUSEADDR, SO_REUSEPORT, IPv4/IPv6) and connect
    stream   (private) the one non-blocking stream under every socket the header owns: an
@@ -86,6 +86,7 @@
             (each encoded once; a reconnect queues the same frames again)
    sup      gp_sup_run: fork N workers (+ a channel server), respawn, reload, stop, status
    json     gp_json_parse / find / unescape / put_string: a minimal RFC 8259 reader (pure)
+   jwt      gp_jwt_verify / gp_jwt_match: JSON Web Tokens signed with HS256      (pure)
    app      gp_app: the group-push JSON protocol, wiring ws + group + chancli
 
    THE APP PROTOCOL (gp_app; one JSON object per text frame)
@@ -94,26 +95,106 @@
    {"cmd":"leave_group","group_id":"123"}     leave (no reply)
    {"cmd":"send_to_group","group_id":"123","message":"text"}
        every member of group 123, on every worker (and every machine on the same channel),
-       gets one text frame whose payload is exactly `text` - the sender too if a member.
+       gets one text frame whose payload is exactly `text` - the sender too if a member;
+       with "exclude_self":true every member but the sending connection.
+   {"cmd":"send_to_uid","uid":"U","message":"text"}
+       every connection of user U (see USERS), on every worker and machine, gets `text`.
+   {"cmd":"group_info","group_id":"123"}
+       answers {"cmd":"group_info","group_id":"123","members":N}: the members of the group
+       in the whole deployment (see MEMBER COUNTS), about info_window_ms (100 ms) later.
+   {"cmd":"auth","token":"JWT"}                present a token (see AUTHORIZATION; no reply)
    group_id is a non-empty string or an integer (123 and "123" are the same group).
    Errors get one reply frame {"error":"CODE","detail":"..."} and the connection stays open:
        bad_json             not valid JSON, not an object, or over 64 tokens / 32 levels
        bad_cmd              cmd missing or not a string
-       unknown_cmd          cmd is not one of the three
+       unknown_cmd          cmd is none of the above (auth too, when tokens are off)
        bad_group_id         group_id missing, empty, a bad escape, or not string/integer
        group_id_too_long    over max_group_id bytes (default 128)
        bad_message          message missing or not a string
        message_too_long     over max_message bytes (default 65536) once unescaped
+       bad_exclude_self     exclude_self is not true or false
+       bad_uid              uid missing, empty, a bad escape, or not a string
+       uid_too_long         over max_uid bytes (default 128)
        too_many_groups      over max_groups_per_conn (default 1024)
+       unauthorized         tokens are on and this connection has no valid token (every
+                            command but auth), or auth's token was refused (the detail says
+                            why: "token expired", "bad signature", "alg is not HS256", ...)
+       token_expired        the connection's token expired: send a fresh one with auth
+       forbidden            the token's claims or a hook refused this group, user or message
        binary_not_supported a binary frame
        channel_unavailable  the channel is down and the held-publish backlog is full
-       server_busy          out of memory
+       server_busy          out of memory, or over max_info_queries group_info at once
    Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
    payload, so any Redis client can push: redis-cli -p 2206 PUBLISH group:123 hi. A payload
    that is not UTF-8 (only a backend can publish one: send_to_group carries JSON text) is
    delivered as a binary frame with exactly those bytes; everything else as a text frame.
+   exclude_self travels as an envelope: the bytes FF 47 50 58 31 00 ("\xffGPX1\0"), the
+   sending worker's 8-byte instance id and the connection's 4-byte id, then the message;
+   the workers strip it. Only a binary payload of at least 18 bytes that starts with those
+   6 bytes is read as one (0xFF never starts UTF-8 text), so what backends publish arrives
+   as it was sent.
+
+   AUTHORIZATION (opt-in: with nothing configured anyone may join and push, as in the seed)
+   =============
+   Hooks for C programs that embed gp_app (gp_app_config; synchronous, on the worker's loop):
+     on_connect(app, id, c, user)   the upgrade request: c->path, c->query, c->req (headers,
+                                    gp_http_header_get), c->peer ("IP:PORT"). Return 0 to
+                                    accept or an HTTP status (401, 403, ...) to refuse; may
+                                    set c->uid/c->uid_len (the user, see USERS) and c->data
+                                    (gp_app_conn_data; given back once to on_release, after
+                                    ws.on_close or when the upgrade fails after all).
+     on_join(app, id, group, len, user)                      GP_APP_ALLOW or GP_APP_DENY
+     on_publish(app, id, group, len, msg, mlen, user)        send_to_group
+     on_send_to_uid(app, id, uid, len, msg, mlen, user)      send_to_uid
+   A denial answers {"error":"forbidden",...}; the connection and its other groups go on.
+   leave_group and group_info ask no hook. examples/auth_hooks.c is a complete program.
+   Tokens (gp_app_config.token_secret; grouppush_server --token-secret FILE): JWT (RFC
+   7519) in the compact JWS form, alg HS256 only (gp_jwt_verify: "none", HS384/512, RS*,
+   ES*, PS*, a crit header are refused). A client presents one in the URL, ws://host/?token=
+   JWT (browsers cannot set headers on a WebSocket), or as a command {"cmd":"auth",
+   "token":"JWT"}, at any time; without a valid one every other command answers
+   unauthorized, and a connection that has none token_grace_ms after it opened (default
+   30 s) is closed with 1008. A refused ?token= is said once, as an unauthorized error
+   frame, when the connection opens. Claims:
+     sub          string: the user id this connection is bound to (see USERS)
+     exp, nbf     NumericDate (integer seconds; a fraction is cut off): valid from nbf
+                  until before exp, give or take token_skew_s (default 0); both optional
+     groups       array of Redis glob patterns: the groups it may join (and group_info)
+     publish      array of patterns: the groups it may send_to_group to
+     send_to_uid  array of patterns: the user ids it may send_to_uid to
+   An absent list allows nothing ("*" allows everything). A claim of the wrong type, a
+   claim given twice, a token over max_token bytes (default 4096), broken base64url or a
+   payload that is not a JSON object: unauthorized. Other claims are not checked (iss,
+   aud, iat, jti: check them in on_connect if you need to). Key rotation: token_secret[1]
+   (--token-secret given twice) is a second key; a token signed with either is good.
+   When the token of an open connection expires, it gets {"error":"token_expired",...}
+   and then has token_grace_ms to send a fresh auth; meanwhile it stays in its groups
+   and receives, but its commands answer token_expired; after that: close 1008. A fresh
+   token replaces the claims: groups its "groups" no longer allow are left. A token for
+   another sub than the connection's user is refused (unauthorized), as is a refused
+   refresh, which leaves the old (still valid) token in force. Hooks and tokens combine:
+   the token's claims first, then the hook. Time is the wall clock (CLOCK_REALTIME).
+
+   USERS AND MEMBER COUNTS
+   =======================
+   Users: a token's sub (or on_connect's uid) binds a connection to user U, one user per
+   connection, for its lifetime. The worker subscribes to channel "user:U" (the prefix is
+   gp_app_config.user_prefix) while it has a connection of U, so send_to_uid, user code's
+   gp_app_send_to_uid and any backend's PUBLISH user:U text reach every connection of U on
+   every worker and every machine on the channel, with the guarantees of a group.
+   Member counts: group_info asks every worker of the deployment, through two control
+   channels (control_prefix, default "gp:ctl:"): the asking worker publishes the query on
+   "gp:ctl:q", to which every worker subscribes; each worker with members in the group
+   publishes its count on the asker's own "gp:ctl:r:ID"; info_window_ms (default 100 ms)
+   after the query the asker sums what came and answers. So the count is right, within that
+   delay, for every join and leave its worker had handled when the query reached it (a
+   join sent before the query on another connection counts once its worker read it), and a
+   worker that dies (kill -9, a crash) counts nothing from that moment: its members are
+   gone with it and it answers no query. The price: an answer slower than info_window_ms
+   (an overloaded worker or Redis) is not counted; one query costs one PUBLISH per worker
+   that has members.
 
    SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
    ============
@@ -262,7 +343,9 @@
             close_timeout 3 s | GP_HTTP_MAX_HEADERS 48 header lines (431) | origins: any |
             every timeout and the ping interval are cut to 2^30 ms (12 days)
    group    max_groups_per_conn 1024 | max_name 128 B
-   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels
+   app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels | max_uid
+            128 B | max_token 4096 B | token_grace 30 s | token_skew 0 s | info_window
+            100 ms | max_info_queries 1024 under way
    chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
             grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
@@ -278,6 +361,12 @@
           figures), gp_sup_stats bytes/slow_drops/reconnects and /status uptime_ms;
           gp_app_config.on_error / on_fanout, gp_app_stats joins/leaves/publishes;
           gp_chancli_config.on_published (PUBLISH replies, in order); gp_buf_printf.
+          Authorization: hooks for embedders (on_connect, on_join, on_publish,
+          on_send_to_uid, on_release), JWT HS256 tokens for the ready server
+          (--token-secret, query or auth command, expiry and refresh, key rotation), users
+          (send_to_uid, "user:U"), send_to_group exclude_self, group_info member counts
+          over the deployment; SHA-256, HMAC-SHA256, >>jwt, gp_http_query_get,
+          gp_conn_peer, gp_group_send_except, gp_group_each.
    0.2.0  (2026-12-02) the channel server answers what common Redis clients send by
           default: MULTI/EXEC/DISCARD/WATCH/UNWATCH, SELECT 0, RESET, INFO, COMMAND, CONFIG
           GET, CLIENT LIST|INFO|SETINFO|REPLY|HELP, PUBSUB HELP; HELLO SETNAME sets the name.
@@ -387,6 +476,12 @@ GP_API int  gp_buf_printf(gp_buf *b, const char *fmt, ...)
 
 /* SHA-1 (RFC 3174) of data into out[20]. */
 GP_API void gp_sha1(const void *data, size_t len, uint8_t out[20]);
+/* SHA-256 (FIPS 180-4) of data into out[32]. */
+GP_API void gp_sha256(const void *data, size_t len, uint8_t out[32]);
+/* HMAC-SHA256 (RFC 2104, RFC 4231) of data under key (any length) into out[32]. */
+GP_API void gp_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32]);
+/* 1 if a[0..n) equals b[0..n); the time taken depends on n only (for MACs). */
+GP_API int  gp_ct_equal(const void *a, const void *b, size_t n);
 /* Base64 (RFC 4648, with padding). Encode writes 4*ceil(n/3) chars plus NUL, returns the
    length without NUL, or 0 if cap is too small. Decode returns bytes written or -1 on bad
    input or small cap. */
@@ -517,6 +612,10 @@ GP_API int gp_http_parse_head(const uint8_t *buf, size_t len, size_t last_len, g
 GP_API const gp_bytes *gp_http_header_get(const gp_http_request *req, const char *name);
 /* 1 if a comma-separated value list holds token (case-insensitive). */
 GP_API int gp_http_has_token(gp_bytes value, const char *token);
+/* The value of parameter name in a query string ("a=1&token=x", without the '?'),
+   percent-decoded ('+' stays '+') into out. Returns its length, -1 if absent (or a bad %
+   escape), GP_ERR_TOO_BIG if over cap. */
+GP_API long gp_http_query_get(gp_bytes query, const char *name, uint8_t *out, size_t cap);
 /* Sec-WebSocket-Accept for a key (RFC 6455 4.2.2): writes 28 chars + NUL into out. */
 GP_API void gp_ws_accept_key(const uint8_t *key, size_t len, char out[29]);
 
@@ -647,6 +746,9 @@ GP_API int  gp_conn_set_user(gp_ws_server *srv, gp_conn_id id, void *user);
 GP_API void *gp_conn_get_user(const gp_ws_server *srv, gp_conn_id id);
 /* Bytes queued and not yet written, or 0 for a stale id. */
 GP_API size_t gp_conn_queued(const gp_ws_server *srv, gp_conn_id id);
+/* The client's address as "IP:PORT" (IPv6 without brackets) into out; GP_ERR_CLOSED for a
+   stale id. Usable from on_accept on. */
+GP_API int  gp_conn_peer(const gp_ws_server *srv, gp_conn_id id, char *out, size_t cap);
 /* Slot index of an id (< 2^20): a dense key for per-connection tables. */
 GP_API uint32_t gp_conn_slot(gp_conn_id id);
 
@@ -672,6 +774,12 @@ GP_API int  gp_group_leave(gp_groups *g, gp_conn_id id, const void *name, size_t
 GP_API void gp_group_leave_all(gp_groups *g, gp_conn_id id);
 /* Queue m on every member. Returns the number of members it was queued on. */
 GP_API size_t gp_group_send(gp_groups *g, const void *name, size_t len, gp_msg *m);
+/* The same, but not on member `except` (a stale or 0 id excludes no one). */
+GP_API size_t gp_group_send_except(gp_groups *g, const void *name, size_t len, gp_msg *m, gp_conn_id except);
+/* Call fn for each group id is in (fn may make id leave that group). Returns the count. */
+GP_API size_t gp_group_each(gp_groups *g, gp_conn_id id,
+                            void (*fn)(gp_groups *g, gp_conn_id id, const char *name, size_t len, void *user),
+                            void *user);
 GP_API size_t gp_group_size(const gp_groups *g, const void *name, size_t len);
 GP_API void gp_group_counts(const gp_groups *g, size_t *groups, size_t *memberships);
 
@@ -889,16 +997,95 @@ GP_API long gp_json_unescape(const uint8_t *text, const gp_json_tok *t, uint8_t 
 /* Append s (n bytes of UTF-8) to b as a quoted JSON string. */
 GP_API int gp_json_put_string(gp_buf *b, const void *s, size_t n);
 
+/* ==== >>jwt  JSON Web Tokens (RFC 7519) signed with HS256 (pure) ============ */
+
+/* Verification of a compact JWS (RFC 7515) token: header.payload.signature, base64url
+   without padding. Only "alg":"HS256" (HMAC-SHA256) is accepted: "none", HS384/HS512, RS*,
+   ES*, PS* and anything else are refused, as is a header with "crit". The signature is
+   checked before the payload is parsed. Claims read: "sub" (string), "exp" and "nbf"
+   (NumericDate: an integer, a fraction is cut off, at most 15 digits), and three lists of
+   Redis glob patterns (gp_chan_glob_match): "groups" (groups it may join), "publish"
+   (groups it may push to), "send_to_uid" (user ids it may send to); each an array of
+   strings. Other claims (iss, aud, iat, jti, ...) are ignored. A claim of the wrong type,
+   or a claim the token names twice, refuses the token. */
+typedef struct gp_jwt_config {
+    gp_bytes secret[2];    /* HMAC keys; a token signed with either is good (a key rotation
+                              keeps both); a len of 0 = unused. At least secret[0]. */
+    int64_t  skew;         /* seconds of clock difference allowed for exp and nbf (>= 0) */
+} gp_jwt_config;
+typedef struct gp_jwt {
+    gp_bytes sub;          /* "sub", unescaped, in work; len 0: the token names no user */
+    int64_t  exp, nbf;     /* seconds since 1970; INT64_MAX / INT64_MIN when absent */
+    gp_bytes groups;       /* the pattern lists, in work, packed (gp_jwt_match): each */
+    gp_bytes publish;      /*   pattern is a 2-byte big-endian length and its bytes; an */
+    gp_bytes send_to_uid;  /*   absent claim is an empty list, which allows nothing */
+    int      key;          /* which secret verified it: 0 or 1 */
+    const char *error;     /* after a refusal: why, a short phrase (static text) */
+} gp_jwt;
+/* Bytes of work memory gp_jwt_verify needs for a token of n bytes (tokens + decoded text). */
+#define GP_JWT_WORK_SIZE(n) (((n) / 2 + 2) * sizeof(gp_json_tok) + 2 * (size_t)(n) + 16)
+/* Verify tok (len bytes) at time now (seconds since 1970). work: cap bytes of the caller's
+   memory, at least GP_JWT_WORK_SIZE(len); out's byte ranges point into it. Returns GP_OK;
+   GP_ERR_PROTOCOL when the token is refused (malformed, wrong alg, bad signature, expired,
+   not yet valid, a claim of the wrong type: out->error says which); GP_ERR_TOO_BIG when cap
+   is too small; GP_ERR_INVAL for a missing secret. */
+GP_API int gp_jwt_verify(const gp_jwt_config *cfg, const uint8_t *tok, size_t len, int64_t now,
+                         void *work, size_t cap, gp_jwt *out);
+/* 1 if name (len bytes) matches one of the packed patterns (a gp_jwt list), else 0. */
+GP_API int gp_jwt_match(gp_bytes patterns, const void *name, size_t len);
+
 /* ==== >>app  the group-push protocol ======================================== */
 
 typedef struct gp_app gp_app;
+/* What on_connect sees of an upgrade request, and what it may attach to the connection. */
+typedef struct gp_app_connect {
+    const gp_http_request *req;   /* method, path, every header (gp_http_header_get) */
+    gp_bytes path;                /* the request target up to '?' */
+    gp_bytes query;               /* after '?', still %-encoded (gp_http_query_get); len 0: none */
+    const char *peer;             /* the client's address, "IP:PORT" */
+    /* set by on_connect (both optional): */
+    const void *uid;              /* bind the connection to this user id (copied; at most
+                                     max_uid bytes, else the upgrade gets 400) */
+    size_t uid_len;
+    void *data;                   /* user data, gp_app_conn_data(); handed back once to
+                                     on_release */
+} gp_app_connect;
+enum { GP_APP_ALLOW = 0, GP_APP_DENY = 1 };
 typedef struct gp_app_config {
     gp_ws_config      ws;         /* limits and on_accept/on_http; message callbacks are the app's */
     gp_chancli_config chan;       /* where the channel is; on_message/on_state are the app's */
     const char *prefix;           /* channel name prefix, NULL = "group:" */
+    const char *user_prefix;      /* channel of user U: user_prefix + U, NULL = "user:" */
+    const char *control_prefix;   /* group_info's control channels, NULL = "gp:ctl:" */
     size_t max_group_id;          /* bytes, 0 = default (at most 1024) */
     size_t max_message;           /* bytes of "message" text, 0 = default */
     size_t max_groups_per_conn;   /* 0 = default */
+    size_t max_uid;               /* bytes of a user id, 0 = default (at most 1024) */
+    size_t max_info_queries;      /* group_info queries waiting for answers, 0 = default */
+    uint64_t info_window_ms;      /* group_info collects answers this long, 0 = default */
+    /* Tokens (JWT, HS256; see the manual). token_secret[0].len > 0 turns checking on;
+       [1] is a second key accepted during a rotation. The bytes are copied. */
+    gp_bytes token_secret[2];
+    uint64_t token_grace_ms;      /* 0 = default: time to (re)authenticate, then close 1008 */
+    uint64_t token_skew_s;        /* seconds of clock skew for exp/nbf; 0 = none (default) */
+    size_t   max_token;           /* bytes, 0 = default */
+    /* Hooks for embedders: synchronous, called on the worker's loop. Each may be NULL. */
+    /* An upgrade request (after ws.on_accept accepted it): 0 = accept, or an HTTP status
+       (e.g. 401, 403) to refuse it. May fill c->uid and c->data. */
+    int (*on_connect)(gp_app *app, gp_conn_id id, gp_app_connect *c, void *user);
+    /* add_group (after the token's "groups" allowed it): GP_APP_ALLOW or GP_APP_DENY
+       (the client gets "forbidden"). */
+    int (*on_join)(gp_app *app, gp_conn_id id, const void *group, size_t len, void *user);
+    /* send_to_group (after "publish" allowed it); msg is the unescaped text. */
+    int (*on_publish)(gp_app *app, gp_conn_id id, const void *group, size_t len,
+                      const void *msg, size_t mlen, void *user);
+    /* send_to_uid (after "send_to_uid" allowed it). */
+    int (*on_send_to_uid)(gp_app *app, gp_conn_id id, const void *uid, size_t len,
+                          const void *msg, size_t mlen, void *user);
+    /* on_connect's data goes back, exactly once: after ws.on_close, or at once when the
+       upgrade fails after on_connect accepted it (a uid over max_uid: 400; no memory),
+       or in gp_app_destroy. */
+    void (*on_release)(gp_app *app, gp_conn_id id, void *data, void *user);
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     /* An error reply went to id: code is the stable code of the manual ("bad_json", ...). */
     void (*on_error)(gp_app *app, gp_conn_id id, const char *code, void *user);
@@ -921,6 +1108,13 @@ GP_API gp_groups    *gp_app_groups(gp_app *app);
 GP_API void gp_app_stats_get(const gp_app *app, gp_app_stats *st);
 /* Publish to a group from user code (the same path as send_to_group). */
 GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const void *msg, size_t len);
+/* Send to every connection of user uid, on every worker (the same path as send_to_uid). */
+GP_API int  gp_app_send_to_uid(gp_app *app, const void *uid, size_t ulen, const void *msg, size_t len);
+/* The user id a connection is bound to (by a token's sub or on_connect); len 0: none. The
+   bytes stay valid until the connection's on_close returns. */
+GP_API gp_bytes gp_app_conn_uid(const gp_app *app, gp_conn_id id);
+/* on_connect's c->data for the connection, or NULL (valid in ws.on_close too). */
+GP_API void *gp_app_conn_data(const gp_app *app, gp_conn_id id);
 /* Fail fast before forking: connect to the channel described by chan (host, port, username,
    password as gp_chancli uses them) and send the HELLO 3 [AUTH] the workers will send, all
    within timeout_ms (0 = 3000). Blocking; for a master's start-up, never inside a loop.
@@ -1310,6 +1504,111 @@ GP_API void gp_sha1(const void *data, size_t len, uint8_t out[20]) {
     }
 }
 
+/* SHA-256, FIPS 180-4 section 6.2; incremental (gp__sha256_*) so that HMAC hashes
+   key pad || message without a copy. */
+typedef struct gp__sha256 { uint32_t h[8]; uint8_t buf[64]; size_t n; uint64_t total; } gp__sha256;
+static const uint32_t gp__sha256_k[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u
+};
+static uint32_t gp__ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static void gp__sha256_block(uint32_t h[8], const uint8_t *p) {
+    uint32_t w[64], a, b, c, d, e, f, g, k, t1, t2;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) |
+               ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
+    for (i = 16; i < 64; i++)
+        w[i] = (gp__ror(w[i - 2], 17) ^ gp__ror(w[i - 2], 19) ^ (w[i - 2] >> 10)) + w[i - 7] +
+               (gp__ror(w[i - 15], 7) ^ gp__ror(w[i - 15], 18) ^ (w[i - 15] >> 3)) + w[i - 16];
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
+    for (i = 0; i < 64; i++) {
+        t1 = k + (gp__ror(e, 6) ^ gp__ror(e, 11) ^ gp__ror(e, 25)) + ((e & f) ^ (~e & g)) + gp__sha256_k[i] + w[i];
+        t2 = (gp__ror(a, 2) ^ gp__ror(a, 13) ^ gp__ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+static void gp__sha256_init(gp__sha256 *s) {
+    static const uint32_t iv[8] = { 0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u };
+    memcpy(s->h, iv, sizeof iv);
+    s->n = 0;
+    s->total = 0;
+}
+static void gp__sha256_update(gp__sha256 *s, const void *data, size_t len) {
+    const uint8_t *p = (const uint8_t *)data;
+    s->total += len;
+    if (s->n > 0) {
+        size_t take = GP__MIN(len, 64 - s->n);
+        memcpy(s->buf + s->n, p, take);
+        s->n += take; p += take; len -= take;
+        if (s->n < 64) return;
+        gp__sha256_block(s->h, s->buf);
+        s->n = 0;
+    }
+    while (len >= 64) { gp__sha256_block(s->h, p); p += 64; len -= 64; }
+    if (len) memcpy(s->buf, p, len);
+    s->n = len;
+}
+static void gp__sha256_final(gp__sha256 *s, uint8_t out[32]) {
+    uint64_t bits = s->total * 8u;
+    size_t i;
+    s->buf[s->n++] = 0x80;
+    if (s->n > 56) {
+        memset(s->buf + s->n, 0, 64 - s->n);
+        gp__sha256_block(s->h, s->buf);
+        s->n = 0;
+    }
+    memset(s->buf + s->n, 0, 56 - s->n);
+    for (i = 0; i < 8; i++) s->buf[63 - i] = (uint8_t)(bits >> (8 * i));
+    gp__sha256_block(s->h, s->buf);
+    for (i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24); out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8); out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+GP_API void gp_sha256(const void *data, size_t len, uint8_t out[32]) {
+    gp__sha256 s;
+    gp__sha256_init(&s);
+    gp__sha256_update(&s, data, len);
+    gp__sha256_final(&s, out);
+}
+
+/* HMAC (RFC 2104): H(K ^ opad || H(K ^ ipad || m)), a key over the block size hashed first. */
+GP_API void gp_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32]) {
+    uint8_t k[64], pad[64], inner[32];
+    gp__sha256 s;
+    size_t i;
+    memset(k, 0, sizeof k);
+    if (klen > 64) gp_sha256(key, klen, k);
+    else if (klen) memcpy(k, key, klen);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x36);
+    gp__sha256_init(&s);
+    gp__sha256_update(&s, pad, 64);
+    gp__sha256_update(&s, data, len);
+    gp__sha256_final(&s, inner);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    gp__sha256_init(&s);
+    gp__sha256_update(&s, pad, 64);
+    gp__sha256_update(&s, inner, 32);
+    gp__sha256_final(&s, out);
+}
+
+GP_API int gp_ct_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = (const volatile uint8_t *)a, *y = (const volatile uint8_t *)b;
+    uint8_t d = 0;
+    size_t i;
+    for (i = 0; i < n; i++) d = (uint8_t)(d | (x[i] ^ y[i]));
+    return d == 0;
+}
+
 static const char gp__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 GP_API size_t gp_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap) {
     size_t o = 0, i;
@@ -1330,13 +1629,32 @@ GP_API size_t gp_base64_encode(const uint8_t *in, size_t n, char *out, size_t ca
     return o;
 }
 
-static int gp__b64val(int c) {
+/* url: the URL-safe alphabet of RFC 4648 section 5 ('-' and '_' for '+' and '/'). */
+static int gp__b64val(int c, int url) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c == (url ? '-' : '+')) return 62;
+    if (c == (url ? '_' : '/')) return 63;
     return -1;
+}
+
+/* base64url without padding, as JWS uses it (RFC 7515 section 2): strict, so that one
+   byte string has one encoding - a length of 4k+1 and set bits after the last byte are
+   errors. Returns bytes written, or -1 on bad input or small cap. */
+static long gp__b64url_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+    size_t i, o = 0, want = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    uint32_t w = 0;
+    int bits = 0;
+    if (n % 4 == 1 || want > cap) return -1;
+    for (i = 0; i < n; i++) {
+        int v = gp__b64val(in[i], 1);
+        if (v < 0) return -1;
+        w = (w << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) { bits -= 8; out[o++] = (uint8_t)(w >> bits); w &= (1u << bits) - 1u; }
+    }
+    return w != 0 ? -1 : (long)o;
 }
 
 GP_API long gp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap) {
@@ -1351,7 +1669,7 @@ GP_API long gp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
         for (k = 0; k < 4; k++) {
             int c = (unsigned char)in[i + (size_t)k];
             if (c == '=' && i + 4 == n && (size_t)k >= 4 - pad) v[k] = 0;
-            else if ((v[k] = gp__b64val(c)) < 0) return -1;
+            else if ((v[k] = gp__b64val(c, 0)) < 0) return -1;
         }
         w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) | (uint32_t)v[3];
         out[o++] = (uint8_t)(w >> 16);
@@ -1978,6 +2296,28 @@ GP_API int gp_net_connect_result(int fd) {
     return GP_OK;
 }
 
+/* "IP:PORT" of a socket's peer (peer = 1) or its own address (0); ":0" when unknown. */
+static void gp__net_addr(int fd, int peer, char *out, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[64];
+    int port = 0;
+    memset(&ss, 0, sizeof ss);
+    host[0] = '\0';
+    if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+            gp__ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+            gp__ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    gp_fmt(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
+}
+
 GP_API int gp_net_local_port(int fd) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -2574,6 +2914,29 @@ GP_API int gp_http_has_token(gp_bytes v, const char *token) {
     return 0;
 }
 
+GP_API long gp_http_query_get(gp_bytes q, const char *name, uint8_t *out, size_t cap) {
+    size_t i = 0, nl = strlen(name);
+    while (i < q.len) {
+        size_t s = i, e, o = 0;
+        while (i < q.len && q.ptr[i] != '&') i++;
+        e = i++;
+        if (e - s < nl || memcmp(q.ptr + s, name, nl) != 0 || (e - s > nl && q.ptr[s + nl] != '=')) continue;
+        for (s += nl + (e - s > nl); s < e; s++) {
+            int c = q.ptr[s];
+            if (c == '%') {
+                int hi = s + 2 < e ? gp__hexval(q.ptr[s + 1]) : -1, lo = hi >= 0 ? gp__hexval(q.ptr[s + 2]) : -1;
+                if (lo < 0) return -1;
+                c = hi * 16 + lo;
+                s += 2;
+            }
+            if (o >= cap) return GP_ERR_TOO_BIG;
+            out[o++] = (uint8_t)c;
+        }
+        return (long)o;
+    }
+    return -1;
+}
+
 GP_API void gp_ws_accept_key(const uint8_t *key, size_t len, char out[29]) {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";   /* RFC 6455 1.3 */
     uint8_t tmp[128], dig[20];
@@ -2745,6 +3108,14 @@ static gp__conn *gp__conn_get(const gp_ws_server *srv, gp_conn_id id) {
 static gp_conn_id gp__cid_of(uint32_t v) { gp_conn_id id; id.v = v; return id; }
 static gp_conn_id gp__cid(const gp__conn *c) { return gp__cid_of(c->id); }
 GP_API uint32_t gp_conn_slot(gp_conn_id id) { return (id.v & GP__SLOT_MASK) - 1u; }
+GP_API int gp_conn_peer(const gp_ws_server *srv, gp_conn_id id, char *out, size_t cap) {
+    const gp__conn *c = gp__conn_get(srv, id);
+    if (out == NULL || cap == 0) return GP_ERR_INVAL;
+    out[0] = '\0';
+    if (c == NULL) return GP_ERR_CLOSED;
+    gp__net_addr(c->st.fd, 1, out, cap);
+    return GP_OK;
+}
 
 GP_API gp_msg *gp_msg_new(gp_ws_server *srv, int opcode, const void *data, size_t len) {
     uint8_t hdr[14];
@@ -3944,6 +4315,12 @@ GP_API void gp_group_leave_all(gp_groups *gs, gp_conn_id id) {
 }
 
 GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg *msg) {
+    gp_conn_id none;
+    none.v = 0;
+    return gp_group_send_except(gs, name, len, msg, none);
+}
+
+GP_API size_t gp_group_send_except(gp_groups *gs, const void *name, size_t len, gp_msg *msg, gp_conn_id except) {
     gp__group *g;
     size_t i, n = 0;
     if (gs == NULL || msg == NULL) return 0;
@@ -3955,11 +4332,25 @@ GP_API size_t gp_group_send(gp_groups *gs, const void *name, size_t len, gp_msg 
        one into its place) and the group kept alive until the loop ends. */
     g->sending++;
     for (i = g->count; i-- > 0;) {
-        if (i >= g->count) continue;
+        if (i >= g->count || g->m[i]->id.v == except.v) continue;
         if (gp_ws_send_msg(gs->srv, g->m[i]->id, msg) == GP_OK) n++;
     }
     g->sending--;
     if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
+    return n;
+}
+
+GP_API size_t gp_group_each(gp_groups *gs, gp_conn_id id,
+                            void (*fn)(gp_groups *g, gp_conn_id id, const char *name, size_t len, void *user),
+                            void *user) {
+    gp__gslot *sl;
+    gp__member *m, *nx;
+    size_t n = 0;
+    if (gs == NULL || fn == NULL || (sl = gp__gslot_get(gs, id, 0)) == NULL) return 0;
+    for (m = sl->head; m; m = nx, n++) {   /* the next one first: fn may remove m */
+        nx = m->cnext;
+        fn(gs, id, m->g->name, m->g->nlen, user);
+    }
     return n;
 }
 
@@ -5126,27 +5517,6 @@ static void gp__cs_cmd_client_setinfo(gp__cs_client *c, size_t argc, gp_bytes *a
     gp_chan_put_simple(&c->out, '+', "OK");
 }
 
-static void gp__cs_addr(int fd, int peer, char *out, size_t cap) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[64];
-    int port = 0;
-    memset(&ss, 0, sizeof ss);
-    host[0] = '\0';
-    if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) == 0) {
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
-            gp__ntop(AF_INET, &a->sin_addr, host, sizeof host);
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
-            gp__ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            port = ntohs(a->sin6_port);
-        }
-    }
-    gp_fmt(out, cap, "%s:%d", host, port);   /* a socketpair() client shows ":0" */
-}
-
 /* One CLIENT LIST line: Redis 7.2's fields in Redis's order (clients such as redis-py's
    client_info() index them by name), with this server's values: one flat input buffer and
    a queue of shared frames per client (rbs = qbuf + qbuf-free, obl = replies being built,
@@ -5156,8 +5526,8 @@ static void gp__cs_client_line(gp__cs_client *me, const gp__cs_client *c, gp_buf
     char addr[80], laddr[80], line[640];
     uint64_t now = gp_loop_now(me->s->loop);
     size_t mem = sizeof *c + c->in.cap + c->out.cap + c->st.qbytes + c->mq.cap + c->chans_cap * sizeof *c->chans;
-    gp__cs_addr(c->st.fd, 1, addr, sizeof addr);
-    gp__cs_addr(c->st.fd, 0, laddr, sizeof laddr);
+    gp__net_addr(c->st.fd, 1, addr, sizeof addr);
+    gp__net_addr(c->st.fd, 0, laddr, sizeof laddr);
     gp_fmt(line, sizeof line, "id=%llu addr=%s laddr=%s fd=%d name=", (unsigned long long)c->id, addr, laddr, c->st.fd);
     gp_buf_append(b, line, strlen(line));
     if (c->name) gp_buf_append(b, c->name, strlen(c->name));
@@ -7283,25 +7653,215 @@ GP_API int gp_json_put_string(gp_buf *b, const void *sv, size_t n) {
     return gp_buf_append(b, "\"", 1);
 }
 
+/* ==== >>jwt  JWT (RFC 7519) verification, HS256 only. Pure. Uses: >>util (HMAC-SHA256,
+   base64url) >>json >>chan (the glob matcher PSUBSCRIBE uses) ==== */
+
+typedef struct gp__jwt_work {
+    gp_json_tok *toks;
+    size_t ntoks;
+    uint8_t *text, *end;    /* decoded JSON, then unescaped claims: [text, end) */
+} gp__jwt_work;
+
+/* base64url part -> JSON object in w->text; returns the token count or < 0. */
+static int gp__jwt_json(gp__jwt_work *w, const uint8_t *p, size_t n, uint8_t **text, size_t *tlen) {
+    long dl = gp__b64url_decode(p, n, w->text, (size_t)(w->end - w->text));
+    int nt;
+    if (dl < 0) return GP_ERR_PROTOCOL;
+    *text = w->text;
+    *tlen = (size_t)dl;
+    w->text += dl;
+    nt = gp_json_parse(*text, *tlen, w->toks, w->ntoks);
+    if (nt < 0 || w->toks[0].type != GP_JSON_OBJECT) return GP_ERR_PROTOCOL;
+    return nt;
+}
+
+/* NumericDate (RFC 7519 section 2): an integer or a fraction (cut off), at most 15 digits. */
+static int gp__jwt_date(const uint8_t *s, const gp_json_tok *t, int64_t *out) {
+    size_t i = t->start, digits = 0;
+    int neg = 0;
+    int64_t v = 0;
+    if (t->type != GP_JSON_NUMBER) return 0;
+    if (s[i] == '-') { neg = 1; i++; }
+    for (; i < t->end && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (++digits > 15) return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    for (; i < t->end; i++)   /* what is left: a fraction (cut off), or an exponent (refused) */
+        if (s[i] == 'e' || s[i] == 'E') return 0;
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* An array of strings -> packed list (2-byte length + bytes each) at w->text. */
+static int gp__jwt_list(gp__jwt_work *w, const uint8_t *s, int arr, gp_bytes *out) {
+    const gp_json_tok *t = &w->toks[arr];
+    size_t k, i = (size_t)arr + 1;
+    out->ptr = w->text;
+    if (t->type != GP_JSON_ARRAY) return 0;
+    for (k = 0; k < t->size; k++, i = w->toks[i].next) {
+        long n;
+        if (w->toks[i].type != GP_JSON_STRING || w->end - w->text < 2) return 0;
+        n = gp_json_unescape(s, &w->toks[i], w->text + 2, GP__MIN((size_t)(w->end - w->text) - 2, (size_t)65535));
+        if (n < 0) return 0;
+        gp__be16(w->text, (uint32_t)n);
+        w->text += 2 + n;
+    }
+    out->len = (size_t)(w->text - out->ptr);
+    return 1;
+}
+
+GP_API int gp_jwt_verify(const gp_jwt_config *cfg, const uint8_t *tok, size_t len, int64_t now,
+                         void *work, size_t cap, gp_jwt *out) {
+    static const char *const names[] = { "sub", "exp", "nbf", "groups", "publish", "send_to_uid" };
+    gp__jwt_work w;
+    const uint8_t *d1, *d2;
+    uint8_t *text, mac[32], sig[33];
+    size_t tlen, i, k, skip;
+    int nt, key, seen = 0;
+    uintptr_t base;
+    if (out == NULL) return GP_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    out->exp = INT64_MAX;
+    out->nbf = INT64_MIN;
+    out->key = -1;
+    out->error = "bad arguments";
+    if (cfg == NULL || cfg->secret[0].len == 0 || (tok == NULL && len > 0) || work == NULL) return GP_ERR_INVAL;
+    out->error = "token too long";
+    if (len > ((size_t)-1) / 4 || cap < GP_JWT_WORK_SIZE(len)) return GP_ERR_TOO_BIG;
+    base = ((uintptr_t)work + 15u) & ~(uintptr_t)15u;   /* tokens first, aligned */
+    w.toks = (gp_json_tok *)(void *)base;
+    w.ntoks = len / 2 + 2;
+    w.text = (uint8_t *)(void *)(w.toks + w.ntoks);
+    w.end = (uint8_t *)work + cap;
+    out->error = "malformed token";
+    if ((d1 = (const uint8_t *)memchr(tok, '.', len)) == NULL ||
+        (d2 = (const uint8_t *)memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok))) == NULL ||
+        memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)) != NULL)
+        return GP_ERR_PROTOCOL;
+    /* the header (RFC 7515 4.1): alg must be HS256; crit names extensions we lack */
+    out->error = "malformed header";
+    if ((nt = gp__jwt_json(&w, tok, (size_t)(d1 - tok), &text, &tlen)) < 0) return GP_ERR_PROTOCOL;
+    nt = gp_json_find(text, w.toks, 0, "alg");
+    out->error = "alg is not HS256";
+    if (nt < 0 || !gp__json_eq(text, &w.toks[nt], "HS256")) return GP_ERR_PROTOCOL;
+    out->error = "crit header not supported";
+    if (gp_json_find(text, w.toks, 0, "crit") >= 0) return GP_ERR_PROTOCOL;
+    /* the signature, over the ASCII of header.payload, against each secret */
+    out->error = "bad signature";
+    if (gp__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), sig, sizeof sig) != 32) return GP_ERR_PROTOCOL;
+    for (key = 0; key < 2; key++) {
+        if (cfg->secret[key].len == 0) continue;
+        gp_hmac_sha256(cfg->secret[key].ptr, cfg->secret[key].len, tok, (size_t)(d2 - tok), mac);
+        if (gp_ct_equal(mac, sig, 32)) break;
+    }
+    if (key == 2) return GP_ERR_PROTOCOL;
+    out->key = key;
+    /* the claims */
+    out->error = "payload is not a JSON object";
+    if ((nt = gp__jwt_json(&w, d1 + 1, (size_t)(d2 - d1 - 1), &text, &tlen)) < 0) return GP_ERR_PROTOCOL;
+    out->sub.ptr = out->groups.ptr = out->publish.ptr = out->send_to_uid.ptr = w.text;
+    for (i = 1, skip = 0; skip < w.toks[0].size / 2; skip++, i = w.toks[i + 1].next) {
+        const gp_json_tok *v = &w.toks[i + 1];
+        for (k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (gp__json_eq(text, &w.toks[i], names[k])) break;
+        if (k == sizeof names / sizeof names[0]) continue;
+        out->error = "a claim appears twice";
+        if (seen & (1 << k)) return GP_ERR_PROTOCOL;
+        seen |= 1 << k;
+        out->error = k == 0 ? "sub is not a string" : k <= 2 ? "exp/nbf is not a NumericDate"
+                                                            : "groups/publish/send_to_uid is not an array of strings";
+        if (k == 0) {
+            long n;
+            if (v->type != GP_JSON_STRING) return GP_ERR_PROTOCOL;
+            if ((n = gp_json_unescape(text, v, w.text, (size_t)(w.end - w.text))) < 0) return GP_ERR_PROTOCOL;
+            out->sub.ptr = w.text;
+            out->sub.len = (size_t)n;
+            w.text += n;
+        } else if (k <= 2) {
+            if (!gp__jwt_date(text, v, k == 1 ? &out->exp : &out->nbf)) return GP_ERR_PROTOCOL;
+        } else if (!gp__jwt_list(&w, text, (int)(i + 1), k == 3 ? &out->groups : k == 4 ? &out->publish
+                                                                                         : &out->send_to_uid)) {
+            return GP_ERR_PROTOCOL;
+        }
+    }
+    /* RFC 7519 4.1.4, 4.1.5: valid from nbf until before exp, give or take the skew */
+    out->error = "token expired";
+    if (out->exp != INT64_MAX && now - cfg->skew >= out->exp) return GP_ERR_PROTOCOL;
+    out->error = "token not valid yet";
+    if (out->nbf != INT64_MIN && now + cfg->skew < out->nbf) return GP_ERR_PROTOCOL;
+    out->error = NULL;
+    return GP_OK;
+}
+
+GP_API int gp_jwt_match(gp_bytes pats, const void *name, size_t len) {
+    size_t i = 0;
+    while (i + 2 <= pats.len) {
+        size_t n = gp__rd16(pats.ptr + i);
+        if (n > pats.len - i - 2) return 0;
+        if (gp_chan_glob_match(pats.ptr + i + 2, n, (const uint8_t *)name, len)) return 1;
+        i += 2 + n;
+    }
+    return 0;
+}
+
 /* ==== >>app  the group-push protocol (JSON commands). Uses: the public API, and >>util's
    allocator wrappers (so GP_MALLOC and alloc_ctx apply); nothing else private ==== */
+
+/* Per-connection state, kept only when tokens or on_connect are configured (else no
+   memory is spent on it): one block holding the user id and the token's pattern lists. */
+enum { GP__AUTH_NONE = 0, GP__AUTH_OK, GP__AUTH_EXPIRED };
+typedef struct gp__app_conn {
+    gp_app *app;
+    uint32_t id;                /* the gp_conn_id it belongs to */
+    int auth;                   /* GP__AUTH_* (tokens on) */
+    const char *why;            /* a refused ?token=: said once the connection is open */
+    uint64_t timer;             /* token expiry, or the grace period */
+    int64_t exp;                /* the token's exp (INT64_MAX: none) */
+    void *data;                 /* on_connect's */
+    size_t size;                /* bytes of this block */
+    gp_bytes uid, groups, publish, send_to_uid;   /* in this block */
+} gp__app_conn;
+
+/* A group_info waiting for the other workers' answers. */
+typedef struct gp__app_query {
+    struct gp__app_query *next;
+    gp_app *app;
+    uint32_t qid;
+    gp_conn_id conn;
+    uint64_t members, timer;
+    size_t glen;
+    uint8_t group[1];           /* glen bytes */
+} gp__app_query;
 
 struct gp_app {
     gp_loop *loop;
     void *alloc_ctx;
     gp_app_config cfg;
-    char *prefix;
-    size_t plen;
+    char *prefix, *uprefix, *cprefix;   /* one block: group, user and control prefixes */
+    size_t plen, uplen, cplen, prefixes_size;
     gp_ws_server *ws;
     gp_groups *groups;
+    gp_groups *users;           /* user id -> its connections on this worker */
     gp_chancli *chan;
-    gp_buf scratch;
+    gp_buf scratch, env;
     uint8_t *text;              /* unescaped "message", max_message bytes */
+    int tokens;                 /* token checking on */
+    gp_jwt_config jwt;          /* secrets point into `secrets` */
+    uint8_t *secrets, *tokbuf, *jwt_work;
+    size_t secrets_len, jwt_work_size;
+    gp__app_conn **pc;          /* by connection slot, when tokens or on_connect are set */
+    size_t pc_cap;
+    uint64_t instance;          /* random: this app in envelopes and control messages */
+    char reply_ch[64];          /* control prefix + "r:" + instance, NUL-terminated */
+    gp__app_query *queries;
+    size_t nqueries;
+    uint32_t next_qid;
     int ready_fired;
     uint64_t msgs_in, msgs_out, errors, joins, leaves, publishes;
     gp_json_tok toks[64];
 };
 
+/* Every error answer goes through here (one JSON frame, the connection stays open). */
 static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char *detail) {
     gp_buf *b = &a->scratch;
     b->len = 0;
@@ -7314,50 +7874,289 @@ static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char
     gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
 }
 
-/* Channel name = prefix + group id, built in scratch. */
-static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen, gp_bytes *out) {
+/* Every answer that is not an error (group_info) goes through here: body is a JSON object. */
+static void gp__app_reply(gp_app *a, gp_conn_id id, const gp_buf *body) {
+    gp_ws_send(a->ws, id, GP_WS_TEXT, body->data, body->len);
+}
+
+/* Channel name = prefix + name, built in scratch. */
+static const gp_bytes *gp__app_chname(gp_app *a, const char *prefix, size_t plen, const void *name, size_t len,
+                                      gp_bytes *out) {
     a->scratch.len = 0;
-    if (gp_buf_append(&a->scratch, a->prefix, a->plen) != GP_OK || gp_buf_append(&a->scratch, group, glen) != GP_OK)
+    if (gp_buf_append(&a->scratch, prefix, plen) != GP_OK || gp_buf_append(&a->scratch, name, len) != GP_OK)
         return NULL;
     out->ptr = a->scratch.data;
     out->len = a->scratch.len;
     return out;
 }
+static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen, gp_bytes *out) {
+    return gp__app_chname(a, a->prefix, a->plen, group, glen, out);
+}
 
+/* One frame for the members of name in gs (all but `except`): a backend may publish any
+   bytes; what is not UTF-8 goes out as a binary frame. */
+static size_t gp__app_deliver(gp_app *a, gp_groups *gs, const uint8_t *name, size_t nlen, const uint8_t *data,
+                              size_t len, gp_conn_id except) {
+    int op = gp_utf8_feed(GP_UTF8_ACCEPT, data, len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+    gp_msg *m = gp_msg_new(a->ws, op, data, len);
+    size_t n;
+    if (m == NULL) return 0;
+    n = gp_group_send_except(gs, name, nlen, m, except);
+    a->msgs_out += n;
+    gp_msg_unref(m);
+    return n;
+}
+
+/* send_to_group with "exclude_self": the channel message is an envelope, MAGIC + the
+   origin app's instance (8 bytes) + its connection id (4 bytes) + the message. 0xFF never
+   starts UTF-8 text, so no text a backend publishes is taken for one. */
+#define GP__APP_ENV "\xff" "GPX1" "\x00"
+#define GP__APP_ENV_LEN 18
 static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
-    gp_msg *m;
+    gp_conn_id except;
     gp_bytes group;
-    size_t n;
-    int op;
     (void)c;
+    except.v = 0;
     if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
-    /* a backend may publish any bytes; what is not UTF-8 goes out as a binary frame */
-    op = gp_utf8_feed(GP_UTF8_ACCEPT, data.ptr, data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
-    if ((m = gp_msg_new(a->ws, op, data.ptr, data.len)) == NULL) return;
+    if (data.len >= GP__APP_ENV_LEN && memcmp(data.ptr, GP__APP_ENV, 6) == 0) {
+        uint64_t inst = 0;
+        int i;
+        for (i = 0; i < 8; i++) inst = (inst << 8) | data.ptr[6 + i];
+        if (inst == a->instance)
+            except.v = ((uint32_t)data.ptr[14] << 24) | ((uint32_t)data.ptr[15] << 16) |
+                       ((uint32_t)data.ptr[16] << 8) | data.ptr[17];
+        data.ptr += GP__APP_ENV_LEN;
+        data.len -= GP__APP_ENV_LEN;
+    }
     group.ptr = channel.ptr + a->plen;
     group.len = channel.len - a->plen;
     if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, gp_group_size(a->groups, group.ptr, group.len), a->cfg.user);
-    n = gp_group_send(a->groups, group.ptr, group.len, m);
-    a->msgs_out += n;
-    gp_msg_unref(m);
+    gp__app_deliver(a, a->groups, group.ptr, group.len, data.ptr, data.len, except);
+}
+
+static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp_conn_id none;
+    (void)c;
+    none.v = 0;
+    if (channel.len < a->uplen || memcmp(channel.ptr, a->uprefix, a->uplen) != 0) return;
+    gp__app_deliver(a, a->users, channel.ptr + a->uplen, channel.len - a->uplen, data.ptr, data.len, none);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
     gp_bytes ch;
-    (void)g;
-    if (gp__app_channel(a, name, len, &ch))
+    if (g == a->users) {
+        if (gp__app_chname(a, a->uprefix, a->uplen, name, len, &ch))
+            gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_user, a);
+    } else if (gp__app_channel(a, name, len, &ch)) {
         gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_channel, a);
+    }
 }
 
 static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
     gp_bytes ch;
-    (void)g;
-    if (gp__app_channel(a, name, len, &ch)) gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
+    if (gp__app_chname(a, g == a->users ? a->uprefix : a->prefix, g == a->users ? a->uplen : a->plen, name, len, &ch))
+        gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
 }
 
+/* ---- member counts across the deployment (group_info) ----
+   The asking worker publishes "INSTANCE QID GROUP" on CONTROL"q", which every worker of
+   every machine on the channel subscribes to; each with members in GROUP answers
+   "QID COUNT" on the asker's CONTROL"r:INSTANCE"; after info_window_ms the asker sums
+   what came and answers the client. A worker that is gone answers nothing, so its members
+   are not counted. */
+static void gp__app_query_free(gp_app *a, gp__app_query *q) {
+    gp__app_query **pp;
+    for (pp = &a->queries; *pp; pp = &(*pp)->next)
+        if (*pp == q) { *pp = q->next; break; }
+    a->nqueries--;
+    gp__free(a->alloc_ctx, q, sizeof *q + q->glen);
+}
+
+static void gp__app_query_done(gp_loop *loop, void *user) {
+    gp__app_query *q = (gp__app_query *)user;
+    gp_app *a;
+    char num[32];
+    (void)loop;
+    a = q->app;
+    a->scratch.len = 0;
+    gp_fmt(num, sizeof num, ",\"members\":%llu}", (unsigned long long)q->members);
+    if (gp_buf_append(&a->scratch, "{\"cmd\":\"group_info\",\"group_id\":", 31) == GP_OK &&
+        gp_json_put_string(&a->scratch, q->group, q->glen) == GP_OK &&
+        gp_buf_append(&a->scratch, num, strlen(num)) == GP_OK)
+        gp__app_reply(a, q->conn, &a->scratch);
+    gp__app_query_free(a, q);
+}
+
+static void gp__app_on_query(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    const uint8_t *sp1, *sp2;
+    size_t n;
+    char ans[48];
+    gp_bytes ch;
+    (void)c; (void)channel;
+    if ((sp1 = (const uint8_t *)memchr(data.ptr, ' ', data.len)) == NULL || sp1 - data.ptr != 16 ||
+        (sp2 = (const uint8_t *)memchr(sp1 + 1, ' ', data.len - 17)) == NULL || sp2 - sp1 > 11)
+        return;
+    n = gp_group_size(a->groups, sp2 + 1, data.len - (size_t)(sp2 + 1 - data.ptr));
+    if (n == 0) return;   /* nothing to add: no answer */
+    gp_fmt(ans, sizeof ans, "%.*s %lu", (int)(sp2 - sp1 - 1), (const char *)sp1 + 1, (unsigned long)n);
+    if (gp__app_chname(a, a->cprefix, a->cplen, "r:", 2, &ch) && gp_buf_append(&a->scratch, data.ptr, 16) == GP_OK)
+        gp_chancli_publish(a->chan, a->scratch.data, a->scratch.len, ans, strlen(ans));
+}
+
+static void gp__app_on_answer(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp__app_query *q;
+    unsigned long qid = 0, cnt = 0;
+    size_t i = 0;
+    (void)c; (void)channel;
+    while (i < data.len && i < 10 && data.ptr[i] >= '0' && data.ptr[i] <= '9') qid = qid * 10 + (data.ptr[i++] - '0');
+    if (i == 0 || i >= data.len || data.ptr[i++] != ' ') return;
+    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 100000000000ul; i++)
+        cnt = cnt * 10 + (data.ptr[i] - '0');
+    for (q = a->queries; q; q = q->next)
+        if (q->qid == qid) { q->members += cnt; break; }
+}
+
+/* ---- per-connection state ---- */
+static gp__app_conn *gp__app_conn_get(const gp_app *a, gp_conn_id id) {
+    uint32_t s = gp_conn_slot(id);
+    gp__app_conn *pc = s < a->pc_cap ? a->pc[s] : NULL;
+    return pc && pc->id == id.v ? pc : NULL;
+}
+
+static void gp__app_conn_free(gp_app *a, uint32_t slot) {
+    gp__app_conn *pc = a->pc[slot];
+    gp_conn_id id;
+    if (pc == NULL) return;
+    if (pc->timer) gp_loop_timer_stop(a->loop, pc->timer);
+    a->pc[slot] = NULL;
+    id.v = pc->id;
+    if (pc->data && a->cfg.on_release) a->cfg.on_release(a, id, pc->data, a->cfg.user);
+    gp__free(a->alloc_ctx, pc, pc->size);
+}
+
+static void gp__app_timer(gp_loop *loop, void *user);
+static int64_t gp__app_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+/* The timer of a connection: grace (no valid token, or an expired one), else its exp. */
+static void gp__app_conn_arm(gp_app *a, gp__app_conn *pc) {
+    uint64_t ms = a->cfg.token_grace_ms;
+    if (pc->timer) gp_loop_timer_stop(a->loop, pc->timer);
+    pc->timer = 0;
+    if (!a->tokens) return;
+    if (pc->auth == GP__AUTH_OK) {
+        int64_t left;
+        if (pc->exp == INT64_MAX) return;
+        left = (pc->exp + (int64_t)a->cfg.token_skew_s) * 1000 - gp__app_wall_ms();
+        ms = left < 1 ? 1 : left > (1 << 30) ? (uint64_t)1 << 30 : (uint64_t)left;   /* re-checked when it fires */
+    }
+    pc->timer = gp_loop_timer_start(a->loop, ms, 0, gp__app_timer, pc);
+}
+
+/* A new block for id with this uid and these lists (NULL: keep the old block's). */
+static gp__app_conn *gp__app_conn_set(gp_app *a, gp_conn_id id, const void *uid, size_t ulen, const gp_jwt *claims) {
+    uint32_t s = gp_conn_slot(id);
+    gp__app_conn *old = gp__app_conn_get(a, id), *pc;
+    gp_bytes g, p, u, empty;
+    size_t size;
+    uint8_t *d;
+    empty.ptr = NULL;
+    empty.len = 0;
+    if (s >= a->pc_cap) {
+        size_t oc = a->pc_cap;
+        if (gp__grow(a->alloc_ctx, (void **)&a->pc, &a->pc_cap, (size_t)s + 1, sizeof *a->pc) != GP_OK) return NULL;
+        memset(a->pc + oc, 0, (a->pc_cap - oc) * sizeof *a->pc);
+    }
+    if (old == NULL && a->pc[s]) gp__app_conn_free(a, s);   /* a stale one (a handshake that failed) */
+    if (uid == NULL && old) { uid = old->uid.ptr; ulen = old->uid.len; }
+    g = claims ? claims->groups : old ? old->groups : empty;
+    p = claims ? claims->publish : old ? old->publish : empty;
+    u = claims ? claims->send_to_uid : old ? old->send_to_uid : empty;
+    size = sizeof *pc + ulen + g.len + p.len + u.len;
+    if ((pc = (gp__app_conn *)gp__malloc(a->alloc_ctx, size)) == NULL) return NULL;
+    if (old) *pc = *old;
+    else {
+        memset(pc, 0, sizeof *pc);
+        pc->app = a;
+        pc->id = id.v;
+        pc->exp = INT64_MAX;
+    }
+    pc->size = size;
+    d = (uint8_t *)(pc + 1);
+#define GP__APP_PUT(field, src, n) do { pc->field.ptr = d; pc->field.len = (n); if (n) memcpy(d, (src), (n)); d += (n); } while (0)
+    GP__APP_PUT(uid, uid, ulen);
+    GP__APP_PUT(groups, g.ptr, g.len);
+    GP__APP_PUT(publish, p.ptr, p.len);
+    GP__APP_PUT(send_to_uid, u.ptr, u.len);
+#undef GP__APP_PUT
+    if (old) {
+        old->timer = 0;   /* pc took it over: re-armed by the caller */
+        gp__free(a->alloc_ctx, old, old->size);
+    }
+    a->pc[s] = pc;
+    if (pc->timer) { gp_loop_timer_stop(a->loop, pc->timer); pc->timer = 0; }
+    return pc;
+}
+
+static void gp__app_timer(gp_loop *loop, void *user) {
+    gp__app_conn *pc = (gp__app_conn *)user;
+    gp_app *a = pc->app;
+    gp_conn_id id;
+    (void)loop;
+    id.v = pc->id;
+    pc->timer = 0;
+    if (pc->auth == GP__AUTH_OK) {
+        if (gp__app_wall_ms() < (pc->exp + (int64_t)a->cfg.token_skew_s) * 1000) { gp__app_conn_arm(a, pc); return; }
+        pc->auth = GP__AUTH_EXPIRED;
+        gp__app_error(a, id, "token_expired", "the token expired: send a fresh one with auth");
+        gp__app_conn_arm(a, pc);
+        return;
+    }
+    gp_conn_close(a->ws, id, 1008, pc->auth == GP__AUTH_EXPIRED ? "token expired" : "no valid token");
+}
+
+/* Verify a token (unescaped, in a->tokbuf) for connection pc and apply it. Returns NULL
+   when applied, else why not. */
+static const char *gp__app_token(gp_app *a, gp_conn_id id, size_t len, int opened) {
+    gp__app_conn *pc = gp__app_conn_get(a, id);
+    gp_jwt jw;
+    int had_uid;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (pc == NULL) return "no connection state";
+    if (gp_jwt_verify(&a->jwt, a->tokbuf, len, (int64_t)ts.tv_sec, a->jwt_work, a->jwt_work_size, &jw) != GP_OK)
+        return jw.error;
+    had_uid = pc->uid.len > 0;
+    if (had_uid && jw.sub.len && (jw.sub.len != pc->uid.len || memcmp(jw.sub.ptr, pc->uid.ptr, jw.sub.len) != 0))
+        return "the token is for another user";
+    if (jw.sub.len > a->cfg.max_uid) return "sub is over max_uid";
+    if ((pc = gp__app_conn_set(a, id, had_uid || !jw.sub.len ? NULL : jw.sub.ptr, jw.sub.len, &jw)) == NULL)
+        return "out of memory";
+    pc->auth = GP__AUTH_OK;
+    pc->exp = jw.exp;
+    if (opened && !had_uid && pc->uid.len && gp_group_join(a->users, id, pc->uid.ptr, pc->uid.len) != GP_OK) {
+        gp_conn_close(a->ws, id, 1011, "out of memory");
+        return NULL;
+    }
+    if (opened) gp__app_conn_arm(a, pc);
+    return NULL;
+}
+
+/* After a refresh: leave what the new token's "groups" no longer allow. */
+static void gp__app_recheck(gp_groups *g, gp_conn_id id, const char *name, size_t len, void *user) {
+    gp__app_conn *pc = (gp__app_conn *)user;
+    if (!gp_jwt_match(pc->groups, name, len)) gp_group_leave(g, id, name, len);
+}
+
+/* ---- commands ---- */
 /* group_id: a non-empty string, or an integer taken as its decimal text. */
 static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, uint8_t *out, size_t *len) {
     const gp_json_tok *t;
@@ -7390,12 +8189,191 @@ static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int t
     return 1;
 }
 
+/* "message": unescaped into a->text. Returns its length or -1 (answered). */
+static long gp__app_message(gp_app *a, gp_conn_id id, const uint8_t *text) {
+    int mi = gp_json_find(text, a->toks, 0, "message");
+    long ml;
+    if (mi < 0 || a->toks[mi].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_message", "message must be a string"); return -1; }
+    ml = gp_json_unescape(text, &a->toks[mi], a->text, a->cfg.max_message);
+    if (ml == GP_ERR_TOO_BIG) { gp__app_error(a, id, "message_too_long", "message is over the limit"); return -1; }
+    if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); return -1; }
+    return ml;
+}
+
+static void gp__app_publish_result(gp_app *a, gp_conn_id id, int rc) {
+    if (rc == GP_ERR_FULL) gp__app_error(a, id, "channel_unavailable", "channel down and backlog full");
+    else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
+}
+
+typedef struct gp__app_cmd_ctx {
+    gp_app *a;
+    gp_conn_id id;
+    const uint8_t *text;
+    gp__app_conn *pc;           /* NULL when neither tokens nor on_connect are set */
+    uint8_t gid[1024];
+    size_t glen;
+} gp__app_cmd_ctx;
+
+/* 1 if the token's list allows name (always, without tokens); else answers forbidden. */
+static int gp__app_claim(gp__app_cmd_ctx *x, const gp_bytes *list, const void *name, size_t len, const char *what) {
+    if (!x->a->tokens || gp_jwt_match(*list, name, len)) return 1;
+    gp__app_error(x->a, x->id, "forbidden", what);
+    return 0;
+}
+
+static void gp__app_cmd_auth(gp__app_cmd_ctx *x) {
+    gp_app *a = x->a;
+    int ti = gp_json_find(x->text, a->toks, 0, "token");
+    long n;
+    const char *why;
+    if (!a->tokens) { gp__app_error(a, x->id, "unknown_cmd", "tokens are not enabled on this server"); return; }
+    if (ti < 0 || a->toks[ti].type != GP_JSON_STRING) { gp__app_error(a, x->id, "unauthorized", "token must be a string"); return; }
+    n = gp_json_unescape(x->text, &a->toks[ti], a->tokbuf, a->cfg.max_token);
+    if (n < 0) { gp__app_error(a, x->id, "unauthorized", n == GP_ERR_TOO_BIG ? "token too long" : "token has a bad escape"); return; }
+    if ((why = gp__app_token(a, x->id, (size_t)n, 1)) != NULL) { gp__app_error(a, x->id, "unauthorized", why); return; }
+    if ((x->pc = gp__app_conn_get(a, x->id)) != NULL)
+        gp_group_each(a->groups, x->id, gp__app_recheck, x->pc);
+}
+
+static void gp__app_cmd_add(gp__app_cmd_ctx *x) {
+    gp_app *a = x->a;
+    int rc;
+    if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
+    if (!gp__app_claim(x, &x->pc->groups, x->gid, x->glen, "the token's groups do not include this group")) return;
+    if (a->cfg.on_join && a->cfg.on_join(a, x->id, x->gid, x->glen, a->cfg.user) != GP_APP_ALLOW) {
+        gp__app_error(a, x->id, "forbidden", "joining this group was refused");
+        return;
+    }
+    rc = gp_group_join(a->groups, x->id, x->gid, x->glen);
+    if (rc == GP_OK) a->joins++;
+    if (rc == GP_ERR_FULL) gp__app_error(a, x->id, "too_many_groups", "this connection is in too many groups");
+    else if (rc == GP_ERR_NOMEM) gp__app_error(a, x->id, "server_busy", "out of memory");
+}
+
+static void gp__app_cmd_leave(gp__app_cmd_ctx *x) {
+    if (!gp__app_group_id(x->a, x->id, x->text, gp_json_find(x->text, x->a->toks, 0, "group_id"), x->gid, &x->glen)) return;
+    gp_group_leave(x->a->groups, x->id, x->gid, x->glen);
+    x->a->leaves++;
+}
+
+static void gp__app_cmd_send(gp__app_cmd_ctx *x) {
+    gp_app *a = x->a;
+    int ei, self = 0, rc;
+    long ml;
+    gp_bytes ch;
+    if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
+    if ((ml = gp__app_message(a, x->id, x->text)) < 0) return;
+    if ((ei = gp_json_find(x->text, a->toks, 0, "exclude_self")) >= 0) {
+        if (a->toks[ei].type != GP_JSON_TRUE && a->toks[ei].type != GP_JSON_FALSE) {
+            gp__app_error(a, x->id, "bad_exclude_self", "exclude_self must be true or false");
+            return;
+        }
+        self = a->toks[ei].type == GP_JSON_TRUE;
+    }
+    if (!gp__app_claim(x, &x->pc->publish, x->gid, x->glen, "the token's publish does not include this group")) return;
+    if (a->cfg.on_publish && a->cfg.on_publish(a, x->id, x->gid, x->glen, a->text, (size_t)ml, a->cfg.user) != GP_APP_ALLOW) {
+        gp__app_error(a, x->id, "forbidden", "publishing to this group was refused");
+        return;
+    }
+    a->env.len = 0;
+    if (self) {
+        uint8_t h[GP__APP_ENV_LEN];
+        int i;
+        memcpy(h, GP__APP_ENV, 6);
+        for (i = 0; i < 8; i++) h[6 + i] = (uint8_t)(a->instance >> (56 - 8 * i));
+        for (i = 0; i < 4; i++) h[14 + i] = (uint8_t)(x->id.v >> (24 - 8 * i));
+        if (gp_buf_append(&a->env, h, sizeof h) != GP_OK || gp_buf_append(&a->env, a->text, (size_t)ml) != GP_OK) {
+            gp__app_error(a, x->id, "server_busy", "out of memory");
+            return;
+        }
+    }
+    if (gp__app_channel(a, x->gid, x->glen, &ch) == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
+    rc = self ? gp_chancli_publish(a->chan, ch.ptr, ch.len, a->env.data, a->env.len)
+              : gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+    if (rc == GP_OK) a->publishes++;
+    gp__app_publish_result(a, x->id, rc);
+}
+
+static void gp__app_cmd_send_uid(gp__app_cmd_ctx *x) {
+    gp_app *a = x->a;
+    int ui = gp_json_find(x->text, a->toks, 0, "uid");
+    long ml, ul;
+    gp_bytes ch;
+    if (ui < 0 || a->toks[ui].type != GP_JSON_STRING) { gp__app_error(a, x->id, "bad_uid", "uid must be a string"); return; }
+    ul = gp_json_unescape(x->text, &a->toks[ui], x->gid, a->cfg.max_uid);
+    if (ul == GP_ERR_TOO_BIG) { gp__app_error(a, x->id, "uid_too_long", "uid is over the limit"); return; }
+    if (ul <= 0) { gp__app_error(a, x->id, "bad_uid", ul == 0 ? "uid is empty" : "uid has a bad escape"); return; }
+    if ((ml = gp__app_message(a, x->id, x->text)) < 0) return;
+    if (!gp__app_claim(x, &x->pc->send_to_uid, x->gid, (size_t)ul, "the token's send_to_uid does not include this user")) return;
+    if (a->cfg.on_send_to_uid &&
+        a->cfg.on_send_to_uid(a, x->id, x->gid, (size_t)ul, a->text, (size_t)ml, a->cfg.user) != GP_APP_ALLOW) {
+        gp__app_error(a, x->id, "forbidden", "sending to this user was refused");
+        return;
+    }
+    if (gp__app_chname(a, a->uprefix, a->uplen, x->gid, (size_t)ul, &ch) == NULL) {
+        gp__app_error(a, x->id, "server_busy", "out of memory");
+        return;
+    }
+    gp__app_publish_result(a, x->id, gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml));
+}
+
+static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
+    gp_app *a = x->a;
+    gp__app_query *q;
+    gp_bytes ch;
+    char head[48];
+    size_t hl;
+    int rc;
+    if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
+    if (!gp__app_claim(x, &x->pc->groups, x->gid, x->glen, "the token's groups do not include this group")) return;
+    if (a->nqueries >= a->cfg.max_info_queries) { gp__app_error(a, x->id, "server_busy", "too many group_info queries under way"); return; }
+    q = (gp__app_query *)gp__malloc(a->alloc_ctx, sizeof *q + x->glen);
+    if (q == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
+    memset(q, 0, sizeof *q);
+    q->qid = ++a->next_qid;
+    q->conn = x->id;
+    q->glen = x->glen;
+    q->app = a;
+    memcpy(q->group, x->gid, x->glen);
+    hl = gp_fmt(head, sizeof head, "%s %lu ", a->reply_ch + a->cplen + 2, (unsigned long)q->qid);
+    a->env.len = 0;
+    if (gp_buf_append(&a->env, head, hl) != GP_OK || gp_buf_append(&a->env, x->gid, x->glen) != GP_OK ||
+        gp__app_chname(a, a->cprefix, a->cplen, "q", 1, &ch) == NULL ||
+        (q->timer = gp_loop_timer_start(a->loop, a->cfg.info_window_ms, 0, gp__app_query_done, q)) == 0) {
+        gp__free(a->alloc_ctx, q, sizeof *q + x->glen);
+        gp__app_error(a, x->id, "server_busy", "out of memory");
+        return;
+    }
+    q->next = a->queries;
+    a->queries = q;
+    a->nqueries++;
+    rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->env.data, a->env.len);
+    if (rc != GP_OK) {
+        gp_loop_timer_stop(a->loop, q->timer);
+        gp__app_query_free(a, q);
+        gp__app_publish_result(a, x->id, rc);
+    }
+}
+
+/* The commands: one row each. auth = 0: needs a valid token when tokens are on. */
+typedef struct gp__app_cmd { const char *name; size_t len; void (*fn)(gp__app_cmd_ctx *x); int open; } gp__app_cmd;
+static const gp__app_cmd gp__app_cmds[] = {
+    { "add_group", 9, gp__app_cmd_add, 0 },
+    { "leave_group", 11, gp__app_cmd_leave, 0 },
+    { "send_to_group", 13, gp__app_cmd_send, 0 },
+    { "send_to_uid", 11, gp__app_cmd_send_uid, 0 },
+    { "group_info", 10, gp__app_cmd_info, 0 },
+    { "auth", 4, gp__app_cmd_auth, 1 },
+};
+
 static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
-    uint8_t cmd[16], gid[1024];
-    size_t glen = 0;
+    gp__app_cmd_ctx x;
+    uint8_t cmd[16];
+    gp__app_conn none;
     long cl;
     int nt, ci;
+    size_t k;
     (void)srv;
     a->msgs_in++;
     if (opcode != GP_WS_TEXT) { gp__app_error(a, id, "binary_not_supported", "send JSON commands as text frames"); return; }
@@ -7408,54 +8386,85 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
     ci = gp_json_find(data.ptr, a->toks, 0, "cmd");
     if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); return; }
     cl = gp_json_unescape(data.ptr, &a->toks[ci], cmd, sizeof cmd);
-    if (cl == 9 && memcmp(cmd, "add_group", 9) == 0) {
-        int rc;
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
-        rc = gp_group_join(a->groups, id, gid, glen);
-        if (rc == GP_OK) a->joins++;
-        if (rc == GP_ERR_FULL) gp__app_error(a, id, "too_many_groups", "this connection is in too many groups");
-        else if (rc == GP_ERR_NOMEM) gp__app_error(a, id, "server_busy", "out of memory");
-    } else if (cl == 11 && memcmp(cmd, "leave_group", 11) == 0) {
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
-        gp_group_leave(a->groups, id, gid, glen);
-        a->leaves++;
-    } else if (cl == 13 && memcmp(cmd, "send_to_group", 13) == 0) {
-        int mi, rc;
-        long ml;
-        gp_bytes ch;
-        if (!gp__app_group_id(a, id, data.ptr, gp_json_find(data.ptr, a->toks, 0, "group_id"), gid, &glen)) return;
-        mi = gp_json_find(data.ptr, a->toks, 0, "message");
-        if (mi < 0 || a->toks[mi].type != GP_JSON_STRING) {
-            gp__app_error(a, id, "bad_message", "message must be a string");
-            return;
-        }
-        ml = gp_json_unescape(data.ptr, &a->toks[mi], a->text, a->cfg.max_message);
-        if (ml == GP_ERR_TOO_BIG) { gp__app_error(a, id, "message_too_long", "message is over the limit"); return; }
-        if (ml < 0) { gp__app_error(a, id, "bad_message", "message has a bad escape"); return; }
-        if (gp__app_channel(a, gid, glen, &ch) == NULL) { gp__app_error(a, id, "server_busy", "out of memory"); return; }
-        rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
-        if (rc == GP_OK) a->publishes++;
-        if (rc == GP_ERR_FULL) gp__app_error(a, id, "channel_unavailable", "channel down and backlog full");
-        else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
-    } else {
-        gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group or send_to_group");
+    for (k = 0; k < sizeof gp__app_cmds / sizeof gp__app_cmds[0]; k++)
+        if ((size_t)cl == gp__app_cmds[k].len && memcmp(cmd, gp__app_cmds[k].name, (size_t)cl) == 0) break;
+    if (k == sizeof gp__app_cmds / sizeof gp__app_cmds[0]) {
+        gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group, send_to_group, send_to_uid, group_info or auth");
+        return;
     }
+    memset(&none, 0, sizeof none);   /* claims of a connection without state: empty */
+    x.a = a;
+    x.id = id;
+    x.text = data.ptr;
+    x.pc = gp__app_conn_get(a, id);
+    x.glen = 0;
+    if (a->tokens && !gp__app_cmds[k].open && (x.pc == NULL || x.pc->auth != GP__AUTH_OK)) {
+        if (x.pc && x.pc->auth == GP__AUTH_EXPIRED) gp__app_error(a, id, "token_expired", "the token expired: send a fresh one with auth");
+        else gp__app_error(a, id, "unauthorized", "no valid token: add ?token= to the URL or send {\"cmd\":\"auth\",\"token\":...}");
+        return;
+    }
+    if (x.pc == NULL) x.pc = &none;
+    gp__app_cmds[k].fn(&x);
 }
 
 static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
     gp_app *a = (gp_app *)user;
+    gp__app_conn *pc = gp__app_conn_get(a, id);
+    if (pc) {
+        if (pc->uid.len && gp_group_join(a->users, id, pc->uid.ptr, pc->uid.len) != GP_OK) {
+            gp_conn_close(srv, id, 1011, "out of memory");
+            return;
+        }
+        gp__app_conn_arm(a, pc);
+        if (pc->why) gp__app_error(a, id, "unauthorized", pc->why);
+        pc->why = NULL;
+    }
     if (a->cfg.ws.on_open) a->cfg.ws.on_open(srv, id, a->cfg.ws.user);
 }
 
 static void gp__app_on_close(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user) {
     gp_app *a = (gp_app *)user;
     gp_group_leave_all(a->groups, id);
+    gp_group_leave_all(a->users, id);
     if (a->cfg.ws.on_close) a->cfg.ws.on_close(srv, id, code, reason, a->cfg.ws.user);
+    if (gp__app_conn_get(a, id)) gp__app_conn_free(a, gp_conn_slot(id));
 }
 
 static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_request *req, gp_ws_accept *acc, void *user) {
     gp_app *a = (gp_app *)user;
-    return a->cfg.ws.on_accept ? a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user) : 0;
+    gp__app_conn *pc;
+    gp_app_connect c;
+    const uint8_t *q;
+    char peer[80];
+    long tl;
+    int rc;
+    if (a->cfg.ws.on_accept && (rc = a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user)) != 0) return rc;
+    if (!a->tokens && a->cfg.on_connect == NULL) return 0;
+    memset(&c, 0, sizeof c);
+    c.req = req;
+    c.path = req->path;
+    if ((q = (const uint8_t *)memchr(req->path.ptr, '?', req->path.len)) != NULL) {
+        c.path.len = (size_t)(q - req->path.ptr);
+        c.query.ptr = q + 1;
+        c.query.len = req->path.len - c.path.len - 1;
+    }
+    if (a->cfg.on_connect) {
+        gp_conn_peer(srv, id, peer, sizeof peer);
+        c.peer = peer;
+        if ((rc = a->cfg.on_connect(a, id, &c, a->cfg.user)) != 0) return rc;
+    }
+    rc = c.uid_len > a->cfg.max_uid || (c.uid == NULL && c.uid_len) ? 400 : 0;
+    if (rc == 0 && (pc = gp__app_conn_set(a, id, c.uid, c.uid ? c.uid_len : 0, NULL)) == NULL) rc = 503;
+    if (rc != 0) {
+        if (c.data && a->cfg.on_release) a->cfg.on_release(a, id, c.data, a->cfg.user);
+        return rc;
+    }
+    pc->data = c.data;
+    if (a->tokens && (tl = gp_http_query_get(c.query, "token", a->tokbuf, a->cfg.max_token)) != -1) {
+        const char *why = tl < 0 ? "token too long" : gp__app_token(a, id, (size_t)tl, 0);   /* may move pc */
+        if ((pc = gp__app_conn_get(a, id)) != NULL) pc->why = why;
+    }
+    return 0;
 }
 
 static void gp__app_on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_response *res, void *user) {
@@ -7477,6 +8486,25 @@ static void gp__app_defaults(gp_app_config *cfg) {
     if (cfg->max_group_id > 1024) cfg->max_group_id = 1024;
     GP__DEF(cfg->max_message, 65536);
     GP__DEF(cfg->max_groups_per_conn, 1024);
+    GP__DEF(cfg->max_uid, 128);
+    if (cfg->max_uid > 1024) cfg->max_uid = 1024;
+    GP__DEF(cfg->max_info_queries, 1024);
+    GP__DEF(cfg->info_window_ms, 100);
+    GP__DEF(cfg->token_grace_ms, 30000);
+    GP__DEF(cfg->max_token, 4096);
+    if (cfg->token_skew_s > 86400) cfg->token_skew_s = 86400;
+}
+
+/* 64 random bits naming this app instance (not a secret: origin and reply addresses). */
+static uint64_t gp__app_instance(const void *salt) {
+    uint64_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &v, sizeof v) != (ssize_t)sizeof v) v = 0;
+        close(fd);
+    }
+    v ^= gp_time_ms() * 0x9E3779B97F4A7C15ull ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
+    return v ? v : 1;
 }
 
 GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) {
@@ -7484,7 +8512,8 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     gp_ws_config wc;
     gp_group_config gc;
     gp_chancli_config cc;
-    int rc;
+    gp_bytes ch;
+    int rc, i;
     if (loop == NULL || cfg == NULL || out == NULL) return GP_ERR_INVAL;
     *out = NULL;
     a = (gp_app *)gp__calloc(gp_loop_alloc_ctx(loop), sizeof *a);
@@ -7493,15 +8522,44 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     a->alloc_ctx = gp_loop_alloc_ctx(loop);
     a->cfg = *cfg;
     gp__app_defaults(&a->cfg);
-    a->scratch.alloc_ctx = a->alloc_ctx;
+    a->scratch.alloc_ctx = a->env.alloc_ctx = a->alloc_ctx;
     {
-        const char *p = cfg->prefix ? cfg->prefix : "group:";
+        const char *p = cfg->prefix ? cfg->prefix : "group:", *u = cfg->user_prefix ? cfg->user_prefix : "user:";
+        const char *k = cfg->control_prefix ? cfg->control_prefix : "gp:ctl:";
         a->plen = strlen(p);
-        a->prefix = (char *)gp__malloc(a->alloc_ctx, a->plen + 1);
-        if (a->prefix) memcpy(a->prefix, p, a->plen + 1);
+        a->uplen = strlen(u);
+        a->cplen = strlen(k);
+        if (a->cplen > sizeof a->reply_ch - 20) { gp__free(a->alloc_ctx, a, sizeof *a); return GP_ERR_INVAL; }
+        a->prefixes_size = a->plen + a->uplen + a->cplen + 3;
+        if ((a->prefix = (char *)gp__malloc(a->alloc_ctx, a->prefixes_size)) != NULL) {
+            a->uprefix = a->prefix + a->plen + 1;
+            a->cprefix = a->uprefix + a->uplen + 1;
+            memcpy(a->prefix, p, a->plen + 1);
+            memcpy(a->uprefix, u, a->uplen + 1);
+            memcpy(a->cprefix, k, a->cplen + 1);
+        }
     }
+    a->instance = gp__app_instance(a);
+    gp_fmt(a->reply_ch, sizeof a->reply_ch, "%sr:%016llx", a->cprefix ? a->cprefix : "", (unsigned long long)a->instance);
     a->text = (uint8_t *)gp__malloc(a->alloc_ctx, a->cfg.max_message);
     if (a->prefix == NULL || a->text == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
+    if (cfg->token_secret[0].len > 0) {   /* tokens: the secrets copied, the work memory */
+        a->tokens = 1;
+        a->secrets_len = cfg->token_secret[0].len + cfg->token_secret[1].len;
+        a->jwt_work_size = GP_JWT_WORK_SIZE(a->cfg.max_token);
+        a->secrets = (uint8_t *)gp__malloc(a->alloc_ctx, a->secrets_len);
+        a->tokbuf = (uint8_t *)gp__malloc(a->alloc_ctx, a->cfg.max_token);
+        a->jwt_work = (uint8_t *)gp__malloc(a->alloc_ctx, a->jwt_work_size);
+        if (a->secrets == NULL || a->tokbuf == NULL || a->jwt_work == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
+        for (i = 0, rc = 0; i < 2; i++) {
+            if (cfg->token_secret[i].len && cfg->token_secret[i].ptr == NULL) { gp_app_destroy(a); return GP_ERR_INVAL; }
+            if (cfg->token_secret[i].len) memcpy(a->secrets + rc, cfg->token_secret[i].ptr, cfg->token_secret[i].len);
+            a->jwt.secret[i].ptr = a->secrets + rc;
+            a->jwt.secret[i].len = cfg->token_secret[i].len;
+            rc += (int)cfg->token_secret[i].len;
+        }
+        a->jwt.skew = (int64_t)a->cfg.token_skew_s;
+    }
     wc = cfg->ws;
     wc.on_open = gp__app_on_open;
     wc.on_message = gp__app_on_message;
@@ -7519,23 +8577,45 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     cc.on_message = gp__app_on_channel;
     cc.on_state = gp__app_on_state;
     cc.user = a;
-    if ((rc = gp_ws_create(loop, &wc, &a->ws)) != GP_OK || (rc = gp_group_create(a->ws, &gc, &a->groups)) != GP_OK ||
-        (rc = gp_chancli_create(loop, &cc, &a->chan)) != GP_OK) {
+    if ((rc = gp_ws_create(loop, &wc, &a->ws)) != GP_OK || (rc = gp_group_create(a->ws, &gc, &a->groups)) != GP_OK) {
         gp_app_destroy(a);
         return rc;
     }
+    gc.max_groups_per_conn = 1;   /* users: one "group" per connection, its user id */
+    gc.max_name = a->cfg.max_uid;
+    if ((rc = gp_group_create(a->ws, &gc, &a->users)) != GP_OK || (rc = gp_chancli_create(loop, &cc, &a->chan)) != GP_OK) {
+        gp_app_destroy(a);
+        return rc;
+    }
+    /* group_info: every app hears the queries and its own answers */
+    rc = gp__app_chname(a, a->cprefix, a->cplen, "q", 1, &ch) == NULL ? GP_ERR_NOMEM
+         : gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_query, a);
+    if (rc == GP_OK) rc = gp_chancli_subscribe(a->chan, a->reply_ch, strlen(a->reply_ch), gp__app_on_answer, a);
+    if (rc != GP_OK) { gp_app_destroy(a); return rc; }
     *out = a;
     return GP_OK;
 }
 
 GP_API void gp_app_destroy(gp_app *a) {
+    size_t i;
     if (a == NULL) return;
+    while (a->queries) {
+        gp_loop_timer_stop(a->loop, a->queries->timer);
+        gp__app_query_free(a, a->queries);
+    }
+    for (i = 0; i < a->pc_cap; i++) gp__app_conn_free(a, (uint32_t)i);
+    gp__free(a->alloc_ctx, a->pc, a->pc_cap * sizeof *a->pc);
     gp_chancli_destroy(a->chan);
+    gp_group_destroy(a->users);
     gp_group_destroy(a->groups);
     gp_ws_destroy(a->ws);
     gp_buf_free(&a->scratch);
+    gp_buf_free(&a->env);
     gp__free(a->alloc_ctx, a->text, a->cfg.max_message);
-    gp__free(a->alloc_ctx, a->prefix, a->plen + 1);
+    gp__free(a->alloc_ctx, a->secrets, a->secrets_len);
+    gp__free(a->alloc_ctx, a->tokbuf, a->cfg.max_token);
+    gp__free(a->alloc_ctx, a->jwt_work, a->jwt_work_size);
+    gp__free(a->alloc_ctx, a->prefix, a->prefixes_size);
     gp__free(a->alloc_ctx, a, sizeof *a);
 }
 
@@ -7562,6 +8642,26 @@ GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void 
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
     if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
     return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+}
+
+GP_API int gp_app_send_to_uid(gp_app *a, const void *uid, size_t ulen, const void *msg, size_t len) {
+    gp_bytes ch;
+    if (a == NULL || uid == NULL || ulen == 0) return GP_ERR_INVAL;
+    if (gp__app_chname(a, a->uprefix, a->uplen, uid, ulen, &ch) == NULL) return GP_ERR_NOMEM;
+    return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+}
+
+GP_API gp_bytes gp_app_conn_uid(const gp_app *a, gp_conn_id id) {
+    const gp__app_conn *pc = a ? gp__app_conn_get(a, id) : NULL;
+    gp_bytes none;
+    none.ptr = NULL;
+    none.len = 0;
+    return pc ? pc->uid : none;
+}
+
+GP_API void *gp_app_conn_data(const gp_app *a, gp_conn_id id) {
+    const gp__app_conn *pc = a ? gp__app_conn_get(a, id) : NULL;
+    return pc ? pc->data : NULL;
 }
 GP_API int gp_app_check_channel(const gp_chancli_config *chan, uint64_t timeout_ms, char *why, size_t cap) {
     const char *host = chan && chan->host ? chan->host : "127.0.0.1";

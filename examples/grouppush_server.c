@@ -66,6 +66,10 @@ static const optdef OPTS[] = {
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
     { "log-interval", "MS", "10000", "a lost channel: one line, then a summary at most every MS" },
+    { "token-secret", "FILE", "", "require a JWT (HS256) signed with the key in FILE (its bytes; a trailing newline is not part of it); given twice, or FILE,FILE: either key is good (a key rotation)" },
+    { "token-grace", "SECONDS", "30", "time a connection has to send a valid token, or a fresh one once its token expired, before close 1008" },
+    { "token-skew", "SECONDS", "0", "clock skew allowed for a token's exp and nbf" },
+    { "max-token", "BYTES", "4096", "longest token (then unauthorized)" },
     { "admin", "HOST:PORT", "", "admin HTTP listener: /, /status, /metrics, POST /publish (HOST default 127.0.0.1)" },
     { "admin-key", "FILE", "", "bearer token (first line of FILE) the admin listener requires; needed off loopback" },
     { "admin-max-body", "BYTES", "1048576", "largest POST body on the admin listener (then 413)" },
@@ -101,6 +105,8 @@ typedef struct opts {
     const char *channel_url, *password, *html_path, *user;
     char admin_key[256];
     size_t admin_key_len;
+    char *secret[2];                  /* --token-secret: the key files' bytes */
+    size_t secret_len[2];
     gp_app_config app;
     char *html;
     size_t html_len;
@@ -312,6 +318,40 @@ static int apply_options(opts *o, const char *argv0) {
             o->log_level = 0;
             for (i = 0; i < 4; i++) if (!strcmp(v, lv[i])) o->log_level = i + 1;
             if (o->log_level == 0) bad = name;
+        } else if (!strcmp(name, "token-grace")) {
+            if (parse_u64(v, 1, 86400, &n)) bad = name; else o->app.token_grace_ms = n * 1000u;
+        } else if (!strcmp(name, "token-skew")) {
+            if (parse_u64(v, 0, 86400, &o->app.token_skew_s)) bad = name;
+        } else if (!strcmp(name, "max-token")) {
+            if (parse_u64(v, 16, 1048576, &n)) bad = name; else o->app.max_token = (size_t)n;
+        } else if (!strcmp(name, "token-secret")) {   /* FILE or FILE,FILE */
+            const char *f = v;
+            int i;
+            for (i = 0; i < 2; i++) {
+                free(o->secret[i]);
+                o->secret[i] = NULL;
+                o->app.token_secret[i].ptr = NULL;
+                o->app.token_secret[i].len = 0;
+            }
+            for (i = 0; *f && i < 3; i++) {
+                char path[512];
+                size_t fl = strcspn(f, ","), kl = 0;
+                if (i == 2 || fl == 0 || fl >= sizeof path) { bad = name; break; }
+                gp_fmt(path, sizeof path, "%.*s", (int)fl, f);
+                if ((o->secret[i] = read_file(path, &kl)) == NULL) {
+                    gp_print(2, "%s: cannot read --token-secret %s: %s\n", argv0, path, errno ? strerror(errno) : "not a file");
+                    return RC_USAGE;
+                }
+                if (kl > 0 && o->secret[i][kl - 1] == '\n') kl--;   /* the newline an editor or echo adds */
+                if (kl > 0 && o->secret[i][kl - 1] == '\r') kl--;
+                if (kl == 0) {
+                    gp_print(2, "%s: --token-secret %s: the file is empty\n", argv0, path);
+                    return RC_USAGE;
+                }
+                o->app.token_secret[i].ptr = (const uint8_t *)o->secret[i];
+                o->app.token_secret[i].len = o->secret_len[i] = kl;
+                f += fl + (f[fl] == ',');
+            }
         } else if (!strcmp(name, "user")) o->user = nz(v);
         else if (!strcmp(name, "admin-key")) {
             size_t len = 0;
@@ -1817,7 +1857,7 @@ static int daemonize(opts *o, const char *argv0) {
 int main(int argc, char **argv) {
     static opts o;
     gp_sup_config sc;
-    int i, rc, print = 0;
+    int i, rc, print = 0, secrets_given = 0;
     const char *cmd = NULL, *config = NULL;
     size_t k;
     memset(&o, 0, sizeof o);
@@ -1862,6 +1902,13 @@ int main(int argc, char **argv) {
         else if (opt_is_bool(kk)) v = "true";
         else if (i + 1 < argc) v = argv[++i];
         else { gp_print(2, "%s: %s needs a value\n", argv[0], name); return RC_USAGE; }
+        if (kk == opt_find("token-secret", 12) && secrets_given++) {   /* given twice: both keys */
+            char both[1100];
+            gp_fmt(both, sizeof both, "%s,%s", o.val[kk], v);
+            v = both;
+            if (set_opt(&o, kk, v) != 0) return RC_ERR;
+            continue;
+        }
         if (set_opt(&o, kk, v) != 0) return RC_ERR;
     }
     if ((rc = apply_options(&o, argv[0])) != RC_OK) return rc;
@@ -1955,6 +2002,8 @@ int main(int argc, char **argv) {
     if (o.started) log_event(rc == 0 ? GP_LOG_INFO : GP_LOG_ERROR, "event=exit code=%d", rc);
     if (o.pid_fd >= 0) { unlink(o.pid_file); close(o.pid_fd); }
     for (k = 0; k < NOPTS; k++) free(o.val[k]);
+    free(o.secret[0]);
+    free(o.secret[1]);
     free(o.html);
     return rc;
 }

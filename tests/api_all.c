@@ -47,6 +47,10 @@ const gp_t_fn gp_t_api_all[] = {
     F(gp_ws_loop), F(gp_ws_mask), F(gp_ws_parse_header),
     F(gp_ws_port), F(gp_ws_send), F(gp_ws_send_msg),
     F(gp_ws_shutdown), F(gp_ws_stats_get), F(gp_buf_printf),
+    /* auth: SHA-256/HMAC, JWT, query strings, peers, groups, users */
+    F(gp_sha256), F(gp_hmac_sha256), F(gp_ct_equal), F(gp_jwt_verify), F(gp_jwt_match),
+    F(gp_http_query_get), F(gp_conn_peer), F(gp_group_send_except), F(gp_group_each),
+    F(gp_app_send_to_uid), F(gp_app_conn_uid), F(gp_app_conn_data),
 };
 
 int main(void) {

@@ -22,7 +22,7 @@ run() { timeout 5 "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?; }
 version=$(sed -n 's/^#define GP_VERSION_STRING "\(.*\)"$/\1/p' grouppush.h)
 [ -n "$version" ] || { echo "FAIL  cli: no GP_VERSION_STRING in grouppush.h"; exit 1; }
 
-for prog in echo grouppush_server channel_server publish; do
+for prog in echo grouppush_server channel_server publish auth_hooks; do
     bin=$B/$prog
     if [ ! -x "$bin" ]; then echo "FAIL  cli: $bin not built (run make)"; fail=$((fail + 1)); continue; fi
 
@@ -47,6 +47,7 @@ for prog in echo grouppush_server channel_server publish; do
     # a known option that takes a value, given without one
     case $prog in
         echo) opt=--host ;; grouppush_server) opt=--ws ;; channel_server) opt=--listen ;; publish) opt=--channel ;;
+        auth_hooks) opt=--key ;;
     esac
     run "$bin" $opt
     if [ $rc -eq 2 ] && grep -q -- "$opt needs a value" "$tmp/err"; then

@@ -160,5 +160,6 @@ void gp_suite_http(void);
 void gp_suite_chan(void);
 void gp_suite_group(void);
 void gp_suite_loop(void);
+void gp_suite_auth(void);
 
 #endif /* GP_TEST_H */

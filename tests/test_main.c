@@ -13,5 +13,6 @@ int main(int argc, char **argv) {
     gp_suite_chan();
     gp_suite_group();
     gp_suite_loop();
+    gp_suite_auth();
     return gp_test_summary();
 }

@@ -28,7 +28,7 @@ GP_T_CXXWARN ?= -std=c++11 -Wall -Wextra -Werror
 GP_T_HDRS = grouppush.h tests/gp_test.h
 GP_T_UNIT = tests/impl.c tests/test_main.c tests/test_support.c tests/test_util.c \
             tests/test_wscodec.c tests/test_http.c tests/test_chan.c tests/test_group.c \
-            tests/test_loop.c
+            tests/test_loop.c tests/test_auth.c
 GP_T_OOM  = tests/oom_impl.c tests/test_oom.c tests/test_support.c
 
 .PHONY: unit unit-epoll oom compile-checks unit-asan unit-valgrind

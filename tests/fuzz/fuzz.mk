@@ -19,7 +19,7 @@ FUZZ_CC         ?= clang
 FUZZ_CFLAGS     ?= -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_KNOWN_BUGS ?= 0
 FUZZ_B          ?= build
-FUZZ_TARGETS    = http wsframe resp_server resp_client json conn
+FUZZ_TARGETS    = http wsframe resp_server resp_client json conn jwt
 FUZZ_BINS       = $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 # libFuzzer options for every run: leaks are errors; a stuck input is a bug (10 s)
 FUZZ_OPTS       ?= -detect_leaks=1 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1

@@ -148,8 +148,35 @@ def conn_seeds():
     return s
 
 
+def jwt_seeds():
+    """fuzz_jwt: byte 0 = mode 0 (a token) or 1 (header JSON, newline, payload JSON)."""
+    from lib import jwt
+    hs = '{"alg":"HS256","typ":"JWT"}'
+    claims = {"sub": "alice", "exp": 1700000100, "nbf": 1699990000, "groups": ["news.*", "[a-c]x", "room\\*"],
+              "publish": ["chat"], "send_to_uid": ["bob", "u?"], "iss": "x"}
+    s = {}
+    s["valid"] = b"\0" + jwt.token("k1", claims).encode()
+    s["second_key"] = b"\0" + jwt.token("second key", {"sub": "b"}).encode()
+    s["expired"] = b"\0" + jwt.token("k1", {"exp": 1}).encode()
+    s["alg_none"] = b"\0" + jwt.token("k1", {"sub": "a"}, alg="none").encode()
+    s["hs512"] = b"\0" + jwt.token("k1", {"sub": "a"}, alg="HS512").encode()
+    s["garbage"] = b"\0eyJ.e30.x.y"
+    s["signed_claims"] = b"\1" + hs.encode() + b"\n" + json_bytes(claims)
+    s["signed_types"] = b"\1" + hs.encode() + b'\n{"sub":1,"exp":"x","groups":"g","publish":[1],"nbf":1e3}'
+    s["signed_escapes"] = b"\1" + b'{"alg":"HS\\u0032\\u00356","crit":[]}\n{"s\\u0075b":"\\ud83d\\ude00","groups":["\\n"]}'
+    s["signed_dup"] = b"\1" + hs.encode() + b'\n{"sub":"a","sub":"b"}'
+    s["signed_array"] = b"\1" + hs.encode() + b"\n[1,2,3]"
+    return s
+
+
+def json_bytes(obj):
+    import json
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def main():
     SEEDS["conn"] = conn_seeds()
+    SEEDS["jwt"] = jwt_seeds()
     for target, seeds in SEEDS.items():
         d = os.path.join(OUT, target)
         os.makedirs(d, exist_ok=True)
