@@ -115,6 +115,7 @@ typedef struct opts {
     int log_pipe[2];                  /* --log-file: children write here, the master copies */
     int pid_fd;
     int started;                      /* on_master START ran: the exit is an event too */
+    int log_nofollow;                 /* O_NOFOLLOW for the default log file */
 } opts;
 
 static char *read_file(const char *path, size_t *len) {
@@ -450,7 +451,7 @@ static void log_hook(void *user, int level, const char *component, const char *m
 /* --log-file: O_APPEND, onto fd 2 (and 1 for a daemon). Children write into a pipe the
    master copies to the file, so SIGUSR1 (reopen after a rename) needs only the master. */
 static int open_log(opts *o, int also_stdout) {
-    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o->log_nofollow, 0640);
     if (fd < 0) return -1;
     if (dup2(fd, 2) < 0 || (also_stdout && dup2(fd, 1) < 0)) { close(fd); return -1; }
     close(fd);
@@ -1976,7 +1977,10 @@ int main(int argc, char **argv) {
         int holder = pid_file_holder(o.pid_file);
         if (holder > 0) { gp_print(2, "%s: already running (pid %d, pid file %s)\n", argv[0], holder, o.pid_file); return RC_RUNNING; }
         if (holder == 0) gp_print(2, "%s: note: stale pid file %s (nobody holds its lock), taking it over\n", argv[0], o.pid_file);
-        if (o.daemon && !o.log_file[0]) derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+        if (o.daemon && !o.log_file[0]) {   /* next to the pid file, maybe in /tmp: never through a symlink */
+            derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+            o.log_nofollow = O_NOFOLLOW;
+        }
     }
     /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
        WebSocket address is checked by gp_sup_run: one deployment per address) */
@@ -1998,7 +2002,7 @@ int main(int argc, char **argv) {
         close(fd);
     }
     if (o.log_file[0]) {
-        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o.log_nofollow, 0640);
         if (fd < 0) { gp_print(2, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno)); return RC_ERR; }
         close(fd);
         if (o.user) {   /* the dropped master reopens it after logrotate's rename */
