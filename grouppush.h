@@ -1089,8 +1089,9 @@ typedef struct gp_app_config {
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     /* An error reply went to id: code is the stable code of the manual ("bad_json", ...). */
     void (*on_error)(gp_app *app, gp_conn_id id, const char *code, void *user);
-    /* A message from the channel was queued for the members of a local group (members:
-       how many; 0 when none is left); the frames are written at the end of this batch. */
+    /* A message from the channel for a local group, just before it is queued for its
+       members (members: how many, gp_group_size), so the hook can time the fan-out: the
+       frames are written at the end of this batch (the after-batch hooks run after it). */
     void (*on_fanout)(gp_app *app, gp_bytes group, size_t members, void *user);
     void *user;
 } gp_app_config;
@@ -7915,7 +7916,6 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     gp_app *a = (gp_app *)user;
     gp_conn_id except;
     gp_bytes group;
-    size_t n;
     (void)c;
     except.v = 0;
     if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
@@ -7931,8 +7931,8 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     }
     group.ptr = channel.ptr + a->plen;
     group.len = channel.len - a->plen;
-    n = gp__app_deliver(a, a->groups, group.ptr, group.len, data.ptr, data.len, except);
-    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, n, a->cfg.user);
+    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, gp_group_size(a->groups, group.ptr, group.len), a->cfg.user);
+    gp__app_deliver(a, a->groups, group.ptr, group.len, data.ptr, data.len, except);
 }
 
 static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {

@@ -605,7 +605,8 @@ static void publish_stats(worker *w) {
     f->handshaking = ws.handshaking;
 }
 /* after every batch (registered after the app, so after its flush): the fan-outs of this
-   batch have been written to every local member's socket that could take them */
+   batch have been written to every local member's socket that could take them; each is
+   timed from just before its frames were queued (on_fanout) */
 static void after_batch(gp_loop *loop, void *user) {
     worker *w = (worker *)user;
     (void)loop;
@@ -800,7 +801,7 @@ static int channel_main(gp_sup_child *child, void *user) {
 enum { HC_READ, HC_WAIT, HC_WRITE, HC_LINGER };
 typedef struct hconn {
     struct hconn *next;
-    int fd, is_unix, state;
+    int fd, is_unix, state, head_only;
     uint64_t serial, deadline;
     gp_buf in, out;
     size_t sent, head_len, body_len, scan;
@@ -886,7 +887,7 @@ static void hc_reply(admin *a, hconn *c, int status, const char *ctype, const ch
     if (gp_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %lu\r\n"
                                "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
                       status, status_text(status), ctype, (unsigned long)len, extra ? extra : "") != GP_OK ||
-        gp_buf_append(&c->out, body, len) != GP_OK) {
+        (!c->head_only && gp_buf_append(&c->out, body, len) != GP_OK)) {
         hc_close(a, c);
         return;
     }
@@ -1317,11 +1318,11 @@ static void hc_request(admin *a, hconn *c, const gp_http_request *req, const uin
         return;
     }
     if (!get && !head_) { hc_error(a, c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n"); return; }
+    c->head_only = head_;   /* the same head, no body (RFC 9110 9.3.2) */
     if (path_is(p, "/status")) serve_status(a, c);
     else if (path_is(p, "/metrics")) serve_metrics(a, c);
     else if (path_is(p, "/api/dashboard")) serve_dashboard_json(a, c);
     else serve_dashboard(a, c);
-    if (head_ && c->state == HC_WRITE && c->sent < c->out.len) {}   /* HEAD: replies carry the body; fine for HTTP/1.1 clients closing */
 }
 static void hc_input(admin *a, hconn *c) {
     gp_http_request req;

@@ -503,6 +503,18 @@ def case_bad_input(srv, nworkers):
             bad.append("%s: %s %r" % (what, st, body))
     R.check(not bad, "%d kinds of bad request: each its HTTP error with a JSON {error, detail}" % len(cases),
             "; ".join(bad))
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    s.close()
+    head, _sep, rest = buf.partition(b"\r\n\r\n")
+    R.check(head.startswith(b"HTTP/1.1 200") and int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 1000 and
+            rest == b"", "HEAD /metrics: the head with the length, no body")
     st, body, took = raw_request(port, b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n" +
                                  b"x" * 300000)
     R.check(st == 413 and took < 2.0, "a 50 MB body actually sent: 413 without reading it (%.2f s)" % took,
