@@ -12,7 +12,8 @@
            ./grouppush_server --help     every flag (each one is also a --config key)
    Try:    open examples/index.html (or --html index.html and http://127.0.0.1:1234/),
            --admin 127.0.0.1:9100 and http://127.0.0.1:9100/ (dashboard), /metrics, /status,
-           curl -d '{"group":"123","message":"hi"}' http://127.0.0.1:9100/publish,
+           curl -H 'Content-Type: application/json' -d '{"group":"123","message":"hi"}' \
+                http://127.0.0.1:9100/publish,
            redis-cli -p 2206 PUBLISH group:123 hello, kill -HUP <master> (rolling reload).
 
    Exit codes (every subcommand): 0 ok, 1 error (failed start, a stop or reload that did not
@@ -115,6 +116,7 @@ typedef struct opts {
     int log_pipe[2];                  /* --log-file: children write here, the master copies */
     int pid_fd;
     int started;                      /* on_master START ran: the exit is an event too */
+    int log_nofollow;                 /* O_NOFOLLOW for the default log file */
 } opts;
 
 static char *read_file(const char *path, size_t *len) {
@@ -452,7 +454,7 @@ static void log_hook(void *user, int level, const char *component, const char *m
 /* --log-file: O_APPEND, onto fd 2 (and 1 for a daemon). Children write into a pipe the
    master copies to the file, so SIGUSR1 (reopen after a rename) needs only the master. */
 static int open_log(opts *o, int also_stdout) {
-    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o->log_nofollow, 0640);
     if (fd < 0) return -1;
     if (dup2(fd, 2) < 0 || (also_stdout && dup2(fd, 1) < 0)) { close(fd); return -1; }
     close(fd);
@@ -1292,6 +1294,25 @@ static int key_ok(const admin *a, const gp_http_request *req) {
     for (i = 0; i < n; i++) diff |= (unsigned)(h->ptr[7 + i] ^ (uint8_t)a->o->admin_key[i]);   /* constant time */
     return diff == 0;
 }
+/* Without a key the listener is on loopback, where a web page the operator's browser
+   opens can reach it too: a Host that is not this machine's (DNS rebinding) is refused,
+   and POST /publish must say Content-Type: application/json (a cross-site page cannot send
+   that without a CORS preflight, which this listener never grants). */
+static int host_ok(const admin *a, const gp_http_request *req) {
+    const gp_bytes *h = gp_http_header_get(req, "Host");
+    static const char *const local[] = { "127.0.0.1", "localhost", "[::1]" };
+    size_t n, k;
+    if (h == NULL) return 0;
+    n = h->len;
+    if (n > 0 && h->ptr[n - 1] != ']') {   /* drop ":port" */
+        size_t i = n;
+        while (i > 0 && h->ptr[i - 1] >= '0' && h->ptr[i - 1] <= '9') i--;
+        if (i > 0 && i < n && h->ptr[i - 1] == ':') n = i - 1;
+    }
+    for (k = 0; k < sizeof local / sizeof local[0]; k++)
+        if (n == strlen(local[k]) && strncasecmp((const char *)h->ptr, local[k], n) == 0) return 1;
+    return n == strlen(a->o->admin_host) && strncasecmp((const char *)h->ptr, a->o->admin_host, n) == 0;
+}
 static int path_is(const gp_bytes *p, const char *s) {
     size_t n = strlen(s), plen = p->len;
     const uint8_t *q = (const uint8_t *)memchr(p->ptr, '?', p->len);
@@ -1312,8 +1333,19 @@ static void hc_request(admin *a, hconn *c, const gp_http_request *req, const uin
                  "WWW-Authenticate: Bearer realm=\"grouppush admin\"\r\n");
         return;
     }
+    if (!c->is_unix && a->o->admin_key_len == 0 && !host_ok(a, req)) {
+        hc_error(a, c, 403, "forbidden_host", "Host is not this machine (without --admin-key only 127.0.0.1, localhost, "
+                 "[::1] or the --admin host are served)", NULL);
+        return;
+    }
     if (path_is(p, "/publish")) {
+        const gp_bytes *ct = gp_http_header_get(req, "Content-Type");
         if (!post) { hc_error(a, c, 405, "method_not_allowed", "POST a JSON body to /publish", "Allow: POST\r\n"); return; }
+        if (!c->is_unix && (ct == NULL || ct->len < 16 || strncasecmp((const char *)ct->ptr, "application/json", 16) != 0 ||
+                            (ct->len > 16 && ct->ptr[16] != ';' && ct->ptr[16] != ' '))) {
+            hc_error(a, c, 415, "unsupported_media_type", "send Content-Type: application/json", NULL);
+            return;
+        }
         serve_publish(a, c, body, blen);
         return;
     }
@@ -1593,7 +1625,13 @@ static int stale_note(const char *argv0, const char *path, int remove_it) {
 static int pid_file_take(opts *o, const char *argv0) {
     struct flock fl;
     char buf[32];
-    int fd = open(o->pid_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    struct stat st;
+    int fd = open(o->pid_file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+        gp_print(2, "%s: pid file %s is not a regular file of ours: not touching it\n", argv0, o->pid_file);
+        close(fd);
+        return RC_ERR;
+    }
     if (fd < 0) {
         gp_print(2, "%s: cannot open pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
         return RC_ERR;
@@ -1942,7 +1980,10 @@ int main(int argc, char **argv) {
         int holder = pid_file_holder(o.pid_file);
         if (holder > 0) { gp_print(2, "%s: already running (pid %d, pid file %s)\n", argv[0], holder, o.pid_file); return RC_RUNNING; }
         if (holder == 0) gp_print(2, "%s: note: stale pid file %s (nobody holds its lock), taking it over\n", argv[0], o.pid_file);
-        if (o.daemon && !o.log_file[0]) derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+        if (o.daemon && !o.log_file[0]) {   /* next to the pid file, maybe in /tmp: never through a symlink */
+            derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+            o.log_nofollow = O_NOFOLLOW;
+        }
     }
     /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
        WebSocket address is checked by gp_sup_run: one deployment per address) */
@@ -1964,7 +2005,7 @@ int main(int argc, char **argv) {
         close(fd);
     }
     if (o.log_file[0]) {
-        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o.log_nofollow, 0640);
         if (fd < 0) { gp_print(2, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno)); return RC_ERR; }
         close(fd);
         if (o.user) {   /* the dropped master reopens it after logrotate's rename */
