@@ -1280,8 +1280,9 @@ typedef struct gp_app_config {
     void (*on_ready)(gp_app *app, void *user);   /* channel up the first time */
     /* An error reply went to id: code is the stable code of the manual ("bad_json", ...). */
     void (*on_error)(gp_app *app, gp_conn_id id, const char *code, void *user);
-    /* A message from the channel was queued for the members of a local group (members:
-       how many; 0 when none is left); the frames are written at the end of this batch. */
+    /* A message from the channel for a local group, just before it is queued for its
+       members (members: how many, gp_group_size), so the hook can time the fan-out: the
+       frames are written at the end of this batch (the after-batch hooks run after it). */
     void (*on_fanout)(gp_app *app, gp_bytes group, size_t members, void *user);
     void *user;
 } gp_app_config;
@@ -1590,7 +1591,9 @@ static void gp__assert_fail(const char *what, const char *file, int line) {
 #endif
 
 GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg) {
-    static const char *names[] = { "", "error", "warn", "info", "debug" };
+    /* char arrays, not pointers: a table of pointers to literals would keep every literal
+       the compiler could not give to one function (all of them, in one section) */
+    static const char names[][6] = { "", "error", "warn", "info", "debug" };
     (void)user;
     gp_print(2, "[%ld %s %s] %s\n", (long)getpid(), component, names[level >= 1 && level <= 4 ? level : 0], msg);
 }
@@ -2336,20 +2339,21 @@ GP_API void *gp_loop_alloc_ctx(const gp_loop *l) { return l ? l->alloc_ctx : NUL
 /* Resident set size of a process in KiB (the channel server's INFO, the supervisor's
    status); 0 where /proc is missing. */
 static uint64_t gp__rss_kb(int pid) {
-    char path[64], t[128];
-    uint64_t res = 0;
+    char path[64], t[2048], *v;
+    uint64_t kb = 0;
     ssize_t n;
-    int fd, i = 0;
-    gp_fmt(path, sizeof path, "/proc/%d/statm", pid);
+    int fd;
+    gp_fmt(path, sizeof path, "/proc/%d/status", pid);   /* "VmRSS:\t  1234 kB": no page size needed */
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return 0;
-    n = read(fd, t, sizeof t - 1);   /* "size resident shared ...", in pages */
+    n = read(fd, t, sizeof t - 1);   /* VmRSS is within the first KiB */
     close(fd);
     if (n <= 0) return 0;
     t[n] = '\0';
-    while (t[i] >= '0' && t[i] <= '9') i++;
-    if (t[i++] != ' ') return 0;
-    while (t[i] >= '0' && t[i] <= '9') res = res * 10 + (uint64_t)(t[i++] - '0');
-    return res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
+    for (v = t; strncmp(v, "VmRSS:", 6) != 0; v++)
+        if ((v = strchr(v, '\n')) == NULL) return 0;
+    for (v += 6; *v == ' ' || *v == '\t'; v++) {}
+    while (*v >= '0' && *v <= '9') kb = kb * 10 + (uint64_t)(*v++ - '0');
+    return kb;
 }
 
 /* ==== >>net  listen/accept/connect. Uses: >>util ========================== */
@@ -8003,7 +8007,7 @@ GP_API gp_sup_stats *gp_sup_slot(gp_sup_child *ch, int i, void **extra) {
 
 GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
     int i;
-    static const char *roles[] = { "master", "channel", "worker" };
+    static const char roles[][8] = { "master", "channel", "worker" };   /* no pointers: see gp_log_stderr */
     uint64_t now = gp_time_ms();
     if (ch == NULL || b == NULL) return GP_ERR_INVAL;
     if (gp__buf_puts(b, "{\"processes\":[") != GP_OK) return GP_ERR_NOMEM;
@@ -8913,7 +8917,6 @@ static gp_conn_id gp__app_strip_self(const gp_app *a, gp_bytes *data) {
 static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     gp__app_fan f;
-    uint64_t before = a->msgs_out;
     (void)c;
     if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
     memset(&f, 0, sizeof f);
@@ -8949,13 +8952,14 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
             if (gp_buf_append(&f.repair->held, &h, sizeof h) == GP_OK) gp_msg_ref(f.env);
         }
     }
+    if (a->cfg.on_fanout)   /* before the frames are queued: fan-out latency includes the queueing */
+        a->cfg.on_fanout(a, f.group, gp_group_size(a->groups, f.group.ptr, f.group.len), a->cfg.user);
     if (a->nv2 == 0)   /* no v2 connection on this worker: v1's encode-once fan-out */
         gp__app_deliver(a, a->groups, f.group.ptr, f.group.len, f.data.ptr, f.data.len, f.except);
     else
         gp_group_each_member(a->groups, f.group.ptr, f.group.len, gp__app_fan_one, &f);
     gp_msg_unref(f.raw);
     gp_msg_unref(f.env);
-    if (a->cfg.on_fanout) a->cfg.on_fanout(a, f.group, (size_t)(a->msgs_out - before), a->cfg.user);
 }
 
 static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {

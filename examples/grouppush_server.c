@@ -12,7 +12,8 @@
            ./grouppush_server --help     every flag (each one is also a --config key)
    Try:    open examples/index.html (or --html index.html and http://127.0.0.1:1234/),
            --admin 127.0.0.1:9100 and http://127.0.0.1:9100/ (dashboard), /metrics, /status,
-           curl -d '{"group":"123","message":"hi"}' http://127.0.0.1:9100/publish,
+           curl -H 'Content-Type: application/json' -d '{"group":"123","message":"hi"}' \
+                http://127.0.0.1:9100/publish,
            redis-cli -p 2206 PUBLISH group:123 hello, kill -HUP <master> (rolling reload).
 
    Exit codes (every subcommand): 0 ok, 1 error (failed start, a stop or reload that did not
@@ -74,6 +75,7 @@ static const optdef OPTS[] = {
     { "token-grace", "SECONDS", "30", "time a connection has to send a valid token, or a fresh one once its token expired, before close 1008" },
     { "token-skew", "SECONDS", "0", "clock skew allowed for a token's exp and nbf" },
     { "max-token", "BYTES", "4096", "longest token (then unauthorized)" },
+    { "info-window", "MS", "100", "group_info: how long a worker collects the other workers' member counts before it answers" },
     { "admin", "HOST:PORT", "", "admin HTTP listener: /, /status, /metrics, POST /publish (HOST default 127.0.0.1)" },
     { "admin-key", "FILE", "", "bearer token (first line of FILE) the admin listener requires; needed off loopback" },
     { "admin-max-body", "BYTES", "1048576", "largest POST body on the admin listener (then 413)" },
@@ -121,6 +123,7 @@ typedef struct opts {
     int log_pipe[2];                  /* --log-file: children write here, the master copies */
     int pid_fd;
     int started;                      /* on_master START ran: the exit is an event too */
+    int log_nofollow;                 /* O_NOFOLLOW for the default log file */
 } opts;
 
 static char *read_file(const char *path, size_t *len) {
@@ -338,6 +341,8 @@ static int apply_options(opts *o, const char *argv0) {
             if (parse_u64(v, 1, 86400, &n)) bad = name; else o->app.token_grace_ms = n * 1000u;
         } else if (!strcmp(name, "token-skew")) {
             if (parse_u64(v, 0, 86400, &o->app.token_skew_s)) bad = name;
+        } else if (!strcmp(name, "info-window")) {
+            if (parse_u64(v, 1, 60000, &o->app.info_window_ms)) bad = name;
         } else if (!strcmp(name, "max-token")) {
             if (parse_u64(v, 16, 1048576, &n)) bad = name; else o->app.max_token = (size_t)n;
         } else if (!strcmp(name, "token-secret")) {   /* FILE or FILE,FILE */
@@ -465,7 +470,7 @@ static void log_hook(void *user, int level, const char *component, const char *m
 /* --log-file: O_APPEND, onto fd 2 (and 1 for a daemon). Children write into a pipe the
    master copies to the file, so SIGUSR1 (reopen after a rename) needs only the master. */
 static int open_log(opts *o, int also_stdout) {
-    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o->log_nofollow, 0640);
     if (fd < 0) return -1;
     if (dup2(fd, 2) < 0 || (also_stdout && dup2(fd, 1) < 0)) { close(fd); return -1; }
     close(fd);
@@ -579,6 +584,7 @@ static void publish_stats(worker *w) {
     gp_ws_stats ws;
     gp_chancli_stats cs;
     if (st == NULL) return;
+    memset(&as, 0, sizeof as);   /* gcc 12 -O2 for s390x: "may be used uninitialized" */
     memset(&ws, 0, sizeof ws);
     memset(&cs, 0, sizeof cs);
     gp_app_stats_get(w->app, &as);
@@ -618,7 +624,8 @@ static void publish_stats(worker *w) {
     f->handshaking = ws.handshaking;
 }
 /* after every batch (registered after the app, so after its flush): the fan-outs of this
-   batch have been written to every local member's socket that could take them */
+   batch have been written to every local member's socket that could take them; each is
+   timed from just before its frames were queued (on_fanout) */
 static void after_batch(gp_loop *loop, void *user) {
     worker *w = (worker *)user;
     (void)loop;
@@ -814,7 +821,7 @@ static int channel_main(gp_sup_child *child, void *user) {
 enum { HC_READ, HC_WAIT, HC_WRITE, HC_LINGER };
 typedef struct hconn {
     struct hconn *next;
-    int fd, is_unix, state;
+    int fd, is_unix, state, head_only;
     uint64_t serial, deadline;
     gp_buf in, out;
     size_t sent, head_len, body_len, scan;
@@ -900,7 +907,7 @@ static void hc_reply(admin *a, hconn *c, int status, const char *ctype, const ch
     if (gp_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %lu\r\n"
                                "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
                       status, status_text(status), ctype, (unsigned long)len, extra ? extra : "") != GP_OK ||
-        gp_buf_append(&c->out, body, len) != GP_OK) {
+        (!c->head_only && gp_buf_append(&c->out, body, len) != GP_OK)) {
         hc_close(a, c);
         return;
     }
@@ -1305,6 +1312,25 @@ static int key_ok(const admin *a, const gp_http_request *req) {
     for (i = 0; i < n; i++) diff |= (unsigned)(h->ptr[7 + i] ^ (uint8_t)a->o->admin_key[i]);   /* constant time */
     return diff == 0;
 }
+/* Without a key the listener is on loopback, where a web page the operator's browser
+   opens can reach it too: a Host that is not this machine's (DNS rebinding) is refused,
+   and POST /publish must say Content-Type: application/json (a cross-site page cannot send
+   that without a CORS preflight, which this listener never grants). */
+static int host_ok(const admin *a, const gp_http_request *req) {
+    const gp_bytes *h = gp_http_header_get(req, "Host");
+    static const char *const local[] = { "127.0.0.1", "localhost", "[::1]" };
+    size_t n, k;
+    if (h == NULL) return 0;
+    n = h->len;
+    if (n > 0 && h->ptr[n - 1] != ']') {   /* drop ":port" */
+        size_t i = n;
+        while (i > 0 && h->ptr[i - 1] >= '0' && h->ptr[i - 1] <= '9') i--;
+        if (i > 0 && i < n && h->ptr[i - 1] == ':') n = i - 1;
+    }
+    for (k = 0; k < sizeof local / sizeof local[0]; k++)
+        if (n == strlen(local[k]) && strncasecmp((const char *)h->ptr, local[k], n) == 0) return 1;
+    return n == strlen(a->o->admin_host) && strncasecmp((const char *)h->ptr, a->o->admin_host, n) == 0;
+}
 static int path_is(const gp_bytes *p, const char *s) {
     size_t n = strlen(s), plen = p->len;
     const uint8_t *q = (const uint8_t *)memchr(p->ptr, '?', p->len);
@@ -1325,17 +1351,28 @@ static void hc_request(admin *a, hconn *c, const gp_http_request *req, const uin
                  "WWW-Authenticate: Bearer realm=\"grouppush admin\"\r\n");
         return;
     }
+    if (!c->is_unix && a->o->admin_key_len == 0 && !host_ok(a, req)) {
+        hc_error(a, c, 403, "forbidden_host", "Host is not this machine (without --admin-key only 127.0.0.1, localhost, "
+                 "[::1] or the --admin host are served)", NULL);
+        return;
+    }
     if (path_is(p, "/publish")) {
+        const gp_bytes *ct = gp_http_header_get(req, "Content-Type");
         if (!post) { hc_error(a, c, 405, "method_not_allowed", "POST a JSON body to /publish", "Allow: POST\r\n"); return; }
+        if (!c->is_unix && (ct == NULL || ct->len < 16 || strncasecmp((const char *)ct->ptr, "application/json", 16) != 0 ||
+                            (ct->len > 16 && ct->ptr[16] != ';' && ct->ptr[16] != ' '))) {
+            hc_error(a, c, 415, "unsupported_media_type", "send Content-Type: application/json", NULL);
+            return;
+        }
         serve_publish(a, c, body, blen);
         return;
     }
     if (!get && !head_) { hc_error(a, c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n"); return; }
+    c->head_only = head_;   /* the same head, no body (RFC 9110 9.3.2) */
     if (path_is(p, "/status")) serve_status(a, c);
     else if (path_is(p, "/metrics")) serve_metrics(a, c);
     else if (path_is(p, "/api/dashboard")) serve_dashboard_json(a, c);
     else serve_dashboard(a, c);
-    if (head_ && c->state == HC_WRITE && c->sent < c->out.len) {}   /* HEAD: replies carry the body; fine for HTTP/1.1 clients closing */
 }
 static void hc_input(admin *a, hconn *c) {
     gp_http_request req;
@@ -1606,7 +1643,13 @@ static int stale_note(const char *argv0, const char *path, int remove_it) {
 static int pid_file_take(opts *o, const char *argv0) {
     struct flock fl;
     char buf[32];
-    int fd = open(o->pid_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    struct stat st;
+    int fd = open(o->pid_file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+        gp_print(2, "%s: pid file %s is not a regular file of ours: not touching it\n", argv0, o->pid_file);
+        close(fd);
+        return RC_ERR;
+    }
     if (fd < 0) {
         gp_print(2, "%s: cannot open pid file %s: %s\n", argv0, o->pid_file, strerror(errno));
         return RC_ERR;
@@ -1955,7 +1998,10 @@ int main(int argc, char **argv) {
         int holder = pid_file_holder(o.pid_file);
         if (holder > 0) { gp_print(2, "%s: already running (pid %d, pid file %s)\n", argv[0], holder, o.pid_file); return RC_RUNNING; }
         if (holder == 0) gp_print(2, "%s: note: stale pid file %s (nobody holds its lock), taking it over\n", argv[0], o.pid_file);
-        if (o.daemon && !o.log_file[0]) derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+        if (o.daemon && !o.log_file[0]) {   /* next to the pid file, maybe in /tmp: never through a symlink */
+            derive(o.log_file, sizeof o.log_file, o.pid_file, ".log");
+            o.log_nofollow = O_NOFOLLOW;
+        }
     }
     /* fail fast, before anything is forked: one line naming the problem, exit 1 (the
        WebSocket address is checked by gp_sup_run: one deployment per address) */
@@ -1981,7 +2027,7 @@ int main(int argc, char **argv) {
         }
     }
     if (o.log_file[0]) {
-        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o.log_nofollow, 0640);
         if (fd < 0) { gp_print(2, "%s: cannot open --log-file %s: %s\n", argv[0], o.log_file, strerror(errno)); return RC_ERR; }
         close(fd);
         if (o.user) {   /* the dropped master reopens it after logrotate's rename */

@@ -241,8 +241,8 @@ def wait_metrics(srv, pred, what, timeout=5.0):
 
 
 def publish(srv, body, key=True):
-    st, _h, out = ws.http(srv.admin_port, "POST", "/publish", body=json.dumps(body),
-                          headers=srv.auth() if key else None)
+    h = dict(srv.auth() if key else {}, **{"Content-Type": "application/json"})
+    st, _h, out = ws.http(srv.admin_port, "POST", "/publish", body=json.dumps(body), headers=h)
     return st, json.loads(out) if out else None
 
 
@@ -412,7 +412,8 @@ def case_places(srv, tmp):
                     h0.get("www-authenticate", "").startswith("Bearer") and json.loads(b0)["error"] == "unauthorized",
                     "%s with --admin-key: none/wrong/short key 401 (WWW-Authenticate: Bearer), the key 200" % path,
                     "%s %s %s %s" % (st0, st1, st2, st3))
-        st, _h, _b = ws.http(k.admin_port, "POST", "/publish", body='{"group":"a","message":"x"}')
+        st, _h, _b = ws.http(k.admin_port, "POST", "/publish", body='{"group":"a","message":"x"}',
+                             headers={"Content-Type": "application/json"})
         R.check(st == 401, "POST /publish without the key: 401", "got %d" % st)
         st, _h, body = ws.http_get(k.admin_port, "/")
         R.check(st == 200 and b"<canvas" in body, "the dashboard page itself needs no key (it holds no data)")
@@ -460,7 +461,8 @@ def raw_request(port, data, timeout=5.0, chunks=None, pace=0.0):
 
 
 def post(path, body, extra=""):
-    return ("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" % (path, extra, len(body))).encode() + body
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (
+        path, extra, len(body))).encode() + body
 
 
 def case_bad_input(srv, nworkers):
@@ -470,9 +472,9 @@ def case_bad_input(srv, nworkers):
     ws.join_all(members, "watch")
     rss0 = proc.rss_kb(master)
     cases = [
-        ("GET /nope", b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"),
-        ("GET /publish", b"GET /publish HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed"),
-        ("DELETE /metrics", b"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed"),
+        ("GET /nope", b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "not_found"),
+        ("GET /publish", b"GET /publish HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "method_not_allowed"),
+        ("DELETE /metrics", b"DELETE /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "method_not_allowed"),
         ("bad JSON", post("/publish", b'{"group": "a", "message": '), 400, "bad_json"),
         ("not an object", post("/publish", b'"hello"'), 400, "bad_json"),
         ("group missing", post("/publish", b'{"message":"x"}'), 400, "bad_group"),
@@ -487,12 +489,21 @@ def case_bad_input(srv, nworkers):
         ("batch over admin-max-batch", post("/publish", json.dumps([{"group": "a", "message": "x"}] * 101).encode()),
          413, "batch_too_large"),
         ("deep nesting", post("/publish", b"[" * 40 + b"]" * 40), 413, "batch_too_large"),
-        ("Content-Length 100 MB, no body", b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n",
+        ("Content-Length 100 MB, no body", b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n",
          413, "body_too_large"),
-        ("chunked", b"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ("chunked", b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
          501, "chunked_not_supported"),
-        ("POST without a length", b"POST /publish HTTP/1.1\r\nHost: x\r\n\r\n{}", 411, "length_required"),
-        ("bad Content-Length", b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 12a\r\n\r\n", 400, "bad_request"),
+        ("POST without a length", b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n{}", 411, "length_required"),
+        ("bad Content-Length", b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 12a\r\n\r\n", 400, "bad_request"),
+        ("Host of another site (DNS rebinding)", b"GET /status HTTP/1.1\r\nHost: evil.example:%d\r\n\r\n" % port, 403,
+         "forbidden_host"),
+        ("no Host", b"GET /status HTTP/1.0\r\n\r\n", 403, "forbidden_host"),
+        ("POST /publish as text/plain (a cross-site form)",
+         b'POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 27\r\n\r\n'
+         b'{"group":"a","message":"x"}', 415, "unsupported_media_type"),
+        ("POST /publish without a Content-Type",
+         b'POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 27\r\n\r\n{"group":"a","message":"x"}', 415,
+         "unsupported_media_type"),
         ("20 KiB head", b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n", 431, "head_too_large"),
         ("not HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n", 400, "bad_request"),
     ]
@@ -503,7 +514,19 @@ def case_bad_input(srv, nworkers):
             bad.append("%s: %s %r" % (what, st, body))
     R.check(not bad, "%d kinds of bad request: each its HTTP error with a JSON {error, detail}" % len(cases),
             "; ".join(bad))
-    st, body, took = raw_request(port, b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n" +
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    s.close()
+    head, _sep, rest = buf.partition(b"\r\n\r\n")
+    R.check(head.startswith(b"HTTP/1.1 200") and int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 1000 and
+            rest == b"", "HEAD /metrics: the head with the length, no body")
+    st, body, took = raw_request(port, b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n\r\n" +
                                  b"x" * 300000)
     R.check(st == 413 and took < 2.0, "a 50 MB body actually sent: 413 without reading it (%.2f s)" % took,
             "%s %r" % (st, body))
@@ -512,7 +535,7 @@ def case_bad_input(srv, nworkers):
     results, lock = [], threading.Lock()
 
     def slow(i):
-        r = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 60 + b"\r\n\r\n",
+        r = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 60 + b"\r\n\r\n",
                         timeout=10, chunks=1, pace=0.1)
         with lock:
             results.append(r)

@@ -261,6 +261,18 @@ def case_cli():
     code, out, err = d.run("stop")
     R.check(code == 0, "stop: exit 0")
 
+    # start in the foreground: the same pid file and control socket; stop from another shell
+    p = proc.Proc([BIN, "start"] + d.flags, merge=False)
+    m = p.wait_line(r"^grouppush: ready ", 10)
+    R.check(m is not None and d.master() == p.pid, "start (foreground): the ready line, its pid in the pid file",
+            p.err_tail())
+    _out, rows = d.status_rows()
+    R.check(len(rows) == 4 and p.pid in {r["pid"] for r in rows}, "status finds the foreground server")
+    code, out, err = d.run("stop")
+    rc, _took = p.wait_exit(10)
+    R.check(code == 0 and rc == 0 and not os.path.exists(d.pid_file), "stop ends it: exit 0 both, pid file removed",
+            "stop %d %r, server %s" % (code, err, rc))
+
     # usage errors
     for args, why in ((["frobnicate"], "unknown subcommand"), (["status", "--bogus"], "unknown option"),
                       (["-d"], "needs the start subcommand"), (["status", "--workers", "x"], "bad value"),

@@ -68,6 +68,36 @@ static void t_resp_types(void) {
 #undef P
 }
 
+/* RESP at every alignment: integers (with their sign and the 64-bit edges), bulk lengths
+   and the encoders' bytes do not depend on the host's byte order or on where the buffer
+   starts (make cross runs this on s390x, big-endian, and on 32-bit ARM). */
+static void t_resp_any_alignment(void) {
+    static const char msg[] = "*4\r\n:-9223372036854775808\r\n:9223372036854775807\r\n$3\r\nabc\r\n:258\r\n";
+    static const char enc[] = "*3\r\n$7\r\nPUBLISH\r\n$4\r\ngrp1\r\n:-258\r\n";
+    char buf[sizeof msg + 8];
+    gp_chan_value v[8];
+    size_t off, nv;
+    int bad = 0;
+    for (off = 0; off < 8; off++) {
+        gp_buf b;
+        gp_bytes a[2];
+        memcpy(buf + off, msg, sizeof msg - 1);
+        if (gp_chan_parse((const uint8_t *)buf + off, sizeof msg - 1, v, 8, &nv, 1000) != (long)(sizeof msg - 1) ||
+            nv != 5 || v[0].children != 4 || v[1].integer != INT64_MIN || v[2].integer != INT64_MAX ||
+            v[3].str.len != 3 || memcmp(v[3].str.ptr, "abc", 3) != 0 || v[4].integer != 258) bad++;
+        memset(&b, 0, sizeof b);
+        if (gp_buf_reserve(&b, 64 + off) != GP_OK) { bad++; continue; }
+        b.len = off;   /* the encoders write from an odd place too */
+        a[0].ptr = (const uint8_t *)"PUBLISH"; a[0].len = 7;
+        a[1].ptr = (const uint8_t *)"grp1"; a[1].len = 4;
+        if (gp_chan_put_agg(&b, '*', 3) != GP_OK || gp_chan_put_bulk(&b, a[0].ptr, a[0].len) != GP_OK ||
+            gp_chan_put_bulk(&b, a[1].ptr, a[1].len) != GP_OK || gp_chan_put_int(&b, -258) != GP_OK ||
+            b.len != off + sizeof enc - 1 || memcmp(b.data + off, enc, sizeof enc - 1) != 0) bad++;
+        gp_buf_free(&b);
+    }
+    GP_CHECKF(bad == 0, "%d mismatches", bad);
+}
+
 static void t_resp_int64_min(void) {
     /* a RESP integer is a signed 64-bit number; INT64_MIN is one (Redis sends it, e.g.
        for OBJECT FREQ-style counters and DEBUG replies; gp_chan_put_int writes it) */
@@ -629,6 +659,66 @@ static int pump_until_n(gp_loop *loop, const int *v, int want, int ms) {
     return *v >= want;
 }
 
+/* on_published: one call per accepted publish, in publish order, with the server's
+   receiver count; publishes held while the server was away are acknowledged after it is back */
+typedef struct { int n; int64_t got[16]; } acks;
+static void cc_acked(gp_chancli *c, int64_t receivers, void *user) {
+    acks *a = (acks *)user;
+    (void)c;
+    if (a->n < 16) a->got[a->n] = receivers;
+    a->n++;
+}
+static void t_chancli_on_published(void) {
+    gp_loop *loop = NULL;
+    gp_chansrv *srv = NULL;
+    gp_chansrv_config scfg;
+    gp_chancli_config ccfg, scfg2;
+    gp_chancli *pub = NULL, *sub1 = NULL, *sub2 = NULL;
+    ccrec r1, r2;
+    acks a;
+    int port;
+    memset(&r1, 0, sizeof r1);
+    memset(&r2, 0, sizeof r2);
+    memset(&a, 0, sizeof a);
+    memset(&scfg, 0, sizeof scfg);
+    scfg.grace_ms = GP_CHANSRV_NO_GRACE;
+    GP_CHECK(gp_loop_create(NULL, &loop) == GP_OK);
+    GP_CHECK(gp_chansrv_create(loop, &scfg, &srv) == GP_OK);
+    GP_CHECK(gp_chansrv_listen(srv, "127.0.0.1", 0) == GP_OK);
+    port = gp_chansrv_port(srv);
+    memset(&scfg2, 0, sizeof scfg2);
+    scfg2.port = port;
+    scfg2.on_state = cc_state;
+    scfg2.user = &r1;
+    GP_CHECK(gp_chancli_create(loop, &scfg2, &sub1) == GP_OK);
+    scfg2.user = &r2;
+    GP_CHECK(gp_chancli_create(loop, &scfg2, &sub2) == GP_OK);
+    GP_CHECK(gp_chancli_subscribe(sub1, "two", 3, cc_msg, &r1) == GP_OK);
+    GP_CHECK(gp_chancli_subscribe(sub2, "two", 3, cc_msg, &r2) == GP_OK);
+    GP_CHECK(gp_chancli_subscribe(sub1, "one", 3, cc_msg, &r1) == GP_OK);
+    GP_CHECK(pump_until_n(loop, &r1.up_calls, 1, 3000) && pump_until_n(loop, &r2.up_calls, 1, 3000));
+    memset(&ccfg, 0, sizeof ccfg);
+    ccfg.port = port;
+    ccfg.on_published = cc_acked;
+    ccfg.user = &a;
+    GP_CHECK(gp_chancli_create(loop, &ccfg, &pub) == GP_OK);
+    /* published before the connection is up: held, then acknowledged in order */
+    GP_CHECK(gp_chancli_publish(pub, "two", 3, "a", 1) == GP_OK);
+    GP_CHECK(gp_chancli_publish(pub, "none", 4, "b", 1) == GP_OK);
+    GP_CHECK(gp_chancli_publish(pub, "one", 3, "c", 1) == GP_OK);
+    GP_CHECK(gp_chancli_publish(pub, "two", 3, "d", 1) == GP_OK);
+    GP_CHECK(pump_until_n(loop, &a.n, 4, 3000));
+    GP_CHECKF(a.n == 4 && a.got[0] == 2 && a.got[1] == 0 && a.got[2] == 1 && a.got[3] == 2,
+              "acks %d: %lld %lld %lld %lld", a.n, (long long)a.got[0], (long long)a.got[1], (long long)a.got[2],
+              (long long)a.got[3]);
+    GP_CHECK(pump_until_n(loop, &r1.n, 3, 3000) && pump_until_n(loop, &r2.n, 2, 3000));
+    gp_chancli_destroy(pub);
+    gp_chancli_destroy(sub1);
+    gp_chancli_destroy(sub2);
+    gp_chansrv_destroy(srv);
+    gp_loop_destroy(loop);
+}
+
 static void t_chancli_reconnect(void) {
     gp_loop *loop = NULL;
     gp_chansrv *srv = NULL, *srv2 = NULL;
@@ -830,6 +920,7 @@ static void t_chancli_parse_url(void) {
 void gp_suite_chan(void) {
     GP_TEST(t_resp_types);
     GP_TEST(t_resp_int64_min);
+    GP_TEST(t_resp_any_alignment);
     GP_TEST(t_resp_errors);
     GP_TEST(t_resp_limits);
     GP_TEST(t_resp_split_points);
@@ -845,6 +936,7 @@ void gp_suite_chan(void) {
     GP_TEST(t_chansrv_grace);
     GP_TEST(t_chansrv_grace_order_and_once);
     GP_TEST(t_chansrv_output_limit);
+    GP_TEST(t_chancli_on_published);
     GP_TEST(t_chancli_reconnect);
     GP_TEST(t_chancli_backlog_limit);
     GP_TEST(t_chancli_subscribe_during_hello);

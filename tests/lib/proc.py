@@ -443,7 +443,7 @@ class Server:
 
     def __init__(self, binary, workers=4, extra=(), admin_key=None, channel=None):
         self.binary = binary
-        self.channel = channel       # a redis:// URL instead of the built-in channel server
+        self.channel = channel       # a redis:// URL: that Redis instead of the built-in channel server
         self.admin_key = admin_key   # sent as a bearer token (the server runs with --admin-key)
         self.workers = workers
         self.extra = list(extra)
@@ -463,10 +463,10 @@ class Server:
         last = ""
         for _attempt in range(3):
             self.ws_port, self.ch_port, self.admin_port = free_port(), free_port(), free_port()
-            if len({self.ws_port, self.ch_port, self.admin_port}) < 3:
-                continue
             if self.channel:
                 self.ch_port = int(self.channel.rsplit(":", 1)[1])
+            if len({self.ws_port, self.ch_port, self.admin_port}) < 3:
+                continue
             argv = server_argv(self.binary, self.ws_port, self.channel or self.ch_port, self.workers,
                                ["--admin", "%s:%d" % (HOST, self.admin_port)] + self.extra)
             self.proc = Proc(argv, log=self.log)
