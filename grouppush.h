@@ -122,7 +122,8 @@
        token_expired        the connection's token expired: send a fresh one with auth
        forbidden            the token's claims or a hook refused this group, user or message
        binary_not_supported a binary frame
-       channel_unavailable  the channel is down and the held-publish backlog is full
+       channel_unavailable  the channel is down and the held-publish backlog is full, or
+                            (group_info) the channel is down
        server_busy          out of memory, or over max_info_queries group_info at once
    Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
@@ -8327,6 +8328,11 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
     if (!gp__app_claim(x, &x->pc->groups, x->gid, x->glen, "the token's groups do not include this group")) return;
     if (a->nqueries >= a->cfg.max_info_queries) { gp__app_error(a, x->id, "server_busy", "too many group_info queries under way"); return; }
+    {   /* no channel, no other worker can answer: say so rather than count only nothing */
+        gp_chancli_stats cs;
+        gp_chancli_stats_get(a->chan, &cs);
+        if (!cs.up) { gp__app_error(a, x->id, "channel_unavailable", "the channel is down: no member count"); return; }
+    }
     q = (gp__app_query *)gp__malloc(a->alloc_ctx, sizeof *q + x->glen);
     if (q == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
     memset(q, 0, sizeof *q);

@@ -490,6 +490,18 @@ static void t_app_hooks(void) {
     GP_CHECK(hk_send_text(loop, fd1, "{\"cmd\":\"auth\",\"token\":\"x\"}") == 0);
     GP_CHECK(hk_next_has(loop, fd1, "\"unknown_cmd\""));
 
+    /* the channel gone: group_info says so instead of counting nothing */
+    gp_chansrv_destroy(cs);
+    cs = NULL;
+    {
+        gp_chancli_stats st;
+        uint64_t end = gp_t_now() + 3000;
+        do { gp_loop_run_once(loop, 10); gp_chancli_stats_get(gp_app_channel(app), &st); } while (st.up && gp_t_now() < end);
+        GP_CHECK(!st.up);
+    }
+    GP_CHECK(hk_send_text(loop, fd1, "{\"cmd\":\"group_info\",\"group_id\":\"pub\"}") == 0);
+    GP_CHECK(hk_next_has(loop, fd1, "\"channel_unavailable\""));
+
     close(fd1);
     {   /* alice's first connection closes: its data comes back, after on_close */
         uint64_t end = gp_t_now() + 2000;
