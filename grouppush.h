@@ -8330,6 +8330,7 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     if (a->nqueries >= a->cfg.max_info_queries) { gp__app_error(a, x->id, "server_busy", "too many group_info queries under way"); return; }
     {   /* no channel, no other worker can answer: say so rather than count only nothing */
         gp_chancli_stats cs;
+        memset(&cs, 0, sizeof cs);
         gp_chancli_stats_get(a->chan, &cs);
         if (!cs.up) { gp__app_error(a, x->id, "channel_unavailable", "the channel is down: no member count"); return; }
     }
