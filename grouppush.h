@@ -567,6 +567,7 @@ GP_API uint64_t gp_loop_now(const gp_loop *loop);
 GP_API const char *gp_loop_backend(const gp_loop *loop);
 /* The allocator context and log settings given at create. */
 GP_API void *gp_loop_alloc_ctx(const gp_loop *loop);
+/* Log through the loop's hook; fmt takes gp_fmt's conversions (>>util). */
 GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 4, 5)))
