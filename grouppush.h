@@ -8020,7 +8020,7 @@ static void gp__app_on_answer(gp_chancli *c, gp_bytes channel, gp_bytes data, vo
     (void)c; (void)channel;
     while (i < data.len && i < 10 && data.ptr[i] >= '0' && data.ptr[i] <= '9') qid = qid * 10 + (data.ptr[i++] - '0');
     if (i == 0 || i >= data.len || data.ptr[i++] != ' ') return;
-    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 100000000000ul; i++)
+    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 1000000000ul; i++)   /* stays within 32 bits */
         cnt = cnt * 10 + (data.ptr[i] - '0');
     for (q = a->queries; q; q = q->next)
         if (q->qid == qid) { q->members += cnt; break; }
