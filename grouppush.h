@@ -568,6 +568,7 @@ GP_API uint64_t gp_loop_now(const gp_loop *loop);
 GP_API const char *gp_loop_backend(const gp_loop *loop);
 /* The allocator context and log settings given at create. */
 GP_API void *gp_loop_alloc_ctx(const gp_loop *loop);
+/* Log through the loop's hook; fmt takes gp_fmt's conversions (>>util). */
 GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 4, 5)))
@@ -8020,7 +8021,7 @@ static void gp__app_on_answer(gp_chancli *c, gp_bytes channel, gp_bytes data, vo
     (void)c; (void)channel;
     while (i < data.len && i < 10 && data.ptr[i] >= '0' && data.ptr[i] <= '9') qid = qid * 10 + (data.ptr[i++] - '0');
     if (i == 0 || i >= data.len || data.ptr[i++] != ' ') return;
-    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 100000000000ul; i++)
+    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 1000000000ul; i++)   /* stays within 32 bits */
         cnt = cnt * 10 + (data.ptr[i] - '0');
     for (q = a->queries; q; q = q->next)
         if (q->qid == qid) { q->members += cnt; break; }
