@@ -123,7 +123,8 @@
        token_expired        the connection's token expired: send a fresh one with auth
        forbidden            the token's claims or a hook refused this group, user or message
        binary_not_supported a binary frame
-       channel_unavailable  the channel is down and the held-publish backlog is full
+       channel_unavailable  the channel is down and the held-publish backlog is full, or
+                            (group_info) the channel is down
        server_busy          out of memory, or over max_info_queries group_info at once
        needs_v2             an "id" or "since" on a connection without grouppush.v2
      protocol v2 only (below):
@@ -668,6 +669,7 @@ GP_API uint64_t gp_loop_now(const gp_loop *loop);
 GP_API const char *gp_loop_backend(const gp_loop *loop);
 /* The allocator context and log settings given at create. */
 GP_API void *gp_loop_alloc_ctx(const gp_loop *loop);
+/* Log through the loop's hook; fmt takes gp_fmt's conversions (>>util). */
 GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 4, 5)))
@@ -9045,7 +9047,7 @@ static void gp__app_on_answer(gp_chancli *c, gp_bytes channel, gp_bytes data, vo
     (void)c; (void)channel;
     while (i < data.len && i < 10 && data.ptr[i] >= '0' && data.ptr[i] <= '9') qid = qid * 10 + (data.ptr[i++] - '0');
     if (i == 0 || i >= data.len || data.ptr[i++] != ' ') return;
-    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 100000000000ul; i++)
+    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 1000000000ul; i++)   /* stays within 32 bits */
         cnt = cnt * 10 + (data.ptr[i] - '0');
     for (q = a->queries; q; q = q->next)
         if (q->qid == qid) { q->members += cnt; break; }
@@ -9686,6 +9688,12 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
     if (!gp__app_claim(x, &x->pc->groups, x->gid, x->glen, "the token's groups do not include this group")) return;
     if (a->nqueries >= a->cfg.max_info_queries) { gp__app_error(a, x->id, "server_busy", "too many group_info queries under way"); return; }
+    {   /* no channel, no other worker can answer: say so rather than count only nothing */
+        gp_chancli_stats cs;
+        memset(&cs, 0, sizeof cs);
+        gp_chancli_stats_get(a->chan, &cs);
+        if (!cs.up) { gp__app_error(a, x->id, "channel_unavailable", "the channel is down: no member count"); return; }
+    }
     q = (gp__app_query *)gp__malloc(a->alloc_ctx, sizeof *q + x->glen);
     if (q == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
     memset(q, 0, sizeof *q);
