@@ -7,7 +7,8 @@ tests. The one module of tests/lib that needs more than the stdlib: python3-webs
   profile under tmp, DevTools on a port the kernel picks; its "DevTools listening on" line
   is the event. Returns (proc.Proc, DevTools URL or None).
 - connect(url): `async with cdp.connect(url) as c`: a CDP on that URL; Browser.close at
-  the end. CDP: call() (commands by id), wait_event() (events kept in arrival order),
+  the end. drive(url, scenario, t_end, *args): runs `await scenario(c, *args)` on a
+  connection until t_end: True, or False if it did not finish in time. CDP: call() (commands by id), wait_event() (events kept in arrival order),
   new_page() (a target with Runtime and Page events on), navigate() (to the load event),
   evaluate() (a promise is awaited, the JSON value comes back).
 - examples/index.html: log_js() (the page's log entries of one kind once there are n),
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 from . import proc
 
@@ -129,6 +131,19 @@ async def connect(url):
             except Exception:  # the browser may be gone already; it is stopped by pid anyway
                 pass
             c.task.cancel()
+
+
+def drive(url, scenario, t_end, *args):
+    """Connects to the browser's DevTools url and awaits scenario(c, *args) until t_end
+    (time.monotonic): True when it finished, False when the time ran out."""
+    async def go():
+        async with connect(url) as c:
+            try:
+                await asyncio.wait_for(scenario(c, *args), max(1, t_end - time.monotonic()))
+                return True
+            except asyncio.TimeoutError:
+                return False
+    return asyncio.run(go())
 
 
 # ---------------------------------------------------------------- examples/index.html
