@@ -15,11 +15,8 @@ in build/dashboard.png. Chromium is driven over the DevTools protocol by tests/l
 """
 import asyncio
 import base64
-import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
@@ -166,19 +163,7 @@ def run(tmp, t_end):
 
 
 def main():
-    why = cdp.missing()
-    if why:
-        report.skip(NAME, why)
-    proc.guard(NAME, DEADLINE + 10)
-    t_end = time.monotonic() + DEADLINE
-    tmp = tempfile.mkdtemp(prefix="ops-dashboard-")
-    try:
-        R.part(NAME, run, tmp, t_end, errors=(Exception,))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if R.passed + R.failed == 0:
-        R.fail(NAME, "no check ran")
-    R.finish()
+    cdp.main(R, NAME, DEADLINE, run)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ Without chromium or python3-websockets: SKIP (CI: failure).
 Everything is bounded by one 40 s deadline; processes started are killed by pid / group.
 """
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,19 +77,7 @@ def run(tmp, t_end):
 
 
 def main():
-    why = cdp.missing()
-    if why:
-        report.skip(NAME, why)
-    proc.guard(NAME, DEADLINE + 10)
-    t_end = time.monotonic() + DEADLINE
-    tmp = tempfile.mkdtemp(prefix="page-binary-")
-    try:
-        R.part(NAME, run, tmp, t_end, errors=(Exception,))   # the browser's and websockets' errors too
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if R.passed + R.failed == 0:
-        R.fail(NAME, "no check ran")
-    R.finish()
+    cdp.main(R, NAME, DEADLINE, run)
 
 
 if __name__ == "__main__":
