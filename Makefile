@@ -67,9 +67,11 @@ abuse: examples
 	$(PY) tests/abuse.py
 
 # tokens (JWT HS256) and hooks for embedders over real processes, python3-websockets:
-# tests/e2e_auth.py against grouppush_server --token-secret and examples/auth_hooks
+# tests/e2e_auth.py against grouppush_server --token-secret and examples/auth_hooks;
+# users, exclude_self and member counts over 8 workers and two deployments on redis-server
 auth: examples
 	$(PY) tests/e2e_auth.py $(B)/grouppush_server $(B)/auth_hooks
+	$(PY) tests/e2e_users.py $(B)/grouppush_server_epoll
 
 # every example's --help, --version, unknown option (tests/cli.sh)
 cli: examples

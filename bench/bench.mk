@@ -8,6 +8,8 @@
 #                     fails on any loss, duplicate, reordering, misrouting, error or close.
 #   make bench-selftest  the load generator's own checks: against the node-ws peer with
 #                     injected faults (drop, dup, reorder, misroute) each must be caught.
+#   make bench-auth   what tokens cost: gp_jwt_verify and gp_jwt_match alone (build/auth_cost),
+#                     then scenario 1 with and without --token-secret (gp-* vs tok-* targets).
 # Environment knobs: see bench/run.sh (BENCH_SECONDS, BENCH_WINDOW, BENCH_SERVER_CPU, ...).
 B ?= build
 BENCH_CC ?= $(CC)
@@ -22,7 +24,11 @@ $(B)/limit: bench/limit.c
 	@mkdir -p $(B)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/limit.c
 
-.PHONY: bench bench-peers bench-smoke bench-selftest bench-tools
+$(B)/auth_cost: bench/auth_cost.c grouppush.h
+	@mkdir -p $(B)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/auth_cost.c
+
+.PHONY: bench bench-peers bench-smoke bench-selftest bench-tools bench-auth
 bench-tools: $(B)/loadgen $(B)/limit
 
 bench: bench-tools $(BENCH_SERVERS)
@@ -34,6 +40,10 @@ bench-peers: bench-tools $(BENCH_SERVERS)
 
 bench-smoke: bench-tools $(BENCH_SERVERS)
 	bash bench/run.sh quick
+
+bench-auth: bench-tools $(B)/auth_cost $(BENCH_SERVERS)
+	$(B)/auth_cost
+	bash bench/run.sh --targets "gp-epoll-1 tok-epoll-1 gp-epoll-8 tok-epoll-8" --scenarios 1
 
 bench-selftest: $(B)/loadgen
 	bash bench/selftest.sh

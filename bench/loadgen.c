@@ -343,6 +343,7 @@ static void machine_cpu(double *busy, double *total)
 
 typedef struct config {
     const char *host;
+    const char *path;           /* the request target, e.g. /?token=JWT (NULL: /) */
     int port;
     uint32_t conns, groups, publishers;
     double seconds, rate, connect_rate, max_seconds, drain_seconds, join_seconds;
@@ -523,10 +524,10 @@ static void flush_dirty(engine *e)
 
 static void send_handshake(engine *e, conn *c)
 {
-    char key[25], req[512];
+    char key[25], req[4096];
     int n;
     ws_key(e->salt, c->idx, key);
-    n = wsc_request(req, sizeof req, cfg.host, cfg.port, key);
+    n = wsc_request(req, sizeof req, cfg.host, cfg.port, cfg.path, key);
     if (n < 0) die(2, "handshake request does not fit");
     c->state = C_HANDSHAKE;
     queue_raw(e, c, req, (size_t)n);
@@ -1323,6 +1324,7 @@ static void usage(int code)
             "               [--connect-inflight N] [--sources K] [--server-pid PID] [--idle] [--procs K]\n"
             "               [--drain-seconds S] [--join-seconds S] [--max-seconds S] [--label TEXT] [--json]\n"
             "               [--fin-close]  (default: connections are reset at the end, no TIME_WAIT)\n"
+            "               [--path /?token=JWT]  (the upgrade request's target, default /)\n"
             "       loadgen --free-port        print a free TCP port on 127.0.0.1 and exit\n"
             "Connection i joins group i mod G; publishers are connections 0..P-1. --window W: W\n"
             "messages in flight per publisher (default 16); --rate R: R msgs/s in total, open loop.\n"
@@ -1440,6 +1442,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--join-seconds")) cfg.join_seconds = num_arg(argc, argv, &i, 0.1, 3600);
         else if (!strcmp(a, "--max-seconds")) cfg.max_seconds = num_arg(argc, argv, &i, 1, 86400);
         else if (!strcmp(a, "--label")) { if (++i >= argc) usage(2); cfg.label = argv[i]; }
+        else if (!strcmp(a, "--path")) { if (++i >= argc || argv[i][0] != '/') usage(2); cfg.path = argv[i]; }
         else if (!strcmp(a, "--idle")) cfg.idle = 1;
         else if (!strcmp(a, "--json")) cfg.json = 1;
         else if (!strcmp(a, "--fin-close")) cfg.fin_close = 1;

@@ -7,7 +7,9 @@
 # Targets: gp-poll-1 gp-poll-8 gp-epoll-1 gp-epoll-8 (build/grouppush_server[_epoll] with
 # 1 or 8 workers) and node-ws (bench/peers/node-ws, Node + ws, one process); alt-poll-N and
 # alt-epoll-N run the binaries in $BENCH_ALT instead (another version's build directory), so
-# a before/after comparison comes from one run on one machine.
+# a before/after comparison comes from one run on one machine. tok-poll-N and tok-epoll-N
+# are gp-* with --token-secret: every connection presents a JWT (HS256, ?token=), so the
+# join and every publish go through the token checks (the figures of BENCHMARKS.md).
 # Scenarios (each one table row per target):
 #   1  1,000 connections, 1 group, 1 publisher, full speed (window) - broadcast fan-out
 #   2  10,000 connections, 100 groups of 100, 10 publishers, full speed
@@ -57,7 +59,7 @@ NOFILE=$(ulimit -n)
 
 if [ "$QUICK" = 1 ]; then
     [ -n "$SCENARIOS" ] || SCENARIOS="1"
-    [ -n "$TARGETS" ] || TARGETS="gp-poll-1 gp-poll-8 gp-epoll-1 gp-epoll-8"
+    [ -n "$TARGETS" ] || TARGETS="gp-poll-1 gp-poll-8 gp-epoll-1 gp-epoll-8 tok-epoll-8"
     T=2
 else
     [ -n "$SCENARIOS" ] || SCENARIOS="1 2 3 4 5"
@@ -131,17 +133,20 @@ start_server() {
         node-ws)
             taskset -c "$SCPU" node "$PEER_DIR/server.js" "$SRV_PORT" 127.0.0.1 >"$fifo" 2>>"$LOG" &
             SRV_PID=$! ;;
-        gp-*|alt-*)
+        gp-*|alt-*|tok-*)
+            local extra=()
             case $target in
                 gp-poll-*) bin=$BUILD/grouppush_server ;;
                 gp-epoll-*) bin=$BUILD/grouppush_server_epoll ;;
+                tok-poll-*) bin=$BUILD/grouppush_server; extra=(--token-secret "$TMPD/token.key") ;;
+                tok-epoll-*) bin=$BUILD/grouppush_server_epoll; extra=(--token-secret "$TMPD/token.key") ;;
                 alt-poll-*) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server ;;
                 *) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server_epoll ;;
             esac
             workers=${target##*-}
             cport=$("$LOADGEN" --free-port)
             taskset -c "$SCPU" "$bin" --workers "$workers" --ws "127.0.0.1:$SRV_PORT" \
-                --channel-listen "127.0.0.1:$cport" --max-conns 60000 >"$fifo" 2>>"$LOG" &
+                --channel-listen "127.0.0.1:$cport" --max-conns 60000 "${extra[@]}" >"$fifo" 2>>"$LOG" &
             SRV_PID=$! ;;
     esac
     exec {fd}<"$fifo"
@@ -193,9 +198,11 @@ run_case() { # target scenario
     }
     out=$TMPD/out.json
     err=$TMPD/err.txt
+    local path=()
+    case $target in tok-*) path=(--path "/?token=$TOKEN") ;; esac
     # shellcheck disable=SC2086
     taskset -c "$CCPU" "$LOADGEN" --port "$SRV_PORT" --server-pid "$SRV_PID" --json \
-        --label "$target/$s" --max-seconds 150 $args >"$out" 2>"$err"
+        --label "$target/$s" --max-seconds 150 "${path[@]}" $args >"$out" 2>"$err"
     rc=$?
     stop_server
     if [ -s "$out" ]; then
@@ -209,6 +216,15 @@ run_case() { # target scenario
         "$(grep -o '"ok":[a-z]*' "$out" 2>/dev/null || echo "exit $rc")"
     return $rc
 }
+
+# tok-* targets: a key, and one token (sub, groups *, publish *, an hour) every connection uses
+TOKEN=""
+if [[ " $TARGETS " == *" tok-"* ]]; then
+    printf 'bench-token-key-%s\n' "$RANDOM$RANDOM" >"$TMPD/token.key"
+    TOKEN=$(cd "$ROOT/tests" && /usr/bin/python3 -c 'import sys; from lib import jwt
+print(jwt.token(open(sys.argv[1]).read().rstrip("\n"), {"sub": "bench", "groups": ["*"], "publish": ["*"], "exp": jwt.now() + 3600}))' "$TMPD/token.key") ||
+        { echo "run.sh: cannot make the token (python3, tests/lib/jwt.py)" >&2; exit 2; }
+fi
 
 echo "bench: $(nproc) cores, $(uname -r), ulimit -n $NOFILE, T=${T}s window=$W, server cpu $SCPU, client cpu $CCPU"
 echo "bench: results in $RES"

@@ -71,6 +71,7 @@ static const optdef OPTS[] = {
     { "token-grace", "SECONDS", "30", "time a connection has to send a valid token, or a fresh one once its token expired, before close 1008" },
     { "token-skew", "SECONDS", "0", "clock skew allowed for a token's exp and nbf" },
     { "max-token", "BYTES", "4096", "longest token (then unauthorized)" },
+    { "info-window", "MS", "100", "group_info: how long a worker collects the other workers' member counts before it answers" },
     { "admin", "HOST:PORT", "", "admin HTTP listener: /, /status, /metrics, POST /publish (HOST default 127.0.0.1)" },
     { "admin-key", "FILE", "", "bearer token (first line of FILE) the admin listener requires; needed off loopback" },
     { "admin-max-head", "BYTES", "8192", "largest request head (line and headers) on the admin listener (then 431)" },
@@ -331,6 +332,8 @@ static int apply_options(opts *o, const char *argv0) {
             if (parse_u64(v, 1, 86400, &n)) bad = name; else o->app.token_grace_ms = n * 1000u;
         } else if (!strcmp(name, "token-skew")) {
             if (parse_u64(v, 0, 86400, &o->app.token_skew_s)) bad = name;
+        } else if (!strcmp(name, "info-window")) {
+            if (parse_u64(v, 1, 60000, &o->app.info_window_ms)) bad = name;
         } else if (!strcmp(name, "max-token")) {
             if (parse_u64(v, 16, 1048576, &n)) bad = name; else o->app.max_token = (size_t)n;
         } else if (!strcmp(name, "token-secret")) {   /* FILE or FILE,FILE */

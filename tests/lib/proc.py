@@ -441,8 +441,9 @@ class Server:
     /status the tests read is the admin listener's, the public port no longer serves it), its
     output in a log file (/tmp/SCRIPT.PID.N.log, removed when the script passes)."""
 
-    def __init__(self, binary, workers=4, extra=(), admin_key=None):
+    def __init__(self, binary, workers=4, extra=(), admin_key=None, channel=None):
         self.binary = binary
+        self.channel = channel       # a redis:// URL: that Redis instead of the built-in channel server
         self.admin_key = admin_key   # sent as a bearer token (the server runs with --admin-key)
         self.workers = workers
         self.extra = list(extra)
@@ -462,9 +463,11 @@ class Server:
         last = ""
         for _attempt in range(3):
             self.ws_port, self.ch_port, self.admin_port = free_port(), free_port(), free_port()
+            if self.channel:
+                self.ch_port = int(self.channel.rsplit(":", 1)[1])
             if len({self.ws_port, self.ch_port, self.admin_port}) < 3:
                 continue
-            argv = server_argv(self.binary, self.ws_port, self.ch_port, self.workers,
+            argv = server_argv(self.binary, self.ws_port, self.channel or self.ch_port, self.workers,
                                ["--admin", "%s:%d" % (HOST, self.admin_port)] + self.extra)
             self.proc = Proc(argv, log=self.log)
             m = self.proc.wait_line(r"^grouppush: ready ", timeout)

@@ -156,13 +156,13 @@ WSC_FN uint32_t wsc__rand(void)
 
 /* ---- codec: the opening handshake and frames, no I/O ---- */
 
-/* The upgrade request for key (base64 of 16 bytes) into out[cap]; returns its length, or
- * -1 if it does not fit. */
-WSC_FN int wsc_request(char *out, size_t cap, const char *host, int port, const char *key)
+/* The upgrade request for key (base64 of 16 bytes) and path (NULL: "/") into out[cap];
+ * returns its length, or -1 if it does not fit. */
+WSC_FN int wsc_request(char *out, size_t cap, const char *host, int port, const char *path, const char *key)
 {
     int n = snprintf(out, cap,
-                     "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, port, key);
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path ? path : "/", host, port, key);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -394,7 +394,7 @@ WSC_FN int wsc_connect(wsc *c, const char *host, int port, int timeout_ms, char 
     if (c->fd < 0) { snprintf(err, errlen, "connect: %s", strerror(errno)); return -1; }
     for (i = 0; i < 16; i++) raw[i] = (uint8_t)wsc__rand();
     wsc_base64(raw, 16, key);
-    rl = wsc_request(req, sizeof req, host, port, key);
+    rl = wsc_request(req, sizeof req, host, port, NULL, key);
     if (rl < 0 || wsc_write_all(c->fd, req, (size_t)rl, timeout_ms) != 0) {
         snprintf(err, errlen, "send handshake: %s", strerror(errno)); goto fail;
     }
