@@ -3,6 +3,9 @@
 #   make run      the seed's deployment: ws://0.0.0.0:1234, 8 workers, channel server 127.0.0.1:2206
 #   make test     the whole suite (unit, conformance, e2e, real peers, abuse, fuzz regressions)
 #   make bench    fan-out benchmark (bench/), make bench-peers: the same against node + ws
+#   make size     stripped static musl sizes against their budgets, idle RSS (tests/size.py)
+#   make cross    armhf, arm64, s390x builds: unit, conformance and e2e tests under qemu-user
+#   make install  PREFIX=/usr/local: header, grouppush.pc, CMake config, ready programs
 #   make asan | valgrind | test-cpp | matrix | fuzz | clean
 CC      ?= cc
 CXX     ?= c++
@@ -18,7 +21,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish $(B)/auth_hooks
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse auth cli deploy-start ws-clients ops asan valgrind \
-        test-cpp matrix musl tls arm
+        test-cpp matrix musl tls cross size install install-test
 all: examples
 
 examples: $(EXAMPLES)
@@ -104,7 +107,7 @@ ops: examples
 	$(PY) tests/ops_dashboard.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
-      tls abuse auth fuzz-regress bench-smoke
+      tls abuse auth fuzz-regress bench-smoke install-test size
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
@@ -125,18 +128,25 @@ tls:
 	$(CC) $(WARN) -Werror $(CFLAGS) -DGP_USE_MBEDTLS examples/grouppush_server.c -o build/tls/grouppush_server $(TLSLIBS)
 	$(PY) tests/tls_echo.py build/tls/echo
 
-# 32-bit ARM (armhf, unsigned char): cross-built static, run under qemu-arm
-arm:
-	mkdir -p build/arm
-	arm-linux-gnueabihf-gcc $(WARN) -Werror -O2 -static examples/echo.c -o build/arm/echo.bin
-	printf '#!/bin/sh\nexec qemu-arm "%s/build/arm/echo.bin" "$$@"\n' "$(CURDIR)" > build/arm/echo
-	chmod +x build/arm/echo
-	arm-linux-gnueabihf-gcc $(WARN) -Werror -O2 -static examples/grouppush_server.c -o build/arm/grouppush_server.bin
-	printf '#!/bin/sh\nexec qemu-arm "%s/build/arm/grouppush_server.bin" "$$@"\n' "$(CURDIR)" > build/arm/grouppush_server
-	chmod +x build/arm/grouppush_server
-	$(PY) tests/conformance.py build/arm/echo --limit 1M
-	$(MAKE) $(B)/e2e_seed_bin
-	$(B)/e2e_seed build/arm/grouppush_server
+# cross builds (Debian's gcc-*-linux-gnu* cross compilers, static) run under qemu-user:
+# armhf (32-bit, unsigned plain char), arm64, s390x (64-bit big-endian). On each: the unit
+# tests (among them fixed wire bytes of frame headers, masking and RESP at every buffer
+# alignment), the echo conformance suite, and the deployment's end-to-end test.
+CROSS = armhf:arm-linux-gnueabihf:qemu-arm arm64:aarch64-linux-gnu:qemu-aarch64 s390x:s390x-linux-gnu:qemu-s390x
+cross: $(B)/e2e_seed_bin
+	@for t in $(CROSS); do \
+	    a=$${t%%:*}; r=$${t#*:}; cc=$${r%%:*}-gcc; q=$${r#*:}; d=build/cross/$$a; \
+	    echo "== cross $$a ($$cc, $$q)"; mkdir -p $$d || exit 1; \
+	    $$cc $(WARN) -Werror -O1 -static $(GP_T_UNIT) -o $$d/unit_tests 2>$$d/build.log || \
+	        { cat $$d/build.log; exit 1; }; \
+	    $$q $$d/unit_tests > $$d/unit.log 2>&1 || { tail -30 $$d/unit.log; exit 1; }; tail -1 $$d/unit.log; \
+	    for p in echo grouppush_server; do \
+	        $$cc $(WARN) -Werror -O2 -static examples/$$p.c -o $$d/$$p.bin 2>>$$d/build.log || { cat $$d/build.log; exit 1; }; \
+	        printf '#!/bin/sh\nexec %s "%s/%s/%s.bin" "$$@"\n' $$q "$(CURDIR)" $$d $$p > $$d/$$p; chmod +x $$d/$$p; done; \
+	    $(PY) tests/conformance.py $$d/echo --limit 1M > $$d/conformance.log 2>&1 || { tail -30 $$d/conformance.log; exit 1; }; \
+	    tail -1 $$d/conformance.log; \
+	    $(B)/e2e_seed $$d/grouppush_server > $$d/e2e.log 2>&1 || { tail -30 $$d/e2e.log; exit 1; }; tail -1 $$d/e2e.log; \
+	done
 
 $(B)/ws_protocols: tests/ws_protocols.c grouppush.h | $(B)
 	$(CC) $(WARN) -Werror $(CFLAGS) tests/ws_protocols.c -o $@
@@ -176,6 +186,35 @@ matrix: unit compile-checks tls
 # memcheck: unit tests and the echo server under the conformance suite, no error, no leak
 valgrind: unit-valgrind $(B)/echo
 	sh tests/valgrind_echo.sh $(B)/echo
+
+# make install PREFIX=/usr/local (DESTDIR= for staging): the header, pkg-config's
+# grouppush.pc, CMake's grouppushConfig.cmake (find_package(grouppush)), the ready programs
+# under names of their own (grouppush_server, grouppush_channel_server, grouppush_publish,
+# grouppush_echo) and the page; tests/install.py builds an out-of-tree program against it.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^\#define GP_VERSION_STRING "\(.*\)"/\1/p' grouppush.h)
+GP_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+               -e 's|@MAJOR@|$(word 1,$(subst ., ,$(VERSION)))|g' -e 's|@MINOR@|$(word 2,$(subst ., ,$(VERSION)))|g'
+install: $(B)/grouppush_server $(B)/channel_server $(B)/publish $(B)/echo
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/lib/cmake/grouppush $(DESTDIR)$(PREFIX)/share/grouppush
+	install -m 644 grouppush.h $(DESTDIR)$(PREFIX)/include/grouppush.h
+	install -m 755 $(B)/grouppush_server $(DESTDIR)$(PREFIX)/bin/grouppush_server
+	for p in channel_server publish echo; do install -m 755 $(B)/$$p $(DESTDIR)$(PREFIX)/bin/grouppush_$$p || exit 1; done
+	install -m 644 examples/index.html $(DESTDIR)$(PREFIX)/share/grouppush/index.html
+	$(GP_SUBST) dist/grouppush.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/grouppush.pc
+	$(GP_SUBST) dist/grouppushConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/grouppush/grouppushConfig.cmake
+	$(GP_SUBST) dist/grouppushConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/grouppush/grouppushConfigVersion.cmake
+
+# the three ways to use grouppush, from outside the tree: pkg-config + make, CMake's
+# find_package, CMake's add_subdirectory (tests/install.py, in make test)
+install-test: examples
+	$(PY) tests/install.py
+
+# footprint: stripped static musl sizes against tests/size/budgets, idle RSS (tests/size.py)
+size:
+	$(PY) tests/size.py
 
 clean:
 	rm -rf build

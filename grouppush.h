@@ -567,6 +567,7 @@ GP_API uint64_t gp_loop_now(const gp_loop *loop);
 GP_API const char *gp_loop_backend(const gp_loop *loop);
 /* The allocator context and log settings given at create. */
 GP_API void *gp_loop_alloc_ctx(const gp_loop *loop);
+/* Log through the loop's hook; fmt takes gp_fmt's conversions (>>util). */
 GP_API void  gp_loop_log(gp_loop *loop, int level, const char *component, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 4, 5)))
@@ -1398,7 +1399,9 @@ static void gp__assert_fail(const char *what, const char *file, int line) {
 #endif
 
 GP_API void gp_log_stderr(void *user, int level, const char *component, const char *msg) {
-    static const char *names[] = { "", "error", "warn", "info", "debug" };
+    /* char arrays, not pointers: a table of pointers to literals would keep every literal
+       the compiler could not give to one function (all of them, in one section) */
+    static const char names[][6] = { "", "error", "warn", "info", "debug" };
     (void)user;
     gp_print(2, "[%ld %s %s] %s\n", (long)getpid(), component, names[level >= 1 && level <= 4 ? level : 0], msg);
 }
@@ -2144,20 +2147,21 @@ GP_API void *gp_loop_alloc_ctx(const gp_loop *l) { return l ? l->alloc_ctx : NUL
 /* Resident set size of a process in KiB (the channel server's INFO, the supervisor's
    status); 0 where /proc is missing. */
 static uint64_t gp__rss_kb(int pid) {
-    char path[64], t[128];
-    uint64_t res = 0;
+    char path[64], t[2048], *v;
+    uint64_t kb = 0;
     ssize_t n;
-    int fd, i = 0;
-    gp_fmt(path, sizeof path, "/proc/%d/statm", pid);
+    int fd;
+    gp_fmt(path, sizeof path, "/proc/%d/status", pid);   /* "VmRSS:\t  1234 kB": no page size needed */
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return 0;
-    n = read(fd, t, sizeof t - 1);   /* "size resident shared ...", in pages */
+    n = read(fd, t, sizeof t - 1);   /* VmRSS is within the first KiB */
     close(fd);
     if (n <= 0) return 0;
     t[n] = '\0';
-    while (t[i] >= '0' && t[i] <= '9') i++;
-    if (t[i++] != ' ') return 0;
-    while (t[i] >= '0' && t[i] <= '9') res = res * 10 + (uint64_t)(t[i++] - '0');
-    return res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024u;
+    for (v = t; strncmp(v, "VmRSS:", 6) != 0; v++)
+        if ((v = strchr(v, '\n')) == NULL) return 0;
+    for (v += 6; *v == ' ' || *v == '\t'; v++) {}
+    while (*v >= '0' && *v <= '9') kb = kb * 10 + (uint64_t)(*v++ - '0');
+    return kb;
 }
 
 /* ==== >>net  listen/accept/connect. Uses: >>util ========================== */
@@ -7345,7 +7349,7 @@ GP_API gp_sup_stats *gp_sup_slot(gp_sup_child *ch, int i, void **extra) {
 
 GP_API int gp_sup_status_json(gp_sup_child *ch, gp_buf *b) {
     int i;
-    static const char *roles[] = { "master", "channel", "worker" };
+    static const char roles[][8] = { "master", "channel", "worker" };   /* no pointers: see gp_log_stderr */
     uint64_t now = gp_time_ms();
     if (ch == NULL || b == NULL) return GP_ERR_INVAL;
     if (gp__buf_puts(b, "{\"processes\":[") != GP_OK) return GP_ERR_NOMEM;
@@ -8016,7 +8020,7 @@ static void gp__app_on_answer(gp_chancli *c, gp_bytes channel, gp_bytes data, vo
     (void)c; (void)channel;
     while (i < data.len && i < 10 && data.ptr[i] >= '0' && data.ptr[i] <= '9') qid = qid * 10 + (data.ptr[i++] - '0');
     if (i == 0 || i >= data.len || data.ptr[i++] != ' ') return;
-    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 100000000000ul; i++)
+    for (; i < data.len && data.ptr[i] >= '0' && data.ptr[i] <= '9' && cnt < 1000000000ul; i++)   /* stays within 32 bits */
         cnt = cnt * 10 + (data.ptr[i] - '0');
     for (q = a->queries; q; q = q->next)
         if (q->qid == qid) { q->members += cnt; break; }

@@ -575,6 +575,7 @@ static void publish_stats(worker *w) {
     gp_ws_stats ws;
     gp_chancli_stats cs;
     if (st == NULL) return;
+    memset(&as, 0, sizeof as);   /* gcc 12 -O2 for s390x: "may be used uninitialized" */
     memset(&ws, 0, sizeof ws);
     memset(&cs, 0, sizeof cs);
     gp_app_stats_get(w->app, &as);
