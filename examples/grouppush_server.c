@@ -63,6 +63,10 @@ static const optdef OPTS[] = {
     { "ping-interval", "MS", "30000", "keep-alive ping of idle connections" },
     { "origins", "LIST", "", "comma-separated Origin allowlist (empty: any)" },
     { "subprotocols", "LIST", "", "WebSocket subprotocol names accepted for this protocol, e.g. chat" },
+    { "history-size", "N", "100", "messages kept per group for recovery (protocol v2 since; 0 = none, offsets only)" },
+    { "history-ttl", "S", "600", "a group's history is kept S seconds after its last message (0 = no limit)" },
+    { "history-bytes", "BYTES", "67108864", "built-in channel server: all groups' history together" },
+    { "history-groups", "N", "65536", "built-in channel server: groups with a stream (then the least recently used go)" },
     { "html", "FILE", "", "serve FILE at GET / on the WebSocket port" },
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
@@ -113,6 +117,9 @@ typedef struct opts {
     char *secret[2];                  /* --token-secret: the key files' bytes */
     size_t secret_len[2];
     gp_app_config app;
+    gp_chansrv_store_config store_cfg;
+    gp_chansrv_store *store;          /* the built-in channel server's group streams: mapped here, in
+                                         the master, so they outlive a channel server that is killed */
     char *html;
     size_t html_len;
     int notify_fd;                    /* start -d: the waiting parent's pipe, -1 */
@@ -290,6 +297,15 @@ static int apply_options(opts *o, const char *argv0) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.slow_timeout_ms = n;
         } else if (!strcmp(name, "ping-interval")) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.ping_interval_ms = n;
+        } else if (!strcmp(name, "history-size")) {
+            if (parse_u64(v, 0, 1000000, &n)) bad = name;
+            else { o->app.history_size = n ? (size_t)n : GP_APP_NO_HISTORY; o->store_cfg.depth = n ? (size_t)n : 1; }
+        } else if (!strcmp(name, "history-ttl")) {
+            if (parse_u64(v, 0, 100000000, &n)) bad = name; else o->app.history_ttl_ms = n ? n * 1000u : GP_APP_NO_TTL;
+        } else if (!strcmp(name, "history-bytes")) {
+            if (parse_u64(v, 4096, (uint64_t)1 << 40, &n)) bad = name; else o->store_cfg.max_bytes = (size_t)n;
+        } else if (!strcmp(name, "history-groups")) {
+            if (parse_u64(v, 8, (uint64_t)1 << 27, &n)) bad = name; else o->store_cfg.max_groups = (size_t)n;
         } else if (!strcmp(name, "log-interval")) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.chan.log_interval_ms = n;
         } else if (!strcmp(name, "origins")) o->app.ws.origins = nz(v);
@@ -785,6 +801,7 @@ static int channel_main(gp_sup_child *child, void *user) {
     lc.log_level = o->log_level;
     memset(&cc, 0, sizeof cc);
     cc.password = o->password;
+    cc.store = o->store;
     if (gp_loop_create(&lc, &loop) != GP_OK || gp_chansrv_create(loop, &cc, &c.cs) != GP_OK) return 1;
     if (gp_chansrv_listen(c.cs, o->ch_host, o->ch_port) != GP_OK) {
         log_msg(GP_LOG_ERROR, "channel_failed", "channel server: cannot listen on %s:%d: %s", o->ch_host, o->ch_port,
@@ -2016,6 +2033,10 @@ int main(int argc, char **argv) {
             return RC_ERR;
         }
         close(fd);
+        if (gp_chansrv_store_create(&o.store_cfg, &o.store) != GP_OK) {
+            gp_print(2, "%s: cannot map the channel server's group store (--history-bytes, --history-groups)\n", argv[0]);
+            return RC_ERR;
+        }
     }
     if (o.log_file[0]) {
         int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o.log_nofollow, 0640);

@@ -97,6 +97,11 @@ int  gp_t_count_fds(void);
 /* WebSocket client side (blocking style over a non-blocking socket, the loop runs while
    waiting). connect + upgrade: returns the fd or -1. */
 int  gp_t_ws_connect(gp_loop *loop, int port, int timeout_ms);
+/* Upgrade with this request target (e.g. "/room?user=a") and extra header lines (each
+   ending "\r\n"); resp[cap] gets the response head (any status). Returns the fd, -1 when
+   nothing could be sent. */
+int  gp_t_ws_upgrade(gp_loop *loop, int port, const char *target, const char *extra, char *resp, size_t cap,
+                     int timeout_ms);
 /* TCP connect only (non-blocking fd), for raw HTTP. */
 int  gp_t_tcp_connect(int port);
 /* The receive buffer (SO_RCVBUF, set before connect: no autotuning) of the sockets the

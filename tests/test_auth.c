@@ -351,22 +351,6 @@ static int hk_send(gp_app *app, gp_conn_id id, const void *u, size_t len, const 
     return len == 6 && memcmp(u, "nobody", 6) == 0 ? GP_APP_DENY : GP_APP_ALLOW;
 }
 
-/* Upgrade with this request target and extra header lines; resp gets the response head. */
-static int hk_client(gp_loop *loop, int port, const char *target, const char *extra, char *resp, size_t cap) {
-    char req[512];
-    size_t n = 0;
-    int fd = gp_t_tcp_connect(port), len;
-    if (fd < 0) return -1;
-    len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", target, extra);
-    if (gp_t_write_all(loop, fd, req, (size_t)len, 2000) != 0) { close(fd); return -1; }
-    while (n + 1 < cap && gp_t_read_exact(loop, fd, resp + n, 1, 2000) == 0) {
-        resp[++n] = '\0';
-        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0) break;
-    }
-    resp[n] = '\0';
-    return fd;
-}
 static int hk_send_text(gp_loop *loop, int fd, const char *s) { return gp_t_ws_send(loop, fd, 1, GP_WS_TEXT, s, strlen(s)); }
 /* the next text frame on fd equals want */
 static int hk_next_is(gp_loop *loop, int fd, const char *want) {
@@ -420,7 +404,7 @@ static void t_app_hooks(void) {
     GP_CHECK(gp_t_pump_until(loop, &h.ready, 3000));
 
     /* on_connect sees path, query, headers, peer; attaches a user id and data */
-    fd1 = hk_client(loop, port, "/room?user=alice&k=v", "X-Key: abc\r\n", resp, sizeof resp);
+    fd1 = gp_t_ws_upgrade(loop, port, "/room?user=alice&k=v", "X-Key: abc\r\n", resp, sizeof resp, 2000);
     GP_CHECKF(fd1 >= 0 && strncmp(resp, "HTTP/1.1 101 ", 13) == 0, "%s", resp);
     GP_CHECK(h.connects == 1 && strcmp(h.path, "/room") == 0 && strcmp(h.query, "user=alice&k=v") == 0);
     GP_CHECK(strcmp(h.key, "abc") == 0);
@@ -431,14 +415,14 @@ static void t_app_hooks(void) {
     GP_CHECK(uid.len == 5 && memcmp(uid.ptr, "alice", 5) == 0);
     GP_CHECK(gp_app_conn_data(app, id1) == &h.marker);
     /* refused: the status on_connect returned, no connection */
-    fd3 = hk_client(loop, port, "/?deny=1", "", resp, sizeof resp);
+    fd3 = gp_t_ws_upgrade(loop, port, "/?deny=1", "", resp, sizeof resp, 2000);
     GP_CHECKF(strncmp(resp, "HTTP/1.1 403 ", 13) == 0, "%s", resp);
     if (fd3 >= 0) close(fd3);
     /* a user id over max_uid: 400 */
     memset(big, 'u', sizeof big);
     memcpy(big, "/?user=", 7);
     big[7 + 129] = '\0';
-    fd3 = hk_client(loop, port, big, "", resp, sizeof resp);
+    fd3 = gp_t_ws_upgrade(loop, port, big, "", resp, sizeof resp, 2000);
     GP_CHECKF(strncmp(resp, "HTTP/1.1 400 ", 13) == 0, "%s", resp);
     if (fd3 >= 0) close(fd3);
     GP_CHECK(h.releases == 1);   /* its data came back at once; alice's is in use */
@@ -461,7 +445,7 @@ static void t_app_hooks(void) {
     GP_CHECK(h.publishes == 4);
 
     /* users: a second connection of alice; send_to_uid reaches both, on_send_to_uid can refuse */
-    fd2 = hk_client(loop, port, "/?user=alice", "", resp, sizeof resp);
+    fd2 = gp_t_ws_upgrade(loop, port, "/?user=alice", "", resp, sizeof resp, 2000);
     GP_CHECKF(fd2 >= 0 && strncmp(resp, "HTTP/1.1 101 ", 13) == 0, "%s", resp);
     GP_CHECK(hk_send_text(loop, fd2, "{\"cmd\":\"send_to_uid\",\"uid\":\"alice\",\"message\":\"to alice\"}") == 0);
     GP_CHECK(hk_next_is(loop, fd1, "to alice"));
@@ -489,6 +473,18 @@ static void t_app_hooks(void) {
     /* without tokens, auth is not a command */
     GP_CHECK(hk_send_text(loop, fd1, "{\"cmd\":\"auth\",\"token\":\"x\"}") == 0);
     GP_CHECK(hk_next_has(loop, fd1, "\"unknown_cmd\""));
+
+    /* the channel gone: group_info says so instead of counting nothing */
+    gp_chansrv_destroy(cs);
+    cs = NULL;
+    {
+        gp_chancli_stats st;
+        uint64_t end = gp_t_now() + 3000;
+        do { gp_loop_run_once(loop, 10); gp_chancli_stats_get(gp_app_channel(app), &st); } while (st.up && gp_t_now() < end);
+        GP_CHECK(!st.up);
+    }
+    GP_CHECK(hk_send_text(loop, fd1, "{\"cmd\":\"group_info\",\"group_id\":\"pub\"}") == 0);
+    GP_CHECK(hk_next_has(loop, fd1, "\"channel_unavailable\""));
 
     close(fd1);
     {   /* alice's first connection closes: its data comes back, after on_close */

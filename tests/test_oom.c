@@ -7,9 +7,11 @@
  * afterwards every block is freed with the size and ctx it was allocated with, and no file
  * descriptor is left open. A second pass refuses every allocation from the Nth on.
  * Scenario 2 refuses each allocation of a gp_chancli_create made when the loop's watch set
- * is full; scenario 3 each allocation of a gp_group_send that drops a slow member.
+ * is full; scenario 3 each allocation of a gp_group_send that drops a slow member;
+ * scenario 4 a gp_app with tokens and hooks: a client with ?token=, add_group, send_to_group
+ * (exclude_self), send_to_uid, group_info, a refresh, its close.
  * `oom_tests [-v]`, or `oom_tests -n N [-p|-c|-s]` to run one N in-process (for a debugger
- * or valgrind; -p: persistent, -c: scenario 2, -s: scenario 3).
+ * or valgrind; -p: persistent, -c: scenario 2, -s: scenario 3, -a: scenario 4).
  */
 #define _GNU_SOURCE 1
 #include <signal.h>
@@ -275,6 +277,102 @@ out:
     if (cfd >= 0) close(cfd);
 }
 
+/* Scenario 4: gp_app with token checking and the hooks (per-connection state, users,
+   control channels, the exclude_self envelope). The token: sub "u", groups/publish/
+   send_to_uid "*", signed with "oom-key" (made with tests/lib/jwt.py). */
+#define OOM_TOKEN "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1IiwiZ3JvdXBzIjpbIioiXSwicHVibGlzaCI6WyIqIl0sIn" \
+                  "NlbmRfdG9fdWlkIjpbIioiXX0.Q4raOeVtG4toNGJiBiOfhsoYqdQzXs0-_vX4HdWbO0M"
+typedef struct { int ready, connects, released, data; } oom_app;
+static void oa_ready(gp_app *app, void *user) { (void)app; ((oom_app *)user)->ready = 1; }
+static int oa_connect(gp_app *app, gp_conn_id id, gp_app_connect *c, void *user) {
+    (void)app; (void)id;
+    ((oom_app *)user)->connects++;
+    c->data = &((oom_app *)user)->data;
+    return 0;
+}
+static int oa_join(gp_app *app, gp_conn_id id, const void *g, size_t len, void *user) {
+    (void)app; (void)id; (void)g; (void)len; (void)user;
+    return GP_APP_ALLOW;
+}
+static void oa_release(gp_app *app, gp_conn_id id, void *data, void *user) {
+    (void)app; (void)id; (void)data;
+    ((oom_app *)user)->released++;
+}
+static void scenario_app(gp_t_alloc *A, oom_result *r) {
+    static const char *const cmds[] = {
+        "{\"cmd\":\"add_group\",\"group_id\":\"g\"}",
+        "{\"cmd\":\"send_to_group\",\"group_id\":\"g\",\"message\":\"m1\"}",
+        "{\"cmd\":\"send_to_group\",\"group_id\":\"g\",\"message\":\"m2\",\"exclude_self\":true}",
+        "{\"cmd\":\"send_to_uid\",\"uid\":\"u\",\"message\":\"m3\"}",
+        "{\"cmd\":\"group_info\",\"group_id\":\"g\"}",
+        "{\"cmd\":\"auth\",\"token\":\"" OOM_TOKEN "\"}",
+        "{\"cmd\":\"group_info\",\"group_id\":\"g\"}",
+    };
+    gp_loop_config lc;
+    gp_chansrv_config sc;
+    gp_app_config ac;
+    gp_loop *loop = NULL;
+    gp_chansrv *cs = NULL;
+    gp_app *app = NULL;
+    oom_app st;
+    char resp[512];
+    int cfd = -1, rc, opened = 0;
+    size_t i;
+    memset(&st, 0, sizeof st);
+    memset(&lc, 0, sizeof lc);
+    memset(&sc, 0, sizeof sc);
+    memset(&ac, 0, sizeof ac);
+    lc.alloc_ctx = A;
+    rc = gp_loop_create(&lc, &loop);
+    EXPECT(rc);
+    if (rc != GP_OK) goto out;
+    sc.grace_ms = GP_CHANSRV_NO_GRACE;
+    rc = gp_chansrv_create(loop, &sc, &cs);
+    EXPECT(rc);
+    if (rc != GP_OK || (rc = gp_chansrv_listen(cs, "127.0.0.1", 0)) != GP_OK) { EXPECT(rc); goto out; }
+    ac.chan.port = gp_chansrv_port(cs);
+    ac.chan.backoff_max_ms = 20;
+    ac.ws.ping_interval_ms = GP_WS_NO_PING;
+    ac.token_secret[0].ptr = (const uint8_t *)"oom-key";
+    ac.token_secret[0].len = 7;
+    ac.info_window_ms = 20;
+    ac.on_connect = oa_connect;
+    ac.on_join = oa_join;
+    ac.on_release = oa_release;
+    ac.on_ready = oa_ready;
+    ac.user = &st;
+    rc = gp_app_create(loop, &ac, &app);
+    EXPECT(rc);
+    if (rc != GP_OK) goto out;
+    r->reached = 1;
+    if ((rc = gp_ws_listen(gp_app_ws(app), "127.0.0.1", 0, 0)) != GP_OK) { EXPECT(rc); goto out; }
+    {
+        uint64_t end = gp_t_now() + 400;
+        while (!st.ready && gp_t_now() < end) gp_loop_run_once(loop, 5);
+    }
+    r->reached = 2;
+    cfd = gp_t_ws_upgrade(loop, gp_ws_port(gp_app_ws(app)), "/?token=" OOM_TOKEN, "", resp, sizeof resp, 300);
+    opened = cfd >= 0 && strncmp(resp, "HTTP/1.1 101 ", 13) == 0;
+    if (opened) {
+        uint8_t buf[256];
+        int op;
+        r->reached = 3;
+        for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+            if (gp_t_ws_send(loop, cfd, 1, GP_WS_TEXT, cmds[i], strlen(cmds[i])) != 0) break;
+        /* whatever comes back (pushes, answers, errors) until it is quiet */
+        while (gp_t_ws_recv(loop, cfd, &op, buf, sizeof buf, 100) >= 0) {}
+    }
+    if (cfd >= 0) { close(cfd); cfd = -1; }
+    pump(loop, 10);
+out:
+    gp_app_destroy(app);
+    /* every data on_connect attached came back, once, whatever failed after it */
+    if (st.released != st.connects) r->bad_rc++;
+    gp_chansrv_destroy(cs);
+    gp_loop_destroy(loop);
+    if (cfd >= 0) close(cfd);
+}
+
 /* One run in a child process; returns 0 if the child crashed or hung. */
 static int run_one(long n, int persistent, int quick, oom_result *out) {   /* quick 2: scenario 2 */
     int p[2], status = 0;
@@ -295,6 +393,7 @@ static int run_one(long n, int persistent, int quick, oom_result *out) {   /* qu
         r.fds_before = gp_t_count_fds();
         if (quick == 2) scenario_connect(&A, &r);
         else if (quick == 3) scenario_slow_member(&A, &r);
+        else if (quick == 4) scenario_app(&A, &r);
         else scenario(&A, &r, quick);
         r.fds_after = gp_t_count_fds();
         r.live = A.live + gp_t_null_alloc.live;
@@ -336,7 +435,8 @@ static void oom_pass(int persistent, int quick) {
         if (ok && r.failed == 0) break;   /* the scenario needed fewer than N allocations */
     }
     fprintf(stderr, "  %s pass%s: %ld runs, %ld unclean\n", persistent ? "persistent" : "single",
-            quick == 2 ? " (chancli connect, watch set full)" : quick == 3 ? " (group send drops a slow member)" : "",
+            quick == 2 ? " (chancli connect, watch set full)" : quick == 3 ? " (group send drops a slow member)"
+            : quick == 4 ? " (app with tokens and hooks)" : "",
             n, bad);
     GP_CHECKF(bad == 0, "%ld of %ld runs unclean", bad, n);
     GP_CHECK(n <= 5000);
@@ -345,6 +445,7 @@ static void t_oom_single(void) { oom_pass(0, 0); }
 static void t_oom_persistent(void) { oom_pass(1, 1); }
 static void t_oom_chancli_connect(void) { oom_pass(0, 2); }
 static void t_oom_slow_member(void) { oom_pass(0, 3); }
+static void t_oom_app_tokens(void) { oom_pass(0, 4); }
 
 /* -n N: one run, in this process, with a report of what was left. */
 static int run_single(long n, int persistent, int which) {
@@ -357,6 +458,7 @@ static int run_single(long n, int persistent, int which) {
     r.fds_before = gp_t_count_fds();
     if (which == 2) scenario_connect(&A, &r);
     else if (which == 3) scenario_slow_member(&A, &r);
+    else if (which == 4) scenario_app(&A, &r);
     else scenario(&A, &r, persistent);
     r.fds_after = gp_t_count_fds();
     printf("N=%ld: %ld allocations, %ld refused, reached %d, bad_rc=%d (line %d, value %d), live=%ld, "
@@ -370,7 +472,8 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc > 2 && strcmp(argv[1], "-n") == 0)
         return run_single(atol(argv[2]), argc > 3 && strcmp(argv[3], "-p") == 0,
-                          argc > 3 && strcmp(argv[3], "-c") == 0 ? 2 : argc > 3 && strcmp(argv[3], "-s") == 0 ? 3 : 0);
+                          argc > 3 && strcmp(argv[3], "-c") == 0 ? 2 : argc > 3 && strcmp(argv[3], "-s") == 0 ? 3
+                          : argc > 3 && strcmp(argv[3], "-a") == 0 ? 4 : 0);
     if (argc > 1 && strcmp(argv[1], "-v") == 0) { verbose = 1; argc--; argv++; }
     setenv("GP_TEST_NOFORK", "1", 1);   /* each N already runs in its own child */
     gp_test_args(argc, argv);
@@ -378,5 +481,6 @@ int main(int argc, char **argv) {
     GP_TEST(t_oom_persistent);
     GP_TEST(t_oom_chancli_connect);
     GP_TEST(t_oom_slow_member);
+    GP_TEST(t_oom_app_tokens);
     return gp_test_summary();
 }

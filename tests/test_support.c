@@ -150,6 +150,27 @@ fail:
     return -1;
 }
 
+int gp_t_ws_upgrade(gp_loop *loop, int port, const char *target, const char *extra, char *resp, size_t cap,
+                    int timeout_ms) {
+    char req[2048];
+    size_t n = 0;
+    int fd = gp_t_tcp_connect(port), len;
+    if (fd < 0) return -1;
+    len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", target, extra);
+    if (len < 0 || (size_t)len >= sizeof req || gp_t_write_all(loop, fd, req, (size_t)len, timeout_ms) != 0) {
+        close(fd);
+        return -1;
+    }
+    /* byte by byte up to the blank line, so no frame bytes are swallowed */
+    while (n + 1 < cap && gp_t_read_exact(loop, fd, resp + n, 1, timeout_ms) == 0) {
+        resp[++n] = '\0';
+        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0) break;
+    }
+    resp[n] = '\0';
+    return fd;
+}
+
 int gp_t_ws_send(gp_loop *loop, int fd, int fin, int opcode, const void *data, size_t len) {
     static const uint8_t mask[4] = { 0x37, 0xfa, 0x21, 0x3d };
     uint8_t *f = (uint8_t *)malloc(len + 14);
