@@ -158,7 +158,8 @@
    "token":"JWT"}, at any time; without a valid one every other command answers
    unauthorized, and a connection that has none token_grace_ms after it opened (default
    30 s) is closed with 1008. A refused ?token= is said once, as an unauthorized error
-   frame, when the connection opens. Claims:
+   frame, when the connection opens. A token in the URL can end up in a proxy's access log:
+   where the client can, send it with auth, and keep exp short either way. Claims:
      sub          string: the user id this connection is bound to (see USERS)
      exp, nbf     NumericDate (integer seconds; a fraction is cut off): valid from nbf
                   until before exp, give or take token_skew_s (default 0); both optional
