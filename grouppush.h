@@ -1114,7 +1114,8 @@ GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const vo
 /* Send to every connection of user uid, on every worker (the same path as send_to_uid). */
 GP_API int  gp_app_send_to_uid(gp_app *app, const void *uid, size_t ulen, const void *msg, size_t len);
 /* The user id a connection is bound to (by a token's sub or on_connect); len 0: none. The
-   bytes stay valid until the connection's on_close returns. */
+   bytes are valid until that connection's next command (an auth moves them) or the end of
+   its on_close: copy them to keep them. */
 GP_API gp_bytes gp_app_conn_uid(const gp_app *app, gp_conn_id id);
 /* on_connect's c->data for the connection, or NULL (valid in ws.on_close too). */
 GP_API void *gp_app_conn_data(const gp_app *app, gp_conn_id id);
