@@ -21,7 +21,7 @@ EXAMPLES = $(B)/echo $(B)/echo_epoll $(B)/grouppush_server $(B)/grouppush_server
            $(B)/channel_server $(B)/publish $(B)/auth_hooks
 
 .PHONY: all examples test test-quick clean run conformance interop e2e peers abuse auth cli deploy-start ws-clients ops asan valgrind \
-        test-cpp matrix musl tls cross size install install-test
+        test-cpp matrix musl tls cross size install install-test delivery
 all: examples
 
 examples: $(EXAMPLES)
@@ -59,15 +59,23 @@ e2e: examples
 	sh tests/e2e.sh $(B)/grouppush_server
 	sh tests/e2e.sh $(B)/grouppush_server_epoll
 
-# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out), headless Chromium;
+# real peers: redis-server + redis-cli (byte-for-byte replies, scale-out, group streams the
+# same on both), headless Chromium;
 # redis-clients (tests/clients.mk): ioredis, node-redis, hiredis, redis-py, redis-cli defaults
 peers: examples
 	$(PY) tests/redis_compare.py
 	$(PY) tests/scaleout.py
+	$(PY) tests/streams_resp.py
 	sh tests/browser.sh
 
 abuse: examples
 	$(PY) tests/abuse.py
+
+# protocol v2 and recovery (built-in channel server and a real redis-server), slow readers
+delivery: examples
+	$(PY) tests/v2_protocol.py $(B)/grouppush_server
+	$(PY) tests/v2_recovery.py $(B)/grouppush_server
+	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 # tokens (JWT HS256) and hooks for embedders over real processes, python3-websockets:
 # tests/e2e_auth.py against grouppush_server --token-secret and examples/auth_hooks;
@@ -87,14 +95,12 @@ deploy-start: examples
 	$(PY) tests/channel_logs.py $(B)/grouppush_server
 
 # subprotocols and binary frames with Node's ws (npm, installed into build/npm-ws),
-# python3-websockets and examples/index.html in headless Chromium; a python3-websockets
-# slow reader through a 20 MiB burst
+# python3-websockets and examples/index.html in headless Chromium
 ws-clients: examples $(B)/ws_protocols
 	$(B)/ws_protocols
 	sh tests/ws_node.sh $(B)/grouppush_server
 	$(PY) tests/ws_python.py $(B)/grouppush_server $(B)/echo
 	$(PY) tests/page_binary.py $(B)/grouppush_server
-	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 # operations (issue 11): the admin listener (/metrics parsed strictly against a known load,
 # POST /publish, /status moved, keys, bad input); the control CLI (start -d, status, reload,
@@ -107,7 +113,7 @@ ops: examples
 	$(PY) tests/ops_dashboard.py $(B)/grouppush_server
 
 test: examples unit oom compile-checks cli conformance interop e2e deploy-start ws-clients ops peers redis-clients \
-      tls abuse auth fuzz-regress bench-smoke install-test size
+      tls abuse auth delivery fuzz-regress bench-smoke install-test size
 	@echo "make test: all passed"
 
 # the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment

@@ -3,8 +3,9 @@
 
    CONTENTS
    ========
-   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . AUTHORIZATION . USERS
-   AND MEMBER COUNTS . THE CHANNEL SERVER'S COMMANDS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
+   QUICK START . COMPILE-TIME OPTIONS . COMPONENTS . THE APP PROTOCOL . PROTOCOL V2 .
+   AUTHORIZATION . USERS AND MEMBER COUNTS . SUBPROTOCOLS . THE CHANNEL SERVER'S COMMANDS .
+   GROUP STREAMS . DELIVERY GUARANTEES . THREADS, FORK, SIGNALS . MEMORY AND LIFETIME . ERRORS AND
    LOGGING . LIMITS . VERSION HISTORY; then the declarations, one block per component (search
    for ">>name"), the implementation in the same order, and the licence.
 
@@ -125,6 +126,13 @@
        channel_unavailable  the channel is down and the held-publish backlog is full, or
                             (group_info) the channel is down
        server_busy          out of memory, or over max_info_queries group_info at once
+       needs_v2             an "id" or "since" on a connection without grouppush.v2
+     protocol v2 only (below):
+       bad_id               id not a number or a string of at most 64 bytes (answered
+                            without an id)
+       bad_since            since not {"offset": integer 0..2^62-1, "epoch": string <= 64 B}
+       join_in_progress     an add_group of that group is still waiting for the channel
+       channel_error        the channel refused grouppush's script (a server without Lua)
    Frame-level errors close the connection with the RFC 6455 code: 1002 protocol, 1007 bad
    UTF-8, 1009 over ws.max_message (default 1 MiB). On close a connection leaves all groups.
    Group G travels on channel "group:G" (the prefix is a setting) with the raw message as
@@ -198,6 +206,38 @@
    (an overloaded worker or Redis) is not counted; one query costs one PUBLISH per worker
    that has members.
 
+   PROTOCOL V2 (subprotocol "grouppush.v2", echoed; DESIGN 7) - offsets, replies, recovery
+   ===========
+   A client that offers the subprotocol grouppush.v2 gets it (gp_app speaks it first in its
+   list, before ws.protocols); every other client is v1, exactly as above. In v2:
+   - a push is {"group":"G","offset":N,"epoch":"E","data":"M"}: N is the message's offset
+     in G's stream, E the stream's epoch (GROUP STREAMS). A message that is not UTF-8 comes
+     as "data_b64":"<base64 of its bytes>" instead of "data" (byte for byte). A backend's
+     plain PUBLISH (no offset) comes as {"group":"G","data":"M"}: outside the stream, never
+     replayed.
+   - any command may carry "id" (a number, echoed as written, or a string of at most 64
+     bytes); a command with an id gets exactly one answer: {"id":I,"ok":true,...} or
+     {"id":I,"error":"CODE","detail":"..."} (the codes above). Without an id, v1's rule:
+     no answer on success.
+   - {"cmd":"add_group","group_id":"G","id":1} -> {"id":1,"ok":true,"group_id":"G",
+     "epoch":"E","offset":N}: the pushes of G that follow start at N+1.
+   - {"cmd":"add_group","group_id":"G","id":2,"since":{"offset":K,"epoch":"E"}} ->
+     {"id":2,"ok":true,"group_id":"G","recovered":true,"epoch":"E","offset":K} and then
+     every message of G after K, in order, the replay joined to the live stream without gap
+     or duplicate; or "recovered":false with the current offset (another epoch, K older
+     than the history, more than max_recover behind, K beyond the stream) and the pushes go
+     on from there. An add_group of a group the connection is in already answers the same
+     way from what it has been given.
+   - {"cmd":"send_to_group",...,"id":3} -> {"id":3,"ok":true,"offset":N} once the message
+     is in the group's stream (the channel's answer). leave_group with an id -> {"id":I,
+     "ok":true}.
+   How the merge works: the member is joined (and its worker subscribed) before the channel
+   is asked for the position or the history, on the same channel connection, so every
+   message after the answer arrives live; what arrives live before the answer is held for
+   that member and merged by offset; each member's word (gp_group_word) keeps the last
+   offset it got, and a live message at or below it is dropped. examples/grouppush.js is a
+   client that reconnects and rejoins with since.
+
    SUBPROTOCOLS (RFC 6455 1.9, 4.2.2)
    ============
    gp_ws_config.protocols lists the subprotocols a server speaks, most preferred first; the
@@ -209,8 +249,8 @@
    ['chat']): error, close 1006), python-websockets and most libraries carry on with none.
    gp_app speaks the seed's protocol with no subprotocol, so a client that asks for none
    always works; grouppush_server --subprotocols chat,... (gp_app_config ws.protocols)
-   accepts such names for it. A protocol with another framing (grouppush.v2, DESIGN 7) is
-   a subprotocol of its own, spoken only to a client that offers it.
+   accepts such names for it (as v1). grouppush.v2 (PROTOCOL V2) is a subprotocol of its
+   own, spoken only to a client that offers it.
 
    THE CHANNEL SERVER'S COMMANDS (gp_chansrv; a pub/sub-only Redis, Redis 7.0 the reference)
    =============================
@@ -232,13 +272,63 @@
                maxclients maxmemory maxmemory-policy save appendonly timeout proto-max-bulk-len
                port client-output-buffer-limit notify-keyspace-events cluster-enabled; read
                only) | HELP
+   Scripting   EVAL  EVALSHA  SCRIPT LOAD | EXISTS | FLUSH | HELP: grouppush's two scripts
+               (GROUP STREAMS) and no other - run natively, with the replies Redis gives
    Anything else gets Redis's error text ("unknown command", "wrong number of arguments",
    "unknown subcommand ... Try X HELP."); RESP2 subscribed connections get Redis's
    "only (P|S)SUBSCRIBE / ... are allowed in this context". Inline and multibulk requests.
    Each command is one row of the table gp__cs_commands in >>chansrv.
 
+   GROUP STREAMS (offsets, epochs, history; where they live: DESIGN 7)
+   =============
+   Every group has one stream for the whole deployment: each message published through it
+   gets the next offset (1, 2, ...; assigned by the channel, atomically with the publish, so
+   every member on every worker and machine sees the same offset for the same message) and
+   the stream has an epoch (a short string; a new one whenever the stream cannot continue).
+   A publish with an offset is one command, the same for the built-in channel server and a
+   real Redis (>= 6), which a backend in any language can send:
+       EVAL <GP_CHAN_SCRIPT_PUBLISH> 2 gp:{group:G}:m gp:{group:G}:h group:G <payload>
+            <history size> <history ttl s> <epoch candidate> <meta ttl s>
+       -> [offset, epoch]        (EVALSHA <sha1> ... once the script is loaded)
+   GP_CHAN_SCRIPT_PUBLISH and GP_CHAN_SCRIPT_HISTORY are Lua texts defined in this header
+   (gp_chan_script_sha gives their SHA-1; redis-cli: --eval, or SCRIPT LOAD "$(...)"). The
+   script publishes "\xFFgp1 <offset> <epoch> <payload>" on group:G; workers strip that
+   head, so v1 members get exactly <payload>. A plain PUBLISH group:G <payload> keeps
+   working: delivered at once, without offset or history (a plain payload must not begin
+   with the byte 0xFF followed by "gp1 "). Epoch candidate: a fresh random string per call
+   (Redis keeps the first one it sees until the group's meta key expires).
+   Where the streams live and what survives what:
+   - built-in channel server: a gp_chansrv_store (offsets, epochs, the last `depth`
+     messages of each group, within max_bytes), in memory owned by the master
+     (grouppush_server maps it before forking): a kill -9 or restart of the channel
+     server keeps everything; a restart of the whole deployment starts new epochs.
+   - Redis: the keys above (a hash with the offset and epoch, a stream capped at the
+     history size, expiring history ttl after the last message; the hash after the meta
+     ttl, max(history ttl, 1 day)). They survive any worker or deployment restart; a Redis
+     restart without persistence loses them, and the next use of a group starts a new epoch.
+   The history of a group expires history_ttl after its last message (both backends).
+
    DELIVERY GUARANTEES
    ===================
+   Protocol v2 with a history (history_size > 0), both backends: a member that reconnects
+   with since = the last offset it got gets every message of the group after it exactly
+   once, in offset order - after a network drop, its worker killed, a reload, a slow-reader
+   drop, the built-in channel server killed (its streams live in the master), or the whole
+   deployment restarted on Redis - as long as the gap is within the history (the last
+   history_size messages, none older than history_ttl since the group's last message, at
+   most max_recover); otherwise it is told recovered:false and goes on from the current
+   offset. Nothing is lost silently. Publishes: a send_to_group acked with an offset is in
+   the stream; one whose channel connection dropped before the answer is sent again after
+   the reconnect, so it may be in the stream twice, under two offsets (at least once).
+   A member that stays connected while its worker's channel connection drops (a Redis
+   restart of connections, a network blip) loses nothing either: the worker sees the gap
+   in the offsets (at the next message past it, and whenever its channel comes back), holds
+   the group's v2 deliveries, fetches the history after the last offset it saw, and gives
+   every v2 member what it lacks, in order. What each backend keeps, and what loses it:
+   GROUP STREAMS. tests/v2_recovery.py runs each of these faults, `make soak
+   SOAK_MODE=recovery` all of them in turn for as long as asked; examples/grouppush.js is
+   the reconnecting client.
+   The rest of this section is v1's (and v2's live delivery):
    - Per publisher, messages reach each member in publish order (one channel connection
      per worker, processed in order; one TCP stream per member).
    - At most once, like Redis pub/sub. A join takes effect for the messages the channel
@@ -348,7 +438,12 @@
    app      max_group_id 128 B | max_message 65536 B | 64 JSON tokens, 32 levels | max_uid
             128 B | max_token 4096 B | token_grace 30 s | token_skew 0 s | info_window
             100 ms | max_info_queries 1024 under way
-   chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
+   chansrv  max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per |
+            history_size 100 messages per group | history_ttl 600 s | max_recover =
+            history_size | v2 id and epoch 64 B
+   chansrv  store: depth 100 messages per group, max_bytes 64 MiB, max_groups 65536 (one
+            mmap, pages touched as used; 1.1 KiB a group at depth 100) | channel names of a
+            stream up to 240 B | max_clients 10000 | max_bulk 64 MiB | max_args 65536 | max_output 32 MiB per
             subscriber (then dropped, as Redis's pubsub output limit) | inline 64 KiB |
             grace_ms 2000, grace_max_bytes 64 MiB | max_queued 64 MiB of commands in one
             MULTI (then the command is refused and EXEC answers EXECABORT)
@@ -358,7 +453,13 @@
 
    VERSION HISTORY
    ===============
-   0.3.0  (unreleased) operations: gp_sup_config.on_master (the master's own loop: START,
+   0.3.0  (unreleased) delivery: protocol v2 (subprotocol grouppush.v2: offsets, epochs,
+          command ids and replies, add_group since: recovery without gap or duplicate);
+          group streams on the channel (GP_CHAN_SCRIPT_PUBLISH/_HISTORY: Lua on Redis, run
+          natively by the built-in server on a gp_chansrv_store that outlives it); EVAL,
+          EVALSHA, SCRIPT; gp_chancli_call, gp_chancli_load_script; gp_group_each_member, _word,
+          _user; slow readers kept (ws max_send_queue soft + slow_timeout_ms, and
+          max_send_queue_hard). Operations: gp_sup_config.on_master (the master's own loop: START,
           STOP, EXIT), on_reopen (SIGUSR1), extra_bytes + gp_sup_slot (shared per-process
           figures), gp_sup_stats bytes/slow_drops/reconnects and /status uptime_ms;
           gp_app_config.on_error / on_fanout, gp_app_stats joins/leaves/publishes;
@@ -783,6 +884,16 @@ GP_API size_t gp_group_send_except(gp_groups *g, const void *name, size_t len, g
 GP_API size_t gp_group_each(gp_groups *g, gp_conn_id id,
                             void (*fn)(gp_groups *g, gp_conn_id id, const char *name, size_t len, void *user),
                             void *user);
+/* Call fn for every member (in an order that is safe against members leaving meanwhile,
+   as gp_group_send) with the membership's own 64-bit word, the caller's to keep state in
+   (0 at join). Returns the members visited. */
+typedef void (*gp_group_member_fn)(gp_groups *g, gp_conn_id id, uint64_t *word, void *user);
+GP_API size_t gp_group_each_member(gp_groups *g, const void *name, size_t len, gp_group_member_fn fn, void *user);
+/* The word of id's membership in a group, NULL if not a member. Valid until it leaves. */
+GP_API uint64_t *gp_group_word(gp_groups *g, gp_conn_id id, const void *name, size_t len);
+/* The group's user pointer (NULL at creation; free what it holds in on_empty, where it is
+   still found), or NULL when no such group. */
+GP_API void **gp_group_user(gp_groups *g, const void *name, size_t len);
 GP_API size_t gp_group_size(const gp_groups *g, const void *name, size_t len);
 GP_API void gp_group_counts(const gp_groups *g, size_t *groups, size_t *memberships);
 
@@ -819,6 +930,53 @@ GP_API int gp_chan_put_simple(gp_buf *b, int type, const char *s); /* '+' or '-'
 GP_API int gp_chan_put_int(gp_buf *b, int64_t v);
 GP_API int gp_chan_put_null(gp_buf *b, int resp3);                 /* "_" or "$-1" */
 
+/* Group streams (offsets, epochs, history; DELIVERY GUARANTEES). Both scripts take
+   KEYS[1] = "gp:{" channel "}:m" (the group's offset and epoch) and KEYS[2] =
+   "gp:{" channel "}:h" (its history, a capped stream). A real Redis (>= 6) runs them as Lua;
+   the built-in channel server recognises exactly these texts (EVAL, EVALSHA, SCRIPT LOAD)
+   and runs its own code with the same replies.
+   PUBLISH: ARGV = channel, payload, history size (0 = none kept), history ttl s (0 =
+   none), epoch candidate (used when the group has none yet), meta ttl s (0 = none). It
+   takes the next offset, keeps the payload, publishes
+   "\xFFgp1 <offset> <epoch> <payload>" on the channel, and replies [offset, epoch]. */
+#define GP_CHAN_SCRIPT_PUBLISH \
+    "if #KEYS~=2 or #ARGV~=6 or not (tonumber(ARGV[3]) and tonumber(ARGV[4]) and tonumber(ARGV[6])) then\n" \
+    "  return redis.error_reply('ERR grouppush PUBLISH script: 2 keys; channel, payload, size, ttl, epoch, meta ttl')\n" \
+    "end\n" \
+    "if redis.call('hsetnx',KEYS[1],'e',ARGV[5])==1 then redis.call('del',KEYS[2]) end\n" \
+    "local o=redis.call('hincrby',KEYS[1],'o',1)\n" \
+    "local e=redis.call('hget',KEYS[1],'e')\n" \
+    "if tonumber(ARGV[3])>0 then\n" \
+    "  redis.call('xadd',KEYS[2],'MAXLEN',ARGV[3],'0-'..o,'d',ARGV[2])\n" \
+    "  if tonumber(ARGV[4])>0 then redis.call('expire',KEYS[2],ARGV[4]) end\n" \
+    "end\n" \
+    "if tonumber(ARGV[6])>0 then redis.call('expire',KEYS[1],ARGV[6]) end\n" \
+    "redis.call('publish',ARGV[1],'\\255gp1 '..o..' '..e..' '..ARGV[2])\n" \
+    "return {o,e}\n"
+/* HISTORY: ARGV = since (-1: only the position), at most this many messages, epoch
+   candidate, meta ttl s. Replies [epoch, top offset] and, when messages after `since` are
+   kept, the offset of the first one and then the payloads, in order (consecutive offsets). */
+#define GP_CHAN_SCRIPT_HISTORY \
+    "if #KEYS~=2 or #ARGV~=4 or not (tonumber(ARGV[1]) and tonumber(ARGV[2]) and tonumber(ARGV[4])) then\n" \
+    "  return redis.error_reply('ERR grouppush HISTORY script: 2 keys; since, count, epoch, meta ttl')\n" \
+    "end\n" \
+    "if redis.call('hsetnx',KEYS[1],'e',ARGV[3])==1 then redis.call('del',KEYS[2]) end\n" \
+    "if tonumber(ARGV[4])>0 then redis.call('expire',KEYS[1],ARGV[4]) end\n" \
+    "local m=redis.call('hmget',KEYS[1],'o','e')\n" \
+    "local top=tonumber(m[1]) or 0\n" \
+    "local r={m[2],top}\n" \
+    "local k=tonumber(ARGV[1])\n" \
+    "if k>=0 and k<top and tonumber(ARGV[2])>0 then\n" \
+    "  local xs=redis.call('xrange',KEYS[2],'0-'..(k+1),'+','COUNT',ARGV[2])\n" \
+    "  if #xs>0 then\n" \
+    "    r[3]=tonumber(string.sub(xs[1][1],3))\n" \
+    "    for i=1,#xs do r[#r+1]=xs[i][2][2] end\n" \
+    "  end\n" \
+    "end\n" \
+    "return r\n"
+/* SHA-1 of a script as 40 lower-case hex digits + NUL (what EVALSHA takes). */
+GP_API void gp_chan_script_sha(const char *script, char out[41]);
+
 /* ==== >>chansrv  Redis-compatible pub/sub server ========================== */
 
 typedef struct gp_chansrv gp_chansrv;
@@ -833,7 +991,23 @@ typedef struct gp_chansrv_config {
                                    GP_CHANSRV_NO_GRACE disables */
     size_t   grace_max_bytes;   /* bytes kept at most during the grace period, 0 = default */
     size_t   max_queued;        /* bytes of commands one MULTI may queue, 0 = default */
+    struct gp_chansrv_store *store;   /* group offsets and history; NULL: one of its own */
 } gp_chansrv_config;
+/* The built-in side of GP_CHAN_SCRIPT_PUBLISH / _HISTORY: per-group offsets, epochs and a
+   bounded history, in one shared anonymous mapping (not GP_MALLOC). Made by a master before
+   it forks, it outlives the channel server processes that use it: a channel server that is
+   killed and restarted continues the same epochs and offsets, history included. One
+   channel server at a time may use a store. */
+typedef struct gp_chansrv_store gp_chansrv_store;
+typedef struct gp_chansrv_store_config {
+    size_t depth;        /* messages kept per group at most (0 = default); a publish keeps
+                            min(its history-size argument, depth) */
+    size_t max_bytes;    /* the messages of all groups together (0 = default); the oldest go */
+    size_t max_groups;   /* groups with a stream (0 = default); then the least recently
+                            published of 8 is forgotten (its next use starts a new epoch) */
+} gp_chansrv_store_config;
+GP_API int  gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out);
+GP_API void gp_chansrv_store_destroy(gp_chansrv_store *st);
 #define GP_CHANSRV_NO_GRACE ((uint64_t)-1)
 typedef struct gp_chansrv_stats {
     size_t   clients, channels, patterns;
@@ -897,6 +1071,17 @@ GP_API int  gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len);
    sent again after the reconnect (a message can then arrive twice, see the manual). */
 GP_API int  gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data,
                                size_t len);
+/* The reply to a gp_chancli_call: v[0..nv) the value in preorder (borrowed until return;
+   an error reply is a GP_CHAN_ERROR value). Never called after gp_chancli_destroy. */
+typedef void (*gp_chancli_reply_fn)(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user);
+/* Send any command (argv copied, encoded once) and get its reply in fn. Held, limited and
+   sent again after a reconnect exactly like a publish (so a call the server ran but did not
+   answer before the connection dropped runs twice), in order with the publishes. */
+GP_API int  gp_chancli_call(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user);
+/* Have the server know a script on every connection, this one and each reconnect (SCRIPT
+   LOAD in the opening pipeline, before any held call), so EVALSHA never meets NOSCRIPT
+   (a Redis restarted without persistence forgets its scripts). sha: its SHA-1, or NULL. */
+GP_API int  gp_chancli_load_script(gp_chancli *c, const char *text, char sha[41]);
 GP_API void gp_chancli_stats_get(const gp_chancli *c, gp_chancli_stats *st);
 /* Parse "redis://[[user]:password@]host[:port]" or "host:port" into cfg (strings point into
    buf, which receives a copy of url). With GP_NO_RESOLVER a host that is not a literal or
@@ -1063,6 +1248,12 @@ typedef struct gp_app_config {
     size_t max_group_id;          /* bytes, 0 = default (at most 1024) */
     size_t max_message;           /* bytes of "message" text, 0 = default */
     size_t max_groups_per_conn;   /* 0 = default */
+    size_t   history_size;        /* messages of a group kept for recovery (v2 "since"), 0 =
+                                     default; GP_APP_NO_HISTORY: none (offsets and epochs stay) */
+    uint64_t history_ttl_ms;      /* a group's history is kept this long after its last
+                                     message (whole seconds), 0 = default; GP_APP_NO_TTL: no limit */
+    size_t   max_recover;         /* messages one recovery replays at most, 0 = default
+                                     (history_size); a longer gap is recovered:false */
     size_t max_uid;               /* bytes of a user id, 0 = default (at most 1024) */
     size_t max_info_queries;      /* group_info queries waiting for answers, 0 = default */
     uint64_t info_window_ms;      /* group_info collects answers this long, 0 = default */
@@ -1098,6 +1289,8 @@ typedef struct gp_app_config {
     void (*on_fanout)(gp_app *app, gp_bytes group, size_t members, void *user);
     void *user;
 } gp_app_config;
+#define GP_APP_NO_HISTORY ((size_t)-1)
+#define GP_APP_NO_TTL ((uint64_t)-1)
 typedef struct gp_app_stats {
     size_t connections, groups, memberships;
     uint64_t msgs_in, msgs_out, errors;
@@ -4055,6 +4248,7 @@ typedef struct gp__member {
     gp__group *g;
     gp_conn_id id;
     uint32_t idx;                       /* position in g->m */
+    uint64_t word;                      /* the caller's (gp_group_word), 0 at join */
     struct gp__member *cnext, *cprev;   /* the connection's memberships */
     struct gp__member *hnext;           /* membership hash chain (group, id) */
 } gp__member;
@@ -4066,6 +4260,7 @@ struct gp__group {
     gp__member **m;
     size_t nlen;
     char *name;
+    void *user;             /* the caller's (gp_group_user), NULL at creation */
 };
 
 typedef struct gp__gslot { gp__member *head; uint32_t id, count; } gp__gslot;
@@ -4201,13 +4396,13 @@ static gp__gslot *gp__gslot_get(gp_groups *gs, gp_conn_id id, int create) {
     return sl;
 }
 
-/* An empty group leaves the table (on_empty first). */
+/* An empty group leaves the table (on_empty first, while gp_group_user still finds it). */
 static void gp__group_drop(gp_groups *gs, gp__group *g) {
     gp__group **gp;
+    if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
     for (gp = &gs->gt[g->hash & (gs->gt_size - 1)]; *gp; gp = &(*gp)->hnext)
         if (*gp == g) { *gp = g->hnext; break; }
     gs->ngroups--;
-    if (gs->cfg.on_empty) gs->cfg.on_empty(gs, g->name, g->nlen, gs->cfg.user);
     gp__group_free(gs, g);
 }
 
@@ -4359,6 +4554,36 @@ GP_API size_t gp_group_each(gp_groups *gs, gp_conn_id id,
         fn(gs, id, m->g->name, m->g->nlen, user);
     }
     return n;
+}
+
+GP_API size_t gp_group_each_member(gp_groups *gs, const void *name, size_t len, gp_group_member_fn fn, void *user) {
+    gp__group *g;
+    size_t i, n = 0;
+    if (gs == NULL || fn == NULL) return 0;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    if (g == NULL) return 0;
+    g->sending++;   /* as gp_group_send: backwards, the group kept until the loop ends */
+    for (i = g->count; i-- > 0;) {
+        if (i >= g->count) continue;
+        fn(gs, g->m[i]->id, &g->m[i]->word, user);
+        n++;
+    }
+    g->sending--;
+    if (g->count == 0 && !g->sending) gp__group_drop(gs, g);
+    return n;
+}
+
+GP_API uint64_t *gp_group_word(gp_groups *gs, gp_conn_id id, const void *name, size_t len) {
+    gp__group *g;
+    gp__member *m;
+    if (gs == NULL || name == NULL) return NULL;
+    g = gp__group_find(gs, name, len, gp__hash(name, len));
+    return g && (m = gp__member_find(gs, g, id)) != NULL ? &m->word : NULL;
+}
+
+GP_API void **gp_group_user(gp_groups *gs, const void *name, size_t len) {
+    gp__group *g = gs && name ? gp__group_find(gs, name, len, gp__hash(name, len)) : NULL;
+    return g ? &g->user : NULL;
 }
 
 GP_API size_t gp_group_size(const gp_groups *gs, const void *name, size_t len) {
@@ -4676,6 +4901,15 @@ GP_API int gp_chan_glob_match(const uint8_t *pat, size_t plen, const uint8_t *s,
     return p == plen;
 }
 
+GP_API void gp_chan_script_sha(const char *script, char out[41]) {
+    static const char hex[] = "0123456789abcdef";
+    uint8_t d[20];
+    int i;
+    gp_sha1(script, strlen(script), d);
+    for (i = 0; i < 20; i++) { out[2 * i] = hex[d[i] >> 4]; out[2 * i + 1] = hex[d[i] & 15]; }
+    out[40] = '\0';
+}
+
 /* ==== >>chansrv  Redis-compatible pub/sub server. Uses: >>loop >>net >>chan ==== */
 
 #define GP__CS "chansrv"
@@ -4730,6 +4964,8 @@ struct gp_chansrv {
     uint64_t next_id, grace_until, grace_timer, cmd_seq;
     gp__cs_kept *grace;
     size_t ngrace, grace_cap, grace_bytes;
+    gp_chansrv_store *store, *own_store;   /* group offsets and history (cfg.store or its own) */
+    gp_buf scratch;             /* a script's publish, built before it goes out */
     gp_chansrv_stats st;
 };
 
@@ -5861,6 +6097,353 @@ static void gp__cs_cmd_command_help(gp__cs_client *c, size_t argc, gp_bytes *arg
     gp__cs_help(c, lines);
 }
 
+/* ---- the group store: the built-in side of GP_CHAN_SCRIPT_PUBLISH / _HISTORY. One shared
+   anonymous mapping: a header, a tag array (hash and last use of every group slot, 8 slots
+   a bucket), the group slots (name, epoch, top offset, and the ring position of each of the
+   last `depth` offsets) and a byte ring of entries (header + payload, 8-aligned, never
+   split at the ring's end). Crash-safe with one writer at a time: a publish first moves the
+   ring's write position past the entry it is about to write (what it overwrites is dead at
+   once), then writes the entry, then its position, then the group's top offset (the commit).
+   A reader checks each entry (inside the live part of the ring, its slot, the slot's
+   generation and the offset), so what a killed writer left half done is never served. ---- */
+#define GP__HS_MAGIC 0x3174736870677067ull   /* "gpghst1" */
+#define GP__HS_WAYS 8
+#define GP__HS_NAME 240
+#if defined(__GNUC__) || defined(__clang__)
+#  define GP__BARRIER() __asm__ __volatile__("" ::: "memory")
+#else
+#  define GP__BARRIER() do { } while (0)   /* stores through the volatile pointers below keep their order */
+#endif
+typedef struct gp__hs_hdr {
+    uint64_t magic, wpos, epochs, ring_size, nslots, depth, slot_size;
+    char base[16];              /* this store's random part of every epoch */
+} gp__hs_hdr;
+typedef struct gp__hs_tag { uint32_t hash, used; uint64_t used_ms; } gp__hs_tag;
+typedef struct gp__hs_group {
+    uint64_t top;               /* last offset given, 0 = none yet */
+    uint64_t pub_ms, ttl_ms;    /* last publish, history ttl of that publish (0 = none) */
+    uint32_t gen, keep;         /* generation of the slot; history size of the last publish */
+    uint32_t nlen, pad;
+    char epoch[32];
+    uint8_t name[GP__HS_NAME];
+    /* then depth x uint64_t: ring position of offset o at [o % depth] */
+} gp__hs_group;
+typedef struct gp__hs_ent { uint32_t slot, gen; uint64_t offset; uint32_t len, pad; } gp__hs_ent;
+struct gp_chansrv_store {
+    void *alloc_ctx;            /* of this handle (the mapping is mmap's) */
+    uint8_t *map;
+    size_t map_size;
+    gp__hs_hdr *h;
+    gp__hs_tag *tags;
+    uint8_t *slots, *ring;
+};
+
+static void gp__store_defaults(gp_chansrv_store_config *cfg) {
+    GP__DEF(cfg->depth, 100);
+    GP__DEF(cfg->max_bytes, (size_t)64 << 20);
+    GP__DEF(cfg->max_groups, 65536);
+}
+
+static int gp__store_create(void *ctx, const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
+    gp_chansrv_store_config c;
+    gp_chansrv_store *st;
+    size_t nb, slot_size, off_tags, off_slots, off_ring, total;
+    uint8_t rnd[4];
+    int fd, flags = MAP_SHARED | MAP_ANONYMOUS;
+    if (out == NULL) return GP_ERR_INVAL;
+    *out = NULL;
+    memset(&c, 0, sizeof c);
+    if (cfg) c = *cfg;
+    gp__store_defaults(&c);
+    nb = (c.max_groups + GP__HS_WAYS - 1) / GP__HS_WAYS;
+    if (c.depth > 1000000 || nb > ((size_t)1 << 24) || c.max_bytes < 4096 || c.max_bytes > ((size_t)1 << 40))
+        return GP_ERR_INVAL;
+    slot_size = sizeof(gp__hs_group) + c.depth * sizeof(uint64_t);
+    off_tags = (sizeof(gp__hs_hdr) + 63) & ~(size_t)63;
+    off_slots = off_tags + nb * GP__HS_WAYS * sizeof(gp__hs_tag);
+    off_ring = (off_slots + nb * GP__HS_WAYS * slot_size + 4095) & ~(size_t)4095;
+    total = off_ring + ((c.max_bytes + 7) & ~(size_t)7);
+    if ((st = (gp_chansrv_store *)gp__calloc(ctx, sizeof *st)) == NULL) return GP_ERR_NOMEM;
+    st->alloc_ctx = ctx;
+#ifdef MAP_NORESERVE
+    flags |= MAP_NORESERVE;   /* pages are touched as groups and messages come */
+#endif
+    st->map = (uint8_t *)mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (st->map == (uint8_t *)MAP_FAILED) { gp__free(ctx, st, sizeof *st); return GP_ERR_NOMEM; }
+    st->map_size = total;
+    st->h = (gp__hs_hdr *)(void *)st->map;
+    st->tags = (gp__hs_tag *)(void *)(st->map + off_tags);
+    st->slots = st->map + off_slots;
+    st->ring = st->map + off_ring;
+    st->h->ring_size = (c.max_bytes + 7) & ~(size_t)7;
+    st->h->nslots = nb * GP__HS_WAYS;
+    st->h->depth = c.depth;
+    st->h->slot_size = slot_size;
+    /* the random part of the epochs: a store made after a restart never repeats one */
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+        uint32_t t = (uint32_t)gp_time_ms() ^ ((uint32_t)getpid() << 16);
+        memcpy(rnd, &t, sizeof rnd);
+    }
+    if (fd >= 0) close(fd);
+    gp_fmt(st->h->base, sizeof st->h->base, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    st->h->magic = GP__HS_MAGIC;
+    *out = st;
+    return GP_OK;
+}
+
+GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
+    return gp__store_create(NULL, cfg, out);
+}
+
+GP_API void gp_chansrv_store_destroy(gp_chansrv_store *st) {
+    if (st == NULL) return;
+    munmap(st->map, st->map_size);
+    gp__free(st->alloc_ctx, st, sizeof *st);
+}
+
+static gp__hs_group *gp__hs_slot(const gp_chansrv_store *st, size_t i) {
+    return (gp__hs_group *)(void *)(st->slots + i * st->h->slot_size);
+}
+static uint64_t *gp__hs_pos(gp__hs_group *g) { return (uint64_t *)(void *)(g + 1); }
+
+/* The slot of a group (KEYS[1] of the scripts); create: take the free or least recently
+   used slot of its bucket (a new epoch). NULL: a name over GP__HS_NAME bytes, or not there. */
+static gp__hs_group *gp__hs_find(gp_chansrv_store *st, const uint8_t *name, size_t len, uint64_t now, int create,
+                                 size_t *idx) {
+    uint32_t h = gp__hash(name, len);
+    size_t b = (size_t)(h % (st->h->nslots / GP__HS_WAYS)) * GP__HS_WAYS, w, victim = b;
+    gp__hs_group *g;
+    volatile gp__hs_tag *t;
+    if (len > GP__HS_NAME) return NULL;
+    for (w = b; w < b + GP__HS_WAYS; w++) {
+        gp__hs_tag *tw = &st->tags[w];
+        if (tw->used && tw->hash == h) {
+            g = gp__hs_slot(st, w);
+            if (g->nlen == len && memcmp(g->name, name, len) == 0) {
+                tw->used_ms = now;
+                *idx = w;
+                return g;
+            }
+        }
+        if (!tw->used) { if (st->tags[victim].used) victim = w; }
+        else if (st->tags[victim].used && tw->used_ms < st->tags[victim].used_ms) victim = w;
+    }
+    if (!create) return NULL;
+    t = &st->tags[victim];
+    g = gp__hs_slot(st, victim);
+    t->used = 0;   /* free while it is being set up: a writer killed now leaves a free slot */
+    GP__BARRIER();
+    g->gen++;
+    g->top = 0;
+    g->pub_ms = g->ttl_ms = 0;
+    g->keep = 0;
+    g->nlen = (uint32_t)len;
+    memcpy(g->name, name, len);
+    st->h->epochs++;
+    gp_fmt(g->epoch, sizeof g->epoch, "%s-%llx", st->h->base, (unsigned long long)st->h->epochs);
+    t->hash = h;
+    t->used_ms = now;
+    GP__BARRIER();
+    t->used = 1;
+    *idx = victim;
+    return g;
+}
+
+/* The next offset of g; the payload is kept when keep > 0 (at most depth, 1/4 of the ring). */
+static uint64_t gp__hs_publish(gp_chansrv_store *st, gp__hs_group *g, size_t idx, const uint8_t *p, size_t n,
+                               uint64_t keep, uint64_t ttl_ms, uint64_t now) {
+    volatile gp__hs_group *vg = g;
+    uint64_t o = g->top + 1, ring = st->h->ring_size;
+    size_t esz = (sizeof(gp__hs_ent) + n + 7) & ~(size_t)7;
+    if (keep > 0 && st->h->depth > 0 && esz <= ring / 4) {
+        uint64_t pos = st->h->wpos, at = pos % ring;
+        gp__hs_ent e;
+        if (at + esz > ring) { pos += ring - at; at = 0; }
+        ((volatile gp__hs_hdr *)st->h)->wpos = pos + esz;   /* first: what this overwrites is dead */
+        GP__BARRIER();
+        e.slot = (uint32_t)idx;
+        e.gen = g->gen;
+        e.offset = o;
+        e.len = (uint32_t)n;
+        e.pad = 0;
+        memcpy(st->ring + at, &e, sizeof e);
+        if (n) memcpy(st->ring + at + sizeof e, p, n);
+        GP__BARRIER();
+        ((volatile uint64_t *)gp__hs_pos(g))[o % st->h->depth] = pos;
+    }
+    vg->pub_ms = now;
+    vg->ttl_ms = ttl_ms;
+    vg->keep = (uint32_t)GP__MIN(keep, st->h->depth);
+    GP__BARRIER();
+    vg->top = o;   /* the commit */
+    return o;
+}
+
+/* The kept entry of offset o of g, or NULL. */
+static const gp__hs_ent *gp__hs_entry(const gp_chansrv_store *st, gp__hs_group *g, size_t idx, uint64_t o) {
+    uint64_t pos = gp__hs_pos(g)[o % st->h->depth], ring = st->h->ring_size, w = st->h->wpos;
+    const gp__hs_ent *e;
+    if (pos >= w || w - pos > ring || pos % 8) return NULL;
+    e = (const gp__hs_ent *)(const void *)(st->ring + pos % ring);
+    if (pos % ring + sizeof *e > ring || e->slot != idx || e->gen != g->gen || e->offset != o ||
+        pos + sizeof *e + e->len > w || pos % ring + sizeof *e + e->len > ring)
+        return NULL;
+    return e;
+}
+
+/* The first offset after `since` still kept and how many follow it without a hole (at most
+   max), or 0 when none. */
+static uint64_t gp__hs_range(const gp_chansrv_store *st, gp__hs_group *g, size_t idx, uint64_t since, uint64_t max,
+                             uint64_t now, uint64_t *count) {
+    uint64_t top = g->top, o, first = 0;
+    *count = 0;
+    if (since >= top || max == 0 || g->keep == 0 || (g->ttl_ms && now - g->pub_ms >= g->ttl_ms)) return 0;
+    o = since + 1;
+    if (top >= g->keep && top - g->keep + 1 > o) o = top - g->keep + 1;
+    for (; o <= top && *count < max; o++) {
+        if (gp__hs_entry(st, g, idx, o) == NULL) {
+            if (first) break;   /* a hole: what follows it is another page's business */
+            continue;
+        }
+        if (!first) first = o;
+        ++*count;
+    }
+    return first;
+}
+
+/* ---- EVAL / EVALSHA / SCRIPT: grouppush's two scripts, run natively on the store ---- */
+enum { GP__CS_SCRIPT_NONE = 0, GP__CS_SCRIPT_PUB = 1, GP__CS_SCRIPT_HIST = 2 };
+static const char *const gp__cs_scripts[3] = { NULL, GP_CHAN_SCRIPT_PUBLISH, GP_CHAN_SCRIPT_HISTORY };
+
+static int gp__cs_script_by_text(const gp_bytes *t) {
+    int i;
+    for (i = 1; i <= 2; i++)
+        if (t->len == strlen(gp__cs_scripts[i]) && memcmp(t->ptr, gp__cs_scripts[i], t->len) == 0) return i;
+    return GP__CS_SCRIPT_NONE;
+}
+
+static int gp__cs_script_by_sha(const gp_bytes *sha) {
+    int i;
+    for (i = 1; i <= 2; i++) {
+        char hex[41];
+        gp_chan_script_sha(gp__cs_scripts[i], hex);
+        if (gp__ieq(sha->ptr, sha->len, hex)) return i;
+    }
+    return GP__CS_SCRIPT_NONE;
+}
+
+static int gp__cs_store(gp_chansrv *s) {   /* the store, made on first use if none was given */
+    if (s->store == NULL && gp__store_create(s->alloc_ctx, NULL, &s->own_store) == GP_OK) s->store = s->own_store;
+    return s->store != NULL;
+}
+
+/* argv: EVAL|EVALSHA, script|sha, numkeys, KEYS[1], KEYS[2], ARGV... */
+static void gp__cs_script_run(gp__cs_client *c, int which, size_t argc, gp_bytes *argv) {
+    gp_chansrv *s = c->s;
+    int64_t nk, a[3] = { 0, 0, 0 };
+    size_t want = which == GP__CS_SCRIPT_PUB ? 6 : 4, idx = 0, i;
+    const size_t *nums = NULL;
+    static const size_t pub_nums[3] = { 7, 8, 0 }, hist_nums[3] = { 5, 6, 0 };
+    uint64_t now = gp_time_ms();
+    gp__hs_group *g;
+    if (gp__parse_i64(argv[2].ptr, argv[2].len, &nk) != 0 || nk < 0) {
+        gp__cs_err(c, "ERR value is not an integer or out of range");
+        return;
+    }
+    if ((uint64_t)nk > argc - 3) { gp__cs_err(c, "ERR Number of keys can't be greater than number of args"); return; }
+    if (nk != 2 || argc != 3 + 2 + want) {
+        gp__cs_err(c, "ERR Error running script: grouppush's %s script takes 2 keys and %lu arguments",
+                   which == GP__CS_SCRIPT_PUB ? "PUBLISH" : "HISTORY", (unsigned long)want);
+        return;
+    }
+    nums = which == GP__CS_SCRIPT_PUB ? pub_nums : hist_nums;
+    for (i = 0; nums[i]; i++)
+        if (gp__parse_i64(argv[nums[i]].ptr, argv[nums[i]].len, &a[i]) != 0 || a[i] < (which == GP__CS_SCRIPT_HIST && i == 0 ? -1 : 0)) {
+            gp__cs_err(c, "ERR Error running script: ARGV[%lu] must be an integer", (unsigned long)(nums[i] - 4));
+            return;
+        }
+    if (!gp__cs_store(s)) { gp__cs_err(c, "OOM cannot map the group store"); return; }
+    if ((g = gp__hs_find(s->store, argv[3].ptr, argv[3].len, now, 1, &idx)) == NULL) {
+        gp__cs_err(c, "ERR Error running script: key longer than %d bytes", GP__HS_NAME);
+        return;
+    }
+    if (which == GP__CS_SCRIPT_PUB) {
+        uint64_t o = gp__hs_publish(s->store, g, idx, argv[6].ptr, argv[6].len, (uint64_t)a[0],
+                                    (uint64_t)a[1] * 1000u, now);
+        gp_buf *e = &s->scratch;
+        e->len = 0;
+        if (gp__buf_printf(e, "\xFFgp1 %llu %s ", (unsigned long long)o, g->epoch) != GP_OK ||
+            gp_buf_append(e, argv[6].ptr, argv[6].len) != GP_OK) {
+            gp__cs_err(c, "OOM out of memory");
+            return;
+        }
+        gp__cs_publish(s, argv[5].ptr, argv[5].len, e->data, e->len);
+        gp_chan_put_agg(&c->out, '*', 2);
+        gp_chan_put_int(&c->out, (int64_t)o);
+        gp__cs_bulkstr(c, g->epoch);
+    } else {
+        uint64_t n = 0, first = 0, k;
+        if (a[0] >= 0) first = gp__hs_range(s->store, g, idx, (uint64_t)a[0], (uint64_t)a[1], now, &n);
+        gp_chan_put_agg(&c->out, '*', first ? 3 + (size_t)n : 2);
+        gp__cs_bulkstr(c, g->epoch);
+        gp_chan_put_int(&c->out, (int64_t)g->top);
+        if (first) {
+            gp_chan_put_int(&c->out, (int64_t)first);
+            for (k = first; k < first + n; k++) {
+                const gp__hs_ent *e = gp__hs_entry(s->store, g, idx, k);
+                gp_chan_put_bulk(&c->out, e + 1, e->len);
+            }
+        }
+    }
+}
+
+static void gp__cs_cmd_eval(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_text(&argv[1]);
+    if (which == GP__CS_SCRIPT_NONE) {
+        gp__cs_err(c, "ERR this channel server runs only grouppush's scripts (GP_CHAN_SCRIPT_PUBLISH, "
+                      "GP_CHAN_SCRIPT_HISTORY), byte for byte");
+        return;
+    }
+    gp__cs_script_run(c, which, argc, argv);
+}
+
+static void gp__cs_cmd_evalsha(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_sha(&argv[1]);
+    if (which == GP__CS_SCRIPT_NONE) { gp__cs_err(c, "NOSCRIPT No matching script. Please use EVAL."); return; }
+    gp__cs_script_run(c, which, argc, argv);
+}
+
+static void gp__cs_cmd_script_load(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    int which = gp__cs_script_by_text(&argv[2]);
+    char hex[41];
+    (void)argc;
+    if (which == GP__CS_SCRIPT_NONE) {
+        gp__cs_err(c, "ERR this channel server runs only grouppush's scripts (GP_CHAN_SCRIPT_PUBLISH, "
+                      "GP_CHAN_SCRIPT_HISTORY), byte for byte");
+        return;
+    }
+    gp_chan_script_sha(gp__cs_scripts[which], hex);
+    gp__cs_bulkstr(c, hex);
+}
+
+static void gp__cs_cmd_script_exists(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    size_t i;
+    gp_chan_put_agg(&c->out, '*', argc - 2);
+    for (i = 2; i < argc; i++) gp_chan_put_int(&c->out, gp__cs_script_by_sha(&argv[i]) != GP__CS_SCRIPT_NONE);
+}
+
+static void gp__cs_cmd_script_help(gp__cs_client *c, size_t argc, gp_bytes *argv) {
+    static const char *const lines[] = {
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]", "    Return 1 for each script this server runs (grouppush's two), else 0.",
+        "FLUSH [ASYNC|SYNC]", "    Accepted; grouppush's scripts are always there.",
+        "LOAD <script>", "    Return the SHA1 of one of grouppush's scripts; any other is refused.",
+        "HELP", "    Print this help.", NULL };
+    (void)argc; (void)argv;
+    gp__cs_help(c, lines);
+}
+
 #define GP__CS_ROW(name, arity, flags, fn, group, summary) { name, arity, flags, fn, NULL, group, summary }
 #define GP__CS_NONE { NULL, 0, 0, NULL, NULL, NULL, NULL }
 static const gp__cs_cmd gp__cs_pubsub_subs[] = {
@@ -5898,6 +6481,14 @@ static const gp__cs_cmd gp__cs_command_subs[] = {
     GP__CS_NONE
 };
 
+static const gp__cs_cmd gp__cs_script_subs[] = {
+    GP__CS_ROW("load", 3, 0, gp__cs_cmd_script_load, "scripting", "Load one of grouppush's scripts: its SHA1."),
+    GP__CS_ROW("exists", -3, 0, gp__cs_cmd_script_exists, "scripting", "Say which SHA1s this server runs."),
+    GP__CS_ROW("flush", -2, 0, gp__cs_cmd_ok, "scripting", "Accepted; grouppush's scripts stay."),
+    GP__CS_ROW("help", 2, 0, gp__cs_cmd_script_help, "scripting", "Describe the SCRIPT subcommands."),
+    GP__CS_NONE
+};
+
 static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("ping", -1, GP__CS_SUBCTX, gp__cs_cmd_ping, "connection", "Answer PONG, or echo a message."),
     GP__CS_ROW("echo", 2, 0, gp__cs_cmd_echo, "connection", "Echo a message."),
@@ -5920,6 +6511,10 @@ static const gp__cs_cmd gp__cs_commands[] = {
     GP__CS_ROW("publish", 3, GP__CS_PUBSUB, gp__cs_cmd_publish, "pubsub",
                "Publish a message to a channel; the reply is the number of receivers."),
     { "pubsub", -2, 0, NULL, gp__cs_pubsub_subs, "pubsub", "Inspect the pub/sub state." },
+    GP__CS_ROW("eval", -3, 0, gp__cs_cmd_eval, "scripting",
+               "Run GP_CHAN_SCRIPT_PUBLISH or _HISTORY (group offsets and history); no other script."),
+    GP__CS_ROW("evalsha", -3, 0, gp__cs_cmd_evalsha, "scripting", "EVAL by SHA1 (grouppush's scripts only)."),
+    { "script", -2, 0, NULL, gp__cs_script_subs, "scripting", "Load and look up grouppush's scripts." },
     GP__CS_ROW("multi", 1, GP__CS_NOQUEUE, gp__cs_cmd_multi, "transactions", "Start queueing a transaction."),
     GP__CS_ROW("exec", 1, GP__CS_NOQUEUE, gp__cs_cmd_exec, "transactions", "Run the queued commands in order."),
     GP__CS_ROW("discard", 1, GP__CS_NOQUEUE, gp__cs_cmd_discard, "transactions", "Drop the queued commands."),
@@ -6180,6 +6775,8 @@ GP_API int gp_chansrv_create(gp_loop *loop, const gp_chansrv_config *cfg, gp_cha
     if (cfg) s->cfg = *cfg;
     gp__chansrv_defaults(&s->cfg);
     s->started_ms = gp_loop_now(loop);
+    s->store = s->cfg.store;
+    s->scratch.alloc_ctx = s->alloc_ctx;
     s->cfg.password = NULL;
     if (cfg && cfg->password && cfg->password[0]) {
         size_t n = strlen(cfg->password) + 1;
@@ -6234,6 +6831,8 @@ GP_API void gp_chansrv_destroy(gp_chansrv *s) {
     gp__free(s->alloc_ctx, s->xargv, s->xargv_cap * sizeof *s->xargv);
     gp__dirty_free(s->alloc_ctx, &s->dirty);
     gp__free(s->alloc_ctx, s->password, s->password ? strlen(s->password) + 1 : 0);
+    gp_chansrv_store_destroy(s->own_store);
+    gp_buf_free(&s->scratch);
     gp__free(s->alloc_ctx, s, sizeof *s);
 }
 
@@ -6261,12 +6860,15 @@ struct gp_chancli {
     gp_buf in, out;             /* out: commands being built, queued on conn by gp__cc_flush */
     gp__ccsub **subs;           /* hash table of subscriptions (channels and patterns) */
     size_t subs_size, nsubs;
-    gp__ring pubs;              /* of gp_msg *, each PUBLISH encoded once: the first nsent are
-                                   sent and unacknowledged, the rest held; a reconnect queues
-                                   the same frames again */
+    gp__ring pubs;              /* of gp__ccpub, each PUBLISH (or call) encoded once: the first
+                                   nsent are sent and unanswered, the rest held; a reconnect
+                                   queues the same frames again */
+    gp_buf scripts;             /* gp_chancli_load_script's texts, each NUL-ended */
     size_t nsent, held_bytes;
     gp__ring replies;           /* of uint8_t: the kinds of the non-push replies expected */
     gp_chan_value vals[64];
+    gp_chan_value *big;         /* for a reply of more values (a history), grown up to 2^18 */
+    size_t big_cap;
     uint64_t last_rx, t_connect, hb_timer, retry_timer, backoff, bytes_in, bytes_out;
     /* log rate: an outage is one line, then a summary per log_interval_ms (gp__cc_report) */
     uint64_t down_since, down_logged, down_fails;   /* 0 = none / not logged yet */
@@ -6295,7 +6897,9 @@ static void gp__cc_expect(gp_chancli *c, uint8_t kind) {
     if (k) *k = kind;   /* without memory the reply will be taken as OTHER */
 }
 
-static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return *(gp_msg **)gp__ring_at(&c->pubs, sizeof(gp_msg *), i); }
+typedef struct gp__ccpub { gp_msg *m; gp_chancli_reply_fn fn; void *user; } gp__ccpub;   /* fn NULL: a PUBLISH */
+static gp__ccpub *gp__cc_pubent(const gp_chancli *c, uint32_t i) { return (gp__ccpub *)gp__ring_at(&c->pubs, sizeof(gp__ccpub), i); }
+static gp_msg *gp__cc_pub(const gp_chancli *c, uint32_t i) { return gp__cc_pubent(c, i)->m; }
 static void gp__cc_connect(gp_chancli *c);
 static void gp__cc_retry(gp_loop *loop, void *user) {
     gp_chancli *c = (gp_chancli *)user;
@@ -6369,6 +6973,15 @@ static void gp__cc_ping(gp_chancli *c) {
     gp__cc_expect(c, GP__CC_R_PING);
 }
 
+static void gp__cc_script_load(gp_chancli *c, const char *text) {
+    gp_bytes argv[3];
+    argv[0].ptr = (const uint8_t *)"SCRIPT"; argv[0].len = 6;
+    argv[1].ptr = (const uint8_t *)"LOAD"; argv[1].len = 4;
+    argv[2].ptr = (const uint8_t *)text; argv[2].len = strlen(text);
+    gp__cc_send_cmd(c, 3, argv);
+    gp__cc_expect(c, GP__CC_R_OTHER);
+}
+
 /* SUBSCRIBE/PSUBSCRIBE for everything, pipelined right behind HELLO: one SUBSCRIBE with
    every channel and one PSUBSCRIBE with every pattern (up to 65535 names a command; 256 if
    the argument array cannot be had), so the built-in server's failover grace replays the
@@ -6428,8 +7041,7 @@ static void gp__cc_on_hello(gp_chancli *c, const gp_chan_value *v) {
     if (c->cfg.on_state) c->cfg.on_state(c, 1, c->cfg.user);
 }
 
-static void gp__cc_on_value(gp_chancli *c, size_t nv) {
-    const gp_chan_value *v = c->vals;
+static void gp__cc_on_value(gp_chancli *c, const gp_chan_value *v, size_t nv) {
     if (v->type == GP_CHAN_ATTR) return;
     if (v->type == GP_CHAN_PUSH || (v->type == GP_CHAN_ARRAY && c->state == GP__CC_UP && nv >= 4 &&
                                     v[1].type == GP_CHAN_BULK && c->replies.count == 0)) {
@@ -6452,11 +7064,16 @@ static void gp__cc_on_value(gp_chancli *c, size_t nv) {
         uint8_t k = *(uint8_t *)gp__ring_at(&c->replies, 1, 0);
         gp__ring_pop(&c->replies);
         if (k == GP__CC_R_PUBLISH && c->nsent > 0) {   /* acknowledged: forget it */
-            gp_msg_unref(gp__cc_pub(c, 0));
+            gp__ccpub e = *gp__cc_pubent(c, 0);
             gp__ring_pop(&c->pubs);
             c->nsent--;
-            if (c->cfg.on_published)
+            gp_msg_unref(e.m);
+            if (e.fn) {
+                e.fn(c, v, nv, e.user);
+                if (c->conn.fd < 0) return;   /* the connection dropped meanwhile (a write in the callback failed) */
+            } else if (c->cfg.on_published) {
                 c->cfg.on_published(c, v->type == GP_CHAN_INT ? v->integer : -1, c->cfg.user);
+            }
         }
     }
     if (v->type == GP_CHAN_ERROR) {   /* one line per log_interval_ms, counting the others */
@@ -6500,6 +7117,14 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
         /* ends the re-subscription: the built-in server's failover grace replays only to the
            (P)SUBSCRIBEs before it (>>chansrv); a harmless PING anywhere else */
         gp__cc_ping(c);
+        {   /* the scripts, before any held call that runs them */
+            size_t o = 0;
+            while (o < c->scripts.len) {
+                const char *t = (const char *)c->scripts.data + o;
+                gp__cc_script_load(c, t);
+                o += strlen(t) + 1;
+            }
+        }
         gp__cc_flush(c);
         return;
     }
@@ -6514,11 +7139,25 @@ static void gp__cc_io(gp_loop *loop, int fd, int ev, void *user) {
     if (c->in.len > had) c->last_rx = gp_loop_now(c->loop);
     while (c->conn.fd >= 0 && off < c->in.len) {
         size_t nv = 0;
-        long n = gp_chan_parse(c->in.data + off, c->in.len - off, c->vals, 64, &nv, c->cfg.max_bulk);
+        gp_chan_value *vals = c->vals;
+        long n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, 64, &nv, c->cfg.max_bulk);
+        if (n == GP_ERR_TOO_BIG && c->big_cap > 0) {   /* many values: the bigger array */
+            vals = c->big;
+            n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, c->big_cap, &nv, c->cfg.max_bulk);
+        }
+        while (n == GP_ERR_TOO_BIG && c->big_cap < ((size_t)1 << 18)) {   /* still too few: grow it */
+            size_t cap = c->big_cap;
+            gp__free(c->alloc_ctx, c->big, c->big_cap * sizeof *c->big);
+            c->big_cap = 0;
+            if ((c->big = (gp_chan_value *)gp__malloc(c->alloc_ctx, (cap ? cap * 4 : 1024) * sizeof *c->big)) == NULL) break;
+            c->big_cap = cap ? cap * 4 : 1024;
+            vals = c->big;
+            n = gp_chan_parse(c->in.data + off, c->in.len - off, vals, c->big_cap, &nv, c->cfg.max_bulk);
+        }
         if (n == 0) break;
         if (n < 0) { gp__cc_drop(c, "protocol error from server"); return; }
         off += (size_t)n;
-        gp__cc_on_value(c, nv);
+        gp__cc_on_value(c, vals, nv);
     }
     if (c->conn.fd >= 0) {
         gp_buf_consume(&c->in, off);
@@ -6605,7 +7244,7 @@ GP_API int gp_chancli_create(gp_loop *loop, const gp_chancli_config *cfg, gp_cha
     hl = strlen(host) + 1; ul = strlen(user) + 1;
     pl = c->cfg.password ? strlen(c->cfg.password) + 1 : 0;
     c->strs = (char *)gp__malloc(c->alloc_ctx, hl + ul + pl);
-    c->in.alloc_ctx = c->out.alloc_ctx = c->alloc_ctx;
+    c->in.alloc_ctx = c->out.alloc_ctx = c->scripts.alloc_ctx = c->alloc_ctx;
     if (c->strs == NULL || gp_loop_hook_add(loop, gp__cc_hook, c) != GP_OK) {
         gp__free(c->alloc_ctx, c->strs, hl + ul + pl);
         gp__free(c->alloc_ctx, c, sizeof *c);
@@ -6635,7 +7274,9 @@ GP_API void gp_chancli_destroy(gp_chancli *c) {
         for (; s; s = nx) { nx = s->hnext; gp__free(c->alloc_ctx, s->name, s->len + 1); gp__free(c->alloc_ctx, s, sizeof *s); }
     }
     while (c->pubs.count > 0) { gp_msg_unref(gp__cc_pub(c, 0)); gp__ring_pop(&c->pubs); }
-    gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp_msg *), NULL);
+    gp__ring_free(c->alloc_ctx, &c->pubs, sizeof(gp__ccpub), NULL);
+    gp_buf_free(&c->scripts);
+    gp__free(c->alloc_ctx, c->big, c->big_cap * sizeof *c->big);
     gp__ring_free(c->alloc_ctx, &c->replies, 1, NULL);
     gp__free(c->alloc_ctx, c->subs, c->subs_size * sizeof *c->subs);
     gp_buf_free(&c->in);
@@ -6710,36 +7351,60 @@ GP_API int gp_chancli_psubscribe(gp_chancli *c, const void *pat, size_t len, gp_
 }
 
 GP_API int gp_chancli_punsubscribe(gp_chancli *c, const void *pat, size_t len) { return gp__cc_unsub(c, pat, len, 1); }
-GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
+/* A PUBLISH (fn NULL) or a call, encoded once, held and resent like every publish. */
+static int gp__cc_queue(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user) {
     gp_buf b;
-    gp_bytes argv[3];
-    gp_msg *m, **slot;
-    if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
+    gp_msg *m;
+    gp__ccpub *slot;
+    size_t i, bytes = 0;
+    for (i = 0; i < argc; i++) bytes += argv[i].len;
     if (c->pubs.count >= c->cfg.max_backlog ||
-        (c->state != GP__CC_UP && c->held_bytes + chlen + len > c->cfg.max_backlog_bytes)) {
+        (c->state != GP__CC_UP && c->held_bytes + bytes > c->cfg.max_backlog_bytes)) {
         c->stats.dropped++;
         return GP_ERR_FULL;
     }
     memset(&b, 0, sizeof b);
     b.alloc_ctx = c->alloc_ctx;
-    argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
-    argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
-    argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
-    if (gp_chan_put_command(&b, 3, argv) != GP_OK || (m = gp__msg_from_buf(&b)) == NULL) {
+    if (gp_chan_put_command(&b, argc, argv) != GP_OK || (m = gp__msg_from_buf(&b)) == NULL) {
         gp_buf_free(&b);
         return GP_ERR_NOMEM;
     }
-    if ((slot = (gp_msg **)gp__ring_push(c->alloc_ctx, &c->pubs, sizeof *slot, NULL)) == NULL) {
+    if ((slot = (gp__ccpub *)gp__ring_push(c->alloc_ctx, &c->pubs, sizeof *slot, NULL)) == NULL) {
         gp_msg_unref(m);
         return GP_ERR_NOMEM;
     }
-    *slot = m;   /* the ring's reference */
-    c->stats.published++;
+    slot->m = m;   /* the ring's reference */
+    slot->fn = fn;
+    slot->user = user;
     if (c->state == GP__CC_UP) {
         if (gp__cc_send_pub(c, m) != GP_OK) gp__cc_drop(c, "out of memory");   /* kept: resent on reconnect */
     } else {
         c->held_bytes += m->len;
     }
+    return GP_OK;
+}
+
+GP_API int gp_chancli_publish(gp_chancli *c, const void *ch, size_t chlen, const void *data, size_t len) {
+    gp_bytes argv[3];
+    int rc;
+    if (c == NULL || ch == NULL || (data == NULL && len > 0)) return GP_ERR_INVAL;
+    argv[0].ptr = (const uint8_t *)"PUBLISH"; argv[0].len = 7;
+    argv[1].ptr = (const uint8_t *)ch; argv[1].len = chlen;
+    argv[2].ptr = (const uint8_t *)(data ? data : ""); argv[2].len = len;
+    if ((rc = gp__cc_queue(c, 3, argv, NULL, NULL)) == GP_OK) c->stats.published++;
+    return rc;
+}
+
+GP_API int gp_chancli_call(gp_chancli *c, size_t argc, const gp_bytes *argv, gp_chancli_reply_fn fn, void *user) {
+    if (c == NULL || argc == 0 || argv == NULL || fn == NULL) return GP_ERR_INVAL;
+    return gp__cc_queue(c, argc, argv, fn, user);
+}
+
+GP_API int gp_chancli_load_script(gp_chancli *c, const char *text, char sha[41]) {
+    if (c == NULL || text == NULL || text[0] == '\0') return GP_ERR_INVAL;
+    if (gp_buf_append(&c->scripts, text, strlen(text) + 1) != GP_OK) return GP_ERR_NOMEM;
+    if (sha) gp_chan_script_sha(text, sha);
+    if (c->state >= GP__CC_HELLO) gp__cc_script_load(c, text);
     return GP_OK;
 }
 
@@ -7840,6 +8505,42 @@ typedef struct gp__app_query {
     uint8_t group[1];           /* glen bytes */
 } gp__app_query;
 
+/* Protocol v2 (DESIGN 7, the manual's PROTOCOL V2). A membership's word (gp_group_word) says
+   what its member has: GP__W_V2 for a v2 member, then either the last offset delivered to it,
+   or with GP__W_WAIT the index of the join waiting for the channel's answer (the live
+   messages meanwhile are held in that join and merged by offset when the answer comes). */
+#define GP__W_V2   ((uint64_t)1 << 62)
+#define GP__W_WAIT ((uint64_t)1 << 63)
+#define GP__W_LOW  (GP__W_V2 - 1)
+#define GP__APP_PROTO "grouppush.v2"
+#define GP__APP_MAX_ID 64            /* bytes of an id once unescaped; an epoch likewise */
+
+typedef struct gp__app_held { gp_msg *env; uint64_t off; uint32_t gen; } gp__app_held;
+typedef struct gp__app_pend {        /* an add_group or a send_to_group waiting for the channel */
+    struct gp_app *app;
+    uint32_t idx;                    /* in app->pend */
+    int kind;                        /* GP__APP_JOIN / GP__APP_ACK */
+    int dead;                        /* the member left (a join: reply, deliver nothing) */
+    int asked;                       /* the client gave since: the answer says recovered */
+    gp_conn_id conn;
+    int64_t since;                   /* -1: no since */
+    size_t elen, rlen, glen;
+    char epoch[GP__APP_MAX_ID];      /* since's epoch */
+    char rid[6 * GP__APP_MAX_ID + 2];   /* the id as it came (raw JSON), rlen 0: none */
+    gp_buf held;                     /* of gp__app_held */
+    uint8_t group[1];                /* glen bytes */
+} gp__app_pend;
+enum { GP__APP_JOIN = 1, GP__APP_ACK = 2, GP__APP_REPAIR = 3 };
+typedef struct gp__app_grp {         /* a group's stream as this worker last saw it (gp_group_user) */
+    struct gp__app_grp *next, *prev;
+    uint32_t gen;                    /* bumped when its epoch changes */
+    size_t elen, nlen;
+    uint64_t top;                    /* the highest offset this worker has seen (0: none yet) */
+    struct gp__app_pend *repair;     /* a gap in the live stream being filled from the history */
+    char epoch[GP__APP_MAX_ID];
+    uint8_t name[1];                 /* nlen bytes */
+} gp__app_grp;
+
 struct gp_app {
     gp_loop *loop;
     void *alloc_ctx;
@@ -7850,7 +8551,7 @@ struct gp_app {
     gp_groups *groups;
     gp_groups *users;           /* user id -> its connections on this worker */
     gp_chancli *chan;
-    gp_buf scratch, env;
+    gp_buf scratch, env, keys;
     uint8_t *text;              /* unescaped "message", max_message bytes */
     int tokens;                 /* token checking on */
     gp_jwt_config jwt;          /* secrets point into `secrets` */
@@ -7865,8 +8566,30 @@ struct gp_app {
     uint32_t next_qid;
     int ready_fired;
     uint64_t msgs_in, msgs_out, errors, joins, leaves, publishes;
+    /* v2 */
+    char *protocols;            /* grouppush.v2, then cfg.ws.protocols */
+    size_t protocols_size;
+    uint32_t *v2;               /* by connection slot: the id of the v2 connection there, or 0 */
+    size_t v2_cap, nv2;         /* nv2 open v2 connections; 0: v1's fan-out, no word is read */
+    gp__app_grp *grps;          /* every gp__app_grp (freed with the app) */
+    gp__app_pend **pend;        /* waiting joins, acks and repairs, by index */
+    size_t pend_cap, npend;
+    char sha_pub[41], sha_hist[41];
+    uint64_t rng;               /* epoch candidates */
+    const uint8_t *rid;         /* the id of the command being answered (raw JSON), or NULL */
+    size_t rlen;
+    int rid_str;                /* it is a string (quotes around it) */
     gp_json_tok toks[64];
 };
+
+/* The current command's id, when it has one, leads every answer to it (protocol v2). */
+static int gp__app_put_id(gp_buf *b, const uint8_t *rid, size_t rlen, int str) {
+    if (rid == NULL) return GP_OK;
+    if (gp_buf_append(b, "\"id\":", 5) != GP_OK || (str && gp_buf_append(b, "\"", 1) != GP_OK) ||
+        gp_buf_append(b, rid, rlen) != GP_OK || (str && gp_buf_append(b, "\"", 1) != GP_OK))
+        return GP_ERR_NOMEM;
+    return gp_buf_append(b, ",", 1);
+}
 
 /* Every error answer goes through here (one JSON frame, the connection stays open). */
 static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char *detail) {
@@ -7874,9 +8597,21 @@ static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char
     b->len = 0;
     a->errors++;
     if (a->cfg.on_error) a->cfg.on_error(a, id, code, a->cfg.user);
-    if (gp_buf_append(b, "{\"error\":\"", 10) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
+    if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
+        gp_buf_append(b, "\"error\":\"", 9) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
         gp_buf_append(b, "\",\"detail\":", 11) != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
         gp_buf_append(b, "}", 1) != GP_OK)
+        return;
+    gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
+}
+
+/* {"id":I,"ok":true<rest>}: rest is JSON members, each starting with a comma. */
+static void gp__app_ok(gp_app *a, gp_conn_id id, const char *rest, size_t n) {
+    gp_buf *b = &a->scratch;
+    b->len = 0;
+    if (a->rid == NULL) return;
+    if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
+        gp_buf_append(b, "\"ok\":true", 9) != GP_OK || gp_buf_append(b, rest, n) != GP_OK || gp_buf_append(b, "}", 1) != GP_OK)
         return;
     gp_ws_send(a->ws, id, GP_WS_TEXT, b->data, b->len);
 }
@@ -7900,6 +8635,258 @@ static const gp_bytes *gp__app_channel(gp_app *a, const void *group, size_t glen
     return gp__app_chname(a, a->prefix, a->plen, group, glen, out);
 }
 
+static int gp__app_is_v2(const gp_app *a, gp_conn_id id) {
+    uint32_t s = gp_conn_slot(id);
+    return s < a->v2_cap && a->v2[s] == id.v;
+}
+
+/* ---- the group streams' scripts (GROUP STREAMS): keys, arguments, calls ---- */
+static uint64_t gp__app_rand(gp_app *a) {   /* xorshift64*: epoch candidates only */
+    a->rng ^= a->rng >> 12;
+    a->rng ^= a->rng << 25;
+    a->rng ^= a->rng >> 27;
+    return a->rng * 2685821657736338717ull;
+}
+
+/* argv for EVALSHA sha 2 KEYS[1] KEYS[2] of group's channel, built in a->keys; nums: the
+   numeric arguments as text follow in the same buffer. Returns the number of words, 5. */
+static int gp__app_script_head(gp_app *a, const char *sha, const void *group, size_t glen, gp_bytes *argv) {
+    gp_buf *k = &a->keys;
+    size_t m0, m1, h0, h1;
+    k->len = 0;
+    if (gp_buf_reserve(k, 3 * (glen + a->plen) + 512) != GP_OK) return GP_ERR_NOMEM;   /* no move after */
+    m0 = k->len;
+    gp_buf_append(k, "gp:{", 4); gp_buf_append(k, a->prefix, a->plen); gp_buf_append(k, group, glen);
+    gp_buf_append(k, "}:m", 3);
+    m1 = k->len;
+    h0 = k->len;
+    gp_buf_append(k, "gp:{", 4); gp_buf_append(k, a->prefix, a->plen); gp_buf_append(k, group, glen);
+    gp_buf_append(k, "}:h", 3);
+    h1 = k->len;
+    argv[0].ptr = (const uint8_t *)"EVALSHA"; argv[0].len = 7;
+    argv[1].ptr = (const uint8_t *)sha; argv[1].len = 40;
+    argv[2].ptr = (const uint8_t *)"2"; argv[2].len = 1;
+    argv[3].ptr = k->data + m0; argv[3].len = m1 - m0;
+    argv[4].ptr = k->data + h0; argv[4].len = h1 - h0;
+    return 5;
+}
+
+/* A number as an argument, its text at the end of a->keys (reserved by gp__app_script_head). */
+static gp_bytes gp__app_num(gp_app *a, int64_t v) {
+    gp_bytes r;
+    size_t at = a->keys.len;
+    a->keys.len += gp_fmt((char *)a->keys.data + at, 24, "%lld", (long long)v);
+    r.ptr = a->keys.data + at;
+    r.len = a->keys.len - at;
+    return r;
+}
+
+static gp_bytes gp__app_epoch_candidate(gp_app *a) {
+    gp_bytes r;
+    size_t at = a->keys.len;
+    a->keys.len += gp_fmt((char *)a->keys.data + at, 24, "%016llx", (unsigned long long)gp__app_rand(a));
+    r.ptr = a->keys.data + at;
+    r.len = a->keys.len - at;
+    return r;
+}
+
+static uint64_t gp__app_ttl_s(const gp_app *a) {
+    return a->cfg.history_ttl_ms == GP_APP_NO_TTL ? 0 : (a->cfg.history_ttl_ms + 999) / 1000;
+}
+
+static uint64_t gp__app_meta_ttl_s(const gp_app *a) {
+    uint64_t t = gp__app_ttl_s(a);
+    return t == 0 ? 0 : GP__MAX(t, (uint64_t)86400);
+}
+
+static size_t gp__app_hist_n(const gp_app *a) { return a->cfg.history_size == GP_APP_NO_HISTORY ? 0 : a->cfg.history_size; }
+
+static int gp__app_pend_new(gp_app *a, int kind, gp_conn_id conn, const void *group, size_t glen, gp__app_pend **out) {
+    gp__app_pend *p;
+    size_t i;
+    if (a->npend == a->pend_cap) {
+        size_t old = a->pend_cap;
+        if (gp__grow(a->alloc_ctx, (void **)&a->pend, &a->pend_cap, a->pend_cap + 1, sizeof *a->pend) != GP_OK)
+            return GP_ERR_NOMEM;
+        for (i = old; i < a->pend_cap; i++) a->pend[i] = NULL;
+    }
+    for (i = 0; i < a->pend_cap && a->pend[i]; i++) continue;
+    if ((p = (gp__app_pend *)gp__calloc(a->alloc_ctx, sizeof *p + glen)) == NULL) return GP_ERR_NOMEM;
+    p->app = a;
+    p->idx = (uint32_t)i;
+    p->kind = kind;
+    p->conn = conn;
+    p->since = -1;
+    p->glen = glen;
+    if (glen) memcpy(p->group, group, glen);
+    p->held.alloc_ctx = a->alloc_ctx;
+    if (a->rid && a->rlen <= sizeof p->rid - 2) {
+        size_t o = 0;
+        if (a->rid_str) p->rid[o++] = '"';
+        memcpy(p->rid + o, a->rid, a->rlen);
+        o += a->rlen;
+        if (a->rid_str) p->rid[o++] = '"';
+        p->rlen = o;
+    }
+    a->pend[i] = p;
+    a->npend++;
+    *out = p;
+    return GP_OK;
+}
+
+static void gp__app_pend_free(gp_app *a, gp__app_pend *p) {
+    size_t i, n = p->held.len / sizeof(gp__app_held);
+    for (i = 0; i < n; i++) gp_msg_unref(((gp__app_held *)(void *)p->held.data)[i].env);
+    gp_buf_free(&p->held);
+    a->pend[p->idx] = NULL;
+    a->npend--;
+    gp__free(a->alloc_ctx, p, sizeof *p + p->glen);
+}
+
+/* Answer a waiting command: its id (as it came) leads. */
+static void gp__app_pend_answer(gp_app *a, gp__app_pend *p, const char *rest, size_t n) {
+    const uint8_t *rid = a->rid;
+    size_t rlen = a->rlen;
+    int str = a->rid_str;
+    if (p->rlen == 0) return;
+    a->rid = (const uint8_t *)p->rid;
+    a->rlen = p->rlen;
+    a->rid_str = 0;   /* p->rid keeps its quotes */
+    gp__app_ok(a, p->conn, rest, n);
+    a->rid = rid; a->rlen = rlen; a->rid_str = str;
+}
+
+static void gp__app_pend_error(gp_app *a, gp__app_pend *p, const char *code, const char *detail) {
+    const uint8_t *rid = a->rid;
+    size_t rlen = a->rlen;
+    int str = a->rid_str;
+    a->rid = p->rlen ? (const uint8_t *)p->rid : NULL;
+    a->rlen = p->rlen;
+    a->rid_str = 0;
+    gp__app_error(a, p->conn, code, detail);
+    a->rid = rid; a->rlen = rlen; a->rid_str = str;
+}
+
+/* ---- v2 frames ---- */
+/* {"group":G,"offset":N,"epoch":E,"data":M} (no offset/epoch for a plain PUBLISH); bytes that
+   are not UTF-8 go base64-encoded as "data_b64". NULL without memory. */
+static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
+                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+    gp_buf *b = &a->env;
+    char num[32];
+    b->len = 0;
+    if (gp_buf_append(b, "{\"group\":", 9) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK) return NULL;
+    if (has_off) {
+        size_t k = gp_fmt(num, sizeof num, ",\"offset\":%llu,\"epoch\":", (unsigned long long)off);
+        if (gp_buf_append(b, num, k) != GP_OK || gp_json_put_string(b, e, elen) != GP_OK) return NULL;
+    }
+    if (gp_utf8_feed(GP_UTF8_ACCEPT, p, n) == GP_UTF8_ACCEPT) {
+        if (gp_buf_append(b, ",\"data\":", 8) != GP_OK || gp_json_put_string(b, p, n) != GP_OK) return NULL;
+    } else {
+        size_t cap = 4 * (n / 3 + 1) + 1;
+        if (gp_buf_append(b, ",\"data_b64\":\"", 13) != GP_OK || gp_buf_reserve(b, cap + 2) != GP_OK) return NULL;
+        b->len += gp_base64_encode(p, n, (char *)b->data + b->len, cap);
+        if (gp_buf_append(b, "\"", 1) != GP_OK) return NULL;
+    }
+    if (gp_buf_append(b, "}", 1) != GP_OK) return NULL;
+    return gp_msg_new(a->ws, GP_WS_TEXT, b->data, b->len);
+}
+
+/* "\xFFgp1 <offset> <epoch> <payload>" (the PUBLISH script's push): 1 and its parts, or 0
+   for a plain payload. */
+static int gp__app_stream_head(gp_bytes d, uint64_t *off, gp_bytes *epoch, gp_bytes *payload) {
+    size_t i = 5, e0;
+    uint64_t o = 0;
+    if (d.len < 9 || memcmp(d.ptr, "\xFFgp1 ", 5) != 0) return 0;
+    for (; i < d.len && d.ptr[i] >= '0' && d.ptr[i] <= '9' && i < 25; i++) o = o * 10 + (uint64_t)(d.ptr[i] - '0');
+    if (i == 5 || i >= d.len || d.ptr[i] != ' ') return 0;
+    e0 = ++i;
+    while (i < d.len && d.ptr[i] != ' ') i++;
+    if (i >= d.len || i == e0 || i - e0 > GP__APP_MAX_ID) return 0;
+    *off = o;
+    epoch->ptr = d.ptr + e0;
+    epoch->len = i - e0;
+    payload->ptr = d.ptr + i + 1;
+    payload->len = d.len - i - 1;
+    return 1;
+}
+
+static gp__app_grp *gp__app_grp_get(gp_app *a, const void *name, size_t len) {
+    void **u = gp_group_user(a->groups, name, len);
+    gp__app_grp *g;
+    if (u == NULL) return NULL;
+    if (*u == NULL && (g = (gp__app_grp *)gp__calloc(a->alloc_ctx, sizeof *g + len)) != NULL) {
+        g->nlen = len;
+        memcpy(g->name, name, len);
+        g->next = a->grps;
+        if (a->grps) a->grps->prev = g;
+        a->grps = g;
+        *u = g;
+    }
+    return (gp__app_grp *)*u;
+}
+
+static void gp__app_grp_free(gp_app *a, gp__app_grp *g) {
+    if (g->prev) g->prev->next = g->next;
+    else a->grps = g->next;
+    if (g->next) g->next->prev = g->prev;
+    if (g->repair) g->repair->dead = 1;   /* its answer finds no group and is dropped */
+    gp__free(a->alloc_ctx, g, sizeof *g + g->nlen);
+}
+
+static void gp__app_repair(gp_app *a, gp__app_grp *g);
+
+/* ---- the fan-out of one channel message to a worker's members ---- */
+typedef struct gp__app_fan {
+    gp_app *a;
+    gp_bytes group, data, epoch;
+    int has_off, reset, failed;
+    uint64_t off;
+    uint32_t gen;
+    gp_msg *raw, *env;
+    struct gp__app_pend *repair;   /* the group's gap is being filled: v2 members wait for it */
+    gp_conn_id except;             /* send_to_group's exclude_self: not to this one */
+} gp__app_fan;
+
+static void gp__app_fan_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_fan *f = (gp__app_fan *)user;
+    gp_app *a = f->a;
+    (void)gs;
+    if (id.v == f->except.v) return;
+    if (!(*word & GP__W_V2)) {   /* v1: exactly the message */
+        if (f->raw == NULL) {
+            int op = gp_utf8_feed(GP_UTF8_ACCEPT, f->data.ptr, f->data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+            if ((f->raw = gp_msg_new(a->ws, op, f->data.ptr, f->data.len)) == NULL) { f->failed = 1; return; }
+        }
+        if (gp_ws_send_msg(a->ws, id, f->raw) == GP_OK) a->msgs_out++;
+        return;
+    }
+    if (f->env == NULL &&
+        (f->env = gp__app_envelope(a, f->group.ptr, f->group.len, f->has_off, f->off, f->epoch.ptr, f->epoch.len,
+                                   f->data.ptr, f->data.len)) == NULL) {
+        f->failed = 1;
+        return;
+    }
+    if (!f->has_off) {   /* a plain PUBLISH: not in the stream, delivered as it comes */
+        if (gp_ws_send_msg(a->ws, id, f->env) == GP_OK) a->msgs_out++;
+        return;
+    }
+    if (f->reset && !(*word & GP__W_WAIT)) *word = GP__W_V2;   /* a new epoch: offsets start again */
+    if (f->repair) return;   /* held once for the whole group (gp__app_on_channel) */
+    if (*word & GP__W_WAIT) {   /* its join waits for the channel: hold it */
+        gp__app_pend *p = a->pend[*word & GP__W_LOW];
+        gp__app_held h;
+        h.env = f->env;
+        h.off = f->off;
+        h.gen = f->gen;
+        if (gp_buf_append(&p->held, &h, sizeof h) == GP_OK) gp_msg_ref(f->env);
+        return;
+    }
+    if (f->off <= (*word & GP__W_LOW)) return;   /* it has it already (replayed) */
+    *word = GP__W_V2 | f->off;
+    if (gp_ws_send_msg(a->ws, id, f->env) == GP_OK) a->msgs_out++;
+}
+
 /* One frame for the members of name in gs (all but `except`): a backend may publish any
    bytes; what is not UTF-8 goes out as a binary frame. */
 static size_t gp__app_deliver(gp_app *a, gp_groups *gs, const uint8_t *name, size_t nlen, const uint8_t *data,
@@ -7919,27 +8906,70 @@ static size_t gp__app_deliver(gp_app *a, gp_groups *gs, const uint8_t *name, siz
    starts UTF-8 text, so no text a backend publishes is taken for one. */
 #define GP__APP_ENV "\xff" "GPX1" "\x00"
 #define GP__APP_ENV_LEN 18
-static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
-    gp_app *a = (gp_app *)user;
+/* The exclude_self envelope taken off data (the payload inside a group stream's message,
+   or a plain one): the connection to leave out, or 0. */
+static gp_conn_id gp__app_strip_self(const gp_app *a, gp_bytes *data) {
     gp_conn_id except;
-    gp_bytes group;
-    (void)c;
     except.v = 0;
-    if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
-    if (data.len >= GP__APP_ENV_LEN && memcmp(data.ptr, GP__APP_ENV, 6) == 0) {
+    if (data->len >= GP__APP_ENV_LEN && memcmp(data->ptr, GP__APP_ENV, 6) == 0) {
         uint64_t inst = 0;
         int i;
-        for (i = 0; i < 8; i++) inst = (inst << 8) | data.ptr[6 + i];
+        for (i = 0; i < 8; i++) inst = (inst << 8) | data->ptr[6 + i];
         if (inst == a->instance)
-            except.v = ((uint32_t)data.ptr[14] << 24) | ((uint32_t)data.ptr[15] << 16) |
-                       ((uint32_t)data.ptr[16] << 8) | data.ptr[17];
-        data.ptr += GP__APP_ENV_LEN;
-        data.len -= GP__APP_ENV_LEN;
+            except.v = ((uint32_t)data->ptr[14] << 24) | ((uint32_t)data->ptr[15] << 16) |
+                       ((uint32_t)data->ptr[16] << 8) | data->ptr[17];
+        data->ptr += GP__APP_ENV_LEN;
+        data->len -= GP__APP_ENV_LEN;
     }
-    group.ptr = channel.ptr + a->plen;
-    group.len = channel.len - a->plen;
-    if (a->cfg.on_fanout) a->cfg.on_fanout(a, group, gp_group_size(a->groups, group.ptr, group.len), a->cfg.user);
-    gp__app_deliver(a, a->groups, group.ptr, group.len, data.ptr, data.len, except);
+    return except;
+}
+
+static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
+    gp_app *a = (gp_app *)user;
+    gp__app_fan f;
+    (void)c;
+    if (channel.len < a->plen || memcmp(channel.ptr, a->prefix, a->plen) != 0) return;
+    memset(&f, 0, sizeof f);
+    f.a = a;
+    f.group.ptr = channel.ptr + a->plen;
+    f.group.len = channel.len - a->plen;
+    f.data = data;
+    f.has_off = gp__app_stream_head(data, &f.off, &f.epoch, &f.data);
+    f.except = gp__app_strip_self(a, &f.data);
+    if (f.has_off && a->nv2 > 0) {
+        gp__app_grp *g = gp__app_grp_get(a, f.group.ptr, f.group.len);
+        if (g == NULL) return;
+        if (g->elen != f.epoch.len || memcmp(g->epoch, f.epoch.ptr, f.epoch.len) != 0) {
+            f.reset = g->elen != 0;   /* the stream started again: every member's position goes */
+            g->gen++;
+            g->elen = f.epoch.len;
+            memcpy(g->epoch, f.epoch.ptr, f.epoch.len);
+            g->top = 0;
+        } else if (g->repair == NULL && g->top > 0 && f.off > g->top + 1) {
+            gp__app_repair(a, g);   /* this worker missed some (its channel connection dropped) */
+        }
+        if (f.off > g->top) g->top = f.off;
+        f.gen = g->gen;
+        f.repair = g->repair;
+        if (f.repair) {   /* held for the group until the gap is filled */
+            gp__app_held h;
+            if ((f.env = gp__app_envelope(a, f.group.ptr, f.group.len, 1, f.off, f.epoch.ptr, f.epoch.len, f.data.ptr,
+                                          f.data.len)) == NULL)
+                return;
+            h.env = f.env;
+            h.off = f.off;
+            h.gen = f.gen;
+            if (gp_buf_append(&f.repair->held, &h, sizeof h) == GP_OK) gp_msg_ref(f.env);
+        }
+    }
+    if (a->cfg.on_fanout)   /* before the frames are queued: fan-out latency includes the queueing */
+        a->cfg.on_fanout(a, f.group, gp_group_size(a->groups, f.group.ptr, f.group.len), a->cfg.user);
+    if (a->nv2 == 0)   /* no v2 connection on this worker: v1's encode-once fan-out */
+        gp__app_deliver(a, a->groups, f.group.ptr, f.group.len, f.data.ptr, f.data.len, f.except);
+    else
+        gp_group_each_member(a->groups, f.group.ptr, f.group.len, gp__app_fan_one, &f);
+    gp_msg_unref(f.raw);
+    gp_msg_unref(f.env);
 }
 
 static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
@@ -7964,7 +8994,9 @@ static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user
 
 static void gp__app_empty(gp_groups *g, const char *name, size_t len, void *user) {
     gp_app *a = (gp_app *)user;
+    void **u = g == a->groups ? gp_group_user(g, name, len) : NULL;
     gp_bytes ch;
+    if (u && *u) { gp__app_grp_free(a, (gp__app_grp *)*u); *u = NULL; }
     if (gp__app_chname(a, g == a->users ? a->uprefix : a->prefix, g == a->users ? a->uplen : a->plen, name, len, &ch))
         gp_chancli_unsubscribe(a->chan, ch.ptr, ch.len);
 }
@@ -8164,6 +9196,223 @@ static void gp__app_recheck(gp_groups *g, gp_conn_id id, const char *name, size_
 }
 
 /* ---- commands ---- */
+/* ---- the channel's answers ---- */
+/* The HISTORY script's answer: [epoch, top, first, payload...] (v[4..] the payloads). 0: not one. */
+static int gp__app_hist_parse(const gp_chan_value *v, size_t nv, gp_bytes *e, uint64_t *top, uint64_t *first,
+                              size_t *npay) {
+    size_t i;
+    if (nv < 3 || v[0].type != GP_CHAN_ARRAY || v[0].children < 2 || v[1].type != GP_CHAN_BULK ||
+        v[2].type != GP_CHAN_INT || v[2].integer < 0 || v[1].str.len == 0 || v[1].str.len > GP__APP_MAX_ID ||
+        (v[0].children > 2 && (nv < 4 || v[3].type != GP_CHAN_INT || v[3].integer < 1)))
+        return 0;
+    *e = v[1].str;
+    *top = (uint64_t)v[2].integer;
+    *first = 0;
+    *npay = 0;
+    if (v[0].children > 2) {
+        *first = (uint64_t)v[3].integer;
+        *npay = v[0].children - 3;
+        for (i = 0; i < *npay; i++) if (4 + i >= nv || v[4 + i].type != GP_CHAN_BULK) { *npay = i; break; }
+    }
+    return 1;
+}
+
+/* ---- filling a gap in a worker's live stream (its channel connection dropped, or the
+   dying channel server wrote a message to some workers only): the group's v2 deliveries
+   wait while the history after the last offset seen is fetched, then every member gets
+   what it lacks, in order, and what came meanwhile ---- */
+typedef struct gp__app_mend {
+    gp_app *a;
+    gp_msg **envs;               /* the history's messages first .. first+n-1 */
+    uint64_t first;
+    size_t n;
+    const gp__app_held *held;    /* what came live meanwhile */
+    size_t nheld;
+    uint32_t gen;
+} gp__app_mend;
+
+static void gp__app_mend_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_mend *m = (gp__app_mend *)user;
+    gp_app *a = m->a;
+    size_t i;
+    (void)gs;
+    if (!(*word & GP__W_V2)) return;   /* v1 members were served live */
+    for (i = 0; i < m->n + m->nheld; i++) {
+        gp_msg *env = i < m->n ? m->envs[i] : m->held[i - m->n].env;
+        uint64_t off = i < m->n ? m->first + i : m->held[i - m->n].off;
+        if (env == NULL || (i >= m->n && m->held[i - m->n].gen != m->gen)) continue;
+        if (*word & GP__W_WAIT) {   /* its own join still waits: hand it over, merged there */
+            gp__app_held h;
+            h.env = env;
+            h.off = off;
+            h.gen = m->gen;
+            if (gp_buf_append(&a->pend[*word & GP__W_LOW]->held, &h, sizeof h) == GP_OK) gp_msg_ref(env);
+            continue;
+        }
+        if (off <= (*word & GP__W_LOW)) continue;
+        *word = GP__W_V2 | off;
+        if (gp_ws_send_msg(a->ws, id, env) == GP_OK) a->msgs_out++;
+    }
+}
+
+static void gp__app_repair_done(gp_app *a, gp__app_pend *p, const gp_chan_value *v, size_t nv) {
+    gp__app_grp *g = p->dead ? NULL : gp__app_grp_get(a, p->group, p->glen);
+    gp__app_mend m;
+    gp_bytes e;
+    uint64_t top = 0;
+    size_t i;
+    memset(&m, 0, sizeof m);
+    if (g == NULL) { gp__app_pend_free(a, p); return; }
+    g->repair = NULL;
+    m.a = a;
+    m.gen = g->gen;
+    m.held = (const gp__app_held *)(const void *)p->held.data;
+    m.nheld = p->held.len / sizeof(gp__app_held);
+    if (gp__app_hist_parse(v, nv, &e, &top, &m.first, &m.n) && e.len == g->elen && memcmp(e.ptr, g->epoch, e.len) == 0 &&
+        m.n > 0 && (m.envs = (gp_msg **)gp__calloc(a->alloc_ctx, m.n * sizeof *m.envs)) != NULL) {
+        for (i = 0; i < m.n; i++) {
+            gp_bytes pl = v[4 + i].str;
+            gp__app_strip_self(a, &pl);
+            m.envs[i] = gp__app_envelope(a, p->group, p->glen, 1, m.first + i, e.ptr, e.len, pl.ptr, pl.len);
+        }
+    } else {
+        m.n = 0;   /* nothing to add (or the stream started again): what was held goes out */
+    }
+    gp_group_each_member(a->groups, p->group, p->glen, gp__app_mend_one, &m);
+    for (i = 0; i < m.n; i++) gp_msg_unref(m.envs[i]);
+    gp__free(a->alloc_ctx, m.envs, m.n * sizeof *m.envs);
+    gp__app_pend_free(a, p);
+}
+
+static void gp__app_on_history(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    gp__app_pend *p = (gp__app_pend *)user;
+    gp_app *a = p->app;
+    uint64_t *word, top, first = 0, last, start;
+    size_t npay = 0, i, k, nh;
+    int recovered = -1, ours;
+    gp_bytes e;
+    gp__app_grp *g;
+    char rest[96 + 2 * GP__APP_MAX_ID];
+    (void)c;
+    if (p->kind == GP__APP_REPAIR) { gp__app_repair_done(a, p, v, nv); return; }
+    word = gp_group_word(a->groups, p->conn, p->group, p->glen);
+    ours = !p->dead && word && (*word & GP__W_WAIT) && (*word & GP__W_LOW) == p->idx;
+    if (!gp__app_hist_parse(v, nv, &e, &top, &first, &npay)) {
+        gp__app_pend_error(a, p, "channel_error", v[0].type == GP_CHAN_ERROR ? "the channel refused the history script"
+                                                                             : "unexpected answer from the channel");
+        if (ours) *word = GP__W_V2;   /* joined, position unknown: it gets what comes from now */
+        gp__app_pend_free(a, p);
+        return;
+    }
+    if (p->since >= 0) {   /* asked for since (or a member that joins again: from what it has) */
+        uint64_t k0 = (uint64_t)p->since;
+        recovered = p->elen == e.len && memcmp(p->epoch, e.ptr, e.len) == 0 && k0 <= top &&
+                    (k0 == top || (first == k0 + 1 && first + npay - 1 == top &&
+                                   top - k0 <= (uint64_t)a->cfg.max_recover));
+    }
+    start = recovered == 1 ? (uint64_t)p->since : top;
+    {   /* the answer: ,"group_id":G[,"recovered":B],"epoch":E,"offset":N (built in a->keys) */
+        gp_buf *b = &a->keys;
+        b->len = 0;
+        k = gp_fmt(rest, sizeof rest, "%s,\"epoch\":", !p->asked ? "" : recovered == 1 ? ",\"recovered\":true"
+                                                                                     : ",\"recovered\":false");
+        if (gp_buf_append(b, ",\"group_id\":", 12) == GP_OK && gp_json_put_string(b, p->group, p->glen) == GP_OK &&
+            gp_buf_append(b, rest, k) == GP_OK && gp_json_put_string(b, e.ptr, e.len) == GP_OK &&
+            gp_buf_append(b, rest, gp_fmt(rest, sizeof rest, ",\"offset\":%llu", (unsigned long long)start)) == GP_OK)
+            gp__app_pend_answer(a, p, (const char *)b->data, b->len);
+    }
+    if (!ours) { gp__app_pend_free(a, p); return; }
+    last = start;
+    if (recovered == 1)   /* the replay: first .. top, each its own envelope */
+        for (i = 0; i < npay && last < top; i++) {
+            gp_bytes pl = v[4 + i].str;
+            gp_msg *m;
+            gp__app_strip_self(a, &pl);
+            m = gp__app_envelope(a, p->group, p->glen, 1, first + i, e.ptr, e.len, pl.ptr, pl.len);
+            if (m == NULL) break;
+            if (gp_ws_send_msg(a->ws, p->conn, m) == GP_OK) a->msgs_out++;
+            gp_msg_unref(m);
+            last = first + i;
+        }
+    g = gp__app_grp_get(a, p->group, p->glen);
+    if (g && g->elen == 0) { g->elen = e.len; memcpy(g->epoch, e.ptr, e.len); }
+    if (g && g->elen == e.len && memcmp(g->epoch, e.ptr, e.len) == 0 && top > g->top) g->top = top;
+    nh = p->held.len / sizeof(gp__app_held);
+    for (i = 0; i < nh; i++) {   /* what came live meanwhile, merged by offset */
+        gp__app_held *h = &((gp__app_held *)(void *)p->held.data)[i];
+        if (!g || h->gen != g->gen || g->elen != e.len || memcmp(g->epoch, e.ptr, e.len) != 0 || h->off <= last) continue;
+        if (gp_ws_send_msg(a->ws, p->conn, h->env) == GP_OK) a->msgs_out++;
+        last = h->off;
+    }
+    *word = GP__W_V2 | last;
+    gp__app_pend_free(a, p);
+}
+
+static void gp__app_on_published(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    gp__app_pend *p = (gp__app_pend *)user;
+    gp_app *a = p->app;
+    char rest[48];
+    (void)c;
+    if (p->dead) { gp__app_pend_free(a, p); return; }
+    if (nv >= 2 && v[0].type == GP_CHAN_ARRAY && v[1].type == GP_CHAN_INT) {
+        size_t k = gp_fmt(rest, sizeof rest, ",\"offset\":%lld", (long long)v[1].integer);
+        gp__app_pend_answer(a, p, rest, k);
+    } else {
+        gp__app_pend_error(a, p, "channel_error", "the channel refused the publish script");
+    }
+    gp__app_pend_free(a, p);
+}
+
+static void gp__app_on_fire(gp_chancli *c, const gp_chan_value *v, size_t nv, void *user) {
+    (void)c; (void)v; (void)nv; (void)user;   /* a publish nobody waits for (errors are logged by gp_chancli) */
+}
+
+/* Publish through the PUBLISH script: the offset comes from the channel. p: who waits for
+   the ack (NULL: nobody). */
+static int gp__app_publish_msg(gp_app *a, const void *group, size_t glen, const void *msg, size_t len, gp__app_pend *p) {
+    gp_bytes argv[11];
+    gp_bytes ch;
+    if (gp__app_script_head(a, a->sha_pub, group, glen, argv) < 0) return GP_ERR_NOMEM;
+    gp_buf_append(&a->keys, a->prefix, a->plen);
+    gp_buf_append(&a->keys, group, glen);
+    ch.ptr = a->keys.data + a->keys.len - a->plen - glen;
+    ch.len = a->plen + glen;
+    argv[5] = ch;
+    argv[6].ptr = (const uint8_t *)(msg ? msg : "");
+    argv[6].len = len;
+    argv[7] = gp__app_num(a, (int64_t)gp__app_hist_n(a));
+    argv[8] = gp__app_num(a, (int64_t)gp__app_ttl_s(a));
+    argv[9] = gp__app_epoch_candidate(a);
+    argv[10] = gp__app_num(a, (int64_t)gp__app_meta_ttl_s(a));
+    return gp_chancli_call(a->chan, 11, argv, p ? gp__app_on_published : gp__app_on_fire, p);
+}
+
+/* Ask the channel for group's position (since < 0) or for what followed since. */
+static int gp__app_history(gp_app *a, gp__app_pend *p) {
+    gp_bytes argv[9];
+    if (gp__app_script_head(a, a->sha_hist, p->group, p->glen, argv) < 0) return GP_ERR_NOMEM;
+    argv[5] = gp__app_num(a, p->since);
+    argv[6] = gp__app_num(a, p->since >= 0 ? (int64_t)a->cfg.max_recover : 0);
+    argv[7] = gp__app_epoch_candidate(a);
+    argv[8] = gp__app_num(a, (int64_t)gp__app_meta_ttl_s(a));
+    return gp_chancli_call(a->chan, 9, argv, gp__app_on_history, p);
+}
+
+/* Start filling g's gap: the history after the last offset this worker saw. */
+static void gp__app_repair(gp_app *a, gp__app_grp *g) {
+    gp__app_pend *p;
+    gp_conn_id none;
+    const uint8_t *rid = a->rid;
+    none.v = 0;
+    a->rid = NULL;   /* nobody asked: nobody is answered */
+    if (gp__app_pend_new(a, GP__APP_REPAIR, none, g->name, g->nlen, &p) == GP_OK) {
+        p->since = (int64_t)g->top;
+        if (gp__app_history(a, p) == GP_OK) g->repair = p;
+        else gp__app_pend_free(a, p);
+    }
+    a->rid = rid;
+}
+
 /* group_id: a non-empty string, or an integer taken as its decimal text. */
 static int gp__app_group_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, uint8_t *out, size_t *len) {
     const gp_json_tok *t;
@@ -8212,6 +9461,107 @@ static void gp__app_publish_result(gp_app *a, gp_conn_id id, int rc) {
     else if (rc != GP_OK) gp__app_error(a, id, "server_busy", "out of memory");
 }
 
+/* "id": a number or a string of at most GP__APP_MAX_ID bytes. Sets a->rid; 0 on a bad one
+   (answered without an id). */
+static int gp__app_take_id(gp_app *a, gp_conn_id id, const uint8_t *text, int tok) {
+    const gp_json_tok *t = &a->toks[tok];
+    uint8_t tmp[GP__APP_MAX_ID];
+    if (t->type == GP_JSON_NUMBER && t->end - t->start <= GP__APP_MAX_ID) {
+        a->rid_str = 0;
+    } else if (t->type == GP_JSON_STRING && gp_json_unescape(text, t, tmp, sizeof tmp) >= 0) {
+        a->rid_str = 1;
+    } else {
+        gp__app_error(a, id, "bad_id", "id must be a number or a string of at most 64 bytes");
+        return 0;
+    }
+    a->rid = text + t->start;
+    a->rlen = t->end - t->start;
+    return 1;
+}
+
+/* "since": {"offset": a non-negative integer below 2^62, "epoch": a string of at most 64
+   bytes}. 1 and the parts, or 0 (answered). */
+static int gp__app_since(gp_app *a, gp_conn_id id, const uint8_t *text, int tok, int64_t *off, char *epoch, size_t *elen) {
+    int oi, ei;
+    size_t i;
+    uint64_t v = 0;
+    long n;
+    const gp_json_tok *t;
+    if (a->toks[tok].type != GP_JSON_OBJECT) goto bad;
+    oi = gp_json_find(text, a->toks, tok, "offset");
+    ei = gp_json_find(text, a->toks, tok, "epoch");
+    if (oi < 0 || ei < 0 || a->toks[oi].type != GP_JSON_NUMBER || a->toks[ei].type != GP_JSON_STRING) goto bad;
+    t = &a->toks[oi];
+    if (t->end - t->start > 19) goto bad;
+    for (i = t->start; i < t->end; i++) {
+        if (text[i] < '0' || text[i] > '9') goto bad;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    }
+    if (v >= GP__W_V2) goto bad;
+    n = gp_json_unescape(text, &a->toks[ei], (uint8_t *)epoch, GP__APP_MAX_ID);
+    if (n < 0) goto bad;
+    *off = (int64_t)v;
+    *elen = (size_t)n;
+    return 1;
+bad:
+    gp__app_error(a, id, "bad_since", "since must be {\"offset\": a non-negative integer, \"epoch\": a string of at most 64 bytes}");
+    return 0;
+}
+
+/* add_group on a v2 connection: joined at once (live messages are held), answered when the
+   channel says where the group is. */
+static void gp__app_v2_join(gp_app *a, gp_conn_id id, const uint8_t *gid, size_t glen, int has_since, int64_t since,
+                            const char *epoch, size_t elen) {
+    gp__app_pend *p;
+    uint64_t *word;
+    int rc, fresh;
+    word = gp_group_word(a->groups, id, gid, glen);
+    if (word && (*word & GP__W_WAIT)) {
+        gp__app_error(a, id, "join_in_progress", "an add_group of this group is still being answered");
+        return;
+    }
+    fresh = word == NULL;
+    if (fresh) {
+        rc = gp_group_join(a->groups, id, gid, glen);
+        if (rc == GP_ERR_FULL) { gp__app_error(a, id, "too_many_groups", "this connection is in too many groups"); return; }
+        if (rc != GP_OK || (word = gp_group_word(a->groups, id, gid, glen)) == NULL) {
+            gp__app_error(a, id, "server_busy", "out of memory");
+            return;
+        }
+        a->joins++;
+    }
+    if (gp__app_pend_new(a, GP__APP_JOIN, id, gid, glen, &p) != GP_OK) {
+        gp__app_error(a, id, "server_busy", "out of memory");
+        if (fresh) gp_group_leave(a->groups, id, gid, glen);
+        return;
+    }
+    if (has_since) {
+        p->asked = 1;
+        p->since = since;
+        p->elen = elen;
+        memcpy(p->epoch, epoch, elen);
+    } else if (!fresh && (*word & GP__W_V2)) {   /* joined already: go on from what it has */
+        gp__app_grp *g = gp__app_grp_get(a, gid, glen);
+        p->since = (int64_t)(*word & GP__W_LOW);
+        if (g) { p->elen = g->elen; memcpy(p->epoch, g->epoch, g->elen); }
+    }
+    rc = gp__app_history(a, p);
+    if (rc != GP_OK) {
+        gp__app_error(a, id, rc == GP_ERR_FULL ? "channel_unavailable" : "server_busy",
+                      rc == GP_ERR_FULL ? "channel down and backlog full" : "out of memory");
+        gp__app_pend_free(a, p);
+        if (fresh) gp_group_leave(a->groups, id, gid, glen);
+        return;
+    }
+    *word = GP__W_V2 | GP__W_WAIT | p->idx;
+}
+
+/* A member leaves: a join still waiting is answered, delivers nothing. */
+static void gp__app_v2_leave(gp_app *a, gp_conn_id id, const uint8_t *gid, size_t glen) {
+    uint64_t *word = gp_group_word(a->groups, id, gid, glen);
+    if (word && (*word & GP__W_WAIT)) a->pend[*word & GP__W_LOW]->dead = 1;
+}
+
 typedef struct gp__app_cmd_ctx {
     gp_app *a;
     gp_conn_id id;
@@ -8219,6 +9569,10 @@ typedef struct gp__app_cmd_ctx {
     gp__app_conn *pc;           /* NULL when neither tokens nor on_connect are set */
     uint8_t gid[1024];
     size_t glen;
+    int v2, has_since;          /* protocol v2; add_group's since (checked) */
+    int64_t since;
+    char epoch[GP__APP_MAX_ID];
+    size_t elen;
 } gp__app_cmd_ctx;
 
 /* 1 if the token's list allows name (always, without tokens); else answers forbidden. */
@@ -8251,6 +9605,7 @@ static void gp__app_cmd_add(gp__app_cmd_ctx *x) {
         gp__app_error(a, x->id, "forbidden", "joining this group was refused");
         return;
     }
+    if (x->v2) { gp__app_v2_join(a, x->id, x->gid, x->glen, x->has_since, x->since, x->epoch, x->elen); return; }
     rc = gp_group_join(a->groups, x->id, x->gid, x->glen);
     if (rc == GP_OK) a->joins++;
     if (rc == GP_ERR_FULL) gp__app_error(a, x->id, "too_many_groups", "this connection is in too many groups");
@@ -8259,15 +9614,17 @@ static void gp__app_cmd_add(gp__app_cmd_ctx *x) {
 
 static void gp__app_cmd_leave(gp__app_cmd_ctx *x) {
     if (!gp__app_group_id(x->a, x->id, x->text, gp_json_find(x->text, x->a->toks, 0, "group_id"), x->gid, &x->glen)) return;
+    if (x->v2) gp__app_v2_leave(x->a, x->id, x->gid, x->glen);
     gp_group_leave(x->a->groups, x->id, x->gid, x->glen);
     x->a->leaves++;
+    gp__app_ok(x->a, x->id, "", 0);
 }
 
 static void gp__app_cmd_send(gp__app_cmd_ctx *x) {
     gp_app *a = x->a;
     int ei, self = 0, rc;
     long ml;
-    gp_bytes ch;
+    gp__app_pend *p = NULL;
     if (!gp__app_group_id(a, x->id, x->text, gp_json_find(x->text, a->toks, 0, "group_id"), x->gid, &x->glen)) return;
     if ((ml = gp__app_message(a, x->id, x->text)) < 0) return;
     if ((ei = gp_json_find(x->text, a->toks, 0, "exclude_self")) >= 0) {
@@ -8294,9 +9651,14 @@ static void gp__app_cmd_send(gp__app_cmd_ctx *x) {
             return;
         }
     }
-    if (gp__app_channel(a, x->gid, x->glen, &ch) == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
-    rc = self ? gp_chancli_publish(a->chan, ch.ptr, ch.len, a->env.data, a->env.len)
-              : gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+    if (a->rid && gp__app_pend_new(a, GP__APP_ACK, x->id, NULL, 0, &p) != GP_OK) {
+        gp__app_error(a, x->id, "server_busy", "out of memory");
+        return;
+    }
+    /* through the PUBLISH script: the channel gives the offset (GROUP STREAMS) */
+    rc = self ? gp__app_publish_msg(a, x->gid, x->glen, a->env.data, a->env.len, p)
+              : gp__app_publish_msg(a, x->gid, x->glen, a->text, (size_t)ml, p);
+    if (rc != GP_OK && p) gp__app_pend_free(a, p);
     if (rc == GP_OK) a->publishes++;
     gp__app_publish_result(a, x->id, rc);
 }
@@ -8385,10 +9747,11 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
     uint8_t cmd[16];
     gp__app_conn none;
     long cl;
-    int nt, ci;
+    int nt, ci, ii, si;
     size_t k;
     (void)srv;
     a->msgs_in++;
+    a->rid = NULL;
     if (opcode != GP_WS_TEXT) { gp__app_error(a, id, "binary_not_supported", "send JSON commands as text frames"); return; }
     nt = gp_json_parse(data.ptr, data.len, a->toks, sizeof a->toks / sizeof a->toks[0]);
     if (nt < 0 || a->toks[0].type != GP_JSON_OBJECT) {
@@ -8396,15 +9759,25 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
                                                                : nt < 0 ? "not valid JSON" : "expected a JSON object");
         return;
     }
+    x.v2 = gp__app_is_v2(a, id);
+    x.has_since = 0;
+    ii = gp_json_find(data.ptr, a->toks, 0, "id");
+    si = gp_json_find(data.ptr, a->toks, 0, "since");
+    if (!x.v2 && (ii >= 0 || si >= 0)) {
+        gp__app_error(a, id, "needs_v2", "id and since are protocol v2: connect with the subprotocol grouppush.v2");
+        return;
+    }
+    if (ii >= 0 && !gp__app_take_id(a, id, data.ptr, ii)) return;
     ci = gp_json_find(data.ptr, a->toks, 0, "cmd");
-    if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); return; }
+    if (ci < 0 || a->toks[ci].type != GP_JSON_STRING) { gp__app_error(a, id, "bad_cmd", "cmd must be a string"); goto done; }
     cl = gp_json_unescape(data.ptr, &a->toks[ci], cmd, sizeof cmd);
     for (k = 0; k < sizeof gp__app_cmds / sizeof gp__app_cmds[0]; k++)
         if ((size_t)cl == gp__app_cmds[k].len && memcmp(cmd, gp__app_cmds[k].name, (size_t)cl) == 0) break;
     if (k == sizeof gp__app_cmds / sizeof gp__app_cmds[0]) {
         gp__app_error(a, id, "unknown_cmd", "cmd must be add_group, leave_group, send_to_group, send_to_uid, group_info or auth");
-        return;
+        goto done;
     }
+    if (si >= 0 && !(x.has_since = gp__app_since(a, id, data.ptr, si, &x.since, x.epoch, &x.elen))) goto done;
     memset(&none, 0, sizeof none);   /* claims of a connection without state: empty */
     x.a = a;
     x.id = id;
@@ -8414,15 +9787,18 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
     if (a->tokens && !gp__app_cmds[k].open && (x.pc == NULL || x.pc->auth != GP__AUTH_OK)) {
         if (x.pc && x.pc->auth == GP__AUTH_EXPIRED) gp__app_error(a, id, "token_expired", "the token expired: send a fresh one with auth");
         else gp__app_error(a, id, "unauthorized", "no valid token: add ?token= to the URL or send {\"cmd\":\"auth\",\"token\":...}");
-        return;
+        goto done;
     }
     if (x.pc == NULL) x.pc = &none;
     gp__app_cmds[k].fn(&x);
+done:
+    a->rid = NULL;
 }
 
 static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
     gp_app *a = (gp_app *)user;
     gp__app_conn *pc = gp__app_conn_get(a, id);
+    if (gp__app_is_v2(a, id)) a->nv2++;
     if (pc) {
         if (pc->uid.len && gp_group_join(a->users, id, pc->uid.ptr, pc->uid.len) != GP_OK) {
             gp_conn_close(srv, id, 1011, "out of memory");
@@ -8437,6 +9813,13 @@ static void gp__app_on_open(gp_ws_server *srv, gp_conn_id id, void *user) {
 
 static void gp__app_on_close(gp_ws_server *srv, gp_conn_id id, int code, gp_bytes reason, void *user) {
     gp_app *a = (gp_app *)user;
+    size_t i;
+    if (gp__app_is_v2(a, id)) {
+        a->v2[gp_conn_slot(id)] = 0;
+        a->nv2--;
+        for (i = 0; i < a->pend_cap; i++)   /* what it waits for is answered to nobody */
+            if (a->pend[i] && a->pend[i]->conn.v == id.v) { a->pend[i]->dead = 1; a->pend[i]->rlen = 0; }
+    }
     gp_group_leave_all(a->groups, id);
     gp_group_leave_all(a->users, id);
     if (a->cfg.ws.on_close) a->cfg.ws.on_close(srv, id, code, reason, a->cfg.ws.user);
@@ -8451,7 +9834,14 @@ static int gp__app_on_accept(gp_ws_server *srv, gp_conn_id id, const gp_http_req
     char peer[80];
     long tl;
     int rc;
+    uint32_t s = gp_conn_slot(id);
     if (a->cfg.ws.on_accept && (rc = a->cfg.ws.on_accept(srv, id, req, acc, a->cfg.ws.user)) != 0) return rc;
+    if (s >= a->v2_cap) {   /* which connections speak v2: by slot */
+        size_t old = a->v2_cap;
+        if (gp__grow(a->alloc_ctx, (void **)&a->v2, &a->v2_cap, (size_t)s + 1, sizeof *a->v2) != GP_OK) return 503;
+        memset(a->v2 + old, 0, (a->v2_cap - old) * sizeof *a->v2);
+    }
+    a->v2[s] = acc->protocol && strcmp(acc->protocol, GP__APP_PROTO) == 0 ? id.v : 0;
     if (!a->tokens && a->cfg.on_connect == NULL) return 0;
     memset(&c, 0, sizeof c);
     c.req = req;
@@ -8491,6 +9881,10 @@ static void gp__app_on_state(gp_chancli *c, int up, void *user) {
     if (up && !a->ready_fired) {
         a->ready_fired = 1;
         if (a->cfg.on_ready) a->cfg.on_ready(a, a->cfg.user);
+    } else if (up) {   /* back after an outage: what was published meanwhile is in the streams */
+        gp__app_grp *g;
+        for (g = a->grps; g; g = g->next)
+            if (g->repair == NULL && g->top > 0) gp__app_repair(a, g);
     }
 }
 
@@ -8506,6 +9900,9 @@ static void gp__app_defaults(gp_app_config *cfg) {
     GP__DEF(cfg->token_grace_ms, 30000);
     GP__DEF(cfg->max_token, 4096);
     if (cfg->token_skew_s > 86400) cfg->token_skew_s = 86400;
+    GP__DEF(cfg->history_size, 100);
+    GP__DEF(cfg->history_ttl_ms, 600000);
+    GP__DEF(cfg->max_recover, cfg->history_size == GP_APP_NO_HISTORY ? 1 : cfg->history_size);
 }
 
 /* 64 random bits naming this app instance (not a secret: origin and reply addresses). */
@@ -8535,7 +9932,19 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     a->alloc_ctx = gp_loop_alloc_ctx(loop);
     a->cfg = *cfg;
     gp__app_defaults(&a->cfg);
-    a->scratch.alloc_ctx = a->env.alloc_ctx = a->alloc_ctx;
+    a->scratch.alloc_ctx = a->env.alloc_ctx = a->keys.alloc_ctx = a->alloc_ctx;
+    a->rng = gp_time_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a;
+    a->rng |= 1;
+    {   /* grouppush.v2 first, then the names the user gave (spoken as v1) */
+        const char *up = cfg->ws.protocols;
+        a->protocols_size = sizeof GP__APP_PROTO + (up && up[0] ? strlen(up) + 1 : 0);
+        if ((a->protocols = (char *)gp__malloc(a->alloc_ctx, a->protocols_size)) == NULL) { gp_app_destroy(a); return GP_ERR_NOMEM; }
+        memcpy(a->protocols, GP__APP_PROTO, sizeof GP__APP_PROTO);
+        if (up && up[0]) {
+            a->protocols[sizeof GP__APP_PROTO - 1] = ',';
+            memcpy(a->protocols + sizeof GP__APP_PROTO, up, strlen(up) + 1);
+        }
+    }
     {
         const char *p = cfg->prefix ? cfg->prefix : "group:", *u = cfg->user_prefix ? cfg->user_prefix : "user:";
         const char *k = cfg->control_prefix ? cfg->control_prefix : "gp:ctl:";
@@ -8574,6 +9983,7 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
         a->jwt.skew = (int64_t)a->cfg.token_skew_s;
     }
     wc = cfg->ws;
+    wc.protocols = a->protocols;
     wc.on_open = gp__app_on_open;
     wc.on_message = gp__app_on_message;
     wc.on_close = gp__app_on_close;
@@ -8604,6 +10014,8 @@ GP_API int gp_app_create(gp_loop *loop, const gp_app_config *cfg, gp_app **out) 
     rc = gp__app_chname(a, a->cprefix, a->cplen, "q", 1, &ch) == NULL ? GP_ERR_NOMEM
          : gp_chancli_subscribe(a->chan, ch.ptr, ch.len, gp__app_on_query, a);
     if (rc == GP_OK) rc = gp_chancli_subscribe(a->chan, a->reply_ch, strlen(a->reply_ch), gp__app_on_answer, a);
+    if (rc == GP_OK) rc = gp_chancli_load_script(a->chan, GP_CHAN_SCRIPT_PUBLISH, a->sha_pub);
+    if (rc == GP_OK) rc = gp_chancli_load_script(a->chan, GP_CHAN_SCRIPT_HISTORY, a->sha_hist);
     if (rc != GP_OK) { gp_app_destroy(a); return rc; }
     *out = a;
     return GP_OK;
@@ -8619,11 +10031,17 @@ GP_API void gp_app_destroy(gp_app *a) {
     for (i = 0; i < a->pc_cap; i++) gp__app_conn_free(a, (uint32_t)i);
     gp__free(a->alloc_ctx, a->pc, a->pc_cap * sizeof *a->pc);
     gp_chancli_destroy(a->chan);
+    for (i = 0; i < a->pend_cap; i++) if (a->pend[i]) gp__app_pend_free(a, a->pend[i]);
+    gp__free(a->alloc_ctx, a->pend, a->pend_cap * sizeof *a->pend);
     gp_group_destroy(a->users);
-    gp_group_destroy(a->groups);
+    gp_group_destroy(a->groups);   /* no on_empty: the groups' gp__app_grp go here */
+    while (a->grps) gp__app_grp_free(a, a->grps);
     gp_ws_destroy(a->ws);
     gp_buf_free(&a->scratch);
     gp_buf_free(&a->env);
+    gp_buf_free(&a->keys);
+    gp__free(a->alloc_ctx, a->v2, a->v2_cap * sizeof *a->v2);
+    gp__free(a->alloc_ctx, a->protocols, a->protocols_size);
     gp__free(a->alloc_ctx, a->text, a->cfg.max_message);
     gp__free(a->alloc_ctx, a->secrets, a->secrets_len);
     gp__free(a->alloc_ctx, a->tokbuf, a->cfg.max_token);
@@ -8651,10 +10069,8 @@ GP_API void gp_app_stats_get(const gp_app *a, gp_app_stats *st) {
 }
 
 GP_API int gp_app_publish(gp_app *a, const void *group, size_t glen, const void *msg, size_t len) {
-    gp_bytes ch;
     if (a == NULL || group == NULL || glen == 0) return GP_ERR_INVAL;
-    if (gp__app_channel(a, group, glen, &ch) == NULL) return GP_ERR_NOMEM;
-    return gp_chancli_publish(a->chan, ch.ptr, ch.len, msg, len);
+    return gp__app_publish_msg(a, group, glen, msg, len, NULL);
 }
 
 GP_API int gp_app_send_to_uid(gp_app *a, const void *uid, size_t ulen, const void *msg, size_t len) {

@@ -5,7 +5,10 @@
 #                [--scenarios "1 2 3 4 5"]
 #
 # Targets: gp-poll-1 gp-poll-8 gp-epoll-1 gp-epoll-8 (build/grouppush_server[_epoll] with
-# 1 or 8 workers) and node-ws (bench/peers/node-ws, Node + ws, one process); alt-poll-N and
+# 1 or 8 workers) and node-ws (bench/peers/node-ws, Node + ws, one process); a -hN suffix
+# runs grouppush with --history-size N (gp-poll-8-h0: offsets without history; default
+# 100), an rd- prefix (rd-poll-8, rd-epoll-8-h0) against a real redis-server started for
+# the run (--channel redis://, history in Redis through the PUBLISH script); alt-poll-N and
 # alt-epoll-N run the binaries in $BENCH_ALT instead (another version's build directory), so
 # a before/after comparison comes from one run on one machine. tok-poll-N and tok-epoll-N
 # are gp-* with --token-secret: every connection presents a JWT (HS256, ?token=), so the
@@ -93,6 +96,7 @@ TMPD=$(mktemp -d)
 
 SRV_PID=""
 DRAIN_PID=""
+REDIS_PID=""
 cleanup() {
     stop_server
     rm -rf "$TMPD"
@@ -118,8 +122,10 @@ stop_server() {
     kill "$killer" 2>/dev/null; wait "$killer" 2>/dev/null
     for p in $all; do kill -KILL "$p" 2>/dev/null; done
     if [ -n "$DRAIN_PID" ]; then kill "$DRAIN_PID" 2>/dev/null; wait "$DRAIN_PID" 2>/dev/null; fi
+    if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
     SRV_PID=""
     DRAIN_PID=""
+    REDIS_PID=""
 }
 
 # start_server TARGET -> SRV_PID, SRV_PORT (waits for the ready line, at most 20 s)
@@ -133,20 +139,30 @@ start_server() {
         node-ws)
             taskset -c "$SCPU" node "$PEER_DIR/server.js" "$SRV_PORT" 127.0.0.1 >"$fifo" 2>>"$LOG" &
             SRV_PID=$! ;;
-        gp-*|alt-*|tok-*)
-            local extra=()
-            case $target in
-                gp-poll-*) bin=$BUILD/grouppush_server ;;
-                gp-epoll-*) bin=$BUILD/grouppush_server_epoll ;;
+        gp-*|alt-*|tok-*|rd-*)
+            local base=$target hist=() chan extra=()
+            case $target in *-h[0-9]*) hist=(--history-size "${target##*-h}"); base=${target%-h*} ;; esac
+            case $base in
+                gp-poll-*|rd-poll-*) bin=$BUILD/grouppush_server ;;
+                gp-epoll-*|rd-epoll-*) bin=$BUILD/grouppush_server_epoll ;;
                 tok-poll-*) bin=$BUILD/grouppush_server; extra=(--token-secret "$TMPD/token.key") ;;
                 tok-epoll-*) bin=$BUILD/grouppush_server_epoll; extra=(--token-secret "$TMPD/token.key") ;;
                 alt-poll-*) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server ;;
                 *) bin=${BENCH_ALT:?alt-* targets need BENCH_ALT}/grouppush_server_epoll ;;
             esac
-            workers=${target##*-}
+            workers=${base##*-}
             cport=$("$LOADGEN" --free-port)
+            chan=(--channel-listen "127.0.0.1:$cport")
+            if [ "${base%%-*}" = rd ]; then   # a real redis-server for this run, nothing saved
+                redis-server --port "$cport" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMPD" \
+                    --daemonize no --logfile "" >>"$LOG" 2>&1 &
+                REDIS_PID=$!
+                local i
+                for i in $(seq 100); do redis-cli -p "$cport" PING >/dev/null 2>&1 && break; sleep 0.05; done
+                chan=(--channel "redis://127.0.0.1:$cport")
+            fi
             taskset -c "$SCPU" "$bin" --workers "$workers" --ws "127.0.0.1:$SRV_PORT" \
-                --channel-listen "127.0.0.1:$cport" --max-conns 60000 "${extra[@]}" >"$fifo" 2>>"$LOG" &
+                "${chan[@]}" "${hist[@]}" --max-conns 60000 "${extra[@]}" >"$fifo" 2>>"$LOG" &
             SRV_PID=$! ;;
     esac
     exec {fd}<"$fifo"

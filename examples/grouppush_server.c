@@ -63,6 +63,10 @@ static const optdef OPTS[] = {
     { "ping-interval", "MS", "30000", "keep-alive ping of idle connections" },
     { "origins", "LIST", "", "comma-separated Origin allowlist (empty: any)" },
     { "subprotocols", "LIST", "", "WebSocket subprotocol names accepted for this protocol, e.g. chat" },
+    { "history-size", "N", "100", "messages kept per group for recovery (protocol v2 since; 0 = none, offsets only)" },
+    { "history-ttl", "S", "600", "a group's history is kept S seconds after its last message (0 = no limit)" },
+    { "history-bytes", "BYTES", "67108864", "built-in channel server: all groups' history together" },
+    { "history-groups", "N", "65536", "built-in channel server: groups with a stream (then the least recently used go)" },
     { "html", "FILE", "", "serve FILE at GET / on the WebSocket port" },
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
@@ -74,10 +78,12 @@ static const optdef OPTS[] = {
     { "info-window", "MS", "100", "group_info: how long a worker collects the other workers' member counts before it answers" },
     { "admin", "HOST:PORT", "", "admin HTTP listener: /, /status, /metrics, POST /publish (HOST default 127.0.0.1)" },
     { "admin-key", "FILE", "", "bearer token (first line of FILE) the admin listener requires; needed off loopback" },
+    { "admin-max-head", "BYTES", "8192", "largest request head (line and headers) on the admin listener (then 431)" },
     { "admin-max-body", "BYTES", "1048576", "largest POST body on the admin listener (then 413)" },
     { "admin-max-batch", "N", "1000", "messages in one batch POST /publish (then 413)" },
     { "admin-timeout", "MS", "10000", "an admin request must arrive (and a publish be acknowledged) within MS (408/504)" },
     { "admin-max-conns", "N", "64", "admin connections at once (then 503)" },
+    { "dashboard-window", "SECONDS", "300", "the dashboard's charts: this many seconds, a sample a second" },
     { "public-status", "BOOL", "false", "also serve GET /status on the WebSocket port (the old place)" },
     { "channel-probe", "MS", "1000", "each worker times a round trip through the channel this often (0 = off)" },
     { "pid-file", "FILE", "", "pid file of start/stop/reload/status (default: RUNDIR/grouppush-PORT.pid)" },
@@ -103,13 +109,17 @@ typedef struct opts {
     char ws_host[256], ch_host[256], admin_host[256], url_buf[512];
     char pid_file[512], control[512], log_file[512], rundir[256];
     int ws_port, ch_port, admin_port, workers, log_level, public_status, daemon;
-    uint64_t admin_max_body, admin_max_batch, admin_timeout_ms, admin_max_conns, stop_timeout_ms, probe_ms;
+    uint64_t admin_max_head, admin_max_body, admin_max_batch, admin_timeout_ms, admin_max_conns, stop_timeout_ms, probe_ms;
+    uint64_t window;
     const char *channel_url, *password, *html_path, *user;
     char admin_key[256];
     size_t admin_key_len;
     char *secret[2];                  /* --token-secret: the key files' bytes */
     size_t secret_len[2];
     gp_app_config app;
+    gp_chansrv_store_config store_cfg;
+    gp_chansrv_store *store;          /* the built-in channel server's group streams: mapped here, in
+                                         the master, so they outlive a channel server that is killed */
     char *html;
     size_t html_len;
     int notify_fd;                    /* start -d: the waiting parent's pipe, -1 */
@@ -287,6 +297,15 @@ static int apply_options(opts *o, const char *argv0) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.slow_timeout_ms = n;
         } else if (!strcmp(name, "ping-interval")) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.ws.ping_interval_ms = n;
+        } else if (!strcmp(name, "history-size")) {
+            if (parse_u64(v, 0, 1000000, &n)) bad = name;
+            else { o->app.history_size = n ? (size_t)n : GP_APP_NO_HISTORY; o->store_cfg.depth = n ? (size_t)n : 1; }
+        } else if (!strcmp(name, "history-ttl")) {
+            if (parse_u64(v, 0, 100000000, &n)) bad = name; else o->app.history_ttl_ms = n ? n * 1000u : GP_APP_NO_TTL;
+        } else if (!strcmp(name, "history-bytes")) {
+            if (parse_u64(v, 4096, (uint64_t)1 << 40, &n)) bad = name; else o->store_cfg.max_bytes = (size_t)n;
+        } else if (!strcmp(name, "history-groups")) {
+            if (parse_u64(v, 8, (uint64_t)1 << 27, &n)) bad = name; else o->store_cfg.max_groups = (size_t)n;
         } else if (!strcmp(name, "log-interval")) {
             if (parse_u64(v, 1, (uint64_t)1 << 30, &n)) bad = name; else o->app.chan.log_interval_ms = n;
         } else if (!strcmp(name, "origins")) o->app.ws.origins = nz(v);
@@ -299,7 +318,11 @@ static int apply_options(opts *o, const char *argv0) {
         else if (!strcmp(name, "html")) o->html_path = nz(v);
         else if (!strcmp(name, "tls-cert")) o->app.ws.tls_cert = nz(v);
         else if (!strcmp(name, "tls-key")) o->app.ws.tls_key = nz(v);
-        else if (!strcmp(name, "admin-max-body")) {
+        else if (!strcmp(name, "admin-max-head")) {
+            if (parse_u64(v, 256, (uint64_t)1 << 20, &o->admin_max_head)) bad = name;
+        } else if (!strcmp(name, "dashboard-window")) {
+            if (parse_u64(v, 10, 86400, &o->window)) bad = name;
+        } else if (!strcmp(name, "admin-max-body")) {
             if (parse_u64(v, 64, (uint64_t)1 << 30, &o->admin_max_body)) bad = name;
         } else if (!strcmp(name, "admin-max-batch")) {
             if (parse_u64(v, 1, 100000, &o->admin_max_batch)) bad = name;
@@ -778,6 +801,7 @@ static int channel_main(gp_sup_child *child, void *user) {
     lc.log_level = o->log_level;
     memset(&cc, 0, sizeof cc);
     cc.password = o->password;
+    cc.store = o->store;
     if (gp_loop_create(&lc, &loop) != GP_OK || gp_chansrv_create(loop, &cc, &c.cs) != GP_OK) return 1;
     if (gp_chansrv_listen(c.cs, o->ch_host, o->ch_port) != GP_OK) {
         log_msg(GP_LOG_ERROR, "channel_failed", "channel server: cannot listen on %s:%d: %s", o->ch_host, o->ch_port,
@@ -796,11 +820,10 @@ static int channel_main(gp_sup_child *child, void *user) {
 /* ------------------------------------------------------------------ the admin listener
    In the master: HTTP/1.1, one request per connection (Connection: close), on --admin (TCP,
    a bearer key off loopback or with --admin-key) and on the control socket (Unix, no key:
-   the file's permissions guard it). Bounded: admin-max-conns connections, 8 KiB of head,
+   the file's permissions guard it). Bounded: admin-max-conns connections, admin-max-head,
    admin-max-body of body (413 at once, from Content-Length), admin-timeout for the whole
    request (408: slowloris), admin-max-batch messages a batch. Everything a connection holds
    is freed when it closes. */
-#define HEAD_MAX 8192
 enum { HC_READ, HC_WAIT, HC_WRITE, HC_LINGER };
 typedef struct hconn {
     struct hconn *next;
@@ -814,7 +837,6 @@ typedef struct hconn {
     int batch;
 } hconn;
 typedef struct ackent { uint64_t serial; size_t item; } ackent;
-#define HIST_N 300
 typedef struct sample { uint64_t t_ms, connections, msgs_in, deliveries, memberships, groups; } sample;
 typedef struct admin {
     opts *o;
@@ -828,8 +850,8 @@ typedef struct admin {
     ackent *acks;                /* FIFO of publishes waiting for their acknowledgement */
     size_t ack_head, ack_len, ack_cap;
     uint8_t *text;               /* an unescaped message */
-    sample hist[HIST_N];         /* one per second, the dashboard's last minutes */
-    size_t hist_len, hist_head;
+    sample *hist;                /* one per second, the dashboard's last dashboard-window s */
+    size_t hist_n, hist_len, hist_head;
     uint64_t http_requests, http_errors, pub_ok, pub_failed, pub_messages;
 } admin;
 static admin g_admin;
@@ -1068,8 +1090,8 @@ static void sample_tick(gp_loop *loop, void *user) {
     sample *s;
     (void)loop;
     sum_workers(a, &t);
-    s = &a->hist[(a->hist_head + a->hist_len) % HIST_N];
-    if (a->hist_len == HIST_N) a->hist_head = (a->hist_head + 1) % HIST_N;
+    s = &a->hist[(a->hist_head + a->hist_len) % a->hist_n];
+    if (a->hist_len == a->hist_n) a->hist_head = (a->hist_head + 1) % a->hist_n;
     else a->hist_len++;
     s->t_ms = gp_time_ms();
     s->connections = t.connections;
@@ -1084,17 +1106,18 @@ static void serve_dashboard_json(admin *a, hconn *c) {
     int pass;
     static const char *const names[] = { "connections", "msgs_per_s", "deliveries_per_s" };
     memset(&b, 0, sizeof b);
-    gp_buf_printf(&b, "{\"interval_ms\":1000,\"window\":%d,\"status\":", HIST_N);
+    gp_buf_printf(&b, "{\"interval_ms\":1000,\"window_s\":%lu,\"status\":", (unsigned long)a->hist_n);
     if (gp_sup_status_json(a->me, &b) != GP_OK) { hc_error(a, c, 500, "server_busy", "out of memory", NULL); return; }
     gp_buf_printf(&b, ",\"series\":{\"t\":[");
     for (i = 0; i < a->hist_len; i++) {
-        const sample *s = &a->hist[(a->hist_head + i) % HIST_N];
+        const sample *s = &a->hist[(a->hist_head + i) % a->hist_n];
         gp_buf_printf(&b, "%s%llu", i ? "," : "", (unsigned long long)s->t_ms);
     }
     for (pass = 0; pass < 3; pass++) {
         gp_buf_printf(&b, "],\"%s\":[", names[pass]);
         for (i = 0; i < a->hist_len; i++) {
-            const sample *s = &a->hist[(a->hist_head + i) % HIST_N], *p = i ? &a->hist[(a->hist_head + i - 1) % HIST_N] : NULL;
+            const sample *s = &a->hist[(a->hist_head + i) % a->hist_n];
+            const sample *p = i ? &a->hist[(a->hist_head + i - 1) % a->hist_n] : NULL;
             uint64_t v10;   /* tenths */
             if (pass == 0) v10 = s->connections * 10;
             else if (p == NULL || s->t_ms <= p->t_ms) v10 = 0;
@@ -1365,7 +1388,7 @@ static void hc_input(admin *a, hconn *c) {
         rc = gp_http_parse_head(c->in.data, c->in.len, c->scan, &req);
         c->scan = c->in.len;
         if (rc == 0) {
-            if (c->in.len > HEAD_MAX) hc_error(a, c, 431, "head_too_large", "request head over 8 KiB", NULL);
+            if (c->in.len > a->o->admin_max_head) hc_error(a, c, 431, "head_too_large", "request head over admin-max-head", NULL);
             return;
         }
         if (rc < 0) {
@@ -1373,7 +1396,10 @@ static void hc_input(admin *a, hconn *c) {
                      rc == GP_ERR_TOO_BIG ? "too many header lines" : "malformed HTTP request", NULL);
             return;
         }
-        if ((size_t)rc > HEAD_MAX) { hc_error(a, c, 431, "head_too_large", "request head over 8 KiB", NULL); return; }
+        if ((size_t)rc > a->o->admin_max_head) {
+            hc_error(a, c, 431, "head_too_large", "request head over admin-max-head", NULL);
+            return;
+        }
         c->head_len = (size_t)rc;
         te = gp_http_header_get(&req, "Transfer-Encoding");
         cl = gp_http_header_get(&req, "Content-Length");
@@ -1417,7 +1443,7 @@ static void hc_io(gp_loop *loop, int fd, int ev, void *user) {
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
         if (r <= 0) { hc_close(a, c); return; }   /* closed (a waiting publish still goes out) */
         if (c->state != HC_READ) return;           /* linger, or a publish waiting: dropped */
-        if (c->in.len + (size_t)r > HEAD_MAX + c->body_len + (c->head_len ? c->head_len : 0) + 4096) {
+        if (c->in.len + (size_t)r > a->o->admin_max_head + c->body_len + (c->head_len ? c->head_len : 0) + 4096) {
             hc_error(a, c, c->head_len ? 413 : 431, c->head_len ? "body_too_large" : "head_too_large",
                      "more bytes than the request said", NULL);
             return;
@@ -1555,7 +1581,9 @@ static int on_master(gp_sup_child *me, gp_loop *loop, int phase, void *user) {
         }
         if (a->tcp_fd >= 0 || a->unix_fd >= 0) {
             a->text = (uint8_t *)malloc(o->app.max_message ? o->app.max_message : 65536);
-            if (a->text == NULL) return 1;
+            a->hist_n = (size_t)o->window;
+            a->hist = (sample *)calloc(a->hist_n, sizeof *a->hist);
+            if (a->text == NULL || a->hist == NULL) return 1;
             a->sweep_timer = gp_loop_timer_start(loop, 100, 100, hc_sweep, a);
             a->sample_timer = gp_loop_timer_start(loop, 0, 1000, sample_tick, a);
         }
@@ -1576,6 +1604,7 @@ static int on_master(gp_sup_child *me, gp_loop *loop, int phase, void *user) {
     a->chan = NULL;
     free(a->acks);
     free(a->text);
+    free(a->hist);
     return 0;
 }
 
@@ -2004,6 +2033,10 @@ int main(int argc, char **argv) {
             return RC_ERR;
         }
         close(fd);
+        if (gp_chansrv_store_create(&o.store_cfg, &o.store) != GP_OK) {
+            gp_print(2, "%s: cannot map the channel server's group store (--history-bytes, --history-groups)\n", argv[0]);
+            return RC_ERR;
+        }
     }
     if (o.log_file[0]) {
         int fd = open(o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | o.log_nofollow, 0640);
@@ -2056,7 +2089,7 @@ int main(int argc, char **argv) {
 /* ------------------------------------------------------------------ the dashboard page
    GET / on the admin listener: one self-contained page (no external asset; the CSP above
    forbids them). It reads /api/dashboard every second: the process table and three charts
-   of the last 5 minutes (connections, messages/s, deliveries/s) drawn on canvases. With an
+   of the last dashboard-window seconds (connections, messages/s, deliveries/s) on canvases. With an
    admin key it asks for it once and keeps it in sessionStorage. Lines under 4095 bytes
    (C99's string-literal minimum). */
 const char *const DASHBOARD[] = {
@@ -2089,21 +2122,22 @@ const char *const DASHBOARD[] = {
     "if(p.role==='worker'){tot.w++;tot.c+=p.connections;tot.g+=p.groups;tot.m+=p.memberships;}});"
     "document.getElementById('totals').innerHTML='';[['workers',tot.w],['connections',tot.c],['memberships',tot.m]].forEach(function(x){"
     "var s=document.createElement('span');s.id='total-'+x[0];s.textContent=x[0]+': '+x[1];document.getElementById('totals').appendChild(s);});}\n",
-    "function chart(key,t,v){var c=document.getElementById('c-'+key),g=c.getContext('2d'),W=c.width,H=c.height,L=48,B=18;"
-    "g.clearRect(0,0,W,H);g.fillStyle='#fff';g.fillRect(0,0,W,H);var t1=t.length?t[t.length-1]:0,t0=t1-300000;"
+    "function chart(key,t,v,win){var c=document.getElementById('c-'+key),g=c.getContext('2d'),W=c.width,H=c.height,L=48,B=18;"
+    "g.clearRect(0,0,W,H);g.fillStyle='#fff';g.fillRect(0,0,W,H);var span=win*1000,t1=t.length?t[t.length-1]:0,t0=t1-span;"
     "var mx=1;v.forEach(function(x){if(x>mx)mx=x;});var p=Math.pow(10,Math.floor(Math.log10(mx)));mx=Math.ceil(mx/p)*p;"
     "g.strokeStyle='#ddd';g.fillStyle='#666';g.font='10px sans-serif';for(var i=0;i<=4;i++){var y=H-B-(H-B-6)*i/4;"
     "g.beginPath();g.moveTo(L,y);g.lineTo(W,y);g.stroke();g.fillText(String(Math.round(mx*i/4)),2,y+3);}"
-    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5;g.fillText(m===5?'now':(m-5)+' min',m===5?x-20:x-14,H-4);}"
+    "for(var m=0;m<=5;m++){var x=L+(W-L)*m/5,ago=win*(5-m)/5;g.fillText(m===5?'now':'-'+(win>=300?Math.round(ago/60)+' min':"
+    "Math.round(ago)+' s'),m===5?x-20:x-14,H-4);}"
     "g.strokeStyle='#1565c0';g.lineWidth=2;g.beginPath();var first=true;for(var k=0;k<t.length;k++){if(t[k]<t0)continue;"
-    "var X=L+(W-L)*(t[k]-t0)/300000,Y=H-B-(H-B-6)*v[k]/mx;if(first){g.moveTo(X,Y);first=false;}else g.lineTo(X,Y);}g.stroke();"
+    "var X=L+(W-L)*(t[k]-t0)/span,Y=H-B-(H-B-6)*v[k]/mx;if(first){g.moveTo(X,Y);first=false;}else g.lineTo(X,Y);}g.stroke();"
     "document.getElementById('now-'+key).textContent=v.length?String(v[v.length-1]):'';c.dataset.points=String(v.length);"
     "c.dataset.last=v.length?String(v[v.length-1]):'';}\n",
     "function key(){var k=sessionStorage.getItem('gpkey');return k?{Authorization:'Bearer '+k}:{};}\n"
     "function tick(){fetch('api/dashboard',{headers:key(),cache:'no-store'}).then(function(r){"
     "if(r.status===401){var k=prompt('admin key');if(k)sessionStorage.setItem('gpkey',k);throw new Error('401: admin key needed');}"
     "if(!r.ok)throw new Error('HTTP '+r.status);return r.json();}).then(function(d){last=d;fails=0;table(d.status);"
-    "KEYS.forEach(function(k){chart(k,d.series.t,d.series[k]);});var s=document.getElementById('state');s.className='';"
+    "KEYS.forEach(function(k){chart(k,d.series.t,d.series[k],d.window_s);});var s=document.getElementById('state');s.className='';"
     "s.textContent='updated '+new Date().toLocaleTimeString();document.body.dataset.updates=String((+document.body.dataset.updates||0)+1);"
     "}).catch(function(e){fails++;var s=document.getElementById('state');s.className='err';s.textContent='no data: '+e.message;});}\n"
     "tick();setInterval(tick,1000);\n</script></body></html>\n",

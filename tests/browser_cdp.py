@@ -151,14 +151,6 @@ document.getElementById('send').click();
     check(any("code 1000" in t for t in infos), "close code 1000 shown", repr(infos))
 
 
-async def run_browser(url, port, t_end):
-    async with cdp.connect(url) as c:
-        try:
-            await asyncio.wait_for(scenario(c, port, t_end), max(1, t_end - time.monotonic()))
-        except asyncio.TimeoutError:
-            check(False, "browser checks finished within %d s" % DEADLINE)
-
-
 def main():
     why = cdp.missing()
     if why:
@@ -176,7 +168,8 @@ def main():
         if not url:
             check(False, "chromium started with a DevTools port", "\n     ".join(browser.lines[-10:]))
         else:
-            asyncio.run(run_browser(url, server.ws_port, t_end))
+            if not cdp.drive(url, scenario, t_end, server.ws_port, t_end):
+                check(False, "browser checks finished within %d s" % DEADLINE)
         browser.stop(group=True)
         server.stop()
     finally:

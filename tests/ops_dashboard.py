@@ -15,11 +15,8 @@ in build/dashboard.png. Chromium is driven over the DevTools protocol by tests/l
 """
 import asyncio
 import base64
-import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
@@ -143,14 +140,6 @@ async def scenario(c, srv, load, t_end):
     check(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000, "screenshot kept: %s (%d bytes)" % (SHOT, len(png)))
 
 
-async def run_browser(url, srv, load, t_end):
-    async with cdp.connect(url) as c:
-        try:
-            await asyncio.wait_for(scenario(c, srv, load, t_end), max(1, t_end - time.monotonic()))
-        except asyncio.TimeoutError:
-            check(False, "browser checks finished within %d s" % DEADLINE)
-
-
 def run(tmp, t_end):
     srv = proc.Server(BIN, workers=2).start()
     cl, where = clients_on_both(srv)
@@ -163,7 +152,8 @@ def run(tmp, t_end):
         if not url:
             check(False, "chromium started with a DevTools port", browser.tail(10))
         else:
-            asyncio.run(run_browser(url, srv, load, t_end))
+            if not cdp.drive(url, scenario, t_end, srv, load, t_end):
+                check(False, "browser checks finished within %d s" % DEADLINE)
     finally:
         load.stop_.set()
         load.join(5)
@@ -173,19 +163,7 @@ def run(tmp, t_end):
 
 
 def main():
-    why = cdp.missing()
-    if why:
-        report.skip(NAME, why)
-    proc.guard(NAME, DEADLINE + 10)
-    t_end = time.monotonic() + DEADLINE
-    tmp = tempfile.mkdtemp(prefix="ops-dashboard-")
-    try:
-        R.part(NAME, run, tmp, t_end, errors=(Exception,))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if R.passed + R.failed == 0:
-        R.fail(NAME, "no check ran")
-    R.finish()
+    cdp.main(R, NAME, DEADLINE, run)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,8 @@ Chromium (Debian's) is driven over the DevTools protocol by tests/lib/cdp.py.
 Without chromium or python3-websockets: SKIP (CI: failure).
 Everything is bounded by one 40 s deadline; processes started are killed by pid / group.
 """
-import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,14 +65,6 @@ async def scenario(c, a, b, t_end):
     check(r == "open:chat", "browser, --subprotocols chat, ['chat']: opens with 'chat' (%r)" % r)
 
 
-async def run_browser(url, a, b, t_end):
-    async with cdp.connect(url) as c:
-        try:
-            await asyncio.wait_for(scenario(c, a, b, t_end), max(1, t_end - time.monotonic()))
-        except asyncio.TimeoutError:
-            check(False, "browser checks finished within %d s" % DEADLINE)
-
-
 def run(tmp, t_end):
     a = proc.Server(BIN, workers=2, extra=["--html", HTML]).start()
     b = proc.Server(BIN, workers=2, extra=["--subprotocols", "chat"]).start()
@@ -83,23 +72,12 @@ def run(tmp, t_end):
     if not url:
         check(False, "chromium started with a DevTools port", browser.tail(10))
     else:
-        asyncio.run(run_browser(url, a, b, t_end))
+        if not cdp.drive(url, scenario, t_end, a, b, t_end):
+            check(False, "browser checks finished within %d s" % DEADLINE)
 
 
 def main():
-    why = cdp.missing()
-    if why:
-        report.skip(NAME, why)
-    proc.guard(NAME, DEADLINE + 10)
-    t_end = time.monotonic() + DEADLINE
-    tmp = tempfile.mkdtemp(prefix="page-binary-")
-    try:
-        R.part(NAME, run, tmp, t_end, errors=(Exception,))   # the browser's and websockets' errors too
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if R.passed + R.failed == 0:
-        R.fail(NAME, "no check ran")
-    R.finish()
+    cdp.main(R, NAME, DEADLINE, run)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@
 #   make soak SOAK_ARGS="--workers 4 --rate 80 --seed 42"    any tests/soak.py option
 #   make soak SECONDS=15 SOAK_ARGS="--no-faults --selftest drop"   the checker's own test
 #                              (must FAIL); /usr/bin/python3 tests/soak.py --help lists all
+#   make soak SOAK_MODE=recovery   tests/soak_recovery.py: every member on protocol v2 with
+#                              recovery; worker and channel kills, resets, reloads; no loss
+#                              at all (every offset exactly once, in order)
 ifndef GP_SOAK_MK_INCLUDED
 GP_SOAK_MK_INCLUDED := 1
 
@@ -18,9 +21,11 @@ B         ?= build
 SECONDS   ?= 600
 SOAK_PY   ?= /usr/bin/python3
 SOAK_ARGS ?=
+SOAK_MODE ?=
+SOAK_SCRIPT = $(if $(filter recovery,$(SOAK_MODE)),tests/soak_recovery.py,tests/soak.py)
 
 .PHONY: soak
 soak: $(B)/grouppush_server
-	$(SOAK_PY) tests/soak.py --seconds $(SECONDS) $(SOAK_ARGS) $(B)/grouppush_server
+	$(SOAK_PY) $(SOAK_SCRIPT) --seconds $(SECONDS) $(SOAK_ARGS) $(B)/grouppush_server
 
 endif

@@ -6,7 +6,8 @@
 1. default grouppush_server, subprotocols=['chat']: the 101 names none (the server does not
    claim one it does not speak); websockets carries on with subprotocol None and the seed's
    join + send reaches the sender.
-2. --subprotocols chat: ['chat'] selects 'chat'; ['grouppush.v2', 'chat'] selects 'chat'.
+2. --subprotocols chat: ['chat'] selects 'chat'; ['grouppush.v2', 'chat'] selects
+   'grouppush.v2' (protocol v2, spoken first) and a v2 add_group with an id is answered.
 3. a payload published through the channel (RESP PUBLISH on the channel port): UTF-8 comes
    as str (a text frame), bytes that are not UTF-8 as bytes (a binary frame), unchanged.
 4. build/echo (gp_ws_config.protocols = "echo"): ['chat', 'echo'] selects 'echo', ['chat']
@@ -65,7 +66,10 @@ async def main():
         check(ws.subprotocol == "chat", "--subprotocols chat, ['chat'] offered: 'chat' selected (%r)" % ws.subprotocol)
         check(await seed(ws, "over chat"), "on 'chat' the seed's join + send works")
     async with websockets.connect(url, subprotocols=["grouppush.v2", "chat"]) as ws:
-        check(ws.subprotocol == "chat", "['grouppush.v2', 'chat'] offered: 'chat' (%r), v2 not claimed" % ws.subprotocol)
+        check(ws.subprotocol == "grouppush.v2", "['grouppush.v2', 'chat'] offered: 'grouppush.v2' (%r)" % ws.subprotocol)
+        await ws.send(json.dumps({"cmd": "add_group", "group_id": "v2", "id": 7}))
+        r = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        check(r.get("id") == 7 and r.get("ok") is True and "offset" in r, "on grouppush.v2 add_group is answered: %r" % r)
     p.stop()
 
     if os.access(ECHO, os.X_OK):

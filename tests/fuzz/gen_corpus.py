@@ -11,6 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from lib import ws  # noqa: E402
 from lib.resp import cmd as resp  # noqa: E402
+from lib import streams  # noqa: E402
 
 OUT = os.path.join(HERE, "corpus")
 KEY = ws.SAMPLE_KEY
@@ -128,6 +129,19 @@ def conn_seeds():
         s["hs_" + name] = bytes([mode]) + cmds + errs + frame(8, b"\x03\xe8")
     s["raw_handshake"] = bytes([0]) + handshake(b"Origin: http://ok.example\r\n") + cmds
     s["raw_status"] = bytes([2]) + b"GET /status HTTP/1.1\r\n\r\n"
+    # protocol v2: ids, since (good and bad), acks, a second member in group 1 (mode 18)
+    v2 = (j('{"cmd":"add_group","group_id":"1","id":1}') + j('{"cmd":"send_to_group","group_id":"1","message":"a","id":"s"}') +
+          j('{"cmd":"add_group","group_id":"1","id":2,"since":{"offset":0,"epoch":"e"}}') +
+          j('{"cmd":"add_group","group_id":"3","id":3,"since":{"offset":1,"epoch":"x"}}') +
+          j('{"cmd":"add_group","group_id":"4","since":{"offset":-1,"epoch":"x"},"id":4}') +
+          j('{"cmd":"add_group","group_id":"4","since":{"offset":"1"},"id":5}') +
+          j('{"cmd":"add_group","group_id":"4","id":{"a":1}}') + j('{"cmd":"leave_group","group_id":"1","id":6.5}') +
+          j('{"cmd":"send_to_group","group_id":"1","message":"b"}') + j('{"cmd":"leave_group","group_id":"3","id":"' + "i" * 65 + '"}'))
+    v2hs = handshake(b"Sec-WebSocket-Protocol: grouppush.v2\r\n")
+    s["raw_v2_live"] = bytes([2]) + v2hs + v2
+    s["raw_v2_live_two"] = bytes([18]) + v2hs + v2
+    s["raw_v2_closed"] = bytes([0]) + v2hs + v2
+    s["hs_v1_v2_fields"] = bytes([1]) + v2
     s["raw_bad_origin"] = bytes([0]) + handshake(b"Origin: http://evil.example\r\n")
     s["raw_version"] = bytes([0]) + handshake(version="8")
     s["raw_oversize"] = bytes([0]) + b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 9000 + b"\r\n\r\n"
@@ -140,6 +154,16 @@ def conn_seeds():
     s["chansrv_auth"] = bytes([5]) + resp("PING") + resp("AUTH", "wrong") + resp("AUTH", "default", "pw") + resp("PUBLISH", "a", "b")
     s["chansrv_hello_auth"] = bytes([5]) + resp("HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x") + resp("SUBSCRIBE", "a")
     s["chansrv_proto_err"] = bytes([4]) + b"*2\r\n$3\r\nfoo\r\n:1\r\n"
+    m, h = streams.keys("group:1")
+    s["chansrv_streams"] = bytes([4]) + (
+        resp("HELLO", "3") + resp("SUBSCRIBE", "group:1") + resp("SCRIPT", "LOAD", streams.SCRIPTS["PUBLISH"]) +
+        resp("EVAL", streams.SCRIPTS["PUBLISH"], 2, m, h, "group:1", "p1", 3, 0, "c", 0) +
+        resp("EVALSHA", streams.sha("PUBLISH"), 2, m, h, "group:1", "p2", 3, 5, "c", 0) +
+        resp("EVALSHA", streams.sha("HISTORY"), 2, m, h, 0, 10, "c", 0) +
+        resp("EVAL", streams.SCRIPTS["HISTORY"], 2, m, h, -1, 0, "c", 0) +
+        resp("EVAL", streams.SCRIPTS["HISTORY"], 2, m, h, "x", 0, "c", 0) + resp("EVAL", "return 1", 0) +
+        resp("EVALSHA", "0" * 40, 0) + resp("SCRIPT", "EXISTS", streams.sha("HISTORY"), "0") + resp("SCRIPT", "HELP") +
+        resp("EVAL", streams.SCRIPTS["PUBLISH"], 1, m, h, "group:1", "p3", 3, 0, "c", 0))
     s["chansrv_huge_bulk"] = bytes([4]) + b"*1\r\n$99999999999\r\n"
     s["chancli_hello"] = bytes([6]) + HELLO3 + b">3\r\n$9\r\nsubscribe\r\n$5\r\nnews1\r\n:1\r\n:1\r\n" + \
         b">3\r\n$7\r\nmessage\r\n$5\r\nnews1\r\n$5\r\nhello\r\n" + b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nnx\r\n$1\r\ny\r\n"

@@ -7,7 +7,11 @@ tests. The one module of tests/lib that needs more than the stdlib: python3-webs
   profile under tmp, DevTools on a port the kernel picks; its "DevTools listening on" line
   is the event. Returns (proc.Proc, DevTools URL or None).
 - connect(url): `async with cdp.connect(url) as c`: a CDP on that URL; Browser.close at
-  the end. CDP: call() (commands by id), wait_event() (events kept in arrival order),
+  the end. drive(url, scenario, t_end, *args): runs `await scenario(c, *args)` on a
+  connection until t_end: True, or False if it did not finish in time.
+- main(R, name, deadline, run): a browser script's whole main: SKIP when the browser or
+  python3-websockets is missing, the time guard, run(tmp, t_end) as one report part (any
+  exception a FAIL), its temporary directory removed, "no check ran" a failure, R.finish(). CDP: call() (commands by id), wait_event() (events kept in arrival order),
   new_page() (a target with Runtime and Page events on), navigate() (to the load event),
   evaluate() (a promise is awaited, the JSON value comes back).
 - examples/index.html: log_js() (the page's log entries of one kind once there are n),
@@ -19,8 +23,9 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
-from . import proc
+from . import proc, report
 
 try:
     import websockets
@@ -129,6 +134,35 @@ async def connect(url):
             except Exception:  # the browser may be gone already; it is stopped by pid anyway
                 pass
             c.task.cancel()
+
+
+def drive(url, scenario, t_end, *args):
+    """Connects to the browser's DevTools url and awaits scenario(c, *args) until t_end
+    (time.monotonic): True when it finished, False when the time ran out."""
+    async def go():
+        async with connect(url) as c:
+            try:
+                await asyncio.wait_for(scenario(c, *args), max(1, t_end - time.monotonic()))
+                return True
+            except asyncio.TimeoutError:
+                return False
+    return asyncio.run(go())
+
+
+def main(results, name, deadline, run):
+    why = missing()
+    if why:
+        report.skip(name, why)
+    proc.guard(name, deadline + 10)
+    t_end = time.monotonic() + deadline
+    tmp = tempfile.mkdtemp(prefix=name + "-")
+    try:
+        results.part(name, run, tmp, t_end, errors=(Exception,))   # the browser's and websockets' errors too
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if results.passed + results.failed == 0:
+        results.fail(name, "no check ran")
+    results.finish()
 
 
 # ---------------------------------------------------------------- examples/index.html
