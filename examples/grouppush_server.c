@@ -1799,14 +1799,30 @@ static int cmd_status(opts *o, const char *argv0) {
     gp_print(1, "grouppush: running, master pid %d, pid file %s\n", pid, o->pid_file);
     gp_print(1, "%-8s %5s %8s %9s %7s %7s %8s %9s %9s %11s %11s %5s %6s %8s\n", "ROLE", "INDEX", "PID", "UPTIME", "CONNS",
            "GROUPS", "MEMBERS", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "SLOW", "RECONN", "RSS_KB");
-    for (i = 0; i < n; i++) {
+    for (i = 0; i <= n; i++) {
         char up[24], idx[16];
-        procrow *r = &rows[i];
+        procrow tot, *r = &rows[i];
+        if (i == n) {   /* the workers' sum (uptime: the oldest) */
+            int k;
+            memset(&tot, 0, sizeof tot);
+            strcpy(tot.role, "total");
+            for (k = 0; k < n; k++) {
+                long long *d = &tot.connections, *s = &rows[k].connections;
+                size_t f;
+                if (strcmp(rows[k].role, "worker") != 0) continue;
+                for (f = 0; f < 9; f++) d[f] += s[f];   /* connections .. reconnects */
+                tot.rss_kb += rows[k].rss_kb;
+                if (rows[k].uptime_ms > tot.uptime_ms) tot.uptime_ms = rows[k].uptime_ms;
+            }
+            r = &tot;
+        }
         fmt_uptime(r->uptime_ms, up, sizeof up);
         if (strcmp(r->role, "worker") == 0) gp_fmt(idx, sizeof idx, "%lld", r->index); else strcpy(idx, "-");
-        gp_print(1, "%-8s %5s %8lld %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", r->role, idx, r->pid, up,
-               r->connections, r->groups, r->memberships, r->msgs_in, r->msgs_out, r->bytes_in, r->bytes_out,
-               r->slow_drops, r->reconnects, r->rss_kb);
+        if (i == n) gp_print(1, "%-8s %5s %8s", r->role, idx, "-");
+        else gp_print(1, "%-8s %5s %8lld", r->role, idx, r->pid);
+        gp_print(1, " %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", up,
+                 r->connections, r->groups, r->memberships, r->msgs_in, r->msgs_out, r->bytes_in, r->bytes_out,
+                 r->slow_drops, r->reconnects, r->rss_kb);
     }
     return RC_OK;
 }
