@@ -6128,6 +6128,7 @@ typedef struct gp__hs_group {
 } gp__hs_group;
 typedef struct gp__hs_ent { uint32_t slot, gen; uint64_t offset; uint32_t len, pad; } gp__hs_ent;
 struct gp_chansrv_store {
+    void *alloc_ctx;            /* of this handle (the mapping is mmap's) */
     uint8_t *map;
     size_t map_size;
     gp__hs_hdr *h;
@@ -6141,7 +6142,7 @@ static void gp__store_defaults(gp_chansrv_store_config *cfg) {
     GP__DEF(cfg->max_groups, 65536);
 }
 
-GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
+static int gp__store_create(void *ctx, const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
     gp_chansrv_store_config c;
     gp_chansrv_store *st;
     size_t nb, slot_size, off_tags, off_slots, off_ring, total;
@@ -6160,12 +6161,13 @@ GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansr
     off_slots = off_tags + nb * GP__HS_WAYS * sizeof(gp__hs_tag);
     off_ring = (off_slots + nb * GP__HS_WAYS * slot_size + 4095) & ~(size_t)4095;
     total = off_ring + ((c.max_bytes + 7) & ~(size_t)7);
-    if ((st = (gp_chansrv_store *)gp__calloc(NULL, sizeof *st)) == NULL) return GP_ERR_NOMEM;
+    if ((st = (gp_chansrv_store *)gp__calloc(ctx, sizeof *st)) == NULL) return GP_ERR_NOMEM;
+    st->alloc_ctx = ctx;
 #ifdef MAP_NORESERVE
     flags |= MAP_NORESERVE;   /* pages are touched as groups and messages come */
 #endif
     st->map = (uint8_t *)mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (st->map == (uint8_t *)MAP_FAILED) { gp__free(NULL, st, sizeof *st); return GP_ERR_NOMEM; }
+    if (st->map == (uint8_t *)MAP_FAILED) { gp__free(ctx, st, sizeof *st); return GP_ERR_NOMEM; }
     st->map_size = total;
     st->h = (gp__hs_hdr *)(void *)st->map;
     st->tags = (gp__hs_tag *)(void *)(st->map + off_tags);
@@ -6188,10 +6190,14 @@ GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansr
     return GP_OK;
 }
 
+GP_API int gp_chansrv_store_create(const gp_chansrv_store_config *cfg, gp_chansrv_store **out) {
+    return gp__store_create(NULL, cfg, out);
+}
+
 GP_API void gp_chansrv_store_destroy(gp_chansrv_store *st) {
     if (st == NULL) return;
     munmap(st->map, st->map_size);
-    gp__free(NULL, st, sizeof *st);
+    gp__free(st->alloc_ctx, st, sizeof *st);
 }
 
 static gp__hs_group *gp__hs_slot(const gp_chansrv_store *st, size_t i) {
@@ -6326,7 +6332,7 @@ static int gp__cs_script_by_sha(const gp_bytes *sha) {
 }
 
 static int gp__cs_store(gp_chansrv *s) {   /* the store, made on first use if none was given */
-    if (s->store == NULL && gp_chansrv_store_create(NULL, &s->own_store) == GP_OK) s->store = s->own_store;
+    if (s->store == NULL && gp__store_create(s->alloc_ctx, NULL, &s->own_store) == GP_OK) s->store = s->own_store;
     return s->store != NULL;
 }
 
