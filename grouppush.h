@@ -166,7 +166,8 @@
    "token":"JWT"}, at any time; without a valid one every other command answers
    unauthorized, and a connection that has none token_grace_ms after it opened (default
    30 s) is closed with 1008. A refused ?token= is said once, as an unauthorized error
-   frame, when the connection opens. Claims:
+   frame, when the connection opens. A token in the URL can end up in a proxy's access log:
+   where the client can, send it with auth, and keep exp short either way. Claims:
      sub          string: the user id this connection is bound to (see USERS)
      exp, nbf     NumericDate (integer seconds; a fraction is cut off): valid from nbf
                   until before exp, give or take token_skew_s (default 0); both optional
@@ -1306,7 +1307,8 @@ GP_API int  gp_app_publish(gp_app *app, const void *group, size_t glen, const vo
 /* Send to every connection of user uid, on every worker (the same path as send_to_uid). */
 GP_API int  gp_app_send_to_uid(gp_app *app, const void *uid, size_t ulen, const void *msg, size_t len);
 /* The user id a connection is bound to (by a token's sub or on_connect); len 0: none. The
-   bytes stay valid until the connection's on_close returns. */
+   bytes are valid until that connection's next command (an auth moves them) or the end of
+   its on_close: copy them to keep them. */
 GP_API gp_bytes gp_app_conn_uid(const gp_app *app, gp_conn_id id);
 /* on_connect's c->data for the connection, or NULL (valid in ws.on_close too). */
 GP_API void *gp_app_conn_data(const gp_app *app, gp_conn_id id);

@@ -67,7 +67,7 @@ static const optdef OPTS[] = {
     { "history-ttl", "S", "600", "a group's history is kept S seconds after its last message (0 = no limit)" },
     { "history-bytes", "BYTES", "67108864", "built-in channel server: all groups' history together" },
     { "history-groups", "N", "65536", "built-in channel server: groups with a stream (then the least recently used go)" },
-    { "html", "FILE", "", "serve FILE at GET / on the WebSocket port" },
+    { "html", "FILE", "", "serve FILE at GET / on the WebSocket port (and grouppush.js beside it at /grouppush.js)" },
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
     { "log-interval", "MS", "10000", "a lost channel: one line, then a summary at most every MS" },
@@ -120,8 +120,8 @@ typedef struct opts {
     gp_chansrv_store_config store_cfg;
     gp_chansrv_store *store;          /* the built-in channel server's group streams: mapped here, in
                                          the master, so they outlive a channel server that is killed */
-    char *html;
-    size_t html_len;
+    char *html, *js;                  /* --html FILE, and grouppush.js from FILE's directory */
+    size_t html_len, js_len;
     int notify_fd;                    /* start -d: the waiting parent's pipe, -1 */
     int log_pipe[2];                  /* --log-file: children write here, the master copies */
     int pid_fd;
@@ -579,6 +579,12 @@ static void on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_respo
         res->content_type = "text/html; charset=utf-8";
         res->body = w->o->html;
         res->body_len = w->o->html_len;
+    } else if (w->o->js && req->path.len >= 13 && memcmp(req->path.ptr, "/grouppush.js", 13) == 0 &&
+               (req->path.len == 13 || req->path.ptr[13] == '?')) {
+        res->status = 200;
+        res->content_type = "text/javascript; charset=utf-8";
+        res->body = w->o->js;
+        res->body_len = w->o->js_len;
     } else {
         res->status = 404;
     }
@@ -2025,6 +2031,13 @@ int main(int argc, char **argv) {
         gp_print(2, "%s: cannot read %s\n", argv[0], o.html_path);
         return RC_ERR;
     }
+    if (o.html_path) {   /* the page's client library, when it stands beside the page */
+        char js_path[600];
+        const char *slash = strrchr(o.html_path, '/');
+        int dir = slash ? (int)(slash - o.html_path + 1) : 0;
+        if (gp_fmt(js_path, sizeof js_path, "%.*sgrouppush.js", dir, o.html_path) < sizeof js_path)
+            o.js = read_file(js_path, &o.js_len);
+    }
     if (o.channel_url) {
         if (gp_chancli_parse_url(o.channel_url, o.url_buf, sizeof o.url_buf, &o.app.chan) != GP_OK) {
             gp_print(2, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
@@ -2113,6 +2126,7 @@ int main(int argc, char **argv) {
     free(o.secret[0]);
     free(o.secret[1]);
     free(o.html);
+    free(o.js);
     return rc;
 }
 

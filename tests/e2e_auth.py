@@ -3,6 +3,9 @@
 
     /usr/bin/python3 tests/e2e_auth.py [build/grouppush_server] [build/auth_hooks]
 
+0. the key options: an unreadable or empty key file, three keys: exit 2 with the reason;
+   --print-config shows both keys' files, and a --config file with `token-secret = A,B`
+   starts a server that takes tokens signed with B.
 1. grouppush_server --token-secret A --token-secret B (a key rotation) --token-skew 5
    --token-grace 3 --max-token 2048, 2 workers. Tokens are made here with Python's hmac,
    hashlib and base64 (tests/lib/jwt.py):
@@ -25,6 +28,7 @@ Without python3-websockets: SKIP (CI: failure).
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -263,13 +267,44 @@ async def hooks(port):
               (len(ok), len(denied)))
 
 
+async def key_options(tmp, paths):
+    def run(*args):
+        p = subprocess.run([BIN] + list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=10, text=True)
+        return p.returncode, p.stdout + p.stderr
+    empty = os.path.join(tmp, "empty")
+    open(empty, "w").close()
+    for args, why in ((["--token-secret", os.path.join(tmp, "missing")], "cannot read --token-secret"),
+                      (["--token-secret", empty], "the file is empty"),
+                      (["--token-secret", paths[0]] * 3, "bad value for --token-secret")):
+        rc, out = run(*args)
+        check(rc == 2 and why in out, "%s: exit 2, '%s' (exit %s: %s)" % (" ".join(a if a.startswith("-") else
+              os.path.basename(a) for a in args), why, rc, out.strip()[-200:]))
+    rc, out = run("--token-secret", paths[0], "--token-secret", paths[1], "--print-config")
+    check(rc == 0 and ("token-secret = %s,%s" % (paths[0], paths[1])) in out,
+          "--token-secret twice: --print-config shows both files (exit %s)" % rc)
+    conf = os.path.join(tmp, "gp.conf")
+    with open(conf, "w") as f:
+        f.write("token-secret = %s,%s\ntoken-grace = 5\n" % (paths[0], paths[1]))
+    srv = proc.Server(BIN, workers=1, extra=["--config", conf]).start()
+    url = "ws://%s:%d/" % (HOST, srv.ws_port)
+    async with websockets.connect(url + "?token=" + tok(full(), key=KEY_B)) as ws:
+        check(await works(ws), "--config with token-secret = A,B: a token signed with B is good")
+    async with websockets.connect(url) as ws:
+        await send(ws, cmd="add_group", group_id="me")
+        code, _ = await error_of(ws)
+        check(code == "unauthorized", "and one without a token is not")
+    srv.stop()
+
+
 async def main(tmp):
-    keys = []
+    keys, paths = [], []
     for i, k in enumerate((KEY_A, KEY_B)):
         path = os.path.join(tmp, "key%d" % i)
         with open(path, "w") as f:
             f.write(k + "\n")   # the trailing newline is not part of the key
         keys += ["--token-secret", path]
+        paths.append(path)
+    await key_options(tmp, paths)
     srv = proc.Server(BIN, workers=2, extra=keys + ["--token-skew", "5", "--token-grace", str(GRACE),
                                                     "--max-token", "2048"]).start()
     await tokens("ws://%s:%d/" % (HOST, srv.ws_port), srv)
