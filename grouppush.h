@@ -229,8 +229,11 @@
      on from there. An add_group of a group the connection is in already answers the same
      way from what it has been given.
    - {"cmd":"send_to_group",...,"id":3} -> {"id":3,"ok":true,"offset":N} once the message
-     is in the group's stream (the channel's answer). leave_group with an id -> {"id":I,
-     "ok":true}.
+     is in the group's stream (the channel's answer). leave_group, send_to_uid and auth
+     with an id -> {"id":I,"ok":true}; group_info -> {"id":I,"ok":true,"cmd":"group_info",
+     "group_id":G,"members":N}.
+   - send_to_uid (and a backend's PUBLISH user:U) reaches a v2 connection of user U as
+     {"uid":"U","data":"M"} (or "data_b64"): outside any group stream, never replayed.
    How the merge works: the member is joined (and its worker subscribed) before the channel
    is asked for the position or the history, on the same channel connection, so every
    message after the answer arrives live; what arrives live before the answer is held for
@@ -8501,7 +8504,8 @@ typedef struct gp__app_query {
     uint32_t qid;
     gp_conn_id conn;
     uint64_t members, timer;
-    size_t glen;
+    size_t glen, rlen;
+    char rid[6 * 64 + 2];       /* protocol v2: the command's id as it came (quotes kept), rlen 0: none */
     uint8_t group[1];           /* glen bytes */
 } gp__app_query;
 
@@ -8579,6 +8583,7 @@ struct gp_app {
     const uint8_t *rid;         /* the id of the command being answered (raw JSON), or NULL */
     size_t rlen;
     int rid_str;                /* it is a string (quotes around it) */
+    int answered;               /* the command was answered (or will be, by the channel) */
     gp_json_tok toks[64];
 };
 
@@ -8597,6 +8602,7 @@ static void gp__app_error(gp_app *a, gp_conn_id id, const char *code, const char
     b->len = 0;
     a->errors++;
     if (a->cfg.on_error) a->cfg.on_error(a, id, code, a->cfg.user);
+    a->answered = 1;
     if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
         gp_buf_append(b, "\"error\":\"", 9) != GP_OK || gp_buf_append(b, code, strlen(code)) != GP_OK ||
         gp_buf_append(b, "\",\"detail\":", 11) != GP_OK || gp_json_put_string(b, detail, strlen(detail)) != GP_OK ||
@@ -8610,6 +8616,7 @@ static void gp__app_ok(gp_app *a, gp_conn_id id, const char *rest, size_t n) {
     gp_buf *b = &a->scratch;
     b->len = 0;
     if (a->rid == NULL) return;
+    a->answered = 1;
     if (gp_buf_append(b, "{", 1) != GP_OK || gp__app_put_id(b, a->rid, a->rlen, a->rid_str) != GP_OK ||
         gp_buf_append(b, "\"ok\":true", 9) != GP_OK || gp_buf_append(b, rest, n) != GP_OK || gp_buf_append(b, "}", 1) != GP_OK)
         return;
@@ -8730,6 +8737,7 @@ static int gp__app_pend_new(gp_app *a, int kind, gp_conn_id conn, const void *gr
     }
     a->pend[i] = p;
     a->npend++;
+    if (kind != GP__APP_REPAIR) a->answered = 1;   /* its answer comes with the channel's */
     *out = p;
     return GP_OK;
 }
@@ -8770,12 +8778,14 @@ static void gp__app_pend_error(gp_app *a, gp__app_pend *p, const char *code, con
 /* ---- v2 frames ---- */
 /* {"group":G,"offset":N,"epoch":E,"data":M} (no offset/epoch for a plain PUBLISH); bytes that
    are not UTF-8 go base64-encoded as "data_b64". NULL without memory. */
-static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
-                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+static gp_msg *gp__app_envelope_of(gp_app *a, const char *key, const uint8_t *g, size_t glen, int has_off, uint64_t off,
+                                   const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
     gp_buf *b = &a->env;
     char num[32];
     b->len = 0;
-    if (gp_buf_append(b, "{\"group\":", 9) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK) return NULL;
+    if (gp_buf_append(b, "{\"", 2) != GP_OK || gp_buf_append(b, key, strlen(key)) != GP_OK ||
+        gp_buf_append(b, "\":", 2) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK)
+        return NULL;
     if (has_off) {
         size_t k = gp_fmt(num, sizeof num, ",\"offset\":%llu,\"epoch\":", (unsigned long long)off);
         if (gp_buf_append(b, num, k) != GP_OK || gp_json_put_string(b, e, elen) != GP_OK) return NULL;
@@ -8790,6 +8800,11 @@ static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int ha
     }
     if (gp_buf_append(b, "}", 1) != GP_OK) return NULL;
     return gp_msg_new(a->ws, GP_WS_TEXT, b->data, b->len);
+}
+
+static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
+                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+    return gp__app_envelope_of(a, "group", g, glen, has_off, off, e, elen, p, n);
 }
 
 /* "\xFFgp1 <offset> <epoch> <payload>" (the PUBLISH script's push): 1 and its parts, or 0
@@ -8972,13 +8987,43 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     gp_msg_unref(f.env);
 }
 
+/* send_to_uid's delivery to the connections of one user id: v1 ones get the bare message,
+   v2 ones {"uid":"U","data":"M"} ("data_b64" when not UTF-8): outside any group stream. */
+typedef struct gp__app_ufan { gp_app *a; gp_bytes uid, data; gp_msg *raw, *env; } gp__app_ufan;
+static void gp__app_ufan_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_ufan *u = (gp__app_ufan *)user;
+    gp_app *a = u->a;
+    gp_msg **m = gp__app_is_v2(a, id) ? &u->env : &u->raw;
+    (void)gs; (void)word;
+    if (*m == NULL) {
+        if (m == &u->env) *m = gp__app_envelope_of(a, "uid", u->uid.ptr, u->uid.len, 0, 0, NULL, 0, u->data.ptr, u->data.len);
+        else *m = gp_msg_new(a->ws, gp_utf8_feed(GP_UTF8_ACCEPT, u->data.ptr, u->data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT
+                                                                                                      : GP_WS_BINARY,
+                             u->data.ptr, u->data.len);
+        if (*m == NULL) return;
+    }
+    if (gp_ws_send_msg(a->ws, id, *m) == GP_OK) a->msgs_out++;
+}
+
 static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     gp_conn_id none;
+    gp__app_ufan u;
     (void)c;
     none.v = 0;
     if (channel.len < a->uplen || memcmp(channel.ptr, a->uprefix, a->uplen) != 0) return;
-    gp__app_deliver(a, a->users, channel.ptr + a->uplen, channel.len - a->uplen, data.ptr, data.len, none);
+    if (a->nv2 == 0) {
+        gp__app_deliver(a, a->users, channel.ptr + a->uplen, channel.len - a->uplen, data.ptr, data.len, none);
+        return;
+    }
+    memset(&u, 0, sizeof u);
+    u.a = a;
+    u.uid.ptr = channel.ptr + a->uplen;
+    u.uid.len = channel.len - a->uplen;
+    u.data = data;
+    gp_group_each_member(a->users, u.uid.ptr, u.uid.len, gp__app_ufan_one, &u);
+    gp_msg_unref(u.raw);
+    gp_msg_unref(u.env);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
@@ -9023,7 +9068,14 @@ static void gp__app_query_done(gp_loop *loop, void *user) {
     a = q->app;
     a->scratch.len = 0;
     gp_fmt(num, sizeof num, ",\"members\":%llu}", (unsigned long long)q->members);
-    if (gp_buf_append(&a->scratch, "{\"cmd\":\"group_info\",\"group_id\":", 31) == GP_OK &&
+    if (q->rlen && (gp_buf_append(&a->scratch, "{\"id\":", 6) != GP_OK ||
+                    gp_buf_append(&a->scratch, q->rid, q->rlen) != GP_OK ||
+                    gp_buf_append(&a->scratch, ",\"ok\":true,", 11) != GP_OK)) {
+        gp__app_query_free(a, q);
+        return;
+    }
+    if (gp_buf_append(&a->scratch, q->rlen ? "\"cmd\":\"group_info\",\"group_id\":" : "{\"cmd\":\"group_info\",\"group_id\":",
+                      q->rlen ? 30u : 31u) == GP_OK &&
         gp_json_put_string(&a->scratch, q->group, q->glen) == GP_OK &&
         gp_buf_append(&a->scratch, num, strlen(num)) == GP_OK)
         gp__app_reply(a, q->conn, &a->scratch);
@@ -9707,6 +9759,15 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     memset(q, 0, sizeof *q);
     q->qid = ++a->next_qid;
     q->conn = x->id;
+    if (a->rid && a->rlen <= sizeof q->rid - 2) {   /* answered later: the id goes with it */
+        size_t o = 0;
+        if (a->rid_str) q->rid[o++] = '"';
+        memcpy(q->rid + o, a->rid, a->rlen);
+        o += a->rlen;
+        if (a->rid_str) q->rid[o++] = '"';
+        q->rlen = o;
+    }
+    a->answered = 1;
     q->glen = x->glen;
     q->app = a;
     memcpy(q->group, x->gid, x->glen);
@@ -9752,6 +9813,7 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
     (void)srv;
     a->msgs_in++;
     a->rid = NULL;
+    a->answered = 0;
     if (opcode != GP_WS_TEXT) { gp__app_error(a, id, "binary_not_supported", "send JSON commands as text frames"); return; }
     nt = gp_json_parse(data.ptr, data.len, a->toks, sizeof a->toks / sizeof a->toks[0]);
     if (nt < 0 || a->toks[0].type != GP_JSON_OBJECT) {
@@ -9791,6 +9853,7 @@ static void gp__app_on_message(gp_ws_server *srv, gp_conn_id id, int opcode, gp_
     }
     if (x.pc == NULL) x.pc = &none;
     gp__app_cmds[k].fn(&x);
+    if (!a->answered) gp__app_ok(a, id, "", 0);   /* v2: a command with an id gets one answer */
 done:
     a->rid = NULL;
 }

@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Fail, expect, proc, report, resp, streams, v2, ws  # noqa: E402
+from lib import Fail, expect, jwt, proc, report, resp, streams, v2, ws  # noqa: E402
 from lib.ws import join_msg, send_msg  # noqa: E402
 
 NAME = "v2_protocol"
@@ -199,6 +199,44 @@ def case_bad_input(srv):
     old.close()
 
 
+def case_users(tmp):
+    """send_to_uid (and a backend's PUBLISH user:U) reach a v2 connection of that user as
+    {"uid":"U","data":"M"}, a v1 one as the bare message; send_to_uid, group_info and auth
+    with an id are answered once, with it."""
+    keyfile = os.path.join(tmp, "key")
+    with open(keyfile, "w") as f:
+        f.write("v2-users-test-key\n")
+    tok = jwt.token("v2-users-test-key", {"sub": "u1", "groups": ["*"], "publish": ["*"], "send_to_uid": ["*"]})
+    srv = proc.Server(BIN, workers=2, extra=["--token-secret", keyfile]).start()
+    try:
+        a = v2.Client(srv.ws_port, path="/?token=" + tok)
+        old = ws.Client(srv.ws_port, path="/?token=" + tok)
+        # round trips: both are open, and their workers subscribed to user:u1 (at open) before
+        old.send_texts(join_msg("warm"), send_msg("warm", "w"))
+        expect(old.recv_text(5) == "w", "v1 warm-up")
+        a.join("warm")
+        c = resp.Conn(srv.ch_port)
+        c.call("PUBLISH", "user:u1", "for u1")
+        expect(old.recv_text(3) == "for u1", "the v1 connection of u1 gets the bare message")
+        deadline = 0
+        while not a.unexpected and deadline < 30:
+            a.read_one(3)
+            deadline += 1
+        got = a.unexpected.pop(0) if a.unexpected else None
+        expect(got == ("frame", {"uid": "u1", "data": "for u1"}), "the v2 connection of u1 got %r" % (got,))
+        r = a.cmd({"cmd": "send_to_uid", "uid": "u1", "message": "direct"})
+        expect(r.get("ok") is True, "send_to_uid with an id: one answer %r" % r)
+        r = a.cmd({"cmd": "group_info", "group_id": "warm"})
+        expect(r.get("ok") is True and r.get("members") == 2, "group_info with an id: %r" % r)
+        r = a.cmd({"cmd": "auth", "token": tok})
+        expect(r.get("ok") is True, "auth with an id: %r" % r)
+        c.close()
+        a.close()
+        old.close()
+    finally:
+        srv.stop()
+
+
 def run_all(srv, who):
     R.run("%s: subprotocol echoed; add_group / send_to_group / leave_group with ids; v1 beside v2" % who, case_basics, srv)
     R.run("%s: since: replay without gap or duplicate, recovered:false for epoch / history" % who, case_recovery, srv)
@@ -211,6 +249,8 @@ try:
     run_all(srv, "built-in channel")
 finally:
     srv.stop()
+with tempfile.TemporaryDirectory() as tmp:
+    R.run("send_to_uid / PUBLISH user:U to a v2 connection: {\"uid\",\"data\"}; to a v1 one: the message", case_users, tmp)
 if proc.REDIS_SERVER is None:
     R.skip("redis-server: the same cases", "redis-server not installed")
 else:
