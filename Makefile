@@ -71,10 +71,12 @@ peers: examples
 abuse: examples
 	$(PY) tests/abuse.py
 
-# protocol v2 and recovery (built-in channel server and a real redis-server), slow readers
+# protocol v2 and recovery (built-in channel server and a real redis-server), slow readers;
+# examples/grouppush.js through worker kills and a reload in Node and headless Chromium
 delivery: examples
 	$(PY) tests/v2_protocol.py $(B)/grouppush_server
 	$(PY) tests/v2_recovery.py $(B)/grouppush_server
+	$(PY) tests/js_recovery.py $(B)/grouppush_server
 	$(PY) tests/slow_reader.py $(B)/grouppush_server
 
 # tokens (JWT HS256) and hooks for embedders over real processes, python3-websockets:

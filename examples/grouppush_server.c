@@ -67,7 +67,7 @@ static const optdef OPTS[] = {
     { "history-ttl", "S", "600", "a group's history is kept S seconds after its last message (0 = no limit)" },
     { "history-bytes", "BYTES", "67108864", "built-in channel server: all groups' history together" },
     { "history-groups", "N", "65536", "built-in channel server: groups with a stream (then the least recently used go)" },
-    { "html", "FILE", "", "serve FILE at GET / on the WebSocket port" },
+    { "html", "FILE", "", "serve FILE at GET / on the WebSocket port (and grouppush.js beside it at /grouppush.js)" },
     { "tls-cert", "PEM", "", "serve wss:// with this certificate (built with -DGP_USE_MBEDTLS)" },
     { "tls-key", "PEM", "", "the key of --tls-cert" },
     { "log-interval", "MS", "10000", "a lost channel: one line, then a summary at most every MS" },
@@ -120,8 +120,8 @@ typedef struct opts {
     gp_chansrv_store_config store_cfg;
     gp_chansrv_store *store;          /* the built-in channel server's group streams: mapped here, in
                                          the master, so they outlive a channel server that is killed */
-    char *html;
-    size_t html_len;
+    char *html, *js;                  /* --html FILE, and grouppush.js from FILE's directory */
+    size_t html_len, js_len;
     int notify_fd;                    /* start -d: the waiting parent's pipe, -1 */
     int log_pipe[2];                  /* --log-file: children write here, the master copies */
     int pid_fd;
@@ -579,6 +579,12 @@ static void on_http(gp_ws_server *srv, const gp_http_request *req, gp_http_respo
         res->content_type = "text/html; charset=utf-8";
         res->body = w->o->html;
         res->body_len = w->o->html_len;
+    } else if (w->o->js && req->path.len >= 13 && memcmp(req->path.ptr, "/grouppush.js", 13) == 0 &&
+               (req->path.len == 13 || req->path.ptr[13] == '?')) {
+        res->status = 200;
+        res->content_type = "text/javascript; charset=utf-8";
+        res->body = w->o->js;
+        res->body_len = w->o->js_len;
     } else {
         res->status = 404;
     }
@@ -828,7 +834,8 @@ enum { HC_READ, HC_WAIT, HC_WRITE, HC_LINGER };
 typedef struct hconn {
     struct hconn *next;
     int fd, is_unix, state, head_only;
-    uint64_t serial, deadline;
+    uint64_t serial, deadline, t0;
+    char what[72];                   /* "METHOD /path" for the debug access line */
     gp_buf in, out;
     size_t sent, head_len, body_len, scan;
     /* POST /publish waiting for the channel: results[i] = receivers, -2 = not yet */
@@ -908,6 +915,8 @@ static void hc_reply(admin *a, hconn *c, int status, const char *ctype, const ch
     c->out.len = 0;
     c->sent = 0;
     a->http_requests++;
+    log_event(GP_LOG_DEBUG, "event=http request=\"%s\" status=%d bytes=%lu ms=%llu via=%s", c->what[0] ? c->what : "-",
+              status, (unsigned long)len, (unsigned long long)(gp_loop_now(a->loop) - c->t0), c->is_unix ? "control" : "tcp");
     if (status >= 400) a->http_errors++;
     if (gp_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %lu\r\n"
                                "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
@@ -1348,7 +1357,17 @@ static void hc_request(admin *a, hconn *c, const gp_http_request *req, const uin
     int head_ = req->method.len == 4 && memcmp(req->method.ptr, "HEAD", 4) == 0;
     int post = req->method.len == 4 && memcmp(req->method.ptr, "POST", 4) == 0;
     const gp_bytes *p = &req->path;
-    int known = path_is(p, "/") || path_is(p, "/status") || path_is(p, "/metrics") || path_is(p, "/api/dashboard") ||
+    int known;
+    {   /* printable, without quotes: it goes into a log line */
+        size_t i, n = 0;
+        for (i = 0; i < req->method.len + 1 + req->path.len && n + 1 < sizeof c->what; i++) {
+            uint8_t ch = i < req->method.len ? req->method.ptr[i] : i == req->method.len ? ' '
+                                                                  : req->path.ptr[i - req->method.len - 1];
+            c->what[n++] = ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : i == req->method.len ? ' ' : '?';
+        }
+        c->what[n] = '\0';
+    }
+    known = path_is(p, "/") || path_is(p, "/status") || path_is(p, "/metrics") || path_is(p, "/api/dashboard") ||
                 path_is(p, "/publish");
     if (!known) { hc_error(a, c, 404, "not_found", "the admin listener serves /, /status, /metrics, /api/dashboard and POST /publish", NULL); return; }
     /* the page itself holds no data; everything else needs the key on TCP when one is set */
@@ -1482,7 +1501,8 @@ static void hc_accept(gp_loop *loop, int lfd, int ev, void *user) {
         c->fd = fd;
         c->is_unix = lfd == a->unix_fd;
         c->serial = ++a->next_serial;
-        c->deadline = gp_loop_now(loop) + a->o->admin_timeout_ms;
+        c->t0 = gp_loop_now(loop);
+        c->deadline = c->t0 + a->o->admin_timeout_ms;
         if (gp_loop_watch(loop, fd, GP_LOOP_READ, hc_io, a) != GP_OK) { close(fd); free(c); continue; }
         c->next = a->conns;
         a->conns = c;
@@ -1799,14 +1819,30 @@ static int cmd_status(opts *o, const char *argv0) {
     gp_print(1, "grouppush: running, master pid %d, pid file %s\n", pid, o->pid_file);
     gp_print(1, "%-8s %5s %8s %9s %7s %7s %8s %9s %9s %11s %11s %5s %6s %8s\n", "ROLE", "INDEX", "PID", "UPTIME", "CONNS",
            "GROUPS", "MEMBERS", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "SLOW", "RECONN", "RSS_KB");
-    for (i = 0; i < n; i++) {
+    for (i = 0; i <= n; i++) {
         char up[24], idx[16];
-        procrow *r = &rows[i];
+        procrow tot, *r = &rows[i];
+        if (i == n) {   /* the workers' sum (uptime: the oldest) */
+            int k;
+            memset(&tot, 0, sizeof tot);
+            strcpy(tot.role, "total");
+            for (k = 0; k < n; k++) {
+                long long *d = &tot.connections, *s = &rows[k].connections;
+                size_t f;
+                if (strcmp(rows[k].role, "worker") != 0) continue;
+                for (f = 0; f < 9; f++) d[f] += s[f];   /* connections .. reconnects */
+                tot.rss_kb += rows[k].rss_kb;
+                if (rows[k].uptime_ms > tot.uptime_ms) tot.uptime_ms = rows[k].uptime_ms;
+            }
+            r = &tot;
+        }
         fmt_uptime(r->uptime_ms, up, sizeof up);
         if (strcmp(r->role, "worker") == 0) gp_fmt(idx, sizeof idx, "%lld", r->index); else strcpy(idx, "-");
-        gp_print(1, "%-8s %5s %8lld %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", r->role, idx, r->pid, up,
-               r->connections, r->groups, r->memberships, r->msgs_in, r->msgs_out, r->bytes_in, r->bytes_out,
-               r->slow_drops, r->reconnects, r->rss_kb);
+        if (i == n) gp_print(1, "%-8s %5s %8s", r->role, idx, "-");
+        else gp_print(1, "%-8s %5s %8lld", r->role, idx, r->pid);
+        gp_print(1, " %9s %7lld %7lld %8lld %9lld %9lld %11lld %11lld %5lld %6lld %8lld\n", up,
+                 r->connections, r->groups, r->memberships, r->msgs_in, r->msgs_out, r->bytes_in, r->bytes_out,
+                 r->slow_drops, r->reconnects, r->rss_kb);
     }
     return RC_OK;
 }
@@ -1995,6 +2031,13 @@ int main(int argc, char **argv) {
         gp_print(2, "%s: cannot read %s\n", argv[0], o.html_path);
         return RC_ERR;
     }
+    if (o.html_path) {   /* the page's client library, when it stands beside the page */
+        char js_path[600];
+        const char *slash = strrchr(o.html_path, '/');
+        int dir = slash ? (int)(slash - o.html_path + 1) : 0;
+        if (gp_fmt(js_path, sizeof js_path, "%.*sgrouppush.js", dir, o.html_path) < sizeof js_path)
+            o.js = read_file(js_path, &o.js_len);
+    }
     if (o.channel_url) {
         if (gp_chancli_parse_url(o.channel_url, o.url_buf, sizeof o.url_buf, &o.app.chan) != GP_OK) {
             gp_print(2, "%s: bad --channel URL %s\n", argv[0], o.channel_url);
@@ -2083,6 +2126,7 @@ int main(int argc, char **argv) {
     free(o.secret[0]);
     free(o.secret[1]);
     free(o.html);
+    free(o.js);
     return rc;
 }
 

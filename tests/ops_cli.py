@@ -38,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Fail, expect, proc, report, ws  # noqa: E402
+from lib import Fail, expect, proc, prom, report, ws  # noqa: E402
 
 NAME = "ops_cli"
 BIN = os.path.abspath(proc.server_path())
@@ -110,7 +110,9 @@ class Deployment:
         for ln in lines[2:]:
             v = ln.split()
             expect(len(v) == len(cols), "status row %r" % ln)
-            rows.append(dict(zip(cols, [x if i in (0, 1, 3) else int(x) for i, x in enumerate(v)])))
+            rows.append(dict(zip(cols, [x if i in (0, 1, 3) or x == "-" else int(x) for i, x in enumerate(v)])))
+        expect(rows and rows[-1]["role"] == "total", "status ends with a total row: %r" % lines[-1])
+        self.total = rows.pop()
         return out, rows
 
     def admin_status(self):
@@ -197,11 +199,15 @@ def case_cli():
     R.check(G <= tot["groups"] <= G * 2, "groups: %d local groups over 2 workers for %d groups" % (tot["groups"], G))
     R.check(tot["bytes_in"] > 0 and tot["bytes_out"] >= deliveries * 4, "bytes in %d, out %d (>= 4 per delivery)" % (
         tot["bytes_in"], tot["bytes_out"]))
+    R.check(all(d.total[k] == tot[k] for k in ("conns", "members", "msgs_in", "msgs_out", "bytes_in", "bytes_out")),
+            "the total row is the workers' sum", "%r vs %r" % (d.total, tot))
     pids = {r["pid"] for r in rows}
     R.check(pids == {p["pid"] for p in adm["processes"]} and all(r["rss_kb"] > 0 for r in rows) and
             master in pids, "status shows the live pids (as the admin /status) and their RSS")
 
-    # reload: every worker replaced, the master stays
+    # reload: every worker replaced, the master stays; no counter of /metrics goes back
+    st, _h, body = ws.http_get(d.admin, "/metrics")
+    before = prom.parse(body.decode())
     old = {r["pid"] for r in wk}
     code, out, err = d.run("reload")
     R.check(code == 0 and "reloaded 2 workers" in out, "reload: exit 0, 'reloaded 2 workers'", "%d %r %r" % (code, out, err))
@@ -223,6 +229,21 @@ def case_cli():
     c.expect_text("x")
     c.abort()
     R.ok("the reloaded workers serve")
+    d.wait_admin(lambda s: sum(w["msgs_in"] for w in workers_of(s)) == 2, "the new workers' figures")
+    st, _h, body = ws.http_get(d.admin, "/metrics")
+    after = prom.parse(body.decode())
+    back = []
+    for name, f in before.items():
+        if f["type"] not in ("counter", "histogram") or name.startswith("grouppush_process_"):
+            continue
+        for sname, labels, v in f["samples"]:
+            if sname.endswith("_sum") or sname.endswith("_total") or sname.endswith("_count") or sname.endswith("_bucket"):
+                now_v = prom.value(after, sname, **labels)
+                if now_v < v:
+                    back.append("%s%s %s -> %s" % (sname, labels or "", v, now_v))
+    R.check(not back and prom.value(after, "grouppush_commands_total") == commands + 2,
+            "after the reload no counter went back (commands %d -> %d: the old workers' counts kept)" % (
+                commands, prom.value(after, "grouppush_commands_total")), "; ".join(back[:5]))
 
     # stop
     kids = proc.children_of(master)

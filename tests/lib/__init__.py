@@ -7,6 +7,7 @@
             groups, the time guard; the grouppush_server, echo, channel_server and
             redis-server launchers
     report  check / skip / the `N passed, N failed` line
+    prom    a strict parser of the Prometheus text format (grouppush_server's /metrics)
     cdp     headless Chromium over the DevTools protocol (the one module that needs more than
             the stdlib: python3-websockets carries the DevTools connection)
 
