@@ -860,6 +860,7 @@ typedef struct admin {
     sample *hist;                /* one per second, the dashboard's last dashboard-window s */
     size_t hist_n, hist_len, hist_head;
     uint64_t http_requests, http_errors, pub_ok, pub_failed, pub_messages;
+    int stopping;                /* GP_SUP_PHASE_STOP came: no new publish */
 } admin;
 static admin g_admin;
 
@@ -1252,6 +1253,7 @@ static void serve_publish(admin *a, hconn *c, const uint8_t *body, size_t len) {
     size_t max = GP__MIN(len / 2 + 2, (size_t)a->o->admin_max_batch * 5 + 2), n, i;
     char why[160];
     int nt, items[1], *idx = items, rc = 0;
+    if (a->stopping) { a->pub_failed++; hc_error(a, c, 503, "stopping", "the server is stopping", NULL); return; }
     if (len == 0) { a->pub_failed++; hc_error(a, c, 400, "bad_json", "empty body: send {\"group\":\"G\",\"message\":\"M\"}", NULL); return; }
     if ((toks = (gp_json_tok *)malloc(max * sizeof *toks)) == NULL) { hc_error(a, c, 500, "server_busy", "out of memory", NULL); return; }
     nt = gp_json_parse(body, len, toks, max);
@@ -1611,6 +1613,16 @@ static int on_master(gp_sup_child *me, gp_loop *loop, int phase, void *user) {
         return 0;
     }
     if (phase == GP_SUP_PHASE_STOP) {   /* the channel goes away with the children: no "lost" line */
+        hconn *c, *next;
+        a->stopping = 1;
+        for (c = a->conns; c; c = next) {
+            next = c->next;
+            if (c->state != HC_WAIT) continue;
+            a->pub_failed++;
+            c->state = HC_READ;
+            hc_error(a, c, 503, "stopping", "the server stopped before the channel acknowledged every message; "
+                     "some may have been delivered", NULL);
+        }
         gp_chancli_destroy(a->chan);
         a->chan = NULL;
         return 0;

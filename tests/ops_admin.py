@@ -22,6 +22,9 @@
    (431), slowloris (408 after --admin-timeout), more connections than --admin-max-conns
    (503): each a clear HTTP error with a JSON body; meanwhile /metrics answers and WebSocket
    pushes go on; the master's RSS stays bounded; its pid never changes.
+5. A real redis-server as the channel, stopped: POST /publish is held and answered 504
+   channel_timeout after --admin-timeout; one still waiting when the server stops gets 503
+   stopping.
 On tests/lib (ws.Client and ws.http, proc.Server, report.Results).
 """
 import json
@@ -445,6 +448,49 @@ def case_bad_input(srv, nworkers):
         m.abort()
 
 
+# ---------------------------------------------------------------- 5: the channel away
+
+def case_channel_down(tmp):
+    """A Redis channel that goes away: POST /publish is held, then 504 after --admin-timeout;
+    one still waiting when the server stops gets 503 stopping."""
+    if not proc.REDIS_SERVER:
+        R.skip("POST /publish with the channel down", "redis-server not installed")
+        return
+    redis = proc.redis_server(tmp)
+    port = proc.free_port()
+    admin = proc.free_port()
+    p = proc.Proc([BIN, "--ws", "%s:%d" % (HOST, port), "--workers", "1", "--channel", "redis://%s:%d" % (HOST, redis.port),
+                   "--admin", "%s:%d" % (HOST, admin), "--admin-timeout", "1500"], merge=False)
+    expect(p.wait_line(r"^grouppush: ready ", 10), "no ready line: %s" % p.err_tail())
+    hdr = {"Content-Type": "application/json"}
+    st, _h, body = ws.http(admin, "POST", "/publish", body='{"group":"g","message":"x"}', headers=hdr)
+    R.check(st == 200 and json.loads(body) == {"workers": 0}, "with Redis up: 200 {\"workers\": 0}", "%s %r" % (st, body))
+    redis.stop()
+    t0 = now()
+    st, _h, body = ws.http(admin, "POST", "/publish", body='{"group":"g","message":"y"}', headers=hdr, timeout=10)
+    took = now() - t0
+    R.check(st == 504 and json.loads(body)["error"] == "channel_timeout" and 1.2 < took < 4,
+            "Redis gone: the publish is held, 504 channel_timeout after admin-timeout (%.1f s)" % took, "%s %r" % (st, body))
+    res = {}
+
+    def waiting():
+        try:
+            res["r"] = ws.http(admin, "POST", "/publish", body='{"group":"g","message":"z"}', headers=hdr, timeout=10)
+        except Exception as e:  # noqa: BLE001 - the result is what the client saw
+            res["r"] = (None, {}, repr(e).encode())
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(0.3)   # the request is in and waits for the channel (nothing to wait on from here)
+    os.kill(p.pid, 15)
+    t.join(10)
+    st, _h, body = res.get("r", (None, {}, b""))
+    R.check(st == 503 and json.loads(body)["error"] == "stopping", "a publish waiting when the server stops: 503 stopping",
+            "%s %r" % (st, body))
+    rc, _took = p.wait_exit(10)
+    R.check(rc == 0, "the server stops with 0 (channel down)", "exit %s" % rc)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ops_admin-")
     R.run("the Prometheus parser rejects what the format forbids", selftest_parser)
@@ -456,6 +502,7 @@ def main():
     R.part("load and /metrics", case_load, srv)
     R.part("where /status lives, the admin key", case_places, srv, tmp)
     R.part("bad input to the admin listener", case_bad_input, srv, W)
+    R.part("POST /publish with the channel down", case_channel_down, tmp)
     code = srv.stop()
     R.check(code == 0, "the server stops with 0", "exit %s" % code)
     R.finish()

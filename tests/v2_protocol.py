@@ -201,7 +201,7 @@ def case_bad_input(srv):
 
 def case_users(tmp):
     """send_to_uid (and a backend's PUBLISH user:U) reach a v2 connection of that user as
-    {"uid":"U","data":"M"}, a v1 one as the bare message; send_to_uid, group_info and auth
+    {"user":"U","data":"M"}, a v1 one as the bare message; send_to_uid, group_info and auth
     with an id are answered once, with it."""
     keyfile = os.path.join(tmp, "key")
     with open(keyfile, "w") as f:
@@ -223,7 +223,7 @@ def case_users(tmp):
             a.read_one(3)
             deadline += 1
         got = a.unexpected.pop(0) if a.unexpected else None
-        expect(got == ("frame", {"uid": "u1", "data": "for u1"}), "the v2 connection of u1 got %r" % (got,))
+        expect(got == ("frame", {"user": "u1", "data": "for u1"}), "the v2 connection of u1 got %r" % (got,))
         r = a.cmd({"cmd": "send_to_uid", "uid": "u1", "message": "direct"})
         expect(r.get("ok") is True, "send_to_uid with an id: one answer %r" % r)
         r = a.cmd({"cmd": "group_info", "group_id": "warm"})
@@ -250,7 +250,7 @@ try:
 finally:
     srv.stop()
 with tempfile.TemporaryDirectory() as tmp:
-    R.run("send_to_uid / PUBLISH user:U to a v2 connection: {\"uid\",\"data\"}; to a v1 one: the message", case_users, tmp)
+    R.run("send_to_uid / PUBLISH user:U to a v2 connection: {\"user\",\"data\"}; to a v1 one: the message", case_users, tmp)
 if proc.REDIS_SERVER is None:
     R.skip("redis-server: the same cases", "redis-server not installed")
 else:
