@@ -21,6 +21,7 @@ Everything twice: with the built-in channel server, then with a real redis-serve
 import base64
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -130,6 +131,13 @@ def case_backend(srv):
     expect(e == pos["epoch"] and o == pos["offset"] + 1, "backend publish %r after %r" % ((o, e), pos))
     a.wait_offset("be", o)
     expect(a.pushes["be"] == [(o, e, blob)], "non-UTF-8 payload byte for byte: %r" % a.pushes["be"])
+    # examples/publish.c --offset: the same script from a C backend
+    out = subprocess.run([os.path.join(proc.BUILD, "publish"), "--offset", "--channel", "127.0.0.1:%d" % srv.ch_port,
+                          "be", "from publish.c"], capture_output=True, text=True, timeout=10)
+    expect(out.returncode == 0 and out.stdout.split() == [str(o + 1), e],
+           "publish --offset: rc %s, stdout %r (want '%d %s'), stderr %r" % (out.returncode, out.stdout, o + 1, e, out.stderr))
+    a.wait_offset("be", o + 1)
+    expect(a.pushes["be"][-1] == (o + 1, e, "from publish.c"), "publish.c's message: %r" % a.pushes["be"][-1:])
     c.call("PUBLISH", "group:be", "plain one")
     end = 0
     while not a.plain.get("be") and end < 20:
