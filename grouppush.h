@@ -295,7 +295,8 @@
             <history size> <history ttl s> <epoch candidate> <meta ttl s>
        -> [offset, epoch]        (EVALSHA <sha1> ... once the script is loaded)
    GP_CHAN_SCRIPT_PUBLISH and GP_CHAN_SCRIPT_HISTORY are Lua texts defined in this header
-   (gp_chan_script_sha gives their SHA-1; redis-cli: --eval, or SCRIPT LOAD "$(...)"). The
+   (gp_chan_script_sha gives their SHA-1; redis-cli: --eval, or SCRIPT LOAD "$(...)";
+   examples/publish.c --offset is a C backend that sends it). The
    script publishes "\xFFgp1 <offset> <epoch> <payload>" on group:G; workers strip that
    head, so v1 members get exactly <payload>. A plain PUBLISH group:G <payload> keeps
    working: delivered at once, without offset or history (a plain payload must not begin
