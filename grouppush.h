@@ -231,6 +231,10 @@
    - {"cmd":"send_to_group",...,"id":3} -> {"id":3,"ok":true,"offset":N} once the message
      is in the group's stream (the channel's answer). leave_group with an id -> {"id":I,
      "ok":true}.
+   - auth and send_to_uid with an id -> {"id":I,"ok":true}; group_info with an id ->
+     {"id":I,"ok":true,"group_id":"G","members":N} (without one, v1's group_info answer). A
+     push to the connection's user (USERS) is {"user":"U","data":"M"} ("data_b64" likewise):
+     outside every group stream, never replayed.
    How the merge works: the member is joined (and its worker subscribed) before the channel
    is asked for the position or the history, on the same channel connection, so every
    message after the answer arrives live; what arrives live before the answer is held for
@@ -8501,8 +8505,8 @@ typedef struct gp__app_query {
     uint32_t qid;
     gp_conn_id conn;
     uint64_t members, timer;
-    size_t glen;
-    uint8_t group[1];           /* glen bytes */
+    size_t glen, rlen;
+    uint8_t group[1];           /* glen bytes, then the v2 id as it came (rlen bytes; 0: none) */
 } gp__app_query;
 
 /* Protocol v2 (DESIGN 7, the manual's PROTOCOL V2). A membership's word (gp_group_word) says
@@ -8701,6 +8705,30 @@ static uint64_t gp__app_meta_ttl_s(const gp_app *a) {
 
 static size_t gp__app_hist_n(const gp_app *a) { return a->cfg.history_size == GP_APP_NO_HISTORY ? 0 : a->cfg.history_size; }
 
+/* The current command's id as it came (a string with its quotes) into dst: its length, 0
+   when there is none or it does not fit. */
+static size_t gp__app_rid_copy(const gp_app *a, char *dst, size_t cap) {
+    size_t o = 0;
+    if (a->rid == NULL || a->rlen + 2 > cap) return 0;
+    if (a->rid_str) dst[o++] = '"';
+    memcpy(dst + o, a->rid, a->rlen);
+    o += a->rlen;
+    if (a->rid_str) dst[o++] = '"';
+    return o;
+}
+
+/* {"id":RID,"ok":true<rest>} for an answer that comes after its command (rid: as it came). */
+static void gp__app_ok_rid(gp_app *a, gp_conn_id conn, const char *rid, size_t rlen, const char *rest, size_t n) {
+    const uint8_t *old = a->rid;
+    size_t olen = a->rlen;
+    int str = a->rid_str;
+    a->rid = (const uint8_t *)rid;
+    a->rlen = rlen;
+    a->rid_str = 0;   /* rid keeps its quotes */
+    gp__app_ok(a, conn, rest, n);
+    a->rid = old; a->rlen = olen; a->rid_str = str;
+}
+
 static int gp__app_pend_new(gp_app *a, int kind, gp_conn_id conn, const void *group, size_t glen, gp__app_pend **out) {
     gp__app_pend *p;
     size_t i;
@@ -8720,14 +8748,7 @@ static int gp__app_pend_new(gp_app *a, int kind, gp_conn_id conn, const void *gr
     p->glen = glen;
     if (glen) memcpy(p->group, group, glen);
     p->held.alloc_ctx = a->alloc_ctx;
-    if (a->rid && a->rlen <= sizeof p->rid - 2) {
-        size_t o = 0;
-        if (a->rid_str) p->rid[o++] = '"';
-        memcpy(p->rid + o, a->rid, a->rlen);
-        o += a->rlen;
-        if (a->rid_str) p->rid[o++] = '"';
-        p->rlen = o;
-    }
+    p->rlen = gp__app_rid_copy(a, p->rid, sizeof p->rid);
     a->pend[i] = p;
     a->npend++;
     *out = p;
@@ -8745,15 +8766,7 @@ static void gp__app_pend_free(gp_app *a, gp__app_pend *p) {
 
 /* Answer a waiting command: its id (as it came) leads. */
 static void gp__app_pend_answer(gp_app *a, gp__app_pend *p, const char *rest, size_t n) {
-    const uint8_t *rid = a->rid;
-    size_t rlen = a->rlen;
-    int str = a->rid_str;
-    if (p->rlen == 0) return;
-    a->rid = (const uint8_t *)p->rid;
-    a->rlen = p->rlen;
-    a->rid_str = 0;   /* p->rid keeps its quotes */
-    gp__app_ok(a, p->conn, rest, n);
-    a->rid = rid; a->rlen = rlen; a->rid_str = str;
+    if (p->rlen) gp__app_ok_rid(a, p->conn, p->rid, p->rlen, rest, n);
 }
 
 static void gp__app_pend_error(gp_app *a, gp__app_pend *p, const char *code, const char *detail) {
@@ -8769,13 +8782,16 @@ static void gp__app_pend_error(gp_app *a, gp__app_pend *p, const char *code, con
 
 /* ---- v2 frames ---- */
 /* {"group":G,"offset":N,"epoch":E,"data":M} (no offset/epoch for a plain PUBLISH); bytes that
-   are not UTF-8 go base64-encoded as "data_b64". NULL without memory. */
-static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
-                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+   are not UTF-8 go base64-encoded as "data_b64". NULL without memory. A message for a user
+   (send_to_uid) is the same with "user":U for "group":G (gp__app_envelope_key). */
+static gp_msg *gp__app_envelope_key(gp_app *a, const char *key, const uint8_t *g, size_t glen, int has_off,
+                                    uint64_t off, const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
     gp_buf *b = &a->env;
     char num[32];
     b->len = 0;
-    if (gp_buf_append(b, "{\"group\":", 9) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK) return NULL;
+    if (gp_buf_append(b, "{\"", 2) != GP_OK || gp_buf_append(b, key, strlen(key)) != GP_OK ||
+        gp_buf_append(b, "\":", 2) != GP_OK || gp_json_put_string(b, g, glen) != GP_OK)
+        return NULL;
     if (has_off) {
         size_t k = gp_fmt(num, sizeof num, ",\"offset\":%llu,\"epoch\":", (unsigned long long)off);
         if (gp_buf_append(b, num, k) != GP_OK || gp_json_put_string(b, e, elen) != GP_OK) return NULL;
@@ -8790,6 +8806,10 @@ static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int ha
     }
     if (gp_buf_append(b, "}", 1) != GP_OK) return NULL;
     return gp_msg_new(a->ws, GP_WS_TEXT, b->data, b->len);
+}
+static gp_msg *gp__app_envelope(gp_app *a, const uint8_t *g, size_t glen, int has_off, uint64_t off,
+                                const uint8_t *e, size_t elen, const uint8_t *p, size_t n) {
+    return gp__app_envelope_key(a, "group", g, glen, has_off, off, e, elen, p, n);
 }
 
 /* "\xFFgp1 <offset> <epoch> <payload>" (the PUBLISH script's push): 1 and its parts, or 0
@@ -8972,13 +8992,40 @@ static void gp__app_on_channel(gp_chancli *c, gp_bytes channel, gp_bytes data, v
     gp_msg_unref(f.env);
 }
 
+/* A message for a user: v1 connections get exactly the message, v2 ones {"user":U,"data":M}. */
+typedef struct gp__app_ufan { gp_app *a; gp_bytes uid, data; gp_msg *raw, *env; } gp__app_ufan;
+static void gp__app_user_one(gp_groups *gs, gp_conn_id id, uint64_t *word, void *user) {
+    gp__app_ufan *f = (gp__app_ufan *)user;
+    gp_app *a = f->a;
+    gp_msg **m = gp__app_is_v2(a, id) ? &f->env : &f->raw;
+    (void)gs; (void)word;
+    if (*m == NULL) {
+        int op = gp_utf8_feed(GP_UTF8_ACCEPT, f->data.ptr, f->data.len) == GP_UTF8_ACCEPT ? GP_WS_TEXT : GP_WS_BINARY;
+        *m = m == &f->env ? gp__app_envelope_key(a, "user", f->uid.ptr, f->uid.len, 0, 0, NULL, 0, f->data.ptr, f->data.len)
+                          : gp_msg_new(a->ws, op, f->data.ptr, f->data.len);
+        if (*m == NULL) return;
+    }
+    if (gp_ws_send_msg(a->ws, id, *m) == GP_OK) a->msgs_out++;
+}
 static void gp__app_on_user(gp_chancli *c, gp_bytes channel, gp_bytes data, void *user) {
     gp_app *a = (gp_app *)user;
     gp_conn_id none;
+    gp__app_ufan f;
     (void)c;
     none.v = 0;
     if (channel.len < a->uplen || memcmp(channel.ptr, a->uprefix, a->uplen) != 0) return;
-    gp__app_deliver(a, a->users, channel.ptr + a->uplen, channel.len - a->uplen, data.ptr, data.len, none);
+    if (a->nv2 == 0) {   /* no v2 connection here: encode once for all */
+        gp__app_deliver(a, a->users, channel.ptr + a->uplen, channel.len - a->uplen, data.ptr, data.len, none);
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    f.a = a;
+    f.uid.ptr = channel.ptr + a->uplen;
+    f.uid.len = channel.len - a->uplen;
+    f.data = data;
+    gp_group_each_member(a->users, f.uid.ptr, f.uid.len, gp__app_user_one, &f);
+    gp_msg_unref(f.raw);
+    gp_msg_unref(f.env);
 }
 
 static void gp__app_first(gp_groups *g, const char *name, size_t len, void *user) {
@@ -9012,7 +9059,7 @@ static void gp__app_query_free(gp_app *a, gp__app_query *q) {
     for (pp = &a->queries; *pp; pp = &(*pp)->next)
         if (*pp == q) { *pp = q->next; break; }
     a->nqueries--;
-    gp__free(a->alloc_ctx, q, sizeof *q + q->glen);
+    gp__free(a->alloc_ctx, q, sizeof *q + q->glen + q->rlen);
 }
 
 static void gp__app_query_done(gp_loop *loop, void *user) {
@@ -9021,12 +9068,19 @@ static void gp__app_query_done(gp_loop *loop, void *user) {
     char num[32];
     (void)loop;
     a = q->app;
-    a->scratch.len = 0;
-    gp_fmt(num, sizeof num, ",\"members\":%llu}", (unsigned long long)q->members);
-    if (gp_buf_append(&a->scratch, "{\"cmd\":\"group_info\",\"group_id\":", 31) == GP_OK &&
-        gp_json_put_string(&a->scratch, q->group, q->glen) == GP_OK &&
-        gp_buf_append(&a->scratch, num, strlen(num)) == GP_OK)
-        gp__app_reply(a, q->conn, &a->scratch);
+    gp_fmt(num, sizeof num, ",\"members\":%llu", (unsigned long long)q->members);
+    if (q->rlen) {   /* v2, a command with an id: {"id":I,"ok":true,"group_id":"G","members":N} */
+        a->env.len = 0;
+        if (gp_buf_append(&a->env, ",\"group_id\":", 12) == GP_OK && gp_json_put_string(&a->env, q->group, q->glen) == GP_OK &&
+            gp_buf_append(&a->env, num, strlen(num)) == GP_OK)
+            gp__app_ok_rid(a, q->conn, (const char *)q->group + q->glen, q->rlen, (const char *)a->env.data, a->env.len);
+    } else {
+        a->scratch.len = 0;
+        if (gp_buf_append(&a->scratch, "{\"cmd\":\"group_info\",\"group_id\":", 31) == GP_OK &&
+            gp_json_put_string(&a->scratch, q->group, q->glen) == GP_OK &&
+            gp_buf_append(&a->scratch, num, strlen(num)) == GP_OK && gp_buf_append(&a->scratch, "}", 1) == GP_OK)
+            gp__app_reply(a, q->conn, &a->scratch);
+    }
     gp__app_query_free(a, q);
 }
 
@@ -9594,6 +9648,7 @@ static void gp__app_cmd_auth(gp__app_cmd_ctx *x) {
     if ((why = gp__app_token(a, x->id, (size_t)n, 1)) != NULL) { gp__app_error(a, x->id, "unauthorized", why); return; }
     if ((x->pc = gp__app_conn_get(a, x->id)) != NULL)
         gp_group_each(a->groups, x->id, gp__app_recheck, x->pc);
+    gp__app_ok(a, x->id, "", 0);   /* v2 with an id; nothing otherwise */
 }
 
 static void gp__app_cmd_add(gp__app_cmd_ctx *x) {
@@ -9665,7 +9720,7 @@ static void gp__app_cmd_send(gp__app_cmd_ctx *x) {
 
 static void gp__app_cmd_send_uid(gp__app_cmd_ctx *x) {
     gp_app *a = x->a;
-    int ui = gp_json_find(x->text, a->toks, 0, "uid");
+    int ui = gp_json_find(x->text, a->toks, 0, "uid"), rc;
     long ml, ul;
     gp_bytes ch;
     if (ui < 0 || a->toks[ui].type != GP_JSON_STRING) { gp__app_error(a, x->id, "bad_uid", "uid must be a string"); return; }
@@ -9683,7 +9738,9 @@ static void gp__app_cmd_send_uid(gp__app_cmd_ctx *x) {
         gp__app_error(a, x->id, "server_busy", "out of memory");
         return;
     }
-    gp__app_publish_result(a, x->id, gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml));
+    rc = gp_chancli_publish(a->chan, ch.ptr, ch.len, a->text, (size_t)ml);
+    gp__app_publish_result(a, x->id, rc);
+    if (rc == GP_OK) gp__app_ok(a, x->id, "", 0);   /* v2 with an id */
 }
 
 static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
@@ -9702,9 +9759,15 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
         gp_chancli_stats_get(a->chan, &cs);
         if (!cs.up) { gp__app_error(a, x->id, "channel_unavailable", "the channel is down: no member count"); return; }
     }
-    q = (gp__app_query *)gp__malloc(a->alloc_ctx, sizeof *q + x->glen);
-    if (q == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
-    memset(q, 0, sizeof *q);
+    {
+        char rid[6 * GP__APP_MAX_ID + 2];
+        size_t rl = gp__app_rid_copy(a, rid, sizeof rid);
+        q = (gp__app_query *)gp__malloc(a->alloc_ctx, sizeof *q + x->glen + rl);
+        if (q == NULL) { gp__app_error(a, x->id, "server_busy", "out of memory"); return; }
+        memset(q, 0, sizeof *q);
+        q->rlen = rl;
+        memcpy(q->group + x->glen, rid, rl);
+    }
     q->qid = ++a->next_qid;
     q->conn = x->id;
     q->glen = x->glen;
@@ -9715,7 +9778,7 @@ static void gp__app_cmd_info(gp__app_cmd_ctx *x) {
     if (gp_buf_append(&a->env, head, hl) != GP_OK || gp_buf_append(&a->env, x->gid, x->glen) != GP_OK ||
         gp__app_chname(a, a->cprefix, a->cplen, "q", 1, &ch) == NULL ||
         (q->timer = gp_loop_timer_start(a->loop, a->cfg.info_window_ms, 0, gp__app_query_done, q)) == 0) {
-        gp__free(a->alloc_ctx, q, sizeof *q + x->glen);
+        gp__free(a->alloc_ctx, q, sizeof *q + q->glen + q->rlen);
         gp__app_error(a, x->id, "server_busy", "out of memory");
         return;
     }

@@ -21,6 +21,9 @@
      client's other groups keep working; a refresh with narrower groups leaves the others;
    - a token that expires on an open connection: token_expired, the connection stays in its
      groups, a fresh auth within the grace period carries on; no refresh: close 1008.
+   - protocol v2 (subprotocol grouppush.v2): auth, send_to_uid and group_info with an id get
+     their one answer ({"id":I,"ok":true,...} or the error with the id); a user's push is
+     {"user":U,"data":M} there and exactly M on the same user's v1 connection.
 2. examples/auth_hooks (hooks only): the key (401), the user name (400), joins and publishes
    per its policy (forbidden), the rate limit, send_to_uid to every connection of a user.
 Without python3-websockets: SKIP (CI: failure).
@@ -218,6 +221,35 @@ async def tokens(url, srv):
         code, detail = await error_of(ws)
         check(code == "unauthorized" and "another user" in detail, "a refresh for another sub is refused (%s)" % detail)
         check(await works(ws), "and the connection keeps its valid token")
+
+    # -- protocol v2: one answer per command with an id
+    v2claims = full(sub="vic", send_to_uid=["vic"])
+    async with websockets.connect(url, subprotocols=["grouppush.v2"]) as v2, \
+            websockets.connect(url + "?token=" + tok(v2claims)) as v1:
+        check(v2.subprotocol == "grouppush.v2", "v2: the subprotocol is selected")
+        await send(v2, cmd="auth", token=tok(v2claims), id=1)
+        a1 = json.loads(await recv(v2))
+        check(a1 == {"id": 1, "ok": True}, "v2: auth with an id answers {\"id\":1,\"ok\":true}: %r" % a1)
+        await send(v2, cmd="add_group", group_id="me", id=2)
+        a2 = json.loads(await recv(v2))
+        check(a2.get("id") == 2 and a2.get("ok") is True, "v2: add_group answered: %r" % a2)
+        await send(v1, cmd="add_group", group_id="me")
+        await send(v1, cmd="send_to_group", group_id="me", message="v1 in")
+        check(await recv(v1) == "v1 in", "v1: the same user's v1 connection joined")
+        await recv(v2)   # the v2 push of "v1 in"
+        await send(v2, cmd="group_info", group_id="me", id="q")
+        a3 = json.loads(await recv(v2))
+        check(a3 == {"id": "q", "ok": True, "group_id": "me", "members": 2},
+              "v2: group_info with an id: {\"id\":\"q\",\"ok\":true,\"group_id\":\"me\",\"members\":2}: %r" % a3)
+        await send(v2, cmd="send_to_uid", uid="vic", message="to vic", id=4)
+        a4 = json.loads(await recv(v2))
+        push = json.loads(await recv(v2))
+        check(a4 == {"id": 4, "ok": True} and push == {"user": "vic", "data": "to vic"},
+              "v2: send_to_uid answered, then the push {\"user\":\"vic\",\"data\":...}: %r, %r" % (a4, push))
+        check(await recv(v1) == "to vic", "v1: the same user's v1 connection gets exactly the message")
+        await send(v2, cmd="send_to_uid", uid="someone", message="x", id=5)
+        a5 = json.loads(await recv(v2))
+        check(a5.get("id") == 5 and a5.get("error") == "forbidden", "v2: a refusal carries the id: %r" % a5)
 
 
 async def hooks(port):
