@@ -21,11 +21,12 @@ Everything twice: with the built-in channel server, then with a real redis-serve
 import base64
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Fail, expect, proc, report, resp, streams, v2, ws  # noqa: E402
+from lib import Fail, expect, jwt, proc, report, resp, streams, v2, ws  # noqa: E402
 from lib.ws import join_msg, send_msg  # noqa: E402
 
 NAME = "v2_protocol"
@@ -130,6 +131,13 @@ def case_backend(srv):
     expect(e == pos["epoch"] and o == pos["offset"] + 1, "backend publish %r after %r" % ((o, e), pos))
     a.wait_offset("be", o)
     expect(a.pushes["be"] == [(o, e, blob)], "non-UTF-8 payload byte for byte: %r" % a.pushes["be"])
+    # examples/publish.c --offset: the same script from a C backend
+    out = subprocess.run([os.path.join(proc.BUILD, "publish"), "--offset", "--channel", "127.0.0.1:%d" % srv.ch_port,
+                          "be", "from publish.c"], capture_output=True, text=True, timeout=10)
+    expect(out.returncode == 0 and out.stdout.split() == [str(o + 1), e],
+           "publish --offset: rc %s, stdout %r (want '%d %s'), stderr %r" % (out.returncode, out.stdout, o + 1, e, out.stderr))
+    a.wait_offset("be", o + 1)
+    expect(a.pushes["be"][-1] == (o + 1, e, "from publish.c"), "publish.c's message: %r" % a.pushes["be"][-1:])
     c.call("PUBLISH", "group:be", "plain one")
     end = 0
     while not a.plain.get("be") and end < 20:
@@ -199,6 +207,44 @@ def case_bad_input(srv):
     old.close()
 
 
+def case_users(tmp):
+    """send_to_uid (and a backend's PUBLISH user:U) reach a v2 connection of that user as
+    {"user":"U","data":"M"}, a v1 one as the bare message; send_to_uid, group_info and auth
+    with an id are answered once, with it."""
+    keyfile = os.path.join(tmp, "key")
+    with open(keyfile, "w") as f:
+        f.write("v2-users-test-key\n")
+    tok = jwt.token("v2-users-test-key", {"sub": "u1", "groups": ["*"], "publish": ["*"], "send_to_uid": ["*"]})
+    srv = proc.Server(BIN, workers=2, extra=["--token-secret", keyfile]).start()
+    try:
+        a = v2.Client(srv.ws_port, path="/?token=" + tok)
+        old = ws.Client(srv.ws_port, path="/?token=" + tok)
+        # round trips: both are open, and their workers subscribed to user:u1 (at open) before
+        old.send_texts(join_msg("warm"), send_msg("warm", "w"))
+        expect(old.recv_text(5) == "w", "v1 warm-up")
+        a.join("warm")
+        c = resp.Conn(srv.ch_port)
+        c.call("PUBLISH", "user:u1", "for u1")
+        expect(old.recv_text(3) == "for u1", "the v1 connection of u1 gets the bare message")
+        deadline = 0
+        while not a.unexpected and deadline < 30:
+            a.read_one(3)
+            deadline += 1
+        got = a.unexpected.pop(0) if a.unexpected else None
+        expect(got == ("frame", {"user": "u1", "data": "for u1"}), "the v2 connection of u1 got %r" % (got,))
+        r = a.cmd({"cmd": "send_to_uid", "uid": "u1", "message": "direct"})
+        expect(r.get("ok") is True, "send_to_uid with an id: one answer %r" % r)
+        r = a.cmd({"cmd": "group_info", "group_id": "warm"})
+        expect(r.get("ok") is True and r.get("members") == 2, "group_info with an id: %r" % r)
+        r = a.cmd({"cmd": "auth", "token": tok})
+        expect(r.get("ok") is True, "auth with an id: %r" % r)
+        c.close()
+        a.close()
+        old.close()
+    finally:
+        srv.stop()
+
+
 def run_all(srv, who):
     R.run("%s: subprotocol echoed; add_group / send_to_group / leave_group with ids; v1 beside v2" % who, case_basics, srv)
     R.run("%s: since: replay without gap or duplicate, recovered:false for epoch / history" % who, case_recovery, srv)
@@ -211,6 +257,8 @@ try:
     run_all(srv, "built-in channel")
 finally:
     srv.stop()
+with tempfile.TemporaryDirectory() as tmp:
+    R.run("send_to_uid / PUBLISH user:U to a v2 connection: {\"user\",\"data\"}; to a v1 one: the message", case_users, tmp)
 if proc.REDIS_SERVER is None:
     R.skip("redis-server: the same cases", "redis-server not installed")
 else:
