@@ -6161,7 +6161,7 @@ static int gp__store_create(void *ctx, const gp_chansrv_store_config *cfg, gp_ch
     if (cfg) c = *cfg;
     gp__store_defaults(&c);
     nb = (c.max_groups + GP__HS_WAYS - 1) / GP__HS_WAYS;
-    if (c.depth > 1000000 || nb > ((size_t)1 << 24) || c.max_bytes < 4096 || c.max_bytes > ((size_t)1 << 40))
+    if (c.depth > 1000000 || nb > ((size_t)1 << 24) || c.max_bytes < 4096 || (c.max_bytes >> 20) > ((size_t)1 << 20))
         return GP_ERR_INVAL;
     slot_size = sizeof(gp__hs_group) + c.depth * sizeof(uint64_t);
     off_tags = (sizeof(gp__hs_hdr) + 63) & ~(size_t)63;

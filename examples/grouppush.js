@@ -26,7 +26,11 @@
  *
  * Events (on/off): "open", "close" ({code, reason}), "message" (group, data, {offset, epoch}),
  * "recovered" ({group, from, to}), "unrecovered" ({group, lost_from, offset, epoch}),
- * "error" (Error with .code), "gap" ({group, expected, got}).
+ * "error" (Error with .code), "gap" ({group, expected, got}), "user" (uid, data): a push to
+ * this connection's user (send_to_uid, or a backend's PUBLISH on user:U).
+ * Messages outside a group's stream (a backend's plain PUBLISH) have no offset: they are
+ * handed to "message" with {offset: null, epoch: null} as they come, and a reconnect cannot
+ * bring back the ones it missed; user pushes likewise.
  *
  * data is the message text (a string). A message whose bytes are not UTF-8 (only a backend
  * can publish one) arrives as the envelope's "data_b64" (base64) and is handed over as a
@@ -248,6 +252,13 @@
     return this.command({ cmd: "leave_group", group_id: group }, "leave", group, false);
   };
 
+  /* sendToUid(uid, message) -> Promise: every connection of that user (needs the token's
+     send_to_uid claim when the server checks tokens) */
+  GroupPush.prototype.sendToUid = function (uid, message) {
+    return this.command({ cmd: "send_to_uid", uid: String(uid), message: String(message) },
+                        "publish", null, true).then(function () { return undefined; });
+  };
+
   /* publish(group, message) -> Promise(offset) */
   GroupPush.prototype.publish = function (group, message) {
     return this.command({ cmd: "send_to_group", group_id: String(group), message: String(message) },
@@ -288,6 +299,7 @@
       if (m.ok) { this.attempt = 0; p.resolve(m); } else p.reject(codeError(m.error, m.detail));
       return;
     }
+    var data = typeof m.data_b64 === "string" ? b64bytes(m.data_b64) : m.data;
     if (typeof m.group === "string" && typeof m.offset === "number") {
       var g = this.groups.get(m.group);
       if (!g) return;                            /* left meanwhile */
@@ -295,6 +307,11 @@
       this.deliver(m.group, g, m);
       return;
     }
+    if (typeof m.group === "string" && data !== undefined) {   /* outside the stream */
+      if (this.groups.has(m.group)) this.emit("message", m.group, data, { offset: null, epoch: null });
+      return;
+    }
+    if (typeof m.user === "string" && data !== undefined) { this.emit("user", m.user, data); return; }
     if (typeof m.error === "string") this.emit("error", codeError(m.error, m.detail));
   };
 

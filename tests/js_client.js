@@ -140,6 +140,34 @@ async function publishing() {
   wss.close();
 }
 
+async function outside() {
+  // pushes without an offset (a backend's plain PUBLISH) and pushes to the user
+  const wss = await peer(true, async (s) => {
+    const c = await s.next();
+    s.out({ id: c.id, ok: true, group_id: "g", epoch: "E", offset: 3 });
+    s.out({ group: "g", data: "plain" });
+    s.out({ group: "other", data: "not joined" });
+    s.out({ group: "g", offset: 4, epoch: "E", data: "in stream" });
+    s.out({ user: "u1", data: "to the user" });
+    s.out({ user: "u1", data_b64: "/wA=" });
+    const u = await s.next();
+    check(u.cmd === "send_to_uid" && u.uid === "u2" && u.message === "hey", "sendToUid sends send_to_uid");
+    s.out({ id: u.id, ok: true });
+  });
+  const gp = new GroupPush("ws://127.0.0.1:" + wss.address().port, { WebSocket: WSImpl });
+  const got = [], users = [];
+  gp.on("message", (g, d, m) => got.push([g, d, m.offset]));
+  gp.on("user", (u, d) => users.push([u, typeof d === "string" ? d : Array.from(d)]));
+  await gp.join("g");
+  await until(() => users.length === 2, 2000, "2 user pushes");
+  check(eq(got, [["g", "plain", null], ["g", "in stream", 4]]),
+        "a push outside the stream is handed over with offset null; one for a group not joined is not: " + JSON.stringify(got));
+  check(eq(users, [["u1", "to the user"], ["u1", [255, 0]]]), "user pushes reach the user event (data_b64 as bytes)");
+  check((await gp.sendToUid("u2", "hey")) === undefined, "sendToUid resolves on the ack");
+  gp.close();
+  wss.close();
+}
+
 async function v1server() {
   // a v1 server sends raw frames; the client must not hand them over as messages. The `ws`
   // client and Node's own fail the handshake when no subprotocol comes back; a browser opens
@@ -184,6 +212,7 @@ async function backoff() {
   try {
     await recovery();
     await publishing();
+    await outside();
     await v1server();
     await backoff();
   } catch (e) {

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/ops_admin.py [path/to/grouppush_server]
 
 1. A known load on 3 workers (N clients spread over every worker, G groups, M messages, K bad
-   commands, one leave, HTTP publishes): /metrics is parsed by a strict parser of the
+   commands, one leave, HTTP publishes): /metrics, scraped during the messages and after
+   them, is parsed by a strict parser of the
    Prometheus text format 0.0.4 (below: HELP/TYPE rules, names, label escaping, one family
    in one block, no duplicate series, counters named *_total, histogram buckets ascending
    and cumulative with +Inf = _count) and its counters are compared with the load: joins,
@@ -130,6 +131,18 @@ def case_load(srv):
     srv.wait_status(lambda d: sum(p["memberships"] for p in d["processes"] if p["role"] == "worker") == 2 * n,
                     what="%d memberships" % (2 * n))
     M = 30
+    scrapes, stop = [], threading.Event()
+
+    def scraper():   # /metrics during the load: every scrape strict, no counter going back
+        while not stop.is_set():
+            try:
+                scrapes.append(metrics(srv))
+            except Exception as e:  # noqa: BLE001 - recorded, checked below
+                scrapes.append(e)
+            stop.wait(0.02)
+
+    th = threading.Thread(target=scraper)
+    th.start()
     for k in range(M):
         g = k % 3
         cl[groups[g][0]].send_text(ws.send_msg("g%d" % g, "m%d" % k))
@@ -137,10 +150,25 @@ def case_load(srv):
         exp["commands"] += 1
         exp["deliveries"] += len(groups[g])
         exp["fanouts"] += len(set(where[i] for i in groups[g]))
+        time.sleep(0.02)   # the load's pace: 50 messages a second, scraped meanwhile
     for g, mem in groups.items():
         for i in mem:
             for k in range(g, M, 3):
                 cl[i].expect_text("m%d" % k, who="client %d: " % i)
+    stop.set()
+    th.join(10)
+    errs = [e for e in scrapes if isinstance(e, Exception)]
+    back = []
+    for a, b in zip(scrapes, scrapes[1:]):
+        if isinstance(a, Exception) or isinstance(b, Exception):
+            continue
+        for name in ("grouppush_deliveries_total", "grouppush_commands_total", "grouppush_publishes_total",
+                     "grouppush_fanout_latency_seconds_count", "grouppush_sent_bytes_total"):
+            if value(b, name) < value(a, name):
+                back.append(name)
+    R.check(len(scrapes) >= 3 and not errs and not back,
+            "%d scrapes of /metrics during the messages: each parses strictly, no counter goes back" % len(scrapes),
+            "%r %r" % (errs[:2], back[:3]))
     for _ in range(4):
         cl[1].send_text("{not json")
         cl[1].expect_text('{"error":"bad_json","detail":"not valid JSON"}')
