@@ -118,7 +118,8 @@ test: examples unit oom compile-checks cli conformance interop e2e deploy-start 
       tls abuse auth delivery fuzz-regress bench-smoke install-test size
 	@echo "make test: all passed"
 
-# the suite against ASan+UBSan builds (clang): unit tests, conformance and the deployment
+# the suite against ASan+UBSan builds (clang): unit tests, conformance, the deployment, tokens,
+# protocol v2 and recovery through faults
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: unit-asan
 	$(MAKE) B=build/asan CC=clang CFLAGS="$(SAN)" build/asan/echo build/asan/echo_epoll build/asan/grouppush_server \
@@ -127,6 +128,8 @@ asan: unit-asan
 	$(PY) tests/conformance.py build/asan/echo_epoll --limit 4M
 	sh tests/e2e.sh build/asan/grouppush_server
 	$(PY) tests/e2e_auth.py build/asan/grouppush_server build/asan/auth_hooks
+	$(PY) tests/v2_protocol.py build/asan/grouppush_server
+	$(PY) tests/v2_recovery.py build/asan/grouppush_server
 
 # wss:// through mbedTLS (Debian libmbedtls-dev): echo and the deployment with TLS
 TLSLIBS = -lmbedtls -lmbedx509 -lmbedcrypto
